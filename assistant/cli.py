@@ -1,0 +1,175 @@
+"""Command line: ``da ingest | documents | delete | search | reindex | repair | app``.
+
+Every command reads the same Settings (env vars ``DA_*`` and the optional TOML file).
+Errors a user can fix (unknown id, empty question, model mismatch) are printed as one
+plain sentence with a non-zero exit code, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from assistant.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Debate Assistant: grounded answers over your articles.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _library():
+    from assistant.library import Library
+
+    return Library(Settings())
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from assistant.library import UnknownDocumentError
+    from assistant.retrieval import QueryError
+    from assistant.store import EmbeddingMismatchError
+
+    return (UnknownDocumentError, QueryError, EmbeddingMismatchError)
+
+
+@app.command()
+def ingest(
+    items: Annotated[Optional[list[str]], typer.Argument(help="Files, folders or http(s) URLs; '-' reads text from stdin.")] = None,
+    title: Annotated[Optional[str], typer.Option(help="Title for text read from stdin.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Add articles to the library (re-adding an unchanged article changes nothing)."""
+    items = list(items or [])
+    texts: list[tuple[str, str | None]] = []
+    if "-" in items or not items:
+        if sys.stdin is None or sys.stdin.isatty():
+            if not items:
+                _fail("nothing to ingest: give files, folders or URLs, or pipe text with '-'")
+        else:
+            texts.append((sys.stdin.read(), title))
+        items = [i for i in items if i != "-"]
+    try:
+        results = _library().ingest(items, texts=texts, show_progress=not quiet)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    table = Table("status", "item", "document", "passages", "note", show_lines=False)
+    colours = {"added": "green", "replaced": "green", "unchanged": "dim", "duplicate": "yellow", "skipped": "yellow", "error": "red"}
+    for r in results:
+        removed = ", ".join(f"{k} {v}" for k, v in sorted(r.removed.items()))
+        note = r.message + (f" (removed: {removed})" if removed else "")
+        table.add_row(f"[{colours.get(r.status, 'white')}]{r.status}[/]", r.item, r.doc_id or "", str(r.n_passages or ""), note)
+    out.print(table)
+    counts = {s: sum(1 for r in results if r.status == s) for s in colours}
+    out.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to do")
+    if counts["error"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def documents(
+    all_: Annotated[bool, typer.Option("--all", help="Also list unfinished (pending/deleting) documents.")] = False,
+) -> None:
+    """List the documents in the library."""
+    docs = _library().documents(include_unfinished=all_)
+    if not docs:
+        out.print("The library is empty. Add articles with: da ingest PATH|URL")
+        return
+    table = Table("id", "title", "author", "date", "passages", "source", *(["status"] if all_ else []))
+    for d in docs:
+        table.add_row(d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source, *([d.status] if all_ else []))
+    out.print(table)
+
+
+@app.command()
+def delete(doc_ids: Annotated[list[str], typer.Argument(help="Document ids (see 'da documents').")]) -> None:
+    """Remove documents and all their passages."""
+    library = _library()
+    failed = False
+    for doc_id in doc_ids:
+        try:
+            record = library.delete(doc_id)
+            out.print(f"deleted {doc_id}: {record.title} ({record.n_passages} passages)")
+        except _user_errors() as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            failed = True
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[Optional[int], typer.Option("-k", help="How many passages.")] = None,
+    doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
+    mode: Annotated[Optional[str], typer.Option(help="hybrid, dense or bm25.")] = None,
+    mmr: Annotated[Optional[bool], typer.Option("--mmr/--no-mmr", help="Diversify results.")] = None,
+) -> None:
+    """Print the best-matching passages with scores and sources."""
+    from assistant.retrieval import HybridRetriever
+
+    if mode not in (None, "hybrid", "dense", "bm25"):
+        _fail(f"unknown mode {mode!r}; use hybrid, dense or bm25")
+    try:
+        hits = HybridRetriever(_library()).retrieve(query, k, doc_ids=doc, mode=mode, use_mmr=mmr)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    if not hits:
+        out.print("No matching passages (is the library empty? see 'da documents').")
+        return
+    for rank, hit in enumerate(hits, start=1):
+        ranks = []
+        if hit.dense_rank:
+            ranks.append(f"dense #{hit.dense_rank} sim {hit.dense_similarity:.3f}")
+        if hit.lexical_rank:
+            ranks.append(f"bm25 #{hit.lexical_rank} {hit.lexical_score:.2f}")
+        out.print(
+            f"[bold][{rank}][/] score {hit.score:.4f} ({'; '.join(ranks)})  [cyan]{hit.title}[/]  "
+            f"{hit.source} chars {hit.start}-{hit.end}  id {hit.id}",
+            highlight=False,
+        )
+        out.print(hit.text, highlight=False, markup=False)
+        out.print()
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the vector index from the registry (after changing the embedding model or chunking)."""
+    n = _library().reindex(show_progress=True)
+    out.print(f"reindexed {n} passages")
+
+
+@app.command()
+def repair() -> None:
+    """Finish ingests or deletes that an earlier crash interrupted."""
+    try:
+        touched = _library().finish_interrupted()
+    except _user_errors() as exc:
+        _fail(str(exc))
+    out.print("\n".join(touched) if touched else "nothing to repair: registry and store agree")
+
+
+@app.command(name="app")
+def run_app(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+) -> None:
+    """Start the web app."""
+    import ui
+
+    ui.main(host=host, port=port)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

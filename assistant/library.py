@@ -1,0 +1,89 @@
+"""The library: one object that owns the registry, the vector store and the ingest pipeline.
+
+The CLI, the UI and the API all go through it, so they see the same documents and the
+same rules (duplicates, atomic ingest and delete, model mismatch refusal).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from assistant.embeddings import embedding_dimension, get_embeddings, load_tokenizer
+from assistant.settings import Settings
+from assistant.store import PassageStore
+from ingest.pipeline import Ingestor, ItemResult, ProgressCallback
+from ingest.registry import COMPLETE, DocumentRecord, PassageRecord, Registry
+from ingest.split import PassageSplitter
+
+
+class UnknownDocumentError(KeyError):
+    """No document with that id."""
+
+    def __str__(self) -> str:
+        return f"no document with id {self.args[0]!r}; 'da documents' lists the ids"
+
+
+class Library:
+    """Documents and passages of one data dir (and one Chroma collection)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.registry = Registry(self.settings.registry_path)
+
+    @cached_property
+    def embeddings(self):
+        return get_embeddings(self.settings)
+
+    @cached_property
+    def store(self) -> PassageStore:
+        return PassageStore(self.settings, self.embeddings, embedding_dimension(self.embeddings))
+
+    @cached_property
+    def splitter(self) -> PassageSplitter:
+        return PassageSplitter(
+            load_tokenizer(self.settings), self.settings.chunk_tokens, self.settings.chunk_overlap_tokens
+        )
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.settings, self.registry, self.store, self.splitter)
+
+    def ingest(
+        self,
+        items: list[str] | tuple[str, ...] = (),
+        *,
+        texts: list[tuple[str, str | None]] | tuple = (),
+        progress: ProgressCallback | None = None,
+        show_progress: bool = False,
+    ) -> list[ItemResult]:
+        return self.ingestor.ingest(items, texts=texts, progress=progress, show_progress=show_progress)
+
+    def documents(self, include_unfinished: bool = False) -> list[DocumentRecord]:
+        return self.registry.documents(status=None if include_unfinished else COMPLETE)
+
+    def document(self, doc_id: str) -> DocumentRecord:
+        record = self.registry.get(doc_id)
+        if record is None:
+            raise UnknownDocumentError(doc_id)
+        return record
+
+    def delete(self, doc_id: str) -> DocumentRecord:
+        record = self.document(doc_id)
+        self.ingestor.delete(doc_id)
+        return record
+
+    def passage(self, passage_id: str) -> PassageRecord | None:
+        return self.registry.passage(passage_id)
+
+    def finish_interrupted(self) -> list[str]:
+        return self.ingestor.finish_interrupted()
+
+    def reindex(self, show_progress: bool = False, progress: ProgressCallback | None = None) -> int:
+        """Rebuild the vector collection for the configured model, from the registry alone."""
+        store = PassageStore.rebuild(self.settings, self.embeddings, embedding_dimension(self.embeddings))
+        self.__dict__["store"] = store
+        self.__dict__["ingestor"] = Ingestor(self.settings, self.registry, store, self.splitter)
+        return self.ingestor.reindex(show_progress=show_progress, progress=progress)
+
+    def close(self) -> None:
+        self.registry.close()

@@ -1,0 +1,169 @@
+"""Hybrid retrieval: dense (Chroma) + BM25, fused by reciprocal rank fusion, optional MMR.
+
+Dense vectors find paraphrases, BM25 finds exact names and numbers; RRF combines the two
+rankings without having to calibrate their scores against each other. MMR (optional)
+trades a little relevance for variety so that k passages are not k near-copies.
+Only passages of complete documents are returned: an ingest in progress is invisible.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from assistant.lexical import LexicalIndex
+from assistant.library import Library
+from ingest.registry import DocumentRecord, PassageRecord
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MAX_QUERY_CHARS = 4000
+
+
+class QueryError(ValueError):
+    """The query cannot be searched (empty, too long)."""
+
+
+@dataclass(frozen=True)
+class RetrievedPassage:
+    """A passage with where it came from and why it ranked where it did."""
+
+    id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    title: str
+    source: str
+    score: float
+    dense_rank: int | None = None
+    dense_similarity: float | None = None
+    lexical_rank: int | None = None
+    lexical_score: float | None = None
+
+
+def validate_query(query: str) -> str:
+    query = (query or "").strip()
+    if not query:
+        raise QueryError("the question is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the question is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
+    return query
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
+    """score(id) = sum over rankings of 1 / (k + rank), rank counted from 1."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, pid in enumerate(ranking, start=1):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class _Snapshot:
+    """Passages of complete documents and their BM25 index at one registry generation."""
+
+    def __init__(self, generation: int, passages: list[PassageRecord], documents: list[DocumentRecord]) -> None:
+        self.generation = generation
+        self.passages = {p.id: p for p in passages}
+        self.documents = {d.id: d for d in documents}
+        self.lexical = LexicalIndex([p.id for p in passages], [p.text for p in passages])
+
+
+class HybridRetriever:
+    """Ranks the library's passages for a query; safe to share between threads."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.settings = library.settings
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> _Snapshot:
+        generation = self.library.registry.generation()
+        with self._lock:
+            if self._snapshot is None or self._snapshot.generation != generation:
+                registry = self.library.registry
+                self._snapshot = _Snapshot(generation, registry.passages(), registry.documents())
+            return self._snapshot
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        doc_ids: Sequence[str] | None = None,
+        mode: Mode | None = None,
+        use_mmr: bool | None = None,
+    ) -> list[RetrievedPassage]:
+        """The top ``k`` passages for ``query``, optionally only from the documents ``doc_ids``."""
+        query = validate_query(query)
+        k = k or self.settings.retrieval_k
+        mode = mode or self.settings.retrieval_mode
+        use_mmr = self.settings.use_mmr if use_mmr is None else use_mmr
+        snapshot = self._current()
+        if not snapshot.passages:
+            return []
+        allowed = None
+        if doc_ids is not None:
+            allowed = [pid for pid, p in snapshot.passages.items() if p.doc_id in set(doc_ids)]
+        candidates = max(self.settings.candidate_k, k * 3 if use_mmr else k)
+
+        dense_ranking: list[str] = []
+        dense_similarity: dict[str, float] = {}
+        query_vector: list[float] | None = None
+        if mode in ("hybrid", "dense") or use_mmr:
+            query_vector = self.library.embeddings.embed_query(query)
+        if mode in ("hybrid", "dense"):
+            for hit in self.library.store.search(query_vector, candidates, doc_ids=doc_ids):
+                if hit.passage_id in snapshot.passages:  # complete documents only
+                    dense_ranking.append(hit.passage_id)
+                    dense_similarity[hit.passage_id] = hit.similarity
+
+        lexical_ranking: list[str] = []
+        lexical_score: dict[str, float] = {}
+        if mode in ("hybrid", "bm25"):
+            for hit in snapshot.lexical.search(query, candidates, allowed_ids=allowed):
+                lexical_ranking.append(hit.passage_id)
+                lexical_score[hit.passage_id] = hit.score
+
+        fused = reciprocal_rank_fusion([r for r in (dense_ranking, lexical_ranking) if r], self.settings.rrf_k)
+        ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
+        if use_mmr and query_vector is not None and len(ranked) > k:
+            pool = ranked[:candidates]
+            vectors = self.library.store.vectors(pool)
+            pool = [pid for pid in pool if pid in vectors]
+            order = maximal_marginal_relevance(
+                np.array(query_vector), [vectors[pid] for pid in pool], lambda_mult=self.settings.mmr_lambda, k=k
+            )
+            ranked = [pool[i] for i in order]
+        dense_rank = {pid: i for i, pid in enumerate(dense_ranking, start=1)}
+        lexical_rank = {pid: i for i, pid in enumerate(lexical_ranking, start=1)}
+
+        results: list[RetrievedPassage] = []
+        for pid in ranked[:k]:
+            passage = snapshot.passages[pid]
+            document = snapshot.documents[passage.doc_id]
+            results.append(
+                RetrievedPassage(
+                    id=pid,
+                    doc_id=passage.doc_id,
+                    index=passage.index,
+                    text=passage.text,
+                    start=passage.start,
+                    end=passage.end,
+                    title=document.title,
+                    source=document.source,
+                    score=fused[pid],
+                    dense_rank=dense_rank.get(pid),
+                    dense_similarity=dense_similarity.get(pid),
+                    lexical_rank=lexical_rank.get(pid),
+                    lexical_score=lexical_score.get(pid),
+                )
+            )
+        return results

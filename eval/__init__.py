@@ -1,0 +1,1 @@
+"""Evaluation of the assistant on question sets (JSONL), starting with retrieval quality."""

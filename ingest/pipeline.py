@@ -1,0 +1,296 @@
+"""Ingest: load -> clean -> split -> id -> embed -> store + registry, one document at a time.
+
+Two phases so a long ingest can show an honest ETA: first every item is read, cleaned
+and split (fast, and any per-item error is recorded without stopping the batch), then
+passages are embedded and written, with a progress bar counted in passages.
+
+Each document is atomic: the registry records it as ``pending`` with all its passages
+before the first vector is written and marks it ``complete`` after the last. A crash in
+between leaves a pending record that ``finish_interrupted`` (run before every ingest)
+completes from the registry, so the store and the registry always end up agreeing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from assistant.settings import Settings
+from assistant.store import PassageStore
+from ingest.clean import clean_text, guess_author, guess_title
+from ingest.loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadError,
+    RawDocument,
+    iter_files,
+    load_file,
+    load_pasted,
+    load_url,
+)
+from ingest.registry import COMPLETE, DELETING, PENDING, DocumentRecord, PassageRecord, Registry, now_iso, passage_id
+from ingest.split import PassageSplitter
+
+ProgressCallback = Callable[[int, int, str], None]
+"""Called as (passages done, passages total, current document title)."""
+
+ADDED = "added"
+REPLACED = "replaced"
+UNCHANGED = "unchanged"
+DUPLICATE = "duplicate"
+SKIPPED = "skipped"
+ERROR = "error"
+
+
+@dataclass
+class ItemResult:
+    """What happened to one input item (file, URL or pasted text)."""
+
+    item: str
+    status: str
+    message: str = ""
+    doc_id: str | None = None
+    title: str | None = None
+    n_passages: int = 0
+    removed: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedDocument:
+    """A document cleaned and split, ready to embed."""
+
+    item: str
+    record: DocumentRecord
+    text: str
+    passages: list[PassageRecord]
+    removed: dict[str, int]
+
+
+def is_url(item: str) -> bool:
+    return item.lower().startswith(("http://", "https://", "ftp://", "file://", "gopher://"))
+
+
+def expand_items(items: Iterable[str]) -> tuple[list[str], list[ItemResult]]:
+    """Paths and URLs -> concrete files and URLs; missing paths and unsupported files are reported."""
+    expanded: list[str] = []
+    problems: list[ItemResult] = []
+    for item in items:
+        if is_url(item):
+            expanded.append(item)
+            continue
+        path = Path(item).expanduser()
+        if not path.exists():
+            problems.append(ItemResult(item, ERROR, f"no such file or folder: {item}"))
+            continue
+        if path.is_file():
+            expanded.append(str(path))
+            continue
+        for file in iter_files(path):
+            if file.suffix.lower() in SUPPORTED_SUFFIXES:
+                expanded.append(str(file))
+            else:
+                problems.append(ItemResult(str(file), SKIPPED, f"unsupported file type {file.suffix or '(none)'}"))
+    return expanded, problems
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def prepare(raw: RawDocument, item: str, splitter: PassageSplitter, settings: Settings) -> PreparedDocument:
+    """Clean and split a raw document and give it its deterministic ids."""
+    cleaned = clean_text(raw.text)
+    if not cleaned.text.strip():
+        raise LoadError(f"{item}: no article text left after removing boilerplate")
+    digest = content_hash(cleaned.text)
+    doc_id = digest[:16]
+    meta = raw.metadata
+    fallback_title = Path(raw.source).stem if raw.kind not in ("pasted",) and not is_url(raw.source) else raw.source
+    record = DocumentRecord(
+        id=doc_id,
+        hash=digest,
+        source=raw.source,
+        title=(meta.get("title") or guess_title(cleaned.text) or fallback_title)[:300],
+        author=meta.get("author") or guess_author(cleaned.text),
+        date=meta.get("date"),
+        url=meta.get("url"),
+        publisher=meta.get("publisher"),
+        kind=raw.kind,
+        n_passages=0,
+        status=PENDING,
+        embedding_model=settings.embedding_model,
+        added_at=now_iso(),
+    )
+    passages = [
+        PassageRecord(id=passage_id(doc_id, p.index), doc_id=doc_id, index=p.index, start=p.start, end=p.end, text=p.text)
+        for p in splitter.split(cleaned.text)
+    ]
+    record = DocumentRecord(**{**record.__dict__, "n_passages": len(passages)})
+    return PreparedDocument(item, record, cleaned.text, passages, dict(cleaned.removed))
+
+
+def passage_metadata(record: DocumentRecord, passage: PassageRecord) -> dict:
+    return {
+        "doc_id": record.id,
+        "index": passage.index,
+        "start": passage.start,
+        "end": passage.end,
+        "title": record.title,
+        "source": record.source,
+    }
+
+
+class Ingestor:
+    """Runs ingests against one registry and one store."""
+
+    def __init__(self, settings: Settings, registry: Registry, store: PassageStore, splitter: PassageSplitter) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.splitter = splitter
+
+    # -- writing one document -------------------------------------------------------------
+    def _write(self, record: DocumentRecord, passages: list[PassageRecord], advance: Callable[[int], None]) -> None:
+        """Embed and upsert all passages of a pending document, then mark it complete."""
+        batch = max(self.settings.embedding_batch_size, 1)
+        for start in range(0, len(passages), batch):
+            chunk = passages[start : start + batch]
+            self.store.add(
+                [p.id for p in chunk], [p.text for p in chunk], [passage_metadata(record, p) for p in chunk]
+            )
+            advance(len(chunk))
+        self.registry.set_status(record.id, COMPLETE)
+
+    def delete(self, doc_id: str) -> None:
+        """Two-step delete that a crash cannot leave half done (see ``finish_interrupted``)."""
+        self.registry.set_status(doc_id, DELETING)
+        self.store.delete_document(doc_id)
+        self.registry.remove(doc_id)
+
+    def finish_interrupted(self) -> list[str]:
+        """Complete pending ingests and deletes left by a crash; returns the titles it touched."""
+        touched: list[str] = []
+        for record in self.registry.documents(status=DELETING):
+            self.store.delete_document(record.id)
+            self.registry.remove(record.id)
+            touched.append(f"deleted {record.title}")
+        for record in self.registry.documents(status=PENDING):
+            self.store.delete_document(record.id)  # drop partial vectors, then write all again
+            passages = self.registry.passages([record.id], status=PENDING)
+            self._write(record, passages, lambda n: None)
+            self._drop_older_versions(record)
+            touched.append(f"completed {record.title}")
+        return touched
+
+    def _drop_older_versions(self, record: DocumentRecord) -> list[DocumentRecord]:
+        older = [d for d in self.registry.find_by_source(record.source) if d.id != record.id]
+        for old in older:
+            self.delete(old.id)
+        return older
+
+    # -- batches ------------------------------------------------------------------------------
+    def ingest(
+        self,
+        items: Iterable[str] = (),
+        *,
+        texts: Iterable[tuple[str, str | None]] = (),
+        progress: ProgressCallback | None = None,
+        show_progress: bool = False,
+    ) -> list[ItemResult]:
+        """Ingest paths/URLs and pasted ``(text, title)`` pairs; one result per item, in order."""
+        self.finish_interrupted()
+        files, results = expand_items(items)
+        prepared: list[PreparedDocument] = []
+        loaders: list[tuple[str, Callable[[], RawDocument]]] = [
+            (item, (lambda item=item: load_url(item, self.settings)) if is_url(item)
+             else (lambda item=item: load_file(Path(item), self.settings)))
+            for item in files
+        ]  # fmt: skip
+        loaders += [
+            (f"pasted text {title or ''}".strip(), lambda text=text, title=title: load_pasted(text, title))
+            for text, title in texts
+        ]
+        for item, load in tqdm(loaders, desc="reading", unit="item", disable=not show_progress or len(loaders) < 2):
+            try:
+                prepared.append(prepare(load(), item, self.splitter, self.settings))
+            except LoadError as exc:
+                results.append(ItemResult(item, ERROR, str(exc)))
+            except Exception as exc:  # an unexpected failure of one item must not stop the batch
+                results.append(ItemResult(item, ERROR, f"{item}: {type(exc).__name__}: {exc}"))
+
+        total = sum(len(p.passages) for p in prepared)
+        bar = tqdm(total=total, desc="embedding", unit="passage", disable=not show_progress)
+        done = 0
+
+        def advance(n: int, title: str) -> None:
+            nonlocal done
+            done += n
+            bar.update(n)
+            if progress:
+                progress(done, total, title)
+
+        try:
+            for doc in prepared:
+                bar.set_postfix_str(doc.record.title[:40])
+                try:
+                    results.append(self._ingest_one(doc, lambda n, t=doc.record.title: advance(n, t)))
+                except Exception as exc:  # store unreachable etc.: report, keep the rest going
+                    results.append(ItemResult(doc.item, ERROR, f"{type(exc).__name__}: {exc}", doc.record.id))
+                    advance(0, doc.record.title)
+        finally:
+            bar.close()
+        return results
+
+    def _ingest_one(self, doc: PreparedDocument, advance: Callable[[int], None]) -> ItemResult:
+        record = doc.record
+        base = dict(doc_id=record.id, title=record.title, n_passages=record.n_passages, removed=doc.removed)
+        existing = self.registry.find_by_hash(record.hash)
+        if existing is not None and existing.status == COMPLETE:
+            advance(len(doc.passages))
+            if existing.source == record.source:
+                return ItemResult(doc.item, UNCHANGED, "already in the library, unchanged", **base)
+            return ItemResult(
+                doc.item,
+                DUPLICATE,
+                f"same text as '{existing.title}' already in the library from {existing.source}; not added again",
+                **base,
+            )
+        self.registry.begin(record, doc.text, doc.passages)
+        self._write(record, doc.passages, advance)
+        older = self._drop_older_versions(record)
+        if older:
+            return ItemResult(doc.item, REPLACED, f"replaced the earlier version ({len(older)} removed)", **base)
+        return ItemResult(doc.item, ADDED, f"{record.n_passages} passages", **base)
+
+    def reindex(self, show_progress: bool = False, progress: ProgressCallback | None = None) -> int:
+        """Re-split and re-embed every complete document from the registry's cleaned text."""
+        records = self.registry.documents(status=COMPLETE)
+        plans = []
+        for record in records:
+            text = self.registry.text(record.id) or ""
+            passages = [
+                PassageRecord(passage_id(record.id, p.index), record.id, p.index, p.start, p.end, p.text)
+                for p in self.splitter.split(text)
+            ]
+            updated = DocumentRecord(
+                **{**record.__dict__, "n_passages": len(passages), "embedding_model": self.settings.embedding_model}
+            )
+            plans.append((updated, text, passages))
+        total = sum(len(p) for _, _, p in plans)
+        done = 0
+        with tqdm(total=total, desc="reindexing", unit="passage", disable=not show_progress) as bar:
+            for record, text, passages in plans:
+                self.registry.begin(record, text, passages)
+
+                def advance(n: int, title: str = record.title) -> None:
+                    nonlocal done
+                    done += n
+                    bar.update(n)
+                    if progress:
+                        progress(done, total, title)
+
+                self._write(record, passages, advance)
+        return total

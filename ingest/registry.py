@@ -1,0 +1,219 @@
+"""The document registry (SQLite): what the library holds, independent of the vector store.
+
+It keeps each document's id, title, source, content hash, cleaned text and passages, so
+that the vector index can be rebuilt from it (a new embedding model needs no re-reading
+of the original files), BM25 can be built without scanning the vector store, and an
+interrupted ingest or delete can be finished. Each document has a status:
+``pending`` (passages may be partly in the vector store), ``complete``, ``deleting``.
+Only complete documents are searchable. Every change bumps a generation counter that
+caches (the BM25 index) compare against, so several processes stay consistent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+PENDING = "pending"
+COMPLETE = "complete"
+DELETING = "deleting"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    author TEXT,
+    date TEXT,
+    url TEXT,
+    publisher TEXT,
+    kind TEXT NOT NULL,
+    n_passages INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    status TEXT NOT NULL,
+    embedding_model TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+CREATE TABLE IF NOT EXISTS passages (
+    id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, idx);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
+"""
+
+_DOC_COLUMNS = (
+    "id, hash, source, title, author, date, url, publisher, kind, n_passages, status, embedding_model, added_at"
+)
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    id: str
+    hash: str
+    source: str
+    title: str
+    author: str | None
+    date: str | None
+    url: str | None
+    publisher: str | None
+    kind: str
+    n_passages: int
+    status: str
+    embedding_model: str
+    added_at: str
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    id: str
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+def passage_id(doc_id: str, index: int) -> str:
+    """Deterministic: the same document always yields the same passage ids."""
+    return f"{doc_id}-{index:04d}"
+
+
+class Registry:
+    """Thread-safe access to the registry database at ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _bump(self, conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+    def generation(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0])
+
+    def _documents(self, where: str, params: Iterable[object]) -> list[DocumentRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_DOC_COLUMNS} FROM documents {where} ORDER BY added_at, id", tuple(params)
+            ).fetchall()
+        return [DocumentRecord(**dict(row)) for row in rows]
+
+    def get(self, doc_id: str) -> DocumentRecord | None:
+        found = self._documents("WHERE id = ?", (doc_id,))
+        return found[0] if found else None
+
+    def find_by_hash(self, content_hash: str) -> DocumentRecord | None:
+        found = self._documents("WHERE hash = ?", (content_hash,))
+        return found[0] if found else None
+
+    def find_by_source(self, source: str) -> list[DocumentRecord]:
+        return self._documents("WHERE source = ?", (source,))
+
+    def documents(self, status: str | None = COMPLETE) -> list[DocumentRecord]:
+        if status is None:
+            return self._documents("", ())
+        return self._documents("WHERE status = ?", (status,))
+
+    def text(self, doc_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def begin(self, record: DocumentRecord, text: str, passages: list[PassageRecord]) -> None:
+        """Record a document as pending, with its passages, before anything reaches the vector store."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM documents WHERE id = ?", (record.id,))
+            conn.execute(
+                f"INSERT INTO documents ({_DOC_COLUMNS}, text) VALUES ({', '.join('?' * 14)})",
+                (
+                    record.id, record.hash, record.source, record.title, record.author, record.date,
+                    record.url, record.publisher, record.kind, record.n_passages, PENDING,
+                    record.embedding_model, record.added_at, text,
+                ),
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT INTO passages (id, doc_id, idx, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
+                [(p.id, p.doc_id, p.index, p.start, p.end, p.text) for p in passages],
+            )
+
+    def set_status(self, doc_id: str, status: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE documents SET status = ? WHERE id = ?", (status, doc_id))
+            self._bump(conn)
+
+    def set_embedding_model(self, doc_id: str, model: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE documents SET embedding_model = ? WHERE id = ?", (model, doc_id))
+
+    def remove(self, doc_id: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+            self._bump(conn)
+
+    def passages(self, doc_ids: Iterable[str] | None = None, status: str | None = COMPLETE) -> list[PassageRecord]:
+        """Passages in document order, of complete documents unless ``status`` says otherwise."""
+        sql = (
+            "SELECT p.id, p.doc_id, p.idx AS \"index\", p.start, p.end, p.text FROM passages p "
+            "JOIN documents d ON d.id = p.doc_id"
+        )
+        clauses: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            clauses.append("d.status = ?")
+            params.append(status)
+        if doc_ids is not None:
+            ids = list(doc_ids)
+            clauses.append(f"p.doc_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+            params.extend(ids)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY d.added_at, p.doc_id, p.idx", params).fetchall()
+        return [PassageRecord(**dict(row)) for row in rows]
+
+    def passage(self, pid: str) -> PassageRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                'SELECT id, doc_id, idx AS "index", start, end, text FROM passages WHERE id = ?', (pid,)
+            ).fetchone()
+        return PassageRecord(**dict(row)) if row else None
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")

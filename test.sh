@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Run the whole test suite (installs what is missing first). Extra arguments go to pytest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bash "$root/scripts/bootstrap.sh"
+cd "$root"
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,50 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from assistant.settings import Settings
+
+
+def test_defaults_fit_the_embedding_window(settings: Settings) -> None:
+    assert settings.chunk_tokens <= 254
+    assert settings.store_mode == "persistent"
+    assert settings.registry_path.parent == settings.chroma_path.parent == settings.data_dir
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DA_RETRIEVAL_K", "7")
+    monkeypatch.setenv("DA_STORE_MODE", "http")
+    monkeypatch.setenv("DA_THREADS", "1")
+    s = Settings()
+    assert (s.retrieval_k, s.store_mode, s.threads) == (7, "http", 1)
+    assert s.data_dir == tmp_path / "data"
+
+
+def test_toml_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "da.toml"
+    config.write_text('retrieval_k = 9\nchunk_tokens = 120\nretrieval_mode = "bm25"\n')
+    monkeypatch.setenv("DA_CONFIG_FILE", str(config))
+    monkeypatch.setenv("DA_RETRIEVAL_MODE", "dense")
+    s = Settings()
+    assert (s.retrieval_k, s.chunk_tokens, s.retrieval_mode) == (9, 120, "dense")
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("chunk_tokens", 400), ("retrieval_mode", "magic"), ("store_mode", "cloud"), ("retrieval_k", 0)],
+)
+def test_invalid_values_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**{field: value})
+
+
+def test_overlap_must_be_smaller_than_chunk() -> None:
+    with pytest.raises(ValidationError, match="chunk_overlap_tokens"):
+        Settings(chunk_tokens=50, chunk_overlap_tokens=50)
+
+
+def test_embedding_model_comes_from_the_installed_package(settings: Settings) -> None:
+    path = settings.resolved_embedding_model_path()
+    assert (path / "config.json").is_file()
+    assert "site-packages" in str(path)

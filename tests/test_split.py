@@ -1,0 +1,49 @@
+import pytest
+from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+
+from assistant.embeddings import load_tokenizer
+from assistant.settings import Settings
+from ingest.clean import clean_text
+from ingest.split import PassageSplitter
+
+from tests.conftest import ARTICLES
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(Settings())
+
+
+def test_passages_fit_the_window_and_map_back_to_the_text(tokenizer) -> None:
+    splitter = PassageSplitter(tokenizer, chunk_tokens=40, overlap_tokens=8)
+    text = clean_text((ARTICLES / "pro_engagement.txt").read_text()).text
+    passages = splitter.split(text)
+    assert len(passages) > 3
+    for i, p in enumerate(passages):
+        assert p.index == i
+        assert text[p.start : p.end] == p.text
+        assert len(tokenizer.tokenize(p.text)) <= 40
+    # Together the passages cover every word of the document.
+    covered = set()
+    for p in passages:
+        covered.update(range(p.start, p.end))
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+
+
+def test_sentence_boundaries_are_preferred(tokenizer) -> None:
+    splitter = PassageSplitter(tokenizer, chunk_tokens=30, overlap_tokens=0)
+    text = " ".join(f"Sentence number {n} says something short about topic {n}." for n in range(12))
+    for p in splitter.split(text):
+        assert p.text.endswith(".")
+
+
+_alphabet = st.sampled_from(list("abcdefghij klmnop.,;!?\n\n\"'’—é") + ["  ", "\n\n", "Arandia"])
+
+
+@hyp_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.lists(_alphabet, min_size=0, max_size=400).map("".join))
+def test_offsets_always_map_back(tokenizer, text: str) -> None:
+    splitter = PassageSplitter(tokenizer, chunk_tokens=24, overlap_tokens=6)
+    for p in splitter.split(text):
+        assert text[p.start : p.end] == p.text
+        assert p.text.strip() == p.text and p.text
