@@ -1,0 +1,74 @@
+"""The ``da`` command line, run for real: in-process through Typer's runner and as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from assistant.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input, env={"COLUMNS": "250"})
+
+
+def test_ingest_list_search_delete(articles: Path) -> None:
+    result = _run("ingest", "--quiet", str(articles))
+    assert result.exit_code == 0, result.output
+    assert "4 added" in result.output
+
+    again = _run("ingest", "--quiet", str(articles))
+    assert again.exit_code == 0 and "4 unchanged" in again.output
+
+    listing = _run("documents")
+    assert listing.exit_code == 0
+    assert "The Limits of Engagement with Arandia" in listing.output and "Tomas Reyne" in listing.output
+
+    found = _run("search", "Which agreement collapsed after eight months?", "-k", "2")
+    assert found.exit_code == 0, found.output
+    assert "[1]" in found.output and "Copper Lake" in found.output and "skeptic.txt" in found.output
+    assert re.search(r"score 0\.\d+ \(dense #\d+", found.output)
+
+    doc_id = re.search(r"([0-9a-f]{16})\s+│?\s*The Limits", listing.output).group(1)
+    deleted = _run("delete", doc_id)
+    assert deleted.exit_code == 0 and "deleted" in deleted.output
+    assert "The Limits" not in _run("documents").output
+
+
+def test_user_errors_are_one_line_with_nonzero_exit(tmp_path: Path) -> None:
+    unknown = _run("delete", "feedfacefeedface")
+    assert unknown.exit_code == 2 and "no document with id" in unknown.output
+    empty = _run("search", "   ")
+    assert empty.exit_code == 2 and "empty" in empty.output
+    bad_mode = _run("search", "x", "--mode", "telepathy")
+    assert bad_mode.exit_code == 2
+    (tmp_path / "empty.txt").write_text("")
+    failed = _run("ingest", "-q", str(tmp_path / "empty.txt"))
+    assert failed.exit_code == 1 and "empty" in failed.output and "Traceback" not in failed.output
+
+
+def test_empty_library_message() -> None:
+    assert "The library is empty" in _run("documents").output
+
+
+def test_stdin_ingest_as_a_real_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "DA_DATA_DIR": str(tmp_path / "sub"), "COLUMNS": "250"}
+    text = "Orchard report\n\nThe Kestrel Hill orchard harvested 12 tonnes of quince in its first year."
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "ingest", "-", "--title", "Orchard report", "-q"],
+        input=text, capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 added" in proc.stdout
+    search = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "search", "quince harvest", "-k", "1"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert search.returncode == 0 and "12 tonnes of quince" in search.stdout
