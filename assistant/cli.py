@@ -1,4 +1,4 @@
-"""Command line: ``da ingest | documents | delete | search | reindex | repair | app``.
+"""Command line: ``da ingest | documents | delete | search | ask | reindex | repair | app``.
 
 Every command reads the same Settings (env vars ``DA_*`` and the optional TOML file).
 Errors a user can fix (unknown id, empty question, model mismatch) are printed as one
@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from assistant.settings import Settings
@@ -35,9 +36,10 @@ def _fail(message: str, code: int = 2) -> None:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from assistant.library import UnknownDocumentError
     from assistant.retrieval import QueryError
+    from assistant.model_files import ModelFileError
     from assistant.store import EmbeddingMismatchError
 
-    return (UnknownDocumentError, QueryError, EmbeddingMismatchError)
+    return (UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError)
 
 
 @app.command()
@@ -137,6 +139,97 @@ def search(
         )
         out.print(hit.text, highlight=False, markup=False)
         out.print()
+
+
+def _print_answer_report(answer) -> None:
+    """Sources the answer cites, then anything the validator removed or flagged."""
+    t = answer.timing
+    if answer.withheld:
+        err.print(
+            "[yellow]note:[/] the model's reply was withheld: none of its sentences carried a citation "
+            "that the cited passage supports.",
+            highlight=False,
+        )
+    if answer.citations:
+        out.print("\n[bold]Sources[/]")
+        for cited in answer.citations:
+            p = cited.passage
+            out.print(f"[bold][{cited.number}][/] [cyan]{p.title}[/]  {p.source}  chars {p.start}-{p.end}", highlight=False)
+            out.print("    " + " ".join(p.text.split()), highlight=False, markup=False)
+    for label, items in (
+        ("removed invalid citation", answer.invalid_citations),
+        ("no citation", answer.uncited_sentences),
+        ("not supported by its cited passage", answer.unsupported_sentences),
+    ):
+        for item in items:
+            err.print(f"[yellow]{label}:[/] " + escape(item), highlight=False)
+    first = f"{t.first_token_ms / 1000:.1f} s" if t.first_token_ms is not None else "-"
+    err.print(
+        f"[dim]retrieval {t.retrieval_ms:.0f} ms, first token {first}, {t.output_tokens} tokens at "
+        f"{t.tokens_per_s:.1f} tok/s, prompt {t.prompt_tokens} tokens, total {t.total_s:.1f} s[/]",
+        highlight=False,
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[Optional[str], typer.Argument(help="The question; leave out for an interactive chat.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="How many passages to show the model.")] = None,
+    doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
+) -> None:
+    """Answer from the library with a citation after every claim; streams, then lists the sources.
+
+    Without a question, starts a chat: follow-ups are understood in the context of earlier turns.
+    """
+    from assistant.llm import make_chat_model
+    from assistant.qa import Answer, AskChain
+    from assistant.retrieval import HybridRetriever
+
+    settings = Settings()
+    if backend is not None:
+        if backend not in ("llamacpp", "openai", "extractive"):
+            _fail(f"unknown backend {backend!r}; use llamacpp, openai or extractive")
+        settings = settings.model_copy(update={"llm_backend": backend})
+    from assistant.library import Library
+
+    library = Library(settings)
+    if not library.documents():
+        _fail("the library is empty; add articles first with: da ingest PATH|URL")
+    try:
+        chain = AskChain(HybridRetriever(library), make_chat_model(settings))
+    except _user_errors() as exc:
+        _fail(str(exc))
+    history: list[tuple[str, str]] = []
+    interactive = question is None
+    while True:
+        if interactive:
+            try:
+                question = input("\nquestion> ").strip()
+            except EOFError:
+                break
+            if not question:
+                continue
+        try:
+            answer = None
+            for item in chain.stream(question, history, k=k, doc_ids=doc):
+                if isinstance(item, Answer):
+                    answer = item
+                else:
+                    out.print(item, end="", highlight=False, markup=False, soft_wrap=True)
+            out.print()
+        except _user_errors() as exc:
+            if not interactive:
+                _fail(str(exc))
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            continue
+        assert answer is not None
+        if answer.withheld:
+            out.print("[bold]Answer:[/] " + escape(answer.text), highlight=False)
+        _print_answer_report(answer)
+        history.append((question, answer.text))
+        if not interactive:
+            break
 
 
 @app.command()

@@ -21,7 +21,6 @@ from assistant.library import Library
 from ingest.registry import DocumentRecord, PassageRecord
 
 Mode = Literal["hybrid", "dense", "bm25"]
-MAX_QUERY_CHARS = 4000
 
 
 class QueryError(ValueError):
@@ -41,18 +40,21 @@ class RetrievedPassage:
     title: str
     source: str
     score: float
+    author: str | None = None
+    publisher: str | None = None
     dense_rank: int | None = None
     dense_similarity: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
 
 
-def validate_query(query: str) -> str:
+def validate_query(query: str, max_chars: int) -> str:
+    """The stripped query, or QueryError when there is nothing to search or far too much."""
     query = (query or "").strip()
     if not query:
         raise QueryError("the question is empty")
-    if len(query) > MAX_QUERY_CHARS:
-        raise QueryError(f"the question is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
+    if len(query) > max_chars:
+        raise QueryError(f"the question is {len(query)} characters long; the limit is {max_chars}")
     return query
 
 
@@ -102,7 +104,7 @@ class HybridRetriever:
         use_mmr: bool | None = None,
     ) -> list[RetrievedPassage]:
         """The top ``k`` passages for ``query``, optionally only from the documents ``doc_ids``."""
-        query = validate_query(query)
+        query = validate_query(query, self.settings.max_question_chars)
         k = k or self.settings.retrieval_k
         mode = mode or self.settings.retrieval_mode
         use_mmr = self.settings.use_mmr if use_mmr is None else use_mmr
@@ -159,6 +161,8 @@ class HybridRetriever:
                     end=passage.end,
                     title=document.title,
                     source=document.source,
+                    author=document.author,
+                    publisher=document.publisher,
                     score=fused[pid],
                     dense_rank=dense_rank.get(pid),
                     dense_similarity=dense_similarity.get(pid),

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +29,11 @@ EMBEDDING_WINDOW_TOKENS = 256
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "debate-assistant"
+
+
+def _default_model_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "debate-assistant" / "models"
 
 
 def config_file_path() -> Path:
@@ -73,6 +78,28 @@ class Settings(BaseSettings):
     mmr_lambda: float = Field(0.6, ge=0.0, le=1.0)
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
+    # Generation
+    llm_backend: Literal["llamacpp", "openai", "extractive"] = Field(
+        "llamacpp",
+        description="'llamacpp': local GGUF in-process; 'openai': any OpenAI-compatible server; "
+        "'extractive': no model, quotes the best-matching source sentence (a baseline).",
+    )
+    model_dir: Path = Field(
+        default_factory=_default_model_dir, description="Where the packaged GGUF is assembled (shared by data dirs)."
+    )
+    llm_model_path: Path | None = Field(None, description="Any GGUF file; default: the packaged Qwen2.5 1.5B model.")
+    llm_context_tokens: int = Field(4096, ge=512, le=32768)
+    llm_max_tokens: int = Field(320, ge=1, le=4096)
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    llm_seed: int = 7
+    llm_threads: int | None = Field(None, ge=1, description="Default: the 'threads' setting.")
+    openai_base_url: str = "http://127.0.0.1:8080/v1"
+    openai_model: str = "local"
+    openai_api_key: SecretStr = SecretStr("not-needed")
+    openai_timeout_s: float = Field(120.0, gt=0)
+    max_question_chars: int = Field(4000, ge=1)
+    max_history_turns: int = Field(4, ge=0, le=50)
+
     # Ingest limits
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     allow_private_urls: bool = Field(False, description="Allow URL ingest from loopback/private addresses.")
@@ -98,6 +125,10 @@ class Settings(BaseSettings):
         # deployments can switch it with DA_CONFIG_FILE.
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
         return (init_settings, env_settings, toml)
+
+    @property
+    def generation_threads(self) -> int:
+        return self.llm_threads or self.threads
 
     @property
     def registry_path(self) -> Path:

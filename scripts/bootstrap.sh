@@ -28,6 +28,9 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     # torch first and exactly pinned, so nothing later can pull a CUDA build.
     .venv/bin/python -m pip install --quiet "torch==2.13.0"
+    # llama-cpp-python has no binary wheel: pip compiles it (about 5-10 minutes, once; pip caches
+    # the wheel). Portable flags, so the build does not depend on this exact CPU.
+    export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BLAS=OFF -DGGML_CUDA=OFF -DLLAMA_CURL=OFF}"
     .venv/bin/python -m pip install --quiet -e ".[dev]"
     rm -f .venv/.installed-*
     touch "$stamp"

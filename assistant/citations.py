@@ -1,0 +1,157 @@
+"""Parse, validate and normalise citation markers in model output.
+
+A citation is a bracket holding only source numbers: ``[3]``, ``[1, 2]``, ``[1;2]``,
+``[1-3]``, ``[[2]]``, ``[Source 2]``. Each number must name one of the ``n_sources``
+passages shown to the model; anything else (``[0]``, ``[99]``, ``[1a]``, an inverted or
+huge range) is removed from the text and reported, so it can never be shown as a real
+link. Brackets that hold words (``[sic]``, ``[the US]``) are left alone as prose.
+Valid markers are rewritten canonically as ``[1][2]``. Sentences with no valid marker
+are reported as uncited (headings, list intros and the decline sentence excepted).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# A bracket group, possibly doubled: [[2]] or [2]. Inner text may not contain brackets.
+_MARKER = re.compile(r"([ \t]*)\[\[?\s*([^\[\]\n]{0,40}?)\s*\]?\]")
+_LABEL = re.compile(r"^(?:sources?|passages?|refs?\.?|references?|doc(?:ument)?s?|#)\s*", re.IGNORECASE)
+_NUMBERS = re.compile(r"^\d+(?:\s*(?:[-–—]|,|;|and|&)\s*\d+)*$")
+_MAX_RANGE = 10
+# A sentence ends at . ! ? before a capital or digit, but not after an initial ("U. S.", "J. Lee").
+_SENTENCE_END = re.compile(r"(?<![\s.][A-Z]\.)(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])|\n+")
+_WORDS = re.compile(r"[A-Za-z]{2,}")
+
+
+@dataclass
+class Validation:
+    """Normalised text, the valid source numbers in order of first use, and what was wrong."""
+
+    text: str
+    cited: list[int] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    uncited_sentences: list[str] = field(default_factory=list)
+
+
+def _numbers(inner: str) -> list[int] | None:
+    """The numbers a bracket's inner text names, or None if it is not a citation at all."""
+    inner = _LABEL.sub("", inner.strip())
+    if not inner or not _NUMBERS.match(inner):
+        return None
+    numbers: list[int] = []
+    for part in re.split(r"\s*(?:,|;|and|&)\s*", inner):
+        bounds = re.split(r"\s*[-–—]\s*", part)
+        if len(bounds) == 2:
+            low, high = int(bounds[0]), int(bounds[1])
+            if high < low or high - low >= _MAX_RANGE:
+                return []  # a citation, but not a usable one
+            numbers.extend(range(low, high + 1))
+        else:
+            numbers.append(int(bounds[0]))
+    return numbers
+
+
+def looks_like_citation(inner: str) -> bool:
+    """True for bracket contents meant as a citation, valid or not (digits, or a label + digits)."""
+    if not inner.strip():
+        return True  # "[]": an empty marker
+    stripped = _LABEL.sub("", inner.strip())
+    if re.match(r"[-–+#]?\s*\d", stripped):
+        return True  # digits, possibly signed: [-1], [1a], [3 and more]
+    return bool(stripped) and stripped != inner.strip() and bool(re.match(r"\w", stripped))
+
+
+def normalise_markers(text: str, n_sources: int) -> tuple[str, list[int], list[str]]:
+    """Rewrite valid markers canonically, drop invalid ones; return (text, cited, invalid)."""
+    normalised, cited, invalid = _rewrite_markers(text, n_sources)
+    return normalised.strip(), cited, invalid
+
+
+def _rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], list[str]]:
+    """``normalise_markers`` without the final strip, so stream pieces keep their spacing."""
+    cited: list[int] = []
+    invalid: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        raw, space, inner = match.group(0), match.group(1), match.group(2)
+        numbers = _numbers(inner)
+        if numbers is None:
+            if looks_like_citation(inner):
+                invalid.append(raw.strip())
+                return ""  # the marker and the space before it
+            return raw  # prose in brackets
+        good = [n for n in numbers if 1 <= n <= n_sources]
+        if len(good) != len(numbers) or not numbers:
+            invalid.append(raw.strip())
+        for n in good:
+            if n not in cited:
+                cited.append(n)
+        return space + "".join(f"[{n}]" for n in dict.fromkeys(good)) if good else ""
+
+    normalised = _MARKER.sub(replace, text)
+    # Removing a marker can leave "word ." or double spaces behind.
+    normalised = re.sub(r"[ \t]+([.,;:!?])", r"\1", normalised)
+    normalised = re.sub(r"[ \t]{2,}", " ", normalised)
+    return normalised, cited, invalid
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def _needs_citation(sentence: str, exempt: set[str]) -> bool:
+    if any(phrase.rstrip(".") in sentence for phrase in exempt) or sentence.rstrip().endswith(":"):
+        return False
+    return len(_WORDS.findall(sentence)) >= 4
+
+
+def validate(text: str, n_sources: int, exempt_sentences: tuple[str, ...] = ()) -> Validation:
+    """Normalise markers and list sentences that carry no valid citation."""
+    normalised, cited, invalid = normalise_markers(text, n_sources)
+    exempt = set(exempt_sentences)
+    uncited = [
+        s for s in split_sentences(normalised)
+        if not re.search(r"\[\d+\]", s) and _needs_citation(s, exempt)
+    ]  # fmt: skip
+    return Validation(text=normalised, cited=cited, invalid=invalid, uncited_sentences=uncited)
+
+
+class StreamingCitationFilter:
+    """Makes a token stream safe to show: holds back an open ``[`` until its marker is judged.
+
+    ``feed`` returns the text that can be shown now; ``finish`` flushes the rest. Valid
+    markers come out canonical, invalid ones never come out at all.
+    """
+
+    _MAX_HOLD = 48
+
+    def __init__(self, n_sources: int) -> None:
+        self.n_sources = n_sources
+        self._held = ""
+
+    def _release(self, text: str) -> str:
+        return _rewrite_markers(text, self.n_sources)[0] if "[" in text else text
+
+    def feed(self, delta: str) -> str:
+        self._held += delta
+        depth, start = 0, None
+        for i, ch in enumerate(self._held):
+            if ch == "[":
+                start = i if depth == 0 else start
+                depth += 1
+            elif ch == "]" and depth:
+                depth -= 1
+                start = None if depth == 0 else start
+        if start is not None and len(self._held) - start <= self._MAX_HOLD:
+            cut = start
+        else:
+            cut = len(self._held)
+        # Trailing spaces wait too: if a removed marker follows, they go with it.
+        cut = len(self._held[:cut].rstrip(" \t"))
+        ready, self._held = self._held[:cut], self._held[cut:]
+        return self._release(ready) if ready else ""
+
+    def finish(self) -> str:
+        shown, self._held = self._held, ""
+        return self._release(shown) if shown else ""

@@ -1,0 +1,97 @@
+"""Check model text against the numbered passages it was shown (answers and debate turns alike).
+
+Three steps, all deterministic:
+1. ``citations.validate``: markers that name no shown passage are removed and reported;
+   sentences with no marker are flagged as uncited.
+2. Support: every cited sentence is scored against the passages it cites
+   (``assistant.support``), including each passage's title/author label, which the model saw.
+3. Repair: a small model often puts the right claim under the wrong number (the author-bio
+   passage instead of the paragraph it just paraphrased). If the cited passages do not
+   support a sentence but exactly one other shown passage supports it best, the marker is
+   re-pointed to that passage and the change is reported. Sentences that no shown passage
+   supports stay flagged as unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from assistant import prompts
+from assistant.citations import split_sentences, validate
+from assistant.retrieval import RetrievedPassage
+from assistant.support import support_score
+
+_MARKERS = re.compile(r"(?:\[\d+\])+")
+_DECLINE_PATTERN = re.compile(
+    r"sources? (?:don't|don’t|do not|does not|doesn't) (?:say|answer|mention|cover|contain)", re.I
+)
+
+
+def is_decline(text: str) -> bool:
+    """True if ``text`` says the sources do not cover the question."""
+    return bool(_DECLINE_PATTERN.search(text))
+
+
+def evidence_text(passage: RetrievedPassage) -> str:
+    """What a sentence citing ``passage`` may draw on: its text and the label the model saw."""
+    return f"{prompts.source_label(passage)}\n{passage.text}"
+
+
+@dataclass
+class Grounding:
+    """The checked text and everything that was wrong with the raw text."""
+
+    text: str
+    cited: list[int] = field(default_factory=list)
+    supported_sentences: list[str] = field(default_factory=list)
+    unsupported_sentences: list[str] = field(default_factory=list)
+    uncited_sentences: list[str] = field(default_factory=list)
+    invalid_citations: list[str] = field(default_factory=list)
+    corrected_citations: list[str] = field(default_factory=list)  # "[2] -> [1]: <sentence>"
+
+
+def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[int]) -> int | None:
+    """The one shown passage that supports ``sentence`` best, if it supports it at all."""
+    scores = [
+        (support_score(sentence, [evidence_text(p)]), number)
+        for number, p in enumerate(passages, start=1)
+        if number not in cited
+    ]
+    good = sorted(((s.score, n) for s, n in scores if s.supported), reverse=True)
+    if not good or (len(good) > 1 and good[0][0] == good[1][0]):
+        return None
+    return good[0][1]
+
+
+def _repointed(sentence: str, number: int) -> str:
+    """``sentence`` with its first marker group replaced by ``[number]`` and any others removed."""
+    groups = iter(range(1_000))
+    fixed = _MARKERS.sub(lambda m: f"[{number}]" if next(groups) == 0 else "", sentence)
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", fixed).rstrip()
+
+
+def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding:
+    """Validate, score and repair the citations of ``raw`` against ``passages`` (numbered from 1)."""
+    checked = validate(raw, len(passages), exempt_sentences=(prompts.DECLINE,))
+    result = Grounding(text=checked.text, invalid_citations=checked.invalid, uncited_sentences=checked.uncited_sentences)
+    text = checked.text
+    for sentence in split_sentences(checked.text):
+        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
+        if not numbers or is_decline(sentence):
+            continue
+        if support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
+            result.supported_sentences.append(sentence)
+            continue
+        better = _repoint(sentence, passages, numbers)
+        if better is None:
+            result.unsupported_sentences.append(sentence)
+            continue
+        fixed = _repointed(sentence, better)
+        text = text.replace(sentence, fixed, 1)
+        result.supported_sentences.append(fixed)
+        result.corrected_citations.append(f"{''.join(f'[{n}]' for n in numbers)} -> [{better}]: {fixed}")
+    result.text = text
+    result.cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", text)))
+    return result

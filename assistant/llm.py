@@ -1,0 +1,302 @@
+"""Chat model backends behind LangChain's ``BaseChatModel`` interface.
+
+- ``LocalLlamaChatModel``: llama.cpp in-process (``llama-cpp-python``), streaming. Written
+  here rather than taken from langchain-community, whose wrapper overrides the model's
+  rope base and is being sunset. One ``Llama`` per model file lives in ``LlamaModelCache``
+  with a lock, because a llama.cpp context serves one generation at a time; keeping the
+  same instance also lets llama.cpp reuse the evaluated prompt prefix between calls.
+- ``ChatOpenAI`` (langchain-openai) for any OpenAI-compatible server.
+- ``ExtractiveChatModel``: no neural model at all; answers by quoting the source sentence
+  that best overlaps the question. Deterministic, so it serves chain tests and is the
+  baseline the eval compares the LLM against.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
+
+from assistant.settings import Settings
+
+
+class LlamaModelCache:
+    """The process-wide cache of loaded llama.cpp models (each with its generation lock)."""
+
+    _models: dict[tuple, tuple[Any, threading.Lock]] = {}
+    _guard = threading.Lock()
+
+    @classmethod
+    def get(cls, model_path: str, n_ctx: int, n_threads: int, seed: int) -> tuple[Any, threading.Lock]:
+        key = (model_path, n_ctx, n_threads, seed)
+        with cls._guard:
+            if key not in cls._models:
+                from llama_cpp import Llama
+
+                llama = Llama(
+                    model_path=model_path,
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    seed=seed,
+                    verbose=False,
+                )
+                cls._models[key] = (llama, threading.Lock())
+            return cls._models[key]
+
+    @classmethod
+    def clear(cls) -> None:
+        with cls._guard:
+            cls._models.clear()
+
+
+def _evaluated_tokens(llama: Any) -> list[int]:
+    """The tokens whose state sits in the llama.cpp context now (the reusable prefix)."""
+    return llama.input_ids[: llama.n_tokens].tolist()
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens of the new prompt were already evaluated, i.e. reused."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _text_of(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(
+        block if isinstance(block, str) else str(block.get("text", ""))
+        for block in content
+        if isinstance(block, str) or block.get("type") == "text"
+    )
+
+
+def to_role_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages -> OpenAI-style role/content dicts for llama.cpp's chat template."""
+    roles = {SystemMessage: "system", HumanMessage: "user", AIMessage: "assistant"}
+    converted = []
+    for message in messages:
+        role = next((r for t, r in roles.items() if isinstance(message, t)), None)
+        if role is None:
+            role = message.role if isinstance(message, ChatMessage) else "user"
+        converted.append({"role": role, "content": _text_of(message)})
+    return converted
+
+
+class LocalLlamaChatModel(BaseChatModel):
+    """A GGUF model run by llama.cpp on the CPU."""
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 2
+    max_tokens: int = 256
+    temperature: float = 0.0
+    seed: int = 7
+    stop: list[str] | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-local"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_path": self.model_path, "n_ctx": self.n_ctx, "max_tokens": self.max_tokens,
+                "temperature": self.temperature}  # fmt: skip
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params.update(
+            ls_provider="llamacpp",
+            ls_model_name=kwargs.get("model", Path(self.model_path).name),
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
+        )
+        return params
+
+    def _llama(self) -> tuple[Any, threading.Lock]:
+        return LlamaModelCache.get(self.model_path, self.n_ctx, self.n_threads, self.seed)
+
+    def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "max_tokens": int(kwargs.get("max_tokens", self.max_tokens)),
+            "temperature": float(kwargs.get("temperature", self.temperature)),
+            "stop": list(stop or self.stop or []) or None,
+            "seed": self.seed,
+        }
+
+    def _response_metadata(self, finish_reason: str | None, reused: int) -> dict[str, Any]:
+        return {
+            "finish_reason": finish_reason,
+            "model_name": Path(self.model_path).name,
+            "reused_prompt_tokens": reused,
+        }
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        llama, lock = self._llama()
+        with lock:
+            before = _evaluated_tokens(llama)
+            produced = 0
+            finish_reason = None
+            for chunk in llama.create_chat_completion(
+                messages=to_role_dicts(messages), stream=True, **self._options(stop, kwargs)
+            ):
+                choice = chunk["choices"][0]
+                finish_reason = choice.get("finish_reason") or finish_reason
+                text = choice.get("delta", {}).get("content") or ""
+                if not text:
+                    continue
+                produced += 1
+                generation = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                if run_manager:
+                    run_manager.on_llm_new_token(text, chunk=generation)
+                yield generation
+            prompt_tokens = max(llama.n_tokens - produced, 0)
+            reused = _common_prefix(before, _evaluated_tokens(llama)[:prompt_tokens])
+        usage = UsageMetadata(input_tokens=prompt_tokens, output_tokens=produced, total_tokens=prompt_tokens + produced)
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=usage,
+                response_metadata=self._response_metadata(finish_reason, reused),
+                chunk_position="last",
+            )
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        llama, lock = self._llama()
+        with lock:
+            before = _evaluated_tokens(llama)
+            result = llama.create_chat_completion(messages=to_role_dicts(messages), **self._options(stop, kwargs))
+            usage = result.get("usage") or {}
+            reused = _common_prefix(before, _evaluated_tokens(llama)[: usage.get("prompt_tokens", 0)])
+        choice = result["choices"][0]
+        message = AIMessage(
+            content=choice["message"].get("content") or "",
+            usage_metadata=UsageMetadata(
+                input_tokens=usage.get("prompt_tokens", 0),
+                output_tokens=usage.get("completion_tokens", 0),
+                total_tokens=usage.get("total_tokens", 0),
+            ),
+            response_metadata=self._response_metadata(choice.get("finish_reason"), reused),
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def count_tokens(self, text: str) -> int:
+        llama, _ = self._llama()
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_SOURCE_LINE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z|^</sources>)", re.MULTILINE | re.DOTALL)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_STOP = frozenset(
+    "a an and are as at be but by did do does for from had has have he her his how i in is it its of on or "
+    "she that the their them they this to was were what when where which who why will with would you".split()
+)
+
+
+class ExtractiveChatModel(BaseChatModel):
+    """Quotes the source sentence with the largest word overlap with the question, cited.
+
+    It reads the numbered sources from the system message (``[n] ...`` blocks, the format
+    ``assistant.prompts`` writes) and the question from the last human message. Below
+    ``min_overlap`` shared content words it declines with ``decline_text``.
+    """
+
+    decline_text: str = "The sources don't say."
+    min_overlap: int = Field(2, ge=1)
+
+    @property
+    def _llm_type(self) -> str:
+        return "extractive-baseline"
+
+    def _answer(self, messages: list[BaseMessage]) -> str:
+        system = "\n".join(_text_of(m) for m in messages if isinstance(m, SystemMessage))
+        question = next((_text_of(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+        wanted = set(_WORD.findall(question.lower())) - _STOP
+        best: tuple[int, int, str] | None = None
+        for match in _SOURCE_LINE.finditer(system):
+            number, body = int(match.group(1)), match.group(2)
+            for sentence in _SENTENCE.split(body.strip()):
+                overlap = len(wanted & (set(_WORD.findall(sentence.lower())) - _STOP))
+                if best is None or overlap > best[0]:
+                    best = (overlap, number, sentence.strip())
+        if best is None or best[0] < self.min_overlap:
+            return self.decline_text
+        sentence = best[2].rstrip()
+        return f"{sentence} [{best[1]}]"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:  # fmt: skip
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._answer(messages)))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:  # fmt: skip
+        for piece in re.findall(r"\S+\s*", self._answer(messages)):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel:
+    """The chat model the settings ask for (loading a local model happens on first use)."""
+    if settings.llm_backend == "extractive":
+        return ExtractiveChatModel()
+    if settings.llm_backend == "openai":
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            base_url=settings.openai_base_url,
+            model=settings.openai_model,
+            api_key=settings.openai_api_key,
+            temperature=settings.llm_temperature,
+            max_tokens=settings.llm_max_tokens,
+            timeout=settings.openai_timeout_s,
+            max_retries=1,
+            stream_usage=True,
+        )
+    from assistant.model_files import resolve_gguf
+
+    return LocalLlamaChatModel(
+        model_path=str(resolve_gguf(settings)),
+        n_ctx=settings.llm_context_tokens,
+        n_threads=settings.generation_threads,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        seed=settings.llm_seed,
+    )

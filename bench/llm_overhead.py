@@ -1,0 +1,138 @@
+"""Time to first token and tokens/s of ``ask`` next to raw llama.cpp on the same prompts.
+
+For each ask question of a question set, in one process and one run:
+- **raw**: ``llama_cpp.Llama.create_chat_completion(stream=True)`` on the exact messages the
+  ask chain builds (same retrieved passages, same prompt, same loaded model, same options);
+  the clock starts at the call.
+- **ask**: ``AskChain.stream(question)``; the clock starts before retrieval, and the first
+  token is the first piece of *displayed* text (after the citation filter), so the figure
+  includes everything our code adds: retrieval, prompt building, the LangChain wrapper and
+  the streaming citation check.
+The model's context is reset before every measured call so neither side profits from the
+prompt cache, and the order alternates between questions. Temperature 0: both produce the
+same tokens. Run: ``python -m bench.llm_overhead --corpus ../shared/corpus
+--questions ../shared/eval/dev.jsonl [--repeats 1] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _decode_rate(tokens: int, seconds: float, first_token_ms: float) -> float:
+    """Tokens per second after the first token (the prompt is not decoding)."""
+    decoding = seconds - first_token_ms / 1000
+    return (tokens - 1) / decoding if tokens > 1 and decoding > 0 else 0.0
+
+
+def _raw_run(llama, messages: list[dict], max_tokens: int, seed: int) -> tuple[float, int, float]:
+    """(first token ms, tokens, decode tokens/s) for raw llama.cpp streaming."""
+    llama.reset()
+    started = time.perf_counter()
+    first = None
+    tokens = 0
+    for chunk in llama.create_chat_completion(
+        messages=messages, stream=True, max_tokens=max_tokens, temperature=0.0, seed=seed
+    ):
+        if chunk["choices"][0].get("delta", {}).get("content"):
+            tokens += 1
+            if first is None:
+                first = (time.perf_counter() - started) * 1000
+    first = first or 0.0
+    return first, tokens, _decode_rate(tokens, time.perf_counter() - started, first)
+
+
+def _ask_run(chain, llama, question: str) -> tuple[float, int, float, float]:
+    """(first displayed token ms, tokens, decode tokens/s, retrieval ms) for the ask chain."""
+    from assistant.qa import Answer
+
+    llama.reset()
+    started = time.perf_counter()
+    first = None
+    answer = None
+    for item in chain.stream(question):
+        if isinstance(item, Answer):
+            answer = item
+        elif first is None and item:
+            first = (time.perf_counter() - started) * 1000
+    assert answer is not None
+    return first or 0.0, answer.timing.output_tokens, answer.timing.tokens_per_s, answer.timing.retrieval_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--questions", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=1, help="measured runs per question and side")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N ask questions")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    from assistant.library import Library
+    from assistant.llm import LlamaModelCache, make_chat_model, to_role_dicts
+    from assistant.qa import AskChain
+    from assistant.retrieval import HybridRetriever
+    from assistant.settings import Settings
+    from eval.questions import load_questions
+
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="da-bench-")))
+    library = Library(settings)
+    library.ingest([str(args.corpus)])
+    model = make_chat_model(settings)
+    chain = AskChain(HybridRetriever(library), model)
+    llama, _ = LlamaModelCache.get(model.model_path, model.n_ctx, model.n_threads, model.seed)
+    questions = [q for q in load_questions(args.questions) if q.mode == "ask"][: args.limit]
+
+    rows = []
+    chain.ask(questions[0].question)  # warm-up: first-call allocations are not what we measure
+    for index, question in enumerate(questions):
+        passages = chain.retriever.retrieve(question.question)
+        messages = to_role_dicts(chain.answer_messages(question.question, passages))
+        for _ in range(args.repeats):
+            order = ("raw", "ask") if index % 2 == 0 else ("ask", "raw")
+            for side in order:
+                if side == "raw":
+                    first, tokens, rate = _raw_run(llama, messages, settings.llm_max_tokens, settings.llm_seed)
+                    rows.append({"id": question.id, "side": "raw", "first_token_ms": first, "tokens": tokens,
+                                 "tokens_per_s": rate})  # fmt: skip
+                else:
+                    first, tokens, rate, retrieval_ms = _ask_run(chain, llama, question.question)
+                    rows.append({"id": question.id, "side": "ask", "first_token_ms": first, "tokens": tokens,
+                                 "tokens_per_s": rate, "retrieval_ms": retrieval_ms})  # fmt: skip
+                print(json.dumps(rows[-1]), file=sys.stderr)
+
+    def summary(side: str) -> dict:
+        mine = [r for r in rows if r["side"] == side]
+        return {
+            "first_token_ms_mean": statistics.mean(r["first_token_ms"] for r in mine),
+            "first_token_ms_median": statistics.median(r["first_token_ms"] for r in mine),
+            "tokens_per_s_mean": statistics.mean(r["tokens_per_s"] for r in mine),
+            "runs": len(mine),
+        }
+
+    raw, ask = summary("raw"), summary("ask")
+    report = {
+        "model": Path(model.model_path).name,
+        "threads": settings.generation_threads,
+        "raw_llama_cpp": raw,
+        "ask": ask,
+        "ask_retrieval_ms_mean": statistics.mean(r["retrieval_ms"] for r in rows if r["side"] == "ask"),
+        "first_token_ratio_ask_over_raw": ask["first_token_ms_mean"] / raw["first_token_ms_mean"],
+        "tokens_per_s_ratio_ask_over_raw": ask["tokens_per_s_mean"] / raw["tokens_per_s_mean"],
+        "runs": rows,
+    }
+    text = json.dumps(report, indent=2)
+    if args.json:
+        args.json.write_text(text)
+    print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

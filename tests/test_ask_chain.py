@@ -1,0 +1,186 @@
+"""Ask-chain logic with deterministic chat models (real retrieval, real Chroma, real embeddings).
+
+``ScriptedChatModel`` answers by a rule that reads the prompt the chain built, so a test can
+cite "the passage that mentions X" without knowing in advance which number it will get.
+The real local model is exercised in test_local_llm.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from assistant import prompts
+from assistant.library import Library
+from assistant.llm import ExtractiveChatModel
+from assistant.qa import Answer, AskChain
+from assistant.retrieval import HybridRetriever, QueryError
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies ``rule(messages)``, streamed in small pieces; records every call."""
+
+    rule: Callable[[list[BaseMessage]], str]
+    calls: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-test-model"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+        self.calls.append(messages)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.rule(messages)))])
+
+    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[ChatGenerationChunk]:
+        self.calls.append(messages)
+        reply = self.rule(messages)
+        for i in range(0, len(reply), 3):  # 3-character pieces split markers like "[1" + "2]"
+            yield ChatGenerationChunk(message=AIMessageChunk(content=reply[i : i + 3]))
+
+
+def number_of(messages: list[BaseMessage], phrase: str) -> int:
+    """The [n] under which the prompt shows the passage containing ``phrase``."""
+    system = next(m.content for m in messages if isinstance(m, SystemMessage))
+    for match in re.finditer(r"^\[(\d+)\] \(.*?\)\n(.*)$", system, re.MULTILINE):
+        if phrase in match.group(2):
+            return int(match.group(1))
+    raise AssertionError(f"no passage with {phrase!r} in the prompt")
+
+
+def is_condense(messages: list[BaseMessage]) -> bool:
+    return isinstance(messages[0], SystemMessage) and messages[0].content == prompts.CONDENSE_SYSTEM
+
+
+@pytest.fixture
+def retriever(library: Library, articles: Path) -> HybridRetriever:
+    library.ingest([str(articles)])
+    return HybridRetriever(library)
+
+
+def run(chain: AskChain, question: str, history=()) -> tuple[str, Answer]:
+    shown, answer = [], None
+    for item in chain.stream(question, history):
+        if isinstance(item, Answer):
+            answer = item
+        else:
+            shown.append(item)
+    assert answer is not None
+    return "".join(shown), answer
+
+
+def test_valid_citation_points_at_the_passage_that_holds_the_answer(retriever: HybridRetriever) -> None:
+    model = ScriptedChatModel(
+        rule=lambda m: f"The accord let 40,000 tonnes of grain cross the border [{number_of(m, '40,000 tonnes')}]."
+    )
+    shown, answer = run(AskChain(retriever, model), "How much grain crossed the border?")
+    assert not answer.declined and not answer.withheld
+    assert [c.passage.text for c in answer.citations][0].count("40,000 tonnes") == 1
+    cited = answer.citations[0]
+    assert cited.title == "Why Talking to Arandia Works"
+    assert cited.source.endswith("pro_engagement.txt")
+    assert cited.passage.end > cited.passage.start
+    assert shown == answer.text
+    assert answer.timing.retrieval_ms > 0 and answer.timing.first_token_ms is not None
+    assert answer.invalid_citations == [] and answer.uncited_sentences == [] and answer.unsupported_sentences == []
+
+
+def test_invented_citations_are_removed_while_streaming_and_reported(retriever: HybridRetriever) -> None:
+    model = ScriptedChatModel(
+        rule=lambda m: (
+            f"Arandia expelled the international inspectors [{number_of(m, 'expelled')}][12]. "
+            "The agreement then collapsed after eight months [0]."
+        )
+    )
+    shown, answer = run(AskChain(retriever, model), "Why did the Copper Lake agreement collapse?")
+    assert "[12]" not in shown and "[0]" not in shown
+    assert answer.invalid_citations == ["[12]", "[0]"]
+    assert answer.uncited_sentences == ["The agreement then collapsed after eight months."]
+    assert len(answer.citations) == 1 and "expelled" in answer.citations[0].passage.text
+
+
+def test_a_real_number_cited_for_a_claim_its_passage_does_not_make_is_withheld(retriever: HybridRetriever) -> None:
+    model = ScriptedChatModel(rule=lambda m: "The Hanoi summit of 2019 ended with a signed peace treaty [1].")
+    shown, answer = run(AskChain(retriever, model), "What did the summit produce?")
+    assert answer.withheld and answer.declined
+    assert answer.text == prompts.DECLINE and answer.citations == []
+    assert answer.raw_text.startswith("The Hanoi summit")
+
+
+def test_decline_with_a_stray_marker_is_a_decline(retriever: HybridRetriever) -> None:
+    model = ScriptedChatModel(rule=lambda m: "The sources don't say. [1]")
+    _, answer = run(AskChain(retriever, model), "Who won the 1998 football cup?")
+    assert answer.declined and not answer.withheld and answer.text == prompts.DECLINE
+
+
+def test_follow_up_is_condensed_with_the_conversation(retriever: HybridRetriever) -> None:
+    def rule(messages: list[BaseMessage]) -> str:
+        if is_condense(messages):
+            assert "Copper Lake" in messages[-1].content  # the history reached the rewrite prompt
+            return "Why did the Copper Lake agreement collapse?"
+        return f"Arandia expelled the inspectors it had promised to admit [{number_of(messages, 'expelled')}]."
+
+    model = ScriptedChatModel(rule=rule, calls=[])
+    history = [("What was the Copper Lake agreement?", "An agreement from 2011 [1].")]
+    _, answer = run(AskChain(retriever, model), "Why did it fail?", history)
+    assert answer.standalone_question == "Why did the Copper Lake agreement collapse?"
+    assert answer.citations and "expelled" in answer.citations[0].passage.text
+    assert len(model.calls) == 2
+
+
+def test_a_useless_rewrite_falls_back_to_the_previous_question(retriever: HybridRetriever) -> None:
+    model = ScriptedChatModel(rule=lambda m: "" if is_condense(m) else prompts.DECLINE, calls=[])
+    _, answer = run(AskChain(retriever, model), "And the fuel?", [("Was aid diverted?", "Yes [1].")])
+    assert answer.standalone_question == "Was aid diverted? And the fuel?"
+
+
+def test_empty_library_declines_without_calling_the_model(library: Library) -> None:
+    model = ScriptedChatModel(rule=lambda m: "should not be called", calls=[])
+    shown, answer = run(AskChain(HybridRetriever(library), model), "Anything at all?")
+    assert answer.declined and shown == prompts.DECLINE and model.calls == []
+
+
+@pytest.mark.parametrize("question", ["", "  \n ", "x" * 4001])
+def test_bad_questions_are_refused_before_any_work(retriever: HybridRetriever, question: str) -> None:
+    model = ScriptedChatModel(rule=lambda m: "unused", calls=[])
+    with pytest.raises(QueryError):
+        AskChain(retriever, model).ask(question)
+    assert model.calls == []
+
+
+def test_prompt_numbers_sources_and_fences_them_as_data(retriever: HybridRetriever) -> None:
+    model = ScriptedChatModel(rule=lambda m: prompts.DECLINE, calls=[])
+    answer = AskChain(retriever, model).ask("What did the hotline do?")
+    system, user = model.calls[0]
+    assert isinstance(system, SystemMessage) and isinstance(user, HumanMessage)
+    assert [int(n) for n in re.findall(r"^\[(\d+)\]", system.content, re.MULTILINE)] == list(
+        range(1, len(answer.passages) + 1)
+    )
+    assert "What did the hotline do?" in user.content and "hotline" not in system.content.split("Sources:")[0]
+
+
+def test_extractive_baseline_quotes_and_cites_or_declines(retriever: HybridRetriever) -> None:
+    chain = AskChain(retriever, ExtractiveChatModel())
+    answer = chain.ask("Which observatory published imagery of the enrichment hall at Dunmore?")
+    assert not answer.declined and "Corvel Observatory" in answer.text
+    assert "Corvel Observatory" in answer.citations[0].passage.text
+    assert chain.ask("What is the capital of Peru?").declined
+
+
+def test_a_claim_cited_to_the_wrong_shown_passage_is_repointed_and_reported(retriever: HybridRetriever) -> None:
+    def rule(messages: list[BaseMessage]) -> str:
+        right = number_of(messages, "Dunmore")
+        wrong = 1 if right != 1 else 2
+        return f"The Corvel Observatory published satellite imagery of a new enrichment hall at Dunmore [{wrong}]."
+
+    _, answer = run(AskChain(retriever, ScriptedChatModel(rule=rule, calls=[])), "Who published imagery of Dunmore?")
+    assert not answer.declined
+    assert len(answer.citations) == 1 and "Dunmore" in answer.citations[0].passage.text
+    assert len(answer.corrected_citations) == 1 and "->" in answer.corrected_citations[0]
+    assert answer.unsupported_sentences == []

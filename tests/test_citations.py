@@ -1,0 +1,136 @@
+"""Citation parsing and validation against adversarial model output."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.citations import StreamingCitationFilter, normalise_markers, validate
+from assistant.support import content_terms, support_score
+
+
+@pytest.mark.parametrize(
+    ("raw", "n_sources", "expected_text", "cited", "invalid"),
+    [
+        ("The port reopened [1].", 3, "The port reopened [1].", [1], []),
+        ("The port reopened [0].", 3, "The port reopened.", [], ["[0]"]),
+        ("The port reopened [99].", 3, "The port reopened.", [], ["[99]"]),
+        ("Both happened [1,2].", 3, "Both happened [1][2].", [1, 2], []),
+        ("Both happened [1, 2; 3].", 3, "Both happened [1][2][3].", [1, 2, 3], []),
+        ("All three [1-3].", 3, "All three [1][2][3].", [1, 2, 3], []),
+        ("A range too far [2-5].", 3, "A range too far [2][3].", [2, 3], ["[2-5]"]),
+        ("Inverted [3-1].", 3, "Inverted.", [], ["[3-1]"]),
+        ("Huge range [1-100000].", 3, "Huge range.", [], ["[1-100000]"]),
+        ("Nested [[2]].", 3, "Nested [2].", [2], []),
+        ("Labelled [Source 2].", 3, "Labelled [2].", [2], []),
+        ("Labelled badly [source 7].", 3, "Labelled badly.", [], ["[source 7]"]),
+        ("Empty marker [].", 3, "Empty marker.", [], ["[]"]),
+        ("Letters [1a].", 3, "Letters.", [], ["[1a]"]),
+        ("Negative [-1].", 3, "Negative.", [], ["[-1]"]),
+        ("Duplicate [2][2] and [2, 2].", 3, "Duplicate [2][2] and [2].", [2], []),
+        ("Prose in brackets [sic] stays [1].", 3, "Prose in brackets [sic] stays [1].", [1], []),
+        ('He said "we will talk [2]" at the border [1].', 3, 'He said "we will talk [2]" at the border [1].', [2, 1], []),
+        ('He said "we will talk [9]" at the border.', 3, 'He said "we will talk" at the border.', [], ["[9]"]),
+        ("No sources at all [1].", 0, "No sources at all.", [], ["[1]"]),
+    ],
+)
+def test_markers_are_normalised_and_invalid_ones_removed(
+    raw: str, n_sources: int, expected_text: str, cited: list[int], invalid: list[str]
+) -> None:
+    text, got_cited, got_invalid = normalise_markers(raw, n_sources)
+    assert text == expected_text
+    assert got_cited == cited
+    assert got_invalid == invalid
+
+
+def test_uncited_sentences_are_flagged_but_short_and_decline_ones_are_not() -> None:
+    raw = (
+        "The rail link reopened after eleven years [1]. "
+        "Grain shipments then doubled within a single month. "
+        "In short: "
+        "The sources don't say."
+    )
+    result = validate(raw, 2, exempt_sentences=("The sources don't say.",))
+    assert result.cited == [1]
+    assert result.uncited_sentences == ["Grain shipments then doubled within a single month."]
+
+
+def test_a_sentence_with_only_an_invalid_marker_counts_as_uncited() -> None:
+    result = validate("Inspectors were expelled in the spring of that year [7].", 3)
+    assert result.invalid == ["[7]"]
+    assert result.uncited_sentences == ["Inspectors were expelled in the spring of that year."]
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["The hotline ", "was used twice ", "[", "1", "]", "."],
+        ["The hotline was used twice [", "9", "]."],
+        ["The hotline was used twice [[", "2]", "]."],
+        ["The hotline [sic", "] was used twice [1-", "2]."],
+    ],
+)
+def test_streaming_filter_never_shows_an_invalid_marker(pieces: list[str]) -> None:
+    stream = StreamingCitationFilter(n_sources=2)
+    shown = "".join(stream.feed(p) for p in pieces) + stream.finish()
+    final, _, _ = normalise_markers("".join(pieces), 2)
+    assert "[9]" not in shown and "[[" not in shown
+    assert " ".join(shown.split()) == " ".join(final.split())
+
+
+def test_streaming_filter_releases_an_unclosed_bracket_eventually() -> None:
+    stream = StreamingCitationFilter(n_sources=2)
+    shown = stream.feed("A list [of things that never closes " + "x" * 60) + stream.finish()
+    assert shown.startswith("A list [of things")
+
+
+_model_output = st.lists(
+    st.one_of(
+        st.text(alphabet=st.characters(blacklist_characters="[]"), max_size=12),
+        st.sampled_from(["[", "]", "[1]", "[0]", "[99]", "[1,2]", "[1-3]", "[[2]]", "[]", "[Source 2]", "[sic]"]),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=_model_output, n_sources=st.integers(min_value=0, max_value=6))
+def test_property_every_marker_left_names_a_shown_source(pieces: list[str], n_sources: int) -> None:
+    text = "".join(pieces)
+    result = validate(text, n_sources)
+    for number in re.findall(r"\[\s*(\d+)\s*\]", result.text):
+        assert 1 <= int(number) <= n_sources
+    assert set(result.cited) <= set(range(1, n_sources + 1))
+    # Streaming in arbitrary pieces shows the same words as validating the whole text.
+    stream = StreamingCitationFilter(n_sources)
+    shown = "".join(stream.feed(p) for p in pieces) + stream.finish()
+    for number in re.findall(r"\[(\d+)\]", shown):
+        assert 1 <= int(number) <= n_sources
+
+
+def test_support_score_accepts_paraphrase_and_rejects_invented_claims() -> None:
+    passage = (
+        "When envoys met in Lisk, the two governments signed an accord that reopened the rail link "
+        "and let 40,000 tonnes of grain cross the border before winter."
+    )
+    assert support_score("The accord reopened the rail link [1].", [passage]).supported
+    assert support_score("Signing the accord let 40,000 tonnes of grain cross the border [1].", [passage]).supported
+    invented_number = support_score("The accord let 90,000 tonnes of grain cross the border [1].", [passage])
+    assert not invented_number.supported and invented_number.missing_numbers == ("90000",)
+    unrelated = support_score("Sanctions crippled the fishing fleet and emptied the harbours [1].", [passage])
+    assert not unrelated.supported and unrelated.score < 0.5
+
+
+def test_content_terms_drop_markers_stopwords_and_stem() -> None:
+    assert content_terms("The engagement was engaging [2].") == ["engag", "engag"]
+    assert content_terms("In 2019, 40,000 tonnes [1]") == ["2019", "40000", "tonn"]
+
+
+def test_a_name_the_passage_never_mentions_makes_a_sentence_unsupported() -> None:
+    passage = "The accord reopened the Tessaly rail link and let grain cross the border before winter."
+    borrowed = support_score("The Hanoi summit produced the accord that reopened the Tessaly rail link [1].", [passage])
+    assert borrowed.score >= 0.5 and borrowed.missing_names == ("hanoi",) and not borrowed.supported
+    assert support_score("Tessaly's rail link reopened under the accord [1].", [passage]).supported

@@ -1,0 +1,125 @@
+"""The real local model (Qwen2.5 1.5B through llama.cpp) with short generations.
+
+Includes LangChain's standard chat-model suites for ``LocalLlamaChatModel``. Features the
+model does not have are switched off, each for a stated reason:
+- tool calling and structured output: llama.cpp's generic chat template here does not
+  produce tool calls; our chains never ask for them.
+- JSON mode, image/audio/video/PDF inputs: not offered by this wrapper (text-only model).
+- per-call model override: an instance is bound to one GGUF file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+from langchain_tests.unit_tests import ChatModelUnitTests
+
+from assistant.library import Library
+from assistant.llm import LocalLlamaChatModel, make_chat_model
+from assistant.model_files import resolve_gguf
+from assistant.qa import AskChain
+from assistant.retrieval import HybridRetriever
+from assistant.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    """The packaged GGUF, assembled and verified (once per machine)."""
+    return str(resolve_gguf(Settings()))
+
+
+class _LocalModelSuite:
+    """What both standard suites need to know about our model."""
+
+    @property
+    def chat_model_class(self) -> type[LocalLlamaChatModel]:
+        return LocalLlamaChatModel
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {"model_path": str(resolve_gguf(Settings())), "n_ctx": 2048}
+
+    @property
+    def standard_chat_model_params(self) -> dict:
+        # The suite's own max_tokens=100 would make every check a long generation on a CPU.
+        return {**super().standard_chat_model_params, "max_tokens": 24}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return False
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    @property
+    def supports_model_override(self) -> bool:
+        return False  # one GGUF file per instance; switching models per call would mean reloading
+
+
+class TestLocalModelStandardUnit(_LocalModelSuite, ChatModelUnitTests):
+    pass
+
+
+class TestLocalModelStandardIntegration(_LocalModelSuite, ChatModelIntegrationTests):
+    pass
+
+
+@pytest.fixture(scope="module")
+def local_chain(tmp_path_factory: pytest.TempPathFactory) -> AskChain:
+    """An ask chain over the fixture articles with the default (local) backend."""
+    from tests.conftest import ARTICLES
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("llm-data"), llm_max_tokens=90)
+    library = Library(settings)
+    library.ingest([str(ARTICLES)])
+    return AskChain(HybridRetriever(library), make_chat_model(settings))
+
+
+def test_answerable_question_cites_the_passage_that_holds_the_answer(local_chain: AskChain) -> None:
+    answer = local_chain.ask("How much grain crossed the border under the Harbor Accord?")
+    assert not answer.declined, answer.raw_text
+    assert answer.invalid_citations == []
+    assert any("40,000 tonnes" in c.passage.text for c in answer.citations), answer.raw_text
+    assert "40,000" in answer.text
+    assert answer.timing.first_token_ms is not None and answer.timing.output_tokens > 0
+
+
+@pytest.mark.parametrize(
+    "question", ["Who won the Arandian presidential election of 2022?", "What did the 2019 Hanoi summit produce?"]
+)
+def test_unanswerable_question_is_declined(local_chain: AskChain, question: str) -> None:
+    answer = local_chain.ask(question)
+    assert answer.declined, answer.raw_text
+    assert answer.text == "The sources don't say." and answer.citations == []
+
+
+def test_streaming_shows_text_before_the_answer_is_complete(local_chain: AskChain) -> None:
+    pieces = list(local_chain.stream("Which observatory published the satellite imagery of Dunmore?"))
+    texts = [p for p in pieces if isinstance(p, str)]
+    assert len(texts) > 3  # streamed token by token, not in one block
+    final = pieces[-1]
+    assert "Corvel" in final.text and final.citations, final.raw_text
+
+
+def test_prompt_prefix_is_reused_between_calls(model_path: str) -> None:
+    """Same system prompt twice: llama.cpp re-evaluates only the new tail the second time."""
+    model = LocalLlamaChatModel(model_path=model_path, max_tokens=4, n_ctx=2048)
+    system = SystemMessage("You answer briefly. " + "Background: the river towns trade salt and wool. " * 30)
+    first = model.invoke([system, HumanMessage("Name one good traded.")])
+    second = model.invoke([system, HumanMessage("Name another good traded.")])
+    assert first.usage_metadata["input_tokens"] > 300
+    assert second.response_metadata["reused_prompt_tokens"] > 300
