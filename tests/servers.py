@@ -48,7 +48,8 @@ def free_port() -> int:
 
 @contextmanager
 def server_process(command: list[str], ready_url: str, timeout_s: float = 180.0, log_path=None) -> Iterator[None]:
-    """Run ``command`` as a real server process until ``ready_url`` answers 200; stop it afterwards."""
+    """Run ``command`` as a real server process until ``ready_url`` answers (any non-5xx status,
+    so an endpoint behind auth works too); stop it afterwards."""
     import subprocess
     import time
 
@@ -62,7 +63,7 @@ def server_process(command: list[str], ready_url: str, timeout_s: float = 180.0,
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}: {' '.join(command)}")
             try:
-                if httpx.get(ready_url, timeout=2).status_code == 200:
+                if httpx.get(ready_url, timeout=2).status_code < 500:
                     break
             except httpx.HTTPError:
                 pass

@@ -72,3 +72,30 @@ def test_stdin_ingest_as_a_real_subprocess(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert search.returncode == 0 and "12 tonnes of quince" in search.stdout
+
+
+def test_ask_streams_an_answer_and_lists_its_sources(articles: Path) -> None:
+    assert _run("ingest", "--quiet", str(articles)).exit_code == 0
+    result = _run("ask", "Which observatory published imagery of the enrichment hall at Dunmore?", "--backend", "extractive")
+    assert result.exit_code == 0, result.output
+    assert "Corvel Observatory" in result.output
+    assert "Sources" in result.output and "skeptic.txt" in result.output and "chars " in result.output
+    assert "first token" in result.output
+
+
+def test_ask_chat_mode_keeps_the_conversation_and_declines_honestly(articles: Path) -> None:
+    assert _run("ingest", "--quiet", str(articles)).exit_code == 0
+    result = _run("ask", "--backend", "extractive", input="What is the capital of Peru?\n\nDunmore enrichment hall imagery?\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("question>") == 4  # two questions, one empty line, then end of input
+    assert "The sources don't say." in result.output and "Corvel" in result.output
+
+
+def test_ask_refuses_bad_input_with_one_clear_line(articles: Path) -> None:
+    empty_library = _run("ask", "Anything?", "--backend", "extractive")
+    assert empty_library.exit_code == 2 and "library is empty" in empty_library.output
+    assert _run("ingest", "--quiet", str(articles)).exit_code == 0
+    blank = _run("ask", "   ", "--backend", "extractive")
+    assert blank.exit_code == 2 and "question is empty" in blank.output and "Traceback" not in blank.output
+    bad_backend = _run("ask", "Anything?", "--backend", "gpt9")
+    assert bad_backend.exit_code == 2 and "unknown backend" in bad_backend.output

@@ -34,7 +34,7 @@ def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--api_key", "test-key",
     ]  # fmt: skip
     log = tmp_path_factory.mktemp("openai-server") / "server.log"
-    with server_process(command, f"http://127.0.0.1:{port}/health", log_path=log):
+    with server_process(command, f"http://127.0.0.1:{port}/v1/models", log_path=log):
         yield f"http://127.0.0.1:{port}/v1"
 
 
