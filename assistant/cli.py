@@ -1,4 +1,4 @@
-"""Command line: ``da ingest | documents | delete | search | ask | reindex | repair | app``.
+"""Command line: ``da ingest | documents | delete | search | ask | debate | debates | export | reindex | repair | app``.
 
 Every command reads the same Settings (env vars ``DA_*`` and the optional TOML file).
 Errors a user can fix (unknown id, empty question, model mismatch) are printed as one
@@ -8,6 +8,7 @@ plain sentence with a non-zero exit code, never as a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -36,10 +37,29 @@ def _fail(message: str, code: int = 2) -> None:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from assistant.library import UnknownDocumentError
     from assistant.retrieval import QueryError
+    from assistant.debate import DebateError
     from assistant.model_files import ModelFileError
     from assistant.store import EmbeddingMismatchError
 
-    return (UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError)
+    return (UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError)
+
+
+def _settings_for(backend: str | None) -> Settings:
+    settings = Settings()
+    if backend is None:
+        return settings
+    if backend not in ("llamacpp", "openai", "extractive"):
+        _fail(f"unknown backend {backend!r}; use llamacpp, openai or extractive")
+    return settings.model_copy(update={"llm_backend": backend})
+
+
+def _chat_model(settings: Settings):
+    from assistant.llm import make_chat_model
+
+    try:
+        return make_chat_model(settings)
+    except _user_errors() as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -141,6 +161,21 @@ def search(
         out.print()
 
 
+def _nonempty_library(settings: Settings):
+    from assistant.library import Library
+
+    library = Library(settings)
+    if not library.documents():
+        _fail("the library is empty; add articles first with: da ingest PATH|URL")
+    return library
+
+
+def _print_flags(flags: list[tuple[str, list[str]]]) -> None:
+    for label, items in flags:
+        for item in items:
+            err.print(f"[yellow]{label}:[/] " + escape(item), highlight=False)
+
+
 def _print_answer_report(answer) -> None:
     """Sources the answer cites, then anything the validator removed or flagged."""
     t = answer.timing
@@ -156,13 +191,14 @@ def _print_answer_report(answer) -> None:
             p = cited.passage
             out.print(f"[bold][{cited.number}][/] [cyan]{p.title}[/]  {p.source}  chars {p.start}-{p.end}", highlight=False)
             out.print("    " + " ".join(p.text.split()), highlight=False, markup=False)
-    for label, items in (
-        ("removed invalid citation", answer.invalid_citations),
-        ("no citation", answer.uncited_sentences),
-        ("not supported by its cited passage", answer.unsupported_sentences),
-    ):
-        for item in items:
-            err.print(f"[yellow]{label}:[/] " + escape(item), highlight=False)
+    _print_flags(
+        [
+            ("removed invalid citation", answer.invalid_citations),
+            ("citation corrected", answer.corrected_citations),
+            ("no citation", answer.uncited_sentences),
+            ("not supported by its cited passage", answer.unsupported_sentences),
+        ]
+    )
     first = f"{t.first_token_ms / 1000:.1f} s" if t.first_token_ms is not None else "-"
     err.print(
         f"[dim]retrieval {t.retrieval_ms:.0f} ms, first token {first}, {t.output_tokens} tokens at "
@@ -182,24 +218,12 @@ def ask(
 
     Without a question, starts a chat: follow-ups are understood in the context of earlier turns.
     """
-    from assistant.llm import make_chat_model
     from assistant.qa import Answer, AskChain
     from assistant.retrieval import HybridRetriever
 
-    settings = Settings()
-    if backend is not None:
-        if backend not in ("llamacpp", "openai", "extractive"):
-            _fail(f"unknown backend {backend!r}; use llamacpp, openai or extractive")
-        settings = settings.model_copy(update={"llm_backend": backend})
-    from assistant.library import Library
-
-    library = Library(settings)
-    if not library.documents():
-        _fail("the library is empty; add articles first with: da ingest PATH|URL")
-    try:
-        chain = AskChain(HybridRetriever(library), make_chat_model(settings))
-    except _user_errors() as exc:
-        _fail(str(exc))
+    settings = _settings_for(backend)
+    library = _nonempty_library(settings)
+    chain = AskChain(HybridRetriever(library), _chat_model(settings))
     history: list[tuple[str, str]] = []
     interactive = question is None
     while True:
@@ -230,6 +254,100 @@ def ask(
         history.append((question, answer.text))
         if not interactive:
             break
+
+
+@app.command()
+def debate(
+    motion: Annotated[str, typer.Argument(help="The motion or question to debate.")],
+    rounds: Annotated[Optional[int], typer.Option(help="Rebuttal rounds (default: settings, 1).")] = None,
+    advocate: Annotated[Optional[str], typer.Option(help="Name of the side for the motion.")] = None,
+    advocate_stance: Annotated[Optional[str], typer.Option(help="What that side argues.")] = None,
+    skeptic: Annotated[Optional[str], typer.Option(help="Name of the side against.")] = None,
+    skeptic_stance: Annotated[Optional[str], typer.Option(help="What that side argues.")] = None,
+    doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
+    export: Annotated[Optional[Path], typer.Option(help="Also write the transcript as Markdown here.")] = None,
+) -> None:
+    """Stage a cited debate: two openings, rebuttal rounds, a moderator's summary. Saved; see 'da debates'."""
+    from assistant import prompts
+    from assistant.debate import DebateChain, TurnFinished, TurnStarted, TurnText
+    from assistant.retrieval import HybridRetriever
+    from assistant.transcripts import Debate, TranscriptStore, to_markdown
+
+    settings = _settings_for(backend)
+    library = _nonempty_library(settings)
+    chain = DebateChain(HybridRetriever(library), _chat_model(settings), TranscriptStore(settings.transcripts_path))
+    sides = {
+        "advocate": prompts.Persona(advocate or prompts.ADVOCATE.name, advocate_stance or prompts.ADVOCATE.stance),
+        "skeptic": prompts.Persona(skeptic or prompts.SKEPTIC.name, skeptic_stance or prompts.SKEPTIC.stance),
+    }
+    result = None
+    try:
+        for event in chain.stream(motion, rounds, doc_ids=doc, **sides):
+            if isinstance(event, TurnStarted):
+                out.print(f"\n[bold magenta]{escape(event.speaker)}[/] [dim]({event.kind})[/]", highlight=False)
+            elif isinstance(event, TurnText):
+                out.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
+            elif isinstance(event, TurnFinished):
+                out.print()
+                turn = event.turn
+                if turn.no_material:
+                    out.print("[yellow]shown instead:[/] " + escape(turn.text), highlight=False)
+                _print_flags(
+                    [
+                        ("removed invalid citation", turn.invalid_citations),
+                        ("citation corrected", turn.corrected_citations),
+                        ("no citation", turn.uncited_sentences),
+                        ("not supported by its cited passage", turn.unsupported_sentences),
+                    ]
+                )
+            elif isinstance(event, Debate):
+                result = event
+    except _user_errors() as exc:
+        _fail(str(exc))
+    assert result is not None
+    out.print("\n[bold]Sources[/]")
+    for source in result.sources:
+        out.print(f"[bold][{source.number}][/] [cyan]{escape(source.title)}[/]  {escape(source.source)}  "
+                  f"chars {source.start}-{source.end}", highlight=False)  # fmt: skip
+    if export:
+        export.write_text(to_markdown(result), encoding="utf-8")
+        out.print(f"transcript written to {export}")
+    out.print(f"saved as debate {result.id} (da export {result.id})")
+
+
+@app.command()
+def debates() -> None:
+    """List saved debates."""
+    from assistant.transcripts import TranscriptStore
+
+    rows = TranscriptStore(Settings().transcripts_path).list()
+    if not rows:
+        out.print("No debates yet. Start one with: da debate \"motion\"")
+        return
+    table = Table("id", "motion", "started", "status", "turns")
+    for debate_id, motion, created, status, n_turns in rows:
+        table.add_row(str(debate_id), motion, created, status, str(n_turns))
+    out.print(table)
+
+
+@app.command(name="export")
+def export_debate(
+    debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+) -> None:
+    """Write a saved debate as Markdown with a numbered reference list."""
+    from assistant.transcripts import TranscriptStore, to_markdown
+
+    try:
+        text = to_markdown(TranscriptStore(Settings().transcripts_path).get(debate_id))
+    except KeyError:
+        _fail(f"no debate with id {debate_id}; see 'da debates'")
+    if output:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"written to {output}")
+    else:
+        sys.stdout.write(text)
 
 
 @app.command()

@@ -16,9 +16,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.citations import StreamingCitationFilter
 from assistant.grounding import check_grounding, is_decline
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
+from assistant.streaming import Generated, Timing, stream_filtered
 
 CONDENSE_MAX_TOKENS = 60
 
@@ -37,26 +37,6 @@ class CitedPassage:
     @property
     def source(self) -> str:
         return self.passage.source
-
-
-@dataclass
-class Timing:
-    """Where the time of one answer went. ``tokens_per_s`` is the decode rate after the first token."""
-
-    condense_ms: float = 0.0
-    retrieval_ms: float = 0.0
-    first_token_ms: float | None = None
-    generation_s: float = 0.0
-    output_tokens: int = 0
-    prompt_tokens: int = 0
-    total_s: float = 0.0
-
-    @property
-    def tokens_per_s(self) -> float:
-        if self.first_token_ms is None or self.output_tokens < 2:
-            return 0.0
-        decoding_s = self.generation_s - self.first_token_ms / 1000
-        return (self.output_tokens - 1) / decoding_s if decoding_s > 0 else 0.0
 
 
 @dataclass
@@ -171,31 +151,14 @@ class AskChain:
             yield finalize(question, standalone, prompts.DECLINE, [], timing)
             return
 
-        messages = self.answer_messages(standalone, passages)
-        shown = StreamingCitationFilter(len(passages))
-        pieces: list[str] = []
-        t0 = time.perf_counter()
-        for chunk in self.chat_model.stream(messages):
-            text = chunk.content if isinstance(chunk.content, str) else ""
-            usage = getattr(chunk, "usage_metadata", None)
-            if usage:
-                timing.output_tokens = usage.get("output_tokens", 0) or timing.output_tokens
-                timing.prompt_tokens = usage.get("input_tokens", 0) or timing.prompt_tokens
-            if not text:
-                continue
-            if timing.first_token_ms is None:
-                timing.first_token_ms = (time.perf_counter() - t0) * 1000
-            pieces.append(text)
-            safe = shown.feed(text)
-            if safe:
-                yield safe
-        tail = shown.finish()
-        if tail:
-            yield tail
-        timing.generation_s = time.perf_counter() - t0
-        timing.output_tokens = timing.output_tokens or len(pieces)
+        raw = ""
+        for item in stream_filtered(self.chat_model, self.answer_messages(standalone, passages), len(passages), timing):
+            if isinstance(item, Generated):
+                raw = item.raw
+            else:
+                yield item
         timing.total_s = time.perf_counter() - started
-        yield finalize(question, standalone, "".join(pieces), passages, timing)
+        yield finalize(question, standalone, raw, passages, timing)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), **options) -> Answer:
         result = None

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(4000, ge=1)
     max_history_turns: int = Field(4, ge=0, le=50)
 
+    # Debate
+    debate_rounds: int = Field(1, ge=0, description="Rebuttal rounds between the openings and the summary.")
+    debate_max_rounds: int = Field(5, ge=0)
+    debate_k_per_side: int = Field(4, ge=1, le=20, description="Passages each side's search adds to the shared list.")
+    debate_turn_max_tokens: int = Field(200, ge=16, le=4096)
+    debate_turn_sentences: int = Field(3, ge=1, le=20)
+
     # Ingest limits
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     allow_private_urls: bool = Field(False, description="Allow URL ingest from loopback/private addresses.")
@@ -129,6 +136,10 @@ class Settings(BaseSettings):
     @property
     def generation_threads(self) -> int:
         return self.llm_threads or self.threads
+
+    @property
+    def transcripts_path(self) -> Path:
+        return self.data_dir / "transcripts.sqlite3"
 
     @property
     def registry_path(self) -> Path:

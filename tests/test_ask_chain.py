@@ -1,57 +1,23 @@
 """Ask-chain logic with deterministic chat models (real retrieval, real Chroma, real embeddings).
 
-``ScriptedChatModel`` answers by a rule that reads the prompt the chain built, so a test can
-cite "the passage that mentions X" without knowing in advance which number it will get.
-The real local model is exercised in test_local_llm.py.
+``ScriptedChatModel`` (tests/fakes.py) answers by a rule that reads the prompt the chain
+built. The real local model is exercised in test_local_llm.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.library import Library
 from assistant.llm import ExtractiveChatModel
 from assistant.qa import Answer, AskChain
 from assistant.retrieval import HybridRetriever, QueryError
-
-
-class ScriptedChatModel(BaseChatModel):
-    """Replies ``rule(messages)``, streamed in small pieces; records every call."""
-
-    rule: Callable[[list[BaseMessage]], str]
-    calls: list[list[BaseMessage]] = []
-
-    @property
-    def _llm_type(self) -> str:
-        return "scripted-test-model"
-
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
-        self.calls.append(messages)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.rule(messages)))])
-
-    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[ChatGenerationChunk]:
-        self.calls.append(messages)
-        reply = self.rule(messages)
-        for i in range(0, len(reply), 3):  # 3-character pieces split markers like "[1" + "2]"
-            yield ChatGenerationChunk(message=AIMessageChunk(content=reply[i : i + 3]))
-
-
-def number_of(messages: list[BaseMessage], phrase: str) -> int:
-    """The [n] under which the prompt shows the passage containing ``phrase``."""
-    system = next(m.content for m in messages if isinstance(m, SystemMessage))
-    for match in re.finditer(r"^\[(\d+)\] \(.*?\)\n(.*)$", system, re.MULTILINE):
-        if phrase in match.group(2):
-            return int(match.group(1))
-    raise AssertionError(f"no passage with {phrase!r} in the prompt")
+from tests.fakes import ScriptedChatModel, number_of
 
 
 def is_condense(messages: list[BaseMessage]) -> bool:

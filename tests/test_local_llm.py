@@ -18,11 +18,14 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from assistant.library import Library
+from assistant.debate import DebateChain
 from assistant.llm import LocalLlamaChatModel, make_chat_model
 from assistant.model_files import resolve_gguf
 from assistant.qa import AskChain
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
+from assistant.transcripts import TranscriptStore
+from tests.conftest import ARTICLES
 
 pytestmark = pytest.mark.slow
 
@@ -79,14 +82,17 @@ class TestLocalModelStandardIntegration(_LocalModelSuite, ChatModelIntegrationTe
 
 
 @pytest.fixture(scope="module")
-def local_chain(tmp_path_factory: pytest.TempPathFactory) -> AskChain:
-    """An ask chain over the fixture articles with the default (local) backend."""
-    from tests.conftest import ARTICLES
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("llm-data"), llm_max_tokens=90)
+def local_library(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    """The fixture articles, with settings for short generations on the default (local) backend."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("llm-data"), llm_max_tokens=90, debate_turn_max_tokens=110)
     library = Library(settings)
     library.ingest([str(ARTICLES)])
-    return AskChain(HybridRetriever(library), make_chat_model(settings))
+    return library
+
+
+@pytest.fixture(scope="module")
+def local_chain(local_library: Library) -> AskChain:
+    return AskChain(HybridRetriever(local_library), make_chat_model(local_library.settings))
 
 
 def test_answerable_question_cites_the_passage_that_holds_the_answer(local_chain: AskChain) -> None:
@@ -123,3 +129,19 @@ def test_prompt_prefix_is_reused_between_calls(model_path: str) -> None:
     second = model.invoke([system, HumanMessage("Name another good traded.")])
     assert first.usage_metadata["input_tokens"] > 300
     assert second.response_metadata["reused_prompt_tokens"] > 300
+
+
+def test_one_round_debate_each_side_cites_its_article_and_the_moderator_covers_both(local_library: Library) -> None:
+    settings = local_library.settings
+    chain = DebateChain(HybridRetriever(local_library), make_chat_model(settings), TranscriptStore(settings.transcripts_path))
+    debate = chain.run("Should the government offer Arandia a non-aggression pledge before full disarmament?", rounds=0)
+    source_file = {s.number: Path(s.source).name for s in debate.sources}
+    advocate, skeptic, moderator = debate.turns
+    report = "\n\n".join(f"{t.speaker}: {t.raw_text}" for t in debate.turns)
+    assert all(t.invalid_citations == [] for t in debate.turns), report
+    assert "pro_engagement.txt" in {source_file[n] for n in advocate.cited}, report
+    assert "skeptic.txt" in {source_file[n] for n in skeptic.cited}, report
+    # The moderator names a point from each side: it cites something each side cited.
+    assert set(moderator.cited) & set(advocate.cited) and set(moderator.cited) & set(skeptic.cited), report
+    # Turns after the first reuse the evaluated sources instead of reading them again.
+    assert skeptic.timing["reused_prompt_tokens"] > 0.8 * advocate.timing["prompt_tokens"], report

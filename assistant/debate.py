@@ -1,0 +1,214 @@
+"""Debate: advocate and skeptic argue a motion from one shared, numbered source list.
+
+Order of play: advocate opening, skeptic opening, ``rounds`` rebuttal rounds (each side
+answers the other's last turn), then the moderator's summary (agreement, clash, what the
+sources leave open).
+
+Side-aware retrieval: each side searches with the motion plus its own stance, so it gets
+passages that support its case; the union (interleaved, duplicates once) becomes the one
+source list of the whole debate, numbered once, so ``[n]`` means the same passage in every
+turn and both sides may cite the same passage. The list is fixed before the first turn: the
+system prompt (rules + sources) is then identical for every turn and llama.cpp evaluates it
+only once; each turn adds only the transcript and its speaker's instruction, which come last.
+
+Every turn is checked like an answer (``assistant.grounding``). A turn with no supported
+citation is replaced by the honest ``NO_MATERIAL`` sentence instead of unsupported claims.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from assistant import prompts
+from assistant.grounding import check_grounding
+from assistant.prompts import Persona
+from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
+from assistant.streaming import Generated, Timing, stream_filtered
+from assistant.transcripts import COMPLETE, FAILED, Debate, DebateTurn, SourcePassage, TranscriptStore
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    index: int
+    role: str
+    kind: str
+    speaker: str
+
+
+@dataclass(frozen=True)
+class TurnText:
+    index: int
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    turn: DebateTurn
+
+
+DebateEvent = TurnStarted | TurnText | TurnFinished | Debate
+
+
+class DebateError(ValueError):
+    """A debate request that cannot be run (bad rounds, empty persona name); the message says why."""
+
+
+def _plan(rounds: int) -> list[tuple[str, str]]:
+    """(role, kind) of every turn, in order."""
+    turns = [("advocate", "opening"), ("skeptic", "opening")]
+    for _ in range(rounds):
+        turns += [("advocate", "rebuttal"), ("skeptic", "rebuttal")]
+    return turns + [("moderator", "summary")]
+
+
+def interleave_sources(per_side: Sequence[Sequence[RetrievedPassage]]) -> list[RetrievedPassage]:
+    """A1, S1, A2, S2, ...: each side's best passages near the top; a passage shared by both once."""
+    merged: dict[str, RetrievedPassage] = {}
+    for rank in range(max((len(s) for s in per_side), default=0)):
+        for side in per_side:
+            if rank < len(side):
+                merged.setdefault(side[rank].id, side[rank])
+    return list(merged.values())
+
+
+class DebateChain:
+    """Stages, checks, streams and saves debates over the library."""
+
+    def __init__(self, retriever: HybridRetriever, chat_model: BaseChatModel, store: TranscriptStore) -> None:
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self.store = store
+        self.settings = retriever.settings
+
+    def gather_sources(
+        self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None
+    ) -> list[RetrievedPassage]:
+        k = self.settings.debate_k_per_side
+        per_side = [
+            self.retriever.retrieve(prompts.SIDE_QUERY.format(motion=motion, stance=p.stance), k, doc_ids=doc_ids)
+            for p in (advocate, skeptic)
+        ]
+        return interleave_sources(per_side)
+
+    def _instruction(self, role: str, kind: str, advocate: Persona, skeptic: Persona) -> str:
+        if role == "moderator":
+            return prompts.MODERATOR_INSTRUCTION.format(first=advocate.name, second=skeptic.name)
+        me, other = (advocate, skeptic) if role == "advocate" else (skeptic, advocate)
+        template = prompts.OPENING_INSTRUCTION if kind == "opening" else prompts.REBUTTAL_INSTRUCTION
+        return template.format(
+            name=me.name, stance=me.stance, opponent=other.name, max_sentences=self.settings.debate_turn_sentences
+        )
+
+    def turn_messages(self, system: str, motion: str, turns: Sequence[DebateTurn], instruction: str) -> list[BaseMessage]:
+        history = [(t.speaker, t.text) for t in turns]
+        return [SystemMessage(system), HumanMessage(prompts.debate_turn_prompt(motion, history, instruction))]
+
+    def stream(
+        self,
+        motion: str,
+        rounds: int | None = None,
+        advocate: Persona = prompts.ADVOCATE,
+        skeptic: Persona = prompts.SKEPTIC,
+        doc_ids: Sequence[str] | None = None,
+    ) -> Iterator[DebateEvent]:
+        """Yield turn events as the debate is generated, and finally the saved ``Debate``."""
+        motion = validate_query(motion, self.settings.max_question_chars)
+        rounds = self.settings.debate_rounds if rounds is None else rounds
+        if not 0 <= rounds <= self.settings.debate_max_rounds:
+            raise DebateError(f"rounds must be between 0 and {self.settings.debate_max_rounds}, not {rounds}")
+        advocate, skeptic = _clean_persona(advocate, "advocate"), _clean_persona(skeptic, "skeptic")
+        if advocate.name.casefold() == skeptic.name.casefold():
+            raise DebateError("the two sides need different names")
+
+        passages = self.gather_sources(motion, advocate, skeptic, doc_ids)
+        sources = [_source(n, p) for n, p in enumerate(passages, start=1)]
+        debate = self.store.create(motion, rounds, advocate, skeptic, sources)
+        speakers = debate.speakers()
+        system = prompts.debate_system_prompt(passages)
+        try:
+            for index, (role, kind) in enumerate(_plan(rounds)):
+                yield TurnStarted(index, role, kind, speakers[role])
+                if not passages:
+                    turn = _turn(index, role, kind, speakers[role], prompts.NO_MATERIAL, passages, Timing())
+                else:
+                    instruction = self._instruction(role, kind, advocate, skeptic)
+                    messages = self.turn_messages(system, motion, debate.turns, instruction)
+                    timing, raw = Timing(), ""
+                    started = time.perf_counter()
+                    for item in stream_filtered(self.chat_model, messages, len(passages), timing,
+                                                max_tokens=self.settings.debate_turn_max_tokens):  # fmt: skip
+                        if isinstance(item, Generated):
+                            raw = item.raw
+                        else:
+                            yield TurnText(index, item)
+                    timing.total_s = time.perf_counter() - started
+                    turn = _turn(index, role, kind, speakers[role], raw, passages, timing)
+                debate.turns.append(turn)
+                self.store.add_turn(debate.id, turn)
+                yield TurnFinished(turn)
+        except BaseException:
+            self.store.set_status(debate.id, FAILED)
+            raise
+        self.store.set_status(debate.id, COMPLETE)
+        debate.status = COMPLETE
+        yield debate
+
+    def run(self, motion: str, rounds: int | None = None, **options) -> Debate:
+        result = None
+        for event in self.stream(motion, rounds, **options):
+            if isinstance(event, Debate):
+                result = event
+        assert result is not None
+        return result
+
+
+def _clean_persona(persona: Persona, role: str) -> Persona:
+    name = " ".join(persona.name.split())
+    stance = " ".join(persona.stance.split())
+    if not name:
+        raise DebateError(f"the {role} needs a name")
+    if len(name) > 60 or len(stance) > 600:
+        raise DebateError(f"the {role}'s name (60 characters) or stance (600) is too long")
+    return Persona(name=name, stance=stance or (prompts.ADVOCATE if role == "advocate" else prompts.SKEPTIC).stance)
+
+
+def _source(number: int, passage: RetrievedPassage) -> SourcePassage:
+    return SourcePassage(
+        number=number, passage_id=passage.id, doc_id=passage.doc_id, title=passage.title, author=passage.author,
+        publisher=passage.publisher, source=passage.source, start=passage.start, end=passage.end, text=passage.text,
+    )  # fmt: skip
+
+
+def _turn(
+    index: int, role: str, kind: str, speaker: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing
+) -> DebateTurn:
+    """Check ``raw`` against the sources; a turn without one supported citation says so honestly."""
+    checked = check_grounding(raw, passages)
+    grounded = bool(checked.supported_sentences)
+    return DebateTurn(
+        index=index,
+        role=role,
+        kind=kind,
+        speaker=speaker,
+        text=checked.text if grounded else prompts.NO_MATERIAL,
+        raw_text=raw,
+        cited=checked.cited if grounded else [],
+        no_material=not grounded,
+        invalid_citations=checked.invalid_citations,
+        corrected_citations=checked.corrected_citations if grounded else [],
+        uncited_sentences=checked.uncited_sentences if grounded else [],
+        unsupported_sentences=checked.unsupported_sentences if grounded else [],
+        timing={
+            "first_token_ms": timing.first_token_ms,
+            "tokens_per_s": timing.tokens_per_s,
+            "output_tokens": timing.output_tokens,
+            "prompt_tokens": timing.prompt_tokens,
+            "reused_prompt_tokens": timing.reused_prompt_tokens,
+            "total_s": timing.total_s,
+        },
+    )

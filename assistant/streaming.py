@@ -1,0 +1,82 @@
+"""Stream a chat model's reply through the citation filter, timing it as it goes.
+
+Shared by answers and debate turns: both show text as it is generated, neither may ever
+show an invalid ``[n]``, and both report the same timing figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from assistant.citations import StreamingCitationFilter
+
+
+@dataclass
+class Timing:
+    """Where the time of one generation went. ``tokens_per_s`` is the decode rate after the first token.
+
+    ``first_token_ms`` counts from the start of generation; ``retrieval_ms`` and
+    ``condense_ms`` come before it (answers only). ``reused_prompt_tokens`` is how much of
+    the prompt llama.cpp found already evaluated (local backend only).
+    """
+
+    condense_ms: float = 0.0
+    retrieval_ms: float = 0.0
+    first_token_ms: float | None = None
+    generation_s: float = 0.0
+    output_tokens: int = 0
+    prompt_tokens: int = 0
+    reused_prompt_tokens: int = 0
+    total_s: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        if self.first_token_ms is None or self.output_tokens < 2:
+            return 0.0
+        decoding_s = self.generation_s - self.first_token_ms / 1000
+        return (self.output_tokens - 1) / decoding_s if decoding_s > 0 else 0.0
+
+
+@dataclass
+class Generated:
+    """The complete raw reply, after the stream has ended."""
+
+    raw: str
+    timing: Timing
+
+
+def stream_filtered(
+    chat_model: BaseChatModel, messages: list[BaseMessage], n_sources: int, timing: Timing, **options
+) -> Iterator[str | Generated]:
+    """Yield display-safe text pieces, then one ``Generated`` with the raw text; fills ``timing``."""
+    shown = StreamingCitationFilter(n_sources)
+    pieces: list[str] = []
+    started = time.perf_counter()
+    for chunk in chat_model.stream(messages, **options):
+        text = chunk.content if isinstance(chunk.content, str) else ""
+        usage = getattr(chunk, "usage_metadata", None)
+        if usage:
+            timing.output_tokens = usage.get("output_tokens", 0) or timing.output_tokens
+            timing.prompt_tokens = usage.get("input_tokens", 0) or timing.prompt_tokens
+        reused = (chunk.response_metadata or {}).get("reused_prompt_tokens")
+        if reused is not None:
+            timing.reused_prompt_tokens = reused
+        if not text:
+            continue
+        if timing.first_token_ms is None:
+            timing.first_token_ms = (time.perf_counter() - started) * 1000
+        pieces.append(text)
+        safe = shown.feed(text)
+        if safe:
+            yield safe
+    tail = shown.finish()
+    if tail:
+        yield tail
+    timing.generation_s = time.perf_counter() - started
+    timing.output_tokens = timing.output_tokens or len(pieces)
+    yield Generated("".join(pieces), timing)

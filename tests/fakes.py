@@ -1,0 +1,47 @@
+"""A deterministic chat model for unit tests of chain logic (in addition to the real model tests).
+
+``ScriptedChatModel`` answers by a rule that reads the prompt the chain built, so a test can
+cite "the passage that mentions X" without knowing in advance which number it will get.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies ``rule(messages)``, streamed in small pieces; records every call."""
+
+    rule: Callable[[list[BaseMessage]], str]
+    calls: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-test-model"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+        self.calls.append(messages)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.rule(messages)))])
+
+    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[ChatGenerationChunk]:
+        self.calls.append(messages)
+        reply = self.rule(messages)
+        for i in range(0, len(reply), 3):  # 3-character pieces split markers like "[1" + "2]"
+            yield ChatGenerationChunk(message=AIMessageChunk(content=reply[i : i + 3]))
+
+
+def number_of(messages: list[BaseMessage], phrase: str) -> int:
+    """The [n] under which the prompt shows the passage containing ``phrase``."""
+    system = next(m.content for m in messages if isinstance(m, SystemMessage))
+    for match in re.finditer(r"^\[(\d+)\] \(.*?\)\n(.*)$", system, re.MULTILINE):
+        if phrase in match.group(2):
+            return int(match.group(1))
+    raise AssertionError(f"no passage with {phrase!r} in the prompt")
+
+
