@@ -11,6 +11,9 @@ turn and both sides may cite the same passage. The list is fixed before the firs
 system prompt (rules + sources) is then identical for every turn and llama.cpp evaluates it
 only once; each turn adds only the transcript and its speaker's instruction, which come last.
 
+Each side's instruction names the numbers its own search found ("the sources that help your
+side most are [2], [4]"): a small model otherwise cites whatever comes first.
+
 Every turn is checked like an answer (``assistant.grounding``). A turn with no supported
 citation is replaced by the honest ``NO_MATERIAL`` sentence instead of unsupported claims.
 """
@@ -25,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.grounding import check_grounding
+from assistant.grounding import check_grounding, drop_unfinished_sentence
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, stream_filtered
@@ -87,22 +90,25 @@ class DebateChain:
 
     def gather_sources(
         self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None
-    ) -> list[RetrievedPassage]:
+    ) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
+        """The shared numbered list, and for each side the numbers its own search found (best first)."""
         k = self.settings.debate_k_per_side
-        per_side = [
-            self.retriever.retrieve(prompts.SIDE_QUERY.format(motion=motion, stance=p.stance), k, doc_ids=doc_ids)
-            for p in (advocate, skeptic)
-        ]
-        return interleave_sources(per_side)
+        per_side = {
+            role: self.retriever.retrieve(prompts.SIDE_QUERY.format(motion=motion, stance=p.stance), k, doc_ids=doc_ids)
+            for role, p in (("advocate", advocate), ("skeptic", skeptic))
+        }
+        passages = interleave_sources(list(per_side.values()))
+        number = {p.id: n for n, p in enumerate(passages, start=1)}
+        return passages, {role: [number[p.id] for p in found] for role, found in per_side.items()}
 
-    def _instruction(self, role: str, kind: str, advocate: Persona, skeptic: Persona) -> str:
+    def _instruction(self, role: str, kind: str, advocate: Persona, skeptic: Persona, hints: dict[str, list[int]]) -> str:
+        sentences = self.settings.debate_turn_sentences
         if role == "moderator":
-            return prompts.MODERATOR_INSTRUCTION.format(first=advocate.name, second=skeptic.name)
+            return prompts.MODERATOR_INSTRUCTION.format(first=advocate.name, second=skeptic.name, max_sentences=sentences)
         me, other = (advocate, skeptic) if role == "advocate" else (skeptic, advocate)
         template = prompts.OPENING_INSTRUCTION if kind == "opening" else prompts.REBUTTAL_INSTRUCTION
-        return template.format(
-            name=me.name, stance=me.stance, opponent=other.name, max_sentences=self.settings.debate_turn_sentences
-        )
+        hint = ", ".join(f"[{n}]" for n in hints[role][:3])
+        return template.format(name=me.name, stance=me.stance, opponent=other.name, max_sentences=sentences, hint=hint)
 
     def turn_messages(self, system: str, motion: str, turns: Sequence[DebateTurn], instruction: str) -> list[BaseMessage]:
         history = [(t.speaker, t.text) for t in turns]
@@ -125,7 +131,7 @@ class DebateChain:
         if advocate.name.casefold() == skeptic.name.casefold():
             raise DebateError("the two sides need different names")
 
-        passages = self.gather_sources(motion, advocate, skeptic, doc_ids)
+        passages, hints = self.gather_sources(motion, advocate, skeptic, doc_ids)
         sources = [_source(n, p) for n, p in enumerate(passages, start=1)]
         debate = self.store.create(motion, rounds, advocate, skeptic, sources)
         speakers = debate.speakers()
@@ -136,14 +142,14 @@ class DebateChain:
                 if not passages:
                     turn = _turn(index, role, kind, speakers[role], prompts.NO_MATERIAL, passages, Timing())
                 else:
-                    instruction = self._instruction(role, kind, advocate, skeptic)
+                    instruction = self._instruction(role, kind, advocate, skeptic, hints)
                     messages = self.turn_messages(system, motion, debate.turns, instruction)
                     timing, raw = Timing(), ""
                     started = time.perf_counter()
                     for item in stream_filtered(self.chat_model, messages, len(passages), timing,
                                                 max_tokens=self.settings.debate_turn_max_tokens):  # fmt: skip
                         if isinstance(item, Generated):
-                            raw = item.raw
+                            raw = drop_unfinished_sentence(item.raw) if item.truncated else item.raw
                         else:
                             yield TurnText(index, item)
                     timing.total_s = time.perf_counter() - started

@@ -8,8 +8,9 @@ Three steps, all deterministic:
 3. Repair: a small model often puts the right claim under the wrong number (the author-bio
    passage instead of the paragraph it just paraphrased). If the cited passages do not
    support a sentence but exactly one other shown passage supports it best, the marker is
-   re-pointed to that passage and the change is reported. Sentences that no shown passage
-   supports stay flagged as unsupported.
+   re-pointed to that passage and the change is reported. Likewise an unmarked sentence
+   inherits the marker that closes its paragraph if that passage supports it ("A. B. [2]").
+   Sentences that no shown passage supports are removed from the text and reported.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assistant import prompts
-from assistant.citations import split_sentences, validate
+from assistant.citations import normalise_markers, split_sentences, validate
 from assistant.retrieval import RetrievedPassage
 from assistant.support import support_score
 
@@ -72,10 +73,54 @@ def _repointed(sentence: str, number: int) -> str:
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", fixed).rstrip()
 
 
+_COMPLETE_SENTENCE = re.compile(r"[.!?][\"'”’)]*(?:\s*\[\d+\])*")
+
+
+def drop_unfinished_sentence(text: str) -> str:
+    """``text`` up to its last complete sentence (and that sentence's markers).
+
+    For replies cut off by the token limit: the half sentence at the end has lost its
+    citation and often its meaning.
+    """
+    ends = list(_COMPLETE_SENTENCE.finditer(text))
+    return text[: ends[-1].end()] if ends else text
+
+
+def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[RetrievedPassage]) -> tuple[str, list[str]]:
+    """Give an unmarked sentence the marker that closes its paragraph, if that passage supports it.
+
+    Small models often cite once per paragraph ("A. B. C. [2]"). Each sentence carried this
+    way is checked against the passage on its own, and the carry is reported.
+    """
+    carried: list[str] = []
+    paragraphs = []
+    for paragraph in re.split(r"(\n\s*\n)", text):
+        sentences = split_sentences(paragraph) if paragraph.strip() else []
+        markers_after: list[str] = []
+        rebuilt: list[str] = []
+        for sentence in reversed(sentences):
+            found = re.findall(r"\[(\d+)\]", sentence)
+            if found:
+                markers_after = found
+            elif markers_after and len(sentence.split()) >= 4:
+                numbers = [int(n) for n in markers_after if 1 <= int(n) <= n_sources]
+                if numbers and support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
+                    marker = "".join(f"[{n}]" for n in numbers)
+                    sentence = re.sub(r"([.!?][\"'”’)]*)$", rf" {marker}\1", sentence) if sentence[-1] in ".!?\"'”’)" else f"{sentence} {marker}"
+                    carried.append(f"carried {marker}: {sentence}")
+            rebuilt.append(sentence)
+        paragraphs.append(" ".join(reversed(rebuilt)) if sentences else paragraph)
+    return "".join(paragraphs), list(reversed(carried))
+
+
 def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding:
     """Validate, score and repair the citations of ``raw`` against ``passages`` (numbered from 1)."""
-    checked = validate(raw, len(passages), exempt_sentences=(prompts.DECLINE,))
+    normalised, _, invalid = normalise_markers(raw, len(passages))
+    carried_text, carried = _carry_paragraph_citations(normalised, len(passages), passages)
+    checked = validate(carried_text if carried else normalised, len(passages), exempt_sentences=(prompts.DECLINE,))
+    checked.invalid = invalid  # found in the raw text; the normalised text has none left
     result = Grounding(text=checked.text, invalid_citations=checked.invalid, uncited_sentences=checked.uncited_sentences)
+    result.corrected_citations.extend(carried)
     text = checked.text
     for sentence in split_sentences(checked.text):
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
@@ -86,12 +131,15 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding
             continue
         better = _repoint(sentence, passages, numbers)
         if better is None:
+            # A citation that does not support its sentence is as bad as an invented one: the
+            # sentence is taken out of the shown text and reported.
             result.unsupported_sentences.append(sentence)
+            text = text.replace(sentence, "", 1)
             continue
         fixed = _repointed(sentence, better)
         text = text.replace(sentence, fixed, 1)
         result.supported_sentences.append(fixed)
         result.corrected_citations.append(f"{''.join(f'[{n}]' for n in numbers)} -> [{better}]: {fixed}")
-    result.text = text
+    result.text = re.sub(r"[ \t]{2,}", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()
     result.cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", text)))
     return result

@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.grounding import check_grounding, is_decline
+from assistant.grounding import check_grounding, drop_unfinished_sentence, is_decline
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, stream_filtered
 
@@ -75,7 +75,7 @@ def finalize(
     """
     checked = check_grounding(raw, passages)
     answered = bool(checked.supported_sentences)
-    declined = not answered and (is_decline(raw) or not checked.text.strip())
+    declined = not answered and (is_decline(raw) or not raw.strip())
     withheld = not answered and not declined
     text = checked.text if answered else prompts.DECLINE
     cited = sorted(checked.cited) if answered else []
@@ -154,7 +154,7 @@ class AskChain:
         raw = ""
         for item in stream_filtered(self.chat_model, self.answer_messages(standalone, passages), len(passages), timing):
             if isinstance(item, Generated):
-                raw = item.raw
+                raw = drop_unfinished_sentence(item.raw) if item.truncated else item.raw
             else:
                 yield item
         timing.total_s = time.perf_counter() - started

@@ -44,10 +44,11 @@ class Timing:
 
 @dataclass
 class Generated:
-    """The complete raw reply, after the stream has ended."""
+    """The complete raw reply, after the stream has ended; ``truncated`` if it hit max_tokens."""
 
     raw: str
     timing: Timing
+    truncated: bool = False
 
 
 def stream_filtered(
@@ -56,6 +57,7 @@ def stream_filtered(
     """Yield display-safe text pieces, then one ``Generated`` with the raw text; fills ``timing``."""
     shown = StreamingCitationFilter(n_sources)
     pieces: list[str] = []
+    finish_reason = None
     started = time.perf_counter()
     for chunk in chat_model.stream(messages, **options):
         text = chunk.content if isinstance(chunk.content, str) else ""
@@ -63,9 +65,10 @@ def stream_filtered(
         if usage:
             timing.output_tokens = usage.get("output_tokens", 0) or timing.output_tokens
             timing.prompt_tokens = usage.get("input_tokens", 0) or timing.prompt_tokens
-        reused = (chunk.response_metadata or {}).get("reused_prompt_tokens")
-        if reused is not None:
-            timing.reused_prompt_tokens = reused
+        metadata = chunk.response_metadata or {}
+        if metadata.get("reused_prompt_tokens") is not None:
+            timing.reused_prompt_tokens = metadata["reused_prompt_tokens"]
+        finish_reason = metadata.get("finish_reason") or finish_reason
         if not text:
             continue
         if timing.first_token_ms is None:
@@ -79,4 +82,4 @@ def stream_filtered(
         yield tail
     timing.generation_s = time.perf_counter() - started
     timing.output_tokens = timing.output_tokens or len(pieces)
-    yield Generated("".join(pieces), timing)
+    yield Generated("".join(pieces), timing, truncated=finish_reason == "length")

@@ -47,6 +47,10 @@ _STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | {
 }  # fmt: skip
 
 
+# Stop words that are names when capitalised mid-sentence ("in May"): checked like names.
+_NAME_STOPWORDS = frozenset({"may"})
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
@@ -68,9 +72,10 @@ def _terms(text: str) -> list[tuple[str, bool]]:
             terms.append((_number(token), False))
             continue
         word = token.lower().replace("’", "'").split("'")[0]
-        if word in _STOPWORDS or len(word) < 2:
+        is_name = position > 0 and token[0].isupper() and (word not in _STOPWORDS or word in _NAME_STOPWORDS)
+        if len(word) < 2 or (word in _STOPWORDS and not is_name):
             continue
-        terms.append((_stemmer().stemWord(word), position > 0 and token[0].isupper()))
+        terms.append((_stemmer().stemWord(word), is_name))
     return terms
 
 

@@ -134,3 +134,36 @@ def test_a_name_the_passage_never_mentions_makes_a_sentence_unsupported() -> Non
     borrowed = support_score("The Hanoi summit produced the accord that reopened the Tessaly rail link [1].", [passage])
     assert borrowed.score >= 0.5 and borrowed.missing_names == ("hanoi",) and not borrowed.supported
     assert support_score("Tessaly's rail link reopened under the accord [1].", [passage]).supported
+
+
+def test_may_the_month_is_a_name_but_may_the_verb_is_not() -> None:
+    passage = "Talks may resume. The accord was signed in March after long talks."
+    assert not support_score("The accord was signed in May after long talks [1].", [passage]).supported
+    assert support_score("The accord was signed in March after long talks [1].", [passage]).supported
+    assert support_score("The accord was signed in May [1].", ["It was signed in May of that year."]).supported
+
+
+def test_unfinished_last_sentence_is_dropped_and_paragraph_citations_are_carried() -> None:
+    from assistant.grounding import check_grounding, drop_unfinished_sentence
+    from assistant.retrieval import RetrievedPassage
+
+    assert drop_unfinished_sentence("One fact [1]. Another fact [2]. And then the") == "One fact [1]. Another fact [2]."
+    assert drop_unfinished_sentence("Done here. [3] Half a") == "Done here. [3]"
+    assert drop_unfinished_sentence("no end at all") == "no end at all"
+
+    def passage(n: int, text: str) -> RetrievedPassage:
+        return RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=text, start=0, end=len(text), title="T",
+                                source="s.txt", score=1.0)  # fmt: skip
+
+    passages = [
+        passage(1, "The hotline was used twice in 2020. It defused naval incidents near the Varn Strait."),
+        passage(2, "Sanctions cut imports of specialty steel by seventy percent."),
+    ]
+    raw = "The hotline was used twice in 2020. Dragons ate the grain silos. It defused naval incidents near the Varn Strait. [1]"
+    checked = check_grounding(raw, passages)
+    assert "The hotline was used twice in 2020 [1]." in checked.text
+    assert checked.corrected_citations == ["carried [1]: The hotline was used twice in 2020 [1]."]
+    assert checked.uncited_sentences == ["Dragons ate the grain silos."]
+    wrong = check_grounding("Sanctions cut steel imports by seventy percent [1]. The hotline was used twice [9].", passages)
+    assert wrong.text == "Sanctions cut steel imports by seventy percent [2]. The hotline was used twice."
+    assert wrong.invalid_citations == ["[9]"] and wrong.cited == [2]
