@@ -19,8 +19,11 @@ _MARKER = re.compile(r"([ \t]*)\[\[?\s*([^\[\]\n]{0,40}?)\s*\]?\]")
 _LABEL = re.compile(r"^(?:sources?|passages?|refs?\.?|references?|doc(?:ument)?s?|#)\s*", re.IGNORECASE)
 _NUMBERS = re.compile(r"^\d+(?:\s*(?:[-–—]|,|;|and|&)\s*\d+)*$")
 _MAX_RANGE = 10
-# A sentence ends at . ! ? before a capital or digit, but not after an initial ("U. S.", "J. Lee").
-_SENTENCE_END = re.compile(r"(?<![\s.][A-Z]\.)(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])|\n+")
+# A sentence ends at . ! ? (plus closing quotes and any citation markers that follow, which
+# belong to it) when the next thing is a capital, a digit or a marker; not after an initial
+# such as "U. S." or "J. Lee".
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(?:[ \t]*\[\d+\])*(?=\s+[\"'“‘(\[]?[A-Z0-9\[]|\s*$)")
+_INITIAL = re.compile(r"(?:^|[\s.])[A-Z]$")
 _WORDS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -97,7 +100,17 @@ def _rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], list[st
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+    """Sentences of ``text``, each with the citation markers that follow it; lines never join."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        for end in _SENTENCE_END.finditer(line):
+            if end.group(0)[0] == "." and _INITIAL.search(line[start : end.start()]):
+                continue  # "U. S.": an initial, not a sentence end
+            sentences.append(line[start : end.end()])
+            start = end.end()
+        sentences.append(line[start:])
+    return [s.strip() for s in sentences if s.strip()]
 
 
 def _needs_citation(sentence: str, exempt: set[str]) -> bool:
