@@ -15,6 +15,7 @@ Three steps, all deterministic:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ def is_decline(text: str) -> bool:
 
 def evidence_text(passage: RetrievedPassage) -> str:
     """What a sentence citing ``passage`` may draw on: its text and the label the model saw."""
-    return f"{prompts.source_label(passage)}\n{passage.text}"
+    return f"{prompts.source_label(passage, with_publisher=True)}\n{passage.text}"
 
 
 @dataclass
@@ -68,7 +69,7 @@ def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[in
 
 def _repointed(sentence: str, number: int) -> str:
     """``sentence`` with its first marker group replaced by ``[number]`` and any others removed."""
-    groups = iter(range(1_000))
+    groups = itertools.count()
     fixed = _MARKERS.sub(lambda m: f"[{number}]" if next(groups) == 0 else "", sentence)
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", fixed).rstrip()
 
@@ -84,6 +85,12 @@ def drop_unfinished_sentence(text: str) -> str:
     """
     ends = list(_COMPLETE_SENTENCE.finditer(text))
     return text[: ends[-1].end()] if ends else text
+
+
+def _with_marker(sentence: str, marker: str) -> str:
+    """``sentence`` with ``marker`` before its closing punctuation: "It rained [2]." """
+    ending = re.search(r"[.!?][\"'”’)]*$", sentence)
+    return f"{sentence[: ending.start()]} {marker}{ending.group(0)}" if ending else f"{sentence} {marker}"
 
 
 def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[RetrievedPassage]) -> tuple[str, list[str]]:
@@ -105,9 +112,8 @@ def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Ret
             elif markers_after and len(sentence.split()) >= 4:
                 numbers = [int(n) for n in markers_after if 1 <= int(n) <= n_sources]
                 if numbers and support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
-                    marker = "".join(f"[{n}]" for n in numbers)
-                    sentence = re.sub(r"([.!?][\"'”’)]*)$", rf" {marker}\1", sentence) if sentence[-1] in ".!?\"'”’)" else f"{sentence} {marker}"
-                    carried.append(f"carried {marker}: {sentence}")
+                    sentence = _with_marker(sentence, "".join(f"[{n}]" for n in numbers))
+                    carried.append(f"carried {''.join(f'[{n}]' for n in numbers)}: {sentence}")
             rebuilt.append(sentence)
         paragraphs.append(" ".join(reversed(rebuilt)) if sentences else paragraph)
     return "".join(paragraphs), list(reversed(carried))

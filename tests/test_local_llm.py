@@ -145,3 +145,11 @@ def test_one_round_debate_each_side_cites_its_article_and_the_moderator_covers_b
     assert set(moderator.cited) & set(advocate.cited) and set(moderator.cited) & set(skeptic.cited), report
     # Turns after the first reuse the evaluated sources instead of reading them again.
     assert skeptic.timing["reused_prompt_tokens"] > 0.8 * advocate.timing["prompt_tokens"], report
+
+
+def test_follow_up_question_is_answered_in_context(local_chain: AskChain) -> None:
+    history = [("Which agreement collapsed in 2011?", "The Copper Lake agreement collapsed after eight months [1].")]
+    answer = local_chain.ask("Why did it collapse?", history)
+    assert "Copper Lake" in answer.standalone_question, answer.standalone_question
+    assert not answer.declined, answer.raw_text
+    assert any("expelled" in c.passage.text for c in answer.citations), answer.raw_text
