@@ -31,7 +31,7 @@ from assistant import prompts
 from assistant.grounding import check_grounding, drop_unfinished_sentence
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
-from assistant.streaming import Generated, Timing, stream_filtered
+from assistant.streaming import Generated, Timing, final_item, stream_filtered
 from assistant.transcripts import COMPLETE, FAILED, Debate, DebateTurn, SourcePassage, TranscriptStore
 
 
@@ -165,12 +165,8 @@ class DebateChain:
         yield debate
 
     def run(self, motion: str, rounds: int | None = None, **options) -> Debate:
-        result = None
-        for event in self.stream(motion, rounds, **options):
-            if isinstance(event, Debate):
-                result = event
-        assert result is not None
-        return result
+        """The whole debate, without streaming."""
+        return final_item(self.stream(motion, rounds, **options), Debate)
 
 
 def _clean_persona(persona: Persona, role: str) -> Persona:

@@ -18,7 +18,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from assistant import prompts
 from assistant.grounding import check_grounding, drop_unfinished_sentence, is_decline
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
-from assistant.streaming import Generated, Timing, stream_filtered
+from assistant.streaming import Generated, Timing, final_item, stream_filtered
 
 CONDENSE_MAX_TOKENS = 60
 
@@ -161,9 +161,5 @@ class AskChain:
         yield finalize(question, standalone, raw, passages, timing)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), **options) -> Answer:
-        result = None
-        for item in self.stream(question, history, **options):
-            if isinstance(item, Answer):
-                result = item
-        assert result is not None
-        return result
+        """The finished answer, without streaming."""
+        return final_item(self.stream(question, history, **options), Answer)

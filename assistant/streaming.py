@@ -7,8 +7,9 @@ show an invalid ``[n]``, and both report the same timing figures.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -40,6 +41,20 @@ class Timing:
             return 0.0
         decoding_s = self.generation_s - self.first_token_ms / 1000
         return (self.output_tokens - 1) / decoding_s if decoding_s > 0 else 0.0
+
+
+T = TypeVar("T")
+
+
+def final_item(stream: Iterable[object], kind: type[T]) -> T:
+    """Run ``stream`` to the end and return its last item of type ``kind`` (the finished result)."""
+    result = None
+    for item in stream:
+        if isinstance(item, kind):
+            result = item
+    if result is None:
+        raise RuntimeError(f"the stream ended without a {kind.__name__}")
+    return result
 
 
 @dataclass
