@@ -1,26 +1,46 @@
-"""The web app (Gradio): a thin layer over ``assistant.library`` and ``assistant.retrieval``.
+"""The web app: Gradio tabs mounted on a FastAPI app that also serves the REST API.
 
-Tabs: **Search** (ranked passages with their sources) and **Library** (upload files, add a
-URL, paste text, see and delete documents, rebuild the index). Article text is shown in
-table cells as plain text, never as HTML. Bound to 127.0.0.1 unless told otherwise.
+Tabs: **Ask** (chat with streamed answers; [n] links open the cited passage; a sources
+panel under each answer; follow-ups use the conversation), **Debate** (motion, rounds and
+persona names; turns stream with their speakers; the moderator's summary; Markdown
+download), **Library** (upload, URL, paste; progress while ingesting; documents with
+passage counts; delete; rebuild the index) and **Search** (ranked passages).
+
+Everything from articles or the model is escaped before it is shown (``assistant.render``).
+The LLM is shared through ``Service.queue``: a request that has to wait says so. Bound to
+127.0.0.1 unless told otherwise; optional basic auth for the UI and bearer token for the API.
 """
 
 from __future__ import annotations
 
 import assistant  # noqa: F401  (sets the offline environment before gradio is imported)
 
-import gradio as gr
+import base64
+import binascii
+import secrets
+import tempfile
+from pathlib import Path
 
-from assistant.library import Library, UnknownDocumentError
-from assistant.retrieval import HybridRetriever, QueryError
+import gradio as gr
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+
+from assistant import prompts, render
+from assistant.api import build_router, install_error_handlers
+from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
+from assistant.library import UnknownDocumentError
+from assistant.qa import Answer
+from assistant.retrieval import QueryError
+from assistant.service import Queued, Service
 from assistant.settings import Settings
+from assistant.transcripts import Debate, to_markdown
 
 DOC_COLUMNS = ["id", "title", "author", "date", "passages", "source"]
 HIT_COLUMNS = ["rank", "score", "title", "passage", "source", "chars"]
 
 
-def _documents_table(library: Library) -> list[list[str]]:
-    return [[d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source] for d in library.documents()]
+def _documents_table(service: Service) -> list[list[str]]:
+    return [[d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source] for d in service.library.documents()]
 
 
 def _results_text(results) -> str:
@@ -31,17 +51,77 @@ def _results_text(results) -> str:
     return "\n".join(lines) or "nothing to ingest"
 
 
-def build_app(library: Library) -> gr.Blocks:
-    retriever = HybridRetriever(library)
+def _queued_note(ahead: int) -> str:
+    return f"Queued: {ahead} request{'s' if ahead != 1 else ''} ahead of yours for the model..."
 
-    def do_search(query: str, k: float):
+
+def build_blocks(service: Service) -> gr.Blocks:
+    library = service.library
+
+    # --- Ask ----------------------------------------------------------------------------
+    def do_ask(question: str, chat: list[dict], history: list[list[str]]):
+        """Stream the answer into the chat; the last yield replaces it with the checked HTML."""
+        question = (question or "").strip()
+        if not question:
+            raise gr.Error("Type a question first.")
+        if not library.documents():
+            raise gr.Error("The library is empty: add articles in the Library tab first.")
+        chat = list(chat or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
+        shown = ""
         try:
-            hits = retriever.retrieve(query, int(k))
+            stream = service.queue.run(lambda: service.ask_chain.stream(question, [tuple(h) for h in history or []]))
+            for item in stream:
+                if isinstance(item, Queued):
+                    chat[-1] = {"role": "assistant", "content": _queued_note(item.ahead)}
+                elif isinstance(item, Answer):
+                    chat[-1] = {"role": "assistant", "content": render.answer_html(item)}
+                    history = list(history or []) + [[question, item.text]]
+                else:
+                    shown += item
+                    chat[-1] = {"role": "assistant", "content": render.text_with_links(shown, "live", set())}
+                yield "", chat, history
         except QueryError as exc:
             raise gr.Error(str(exc)) from exc
-        rows = [[i, f"{h.score:.4f}", h.title, h.text, h.source, f"{h.start}-{h.end}"] for i, h in enumerate(hits, 1)]
-        return rows, ("" if rows else "No matching passages. Add articles in the Library tab.")
 
+    # --- Debate -------------------------------------------------------------------------
+    def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
+        motion = (motion or "").strip()
+        if not motion:
+            raise gr.Error("Enter a motion first.")
+        if not library.documents():
+            raise gr.Error("The library is empty: add articles in the Library tab first.")
+        advocate = prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or prompts.ADVOCATE.stance)
+        skeptic = prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or prompts.SKEPTIC.stance)
+        speakers = {"advocate": advocate.name, "skeptic": skeptic.name, "moderator": prompts.MODERATOR_NAME}
+        scope = render.new_scope()
+        turns, live_role, live_text, sources = [], None, "", []
+        try:
+            stream = service.queue.run(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic))
+            for event in stream:
+                if isinstance(event, Queued):
+                    yield _queued_note(event.ahead), gr.update(), gr.update(visible=False)
+                    continue
+                if isinstance(event, DebateStarted):
+                    sources = event.debate.sources
+                elif isinstance(event, TurnStarted):
+                    live_role, live_text = event.role, ""
+                elif isinstance(event, TurnText):
+                    live_text += event.text
+                elif isinstance(event, TurnFinished):
+                    turns.append(event.turn)
+                    live_role = None
+                elif isinstance(event, Debate):
+                    path = Path(tempfile.mkdtemp(prefix="da-debate-")) / f"debate-{event.id}.md"
+                    path.write_text(to_markdown(event), encoding="utf-8")
+                    html = render.debate_html(speakers, event.turns, event.sources, scope)
+                    yield f"Debate {event.id} saved.", html, gr.update(value=str(path), visible=True)
+                    return
+                live = (live_role, live_text) if live_role else None
+                yield "Debating…", render.debate_html(speakers, turns, sources, scope, live), gr.update(visible=False)
+        except (QueryError, DebateError) as exc:
+            raise gr.Error(str(exc)) from exc
+
+    # --- Library ------------------------------------------------------------------------
     def do_ingest(files, url: str, text: str, title: str, progress=gr.Progress()):
         items = [f if isinstance(f, str) else f.name for f in (files or [])]
         if url and url.strip():
@@ -55,56 +135,124 @@ def build_app(library: Library) -> gr.Blocks:
             progress((done, total), desc=f"embedding {doc_title}", unit="passages")
 
         results = library.ingest(items, texts=texts, progress=report)
-        return _results_text(results), _documents_table(library), None, "", "", ""
+        return _results_text(results), _documents_table(service), None, "", "", ""
 
     def do_delete(doc_id: str):
         try:
             record = library.delete((doc_id or "").strip())
         except UnknownDocumentError as exc:
             raise gr.Error(str(exc)) from exc
-        return f"deleted {record.title}", _documents_table(library), ""
+        return f"deleted {record.title}", _documents_table(service), ""
 
     def do_reindex(progress=gr.Progress()):
         n = library.reindex(progress=lambda done, total, t: progress((done, total), desc=f"reindexing {t}"))
-        return f"reindexed {n} passages", _documents_table(library)
+        return f"reindexed {n} passages", _documents_table(service)
+
+    def do_search(query: str, k: float):
+        try:
+            hits = service.retriever.retrieve(query, int(k))
+        except QueryError as exc:
+            raise gr.Error(str(exc)) from exc
+        rows = [[i, f"{h.score:.4f}", h.title, h.text, h.source, f"{h.start}-{h.end}"] for i, h in enumerate(hits, 1)]
+        return rows, ("" if rows else "No matching passages. Add articles in the Library tab.")
 
     with gr.Blocks(title="Debate Assistant") as demo:
-        gr.Markdown("# Debate Assistant\nGrounded answers and debates over the articles you add.")
-        with gr.Tab("Search"):
-            query = gr.Textbox(label="Search the library", placeholder="e.g. security assurances", elem_id="search-box")
-            k = gr.Slider(1, 20, value=library.settings.retrieval_k, step=1, label="passages")
-            note = gr.Markdown()
-            hits = gr.Dataframe(headers=HIT_COLUMNS, interactive=False, wrap=True, elem_id="search-results")
-            query.submit(do_search, [query, k], [hits, note])
-            gr.Button("Search").click(do_search, [query, k], [hits, note])
-        with gr.Tab("Library"):
+        gr.Markdown("# Debate Assistant\nGrounded answers and debates over the articles you add. Every claim cites a passage.")
+        with gr.Tab("Ask", id="ask"):
+            chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, sanitize_html=True, render_markdown=False)
+            history = gr.State([])
             with gr.Row():
-                files = gr.File(label="Upload articles (.txt .md .html .pdf)", file_count="multiple")
+                question = gr.Textbox(label="Question", placeholder="Ask about your articles", elem_id="question", scale=5)
+                ask_button = gr.Button("Ask", variant="primary", elem_id="ask-button", scale=1)
+            clear = gr.Button("Clear conversation", elem_id="clear")
+            question.submit(do_ask, [question, chat, history], [question, chat, history], concurrency_limit=None)
+            ask_button.click(do_ask, [question, chat, history], [question, chat, history], concurrency_limit=None)
+            clear.click(lambda: ([], []), None, [chat, history])
+        with gr.Tab("Debate", id="debate"):
+            motion = gr.Textbox(label="Motion", placeholder="Should Washington offer a peace treaty before denuclearization?",
+                                elem_id="motion")  # fmt: skip
+            with gr.Row():
+                rounds = gr.Slider(0, service.settings.debate_max_rounds, value=service.settings.debate_rounds, step=1,
+                                   label="Rebuttal rounds", elem_id="rounds")  # fmt: skip
+                adv_name = gr.Textbox(label="First side", value=prompts.ADVOCATE.name, elem_id="advocate-name")
+                sk_name = gr.Textbox(label="Second side", value=prompts.SKEPTIC.name, elem_id="skeptic-name")
+            with gr.Accordion("Stances", open=False):
+                adv_stance = gr.Textbox(label="First side argues", value=prompts.ADVOCATE.stance, lines=2)
+                sk_stance = gr.Textbox(label="Second side argues", value=prompts.SKEPTIC.stance, lines=2)
+            start = gr.Button("Start debate", variant="primary", elem_id="start-debate")
+            debate_status = gr.Markdown(elem_id="debate-status")
+            transcript = gr.HTML(elem_id="transcript")
+            download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
+            start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance],
+                        [debate_status, transcript, download], concurrency_limit=None)  # fmt: skip
+        with gr.Tab("Library", id="library"):
+            with gr.Row():
+                files = gr.File(label="Upload articles (.txt .md .html .pdf)", file_count="multiple", elem_id="upload")
                 with gr.Column():
                     url = gr.Textbox(label="Add a URL", placeholder="https://...")
                     title = gr.Textbox(label="Title for pasted text")
                     text = gr.Textbox(label="Or paste an article", lines=6)
-            add = gr.Button("Add to library", variant="primary")
-            status = gr.Textbox(label="Result", interactive=False, lines=3)
-            docs = gr.Dataframe(
-                value=_documents_table(library), headers=DOC_COLUMNS, interactive=False, wrap=True, elem_id="documents"
-            )
+            add = gr.Button("Add to library", variant="primary", elem_id="add")
+            status = gr.Textbox(label="Result", interactive=False, lines=3, elem_id="ingest-status")
+            docs = gr.Dataframe(value=_documents_table(service), headers=DOC_COLUMNS, interactive=False, wrap=True,
+                                elem_id="documents")  # fmt: skip
             with gr.Row():
-                delete_id = gr.Textbox(label="Document id to delete")
-                delete = gr.Button("Delete", variant="stop")
+                delete_id = gr.Textbox(label="Document id to delete", elem_id="delete-id")
+                delete = gr.Button("Delete", variant="stop", elem_id="delete")
                 rebuild = gr.Button("Rebuild index")
             add.click(do_ingest, [files, url, text, title], [status, docs, files, url, text, title])
             delete.click(do_delete, [delete_id], [status, docs, delete_id])
             rebuild.click(do_reindex, [], [status, docs])
-            demo.load(lambda: _documents_table(library), None, docs)
+            demo.load(lambda: _documents_table(service), None, docs)
+        with gr.Tab("Search", id="search"):
+            query = gr.Textbox(label="Search the library", placeholder="e.g. security assurances", elem_id="search-box")
+            k = gr.Slider(1, 20, value=service.settings.retrieval_k, step=1, label="passages")
+            note = gr.Markdown()
+            hits = gr.Dataframe(headers=HIT_COLUMNS, interactive=False, wrap=True, elem_id="search-results")
+            query.submit(do_search, [query, k], [hits, note])
+            gr.Button("Search").click(do_search, [query, k], [hits, note])
     return demo
 
 
+def _basic_auth_middleware(settings: Settings):
+    """HTTP basic auth for everything but /api (which has its own bearer token)."""
+    user = settings.ui_username or ""
+    password = settings.ui_password.get_secret_value() if settings.ui_password else ""
+
+    async def middleware(request: Request, call_next):
+        if request.url.path.startswith("/api"):
+            return await call_next(request)
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                given_user, _, given_password = base64.b64decode(header[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                given_user, given_password = "", ""
+            if secrets.compare_digest(given_user, user) and secrets.compare_digest(given_password, password):
+                return await call_next(request)
+        return PlainTextResponse("login required", status_code=401,
+                                 headers={"WWW-Authenticate": 'Basic realm="Debate Assistant"'})  # fmt: skip
+
+    return middleware
+
+
+def create_app(service: Service) -> FastAPI:
+    """FastAPI with the REST API at /api (docs at /api/docs) and the Gradio UI at /."""
+    app = FastAPI(title="Debate Assistant API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    install_error_handlers(app)
+    app.include_router(build_router(service))
+    if service.settings.ui_password is not None:
+        app.middleware("http")(_basic_auth_middleware(service.settings))
+    demo = build_blocks(service).queue(default_concurrency_limit=4)
+    return gr.mount_gradio_app(app, demo, path="", css=render.CSS, head=render.CITATION_SCRIPT, show_error=True)
+
+
 def main(host: str = "127.0.0.1", port: int = 7860) -> None:
-    library = Library(Settings())
-    build_app(library).queue(default_concurrency_limit=1).launch(
-        server_name=host, server_port=port, share=False, show_error=True
-    )
+    import uvicorn
+
+    service = Service(Settings())
+    print(f"Debate Assistant on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)", flush=True)
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

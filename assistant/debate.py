@@ -36,6 +36,13 @@ from assistant.transcripts import COMPLETE, FAILED, Debate, DebateTurn, SourcePa
 
 
 @dataclass(frozen=True)
+class DebateStarted:
+    """The debate is saved and its numbered sources are fixed; turns follow."""
+
+    debate: Debate
+
+
+@dataclass(frozen=True)
 class TurnStarted:
     index: int
     role: str
@@ -54,7 +61,7 @@ class TurnFinished:
     turn: DebateTurn
 
 
-DebateEvent = TurnStarted | TurnText | TurnFinished | Debate
+DebateEvent = DebateStarted | TurnStarted | TurnText | TurnFinished | Debate
 
 
 class DebateError(ValueError):
@@ -136,6 +143,7 @@ class DebateChain:
         debate = self.store.create(motion, rounds, advocate, skeptic, sources)
         speakers = debate.speakers()
         system = prompts.debate_system_prompt(passages)
+        yield DebateStarted(debate)
         try:
             for index, (role, kind) in enumerate(_plan(rounds)):
                 yield TurnStarted(index, role, kind, speakers[role])

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     debate_turn_max_tokens: int = Field(200, ge=16, le=4096)
     debate_turn_sentences: int = Field(3, ge=1, le=20)
 
+    # Service
+    api_token: SecretStr | None = Field(None, description="If set, /api calls need 'Authorization: Bearer <token>'.")
+    ui_username: str | None = Field(None, description="With ui_password: HTTP basic auth for the web UI.")
+    ui_password: SecretStr | None = None
+
     # Ingest limits
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     allow_private_urls: bool = Field(False, description="Allow URL ingest from loopback/private addresses.")

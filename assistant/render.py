@@ -1,0 +1,130 @@
+"""HTML for answers, debate turns and their sources, safe by construction.
+
+Everything that comes from an article or from the model is escaped first (``html.escape``)
+and only then are our own tags added: a valid ``[n]`` becomes a link that opens source n,
+and each source is a ``<details>`` block with its title, source and passage text. So an
+article or a reply containing ``<script>`` or ``<img onerror=...>`` is shown as text, never run.
+The click handler (``CITATION_SCRIPT``) opens the ``<details>`` the link names and scrolls
+to it; links carry the id in ``data-cite`` so they work in any sanitiser that keeps data
+attributes.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+CITATION_SCRIPT = """
+<script>
+document.addEventListener("click", function (event) {
+  const link = event.target.closest("a.cite");
+  if (!link) return;
+  event.preventDefault();
+  const target = document.getElementById(link.dataset.cite);
+  if (!target) return;
+  target.open = true;
+  target.classList.add("cited");
+  target.scrollIntoView({block: "nearest"});
+});
+</script>
+"""
+
+CSS = """
+.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
+details.source { margin: 0.2em 0; }
+details.source.cited > summary { background: #fff3c4; }
+.turn { border-left: 4px solid #999; padding: 0.3em 0.8em; margin: 0.6em 0; }
+.turn.advocate { border-color: #2a7ae2; } .turn.skeptic { border-color: #d9534f; } .turn.moderator { border-color: #5cb85c; }
+.flag { color: #8a6d3b; font-size: 0.9em; }
+"""
+
+
+class SourceLike(Protocol):
+    title: str
+    source: str
+    start: int
+    end: int
+    text: str
+
+
+def new_scope() -> str:
+    """A prefix that keeps the ids of one answer's sources apart from every other answer's."""
+    return "s" + uuid.uuid4().hex[:10]
+
+
+def text_with_links(text: str, scope: str, numbers: set[int]) -> str:
+    """Escaped ``text`` with each ``[n]`` for a known source turned into a link to it."""
+    escaped = html.escape(text).replace("\n", "<br>")
+
+    def link(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n not in numbers:
+            return match.group(0)
+        return f'<a class="cite" href="#{scope}-{n}" data-cite="{scope}-{n}">[{n}]</a>'
+
+    return _MARKER.sub(link, escaped)
+
+
+def sources_html(sources: Sequence[tuple[int, SourceLike]], scope: str, heading: str = "Sources") -> str:
+    """One closed ``<details>`` per numbered source: title, source, offsets, then the passage."""
+    if not sources:
+        return ""
+    blocks = []
+    for number, source in sources:
+        summary = f"[{number}] {html.escape(source.title)} · {html.escape(source.source)} · chars {source.start}-{source.end}"
+        blocks.append(
+            f'<details class="source" id="{scope}-{number}"><summary>{summary}</summary>'
+            f"<blockquote>{html.escape(' '.join(source.text.split()))}</blockquote></details>"
+        )
+    return f'<div class="sources"><strong>{html.escape(heading)}</strong>{"".join(blocks)}</div>'
+
+
+def flags_html(flags: Sequence[tuple[str, Sequence[str]]]) -> str:
+    items = [f"<li>{html.escape(label)}: {html.escape(item)}</li>" for label, found in flags for item in found]
+    return f'<ul class="flag">{"".join(items)}</ul>' if items else ""
+
+
+def answer_html(answer) -> str:
+    """An answer with clickable citations, its sources panel and any flags."""
+    scope = new_scope()
+    cited = [(c.number, c.passage) for c in answer.citations]
+    parts = [text_with_links(answer.text, scope, {n for n, _ in cited})]
+    if answer.withheld:
+        parts.append('<p class="flag">The model\'s reply was withheld: none of its citations supported it.</p>')
+    parts.append(
+        flags_html(
+            [
+                ("removed invalid citation", answer.invalid_citations),
+                ("no citation", answer.uncited_sentences),
+                ("removed, not supported by its source", answer.unsupported_sentences),
+            ]
+        )
+    )
+    parts.append(sources_html(cited, scope))
+    return "".join(parts)
+
+
+def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, scope: str, live: tuple[str, str] | None = None) -> str:
+    """The transcript so far (and the turn being generated, as plain escaped text), then the sources."""
+    numbers = {s.number for s in sources}
+    blocks = []
+    for turn in turns:
+        body = text_with_links(turn.text, scope, numbers)
+        flags = flags_html([("no citation", turn.uncited_sentences), ("removed, not supported", turn.unsupported_sentences)])
+        blocks.append(
+            f'<div class="turn {html.escape(turn.role)}"><strong>{html.escape(turn.speaker)}</strong> '
+            f"<em>({html.escape(turn.kind)})</em><p>{body}</p>{flags}</div>"
+        )
+    if live is not None:
+        role, text = live
+        blocks.append(
+            f'<div class="turn {html.escape(role)}"><strong>{html.escape(speakers.get(role, role))}</strong> '
+            f"<em>(speaking)</em><p>{html.escape(text)}</p></div>"
+        )
+    cited = [(s.number, s) for s in sources]
+    return "".join(blocks) + sources_html(cited, scope, heading="Sources of this debate")

@@ -1,0 +1,148 @@
+"""The REST API over real HTTP on 127.0.0.1 (extractive or scripted models: the real LLM is in
+test_local_llm.py and test_browser.py)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from assistant.service import Service
+from tests.fakes import ScriptedChatModel
+from tests.servers import serve_app
+from ui import create_app
+
+
+def _service(settings, **update) -> Service:
+    return Service(settings.model_copy(update={"llm_backend": "extractive", **update}))
+
+
+@pytest.fixture
+def api(settings, articles: Path):
+    service = _service(settings)
+    service.library.ingest([str(articles / "skeptic.txt"), str(articles / "pro_engagement.txt")])
+    with serve_app(create_app(service)) as url:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            yield client, service
+    service.close()
+
+
+def _lines(response: httpx.Response) -> list[dict]:
+    return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+def test_health_and_openapi_docs(api) -> None:
+    client, _ = api
+    health = client.get("/api/health").json()
+    assert health == {"status": "ok", "documents": 2, "llm_backend": "extractive", "queue": {"running": False, "waiting": 0}}
+    spec = client.get("/api/openapi.json").json()
+    assert {"/api/ask", "/api/debate", "/api/documents", "/api/documents/{doc_id}", "/api/health"} <= set(spec["paths"])
+    assert client.get("/api/docs").status_code == 200
+
+
+def test_ask_as_json_and_as_a_stream(api) -> None:
+    client, _ = api
+    answer = client.post("/api/ask", json={"question": "Which observatory published imagery of the Dunmore hall?"}).json()
+    assert "Corvel Observatory" in answer["answer"] and not answer["declined"]
+    cited = answer["citations"][0]
+    assert cited["number"] == 1 or cited["number"] > 0
+    assert "Corvel Observatory" in cited["text"] and cited["source"].endswith("skeptic.txt") and cited["end"] > cited["start"]
+    assert answer["timing"]["retrieval_ms"] > 0
+
+    streamed = client.post("/api/ask", json={"question": "Which observatory published imagery of the Dunmore hall?",
+                                             "stream": True})  # fmt: skip
+    assert streamed.headers["content-type"].startswith("application/x-ndjson")
+    lines = _lines(streamed)
+    assert [line["type"] for line in lines][-1] == "answer" and any(line["type"] == "token" for line in lines)
+    assert "".join(line["text"] for line in lines if line["type"] == "token").startswith("Satellite imagery")
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 10_000_000])
+def test_bad_questions_get_a_clear_422(api, question: str) -> None:
+    client, _ = api
+    response = client.post("/api/ask", json={"question": question})
+    assert response.status_code == 422
+    assert "question" in response.json()["detail"]
+
+
+def test_debate_streams_turns_and_is_saved(api) -> None:
+    client, _ = api
+    response = client.post("/api/debate", json={"motion": "Should Arandia get a non-aggression pledge first?", "rounds": 0,
+                                                "advocate": {"name": "dove"}})  # fmt: skip
+    lines = _lines(response)
+    types = [line["type"] for line in lines]
+    assert types[0] == "start" and types[-1] == "debate"
+    assert [line["speaker"] for line in lines if line["type"] == "turn_start"] == ["dove", "skeptic", "moderator"]
+    debate_id = lines[-1]["id"]
+    assert client.get("/api/debates").json()[0]["id"] == debate_id
+    markdown = client.get(f"/api/debates/{debate_id}/markdown").text
+    assert markdown.startswith("# Debate: Should Arandia") and "## References" in markdown
+    assert client.get("/api/debates/9999").status_code == 404
+    too_many = client.post("/api/debate", json={"motion": "Anything?", "rounds": 99})
+    assert too_many.status_code == 422
+
+
+def test_documents_add_list_delete(api) -> None:
+    client, _ = api
+    files = {"files": ("../../etc/evil name.txt", b"Fishermen repaired the north pier after the winter storms.", "text/plain")}
+    added = client.post("/api/documents", files=files, data={"text": "Pasted notes about the harbour ferry timetable.",
+                                                             "title": "Ferry notes"}).json()  # fmt: skip
+    assert [r["status"] for r in added] == ["added", "added"]
+    assert Path(added[0]["item"]).name == "evil name.txt" and "/etc/" not in added[0]["item"]
+    listing = client.get("/api/documents").json()
+    assert {d["title"] for d in listing} >= {"Ferry notes"} and len(listing) == 4
+    doc_id = next(d["id"] for d in listing if d["title"] == "Ferry notes")
+    assert client.delete(f"/api/documents/{doc_id}").json()["deleted"] == doc_id
+    assert client.delete(f"/api/documents/{doc_id}").status_code == 404
+    assert client.post("/api/documents", data={}).status_code == 422
+
+
+def test_bearer_token_protects_the_api_and_basic_auth_the_ui(settings) -> None:
+    service = _service(settings, api_token=SecretStr("s3cret"), ui_username="ann", ui_password=SecretStr("pw"))
+    with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/api/health").status_code == 200  # liveness stays open
+        assert client.get("/api/documents").status_code == 401
+        assert client.get("/api/documents", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/api/documents", headers={"Authorization": "Bearer s3cret"}).json() == []
+        assert client.get("/").status_code == 401
+        assert client.get("/", auth=("ann", "nope")).status_code == 401
+        assert client.get("/", auth=("ann", "pw")).status_code == 200
+    service.close()
+
+
+def test_concurrent_requests_wait_their_turn_for_the_one_model(settings, articles: Path) -> None:
+    service = _service(settings)
+    service.library.ingest([str(articles / "skeptic.txt")])
+    active, most_active = [0], [0]
+
+    def slow(messages) -> str:
+        active[0] += 1
+        most_active[0] = max(most_active[0], active[0])
+        time.sleep(0.8)
+        active[0] -= 1
+        return "Arandia expelled the international inspectors it had promised to admit [1]."
+
+    service.chat_model = ScriptedChatModel(rule=slow, calls=[])
+    results: list[list[dict]] = []
+    with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        def ask() -> None:
+            response = client.post("/api/ask", json={"question": "Why did Copper Lake collapse?", "stream": True})
+            results.append(_lines(response))
+
+        threads = [threading.Thread(target=ask) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        waiting = client.get("/api/health").json()["queue"]
+        for thread in threads:
+            thread.join()
+    assert most_active[0] == 1  # never two generations at once
+    assert waiting["running"] and waiting["waiting"] >= 1
+    assert sum(any(line["type"] == "queued" for line in lines) for lines in results) >= 2
+    assert all(lines[-1]["type"] == "answer" and not lines[-1]["declined"] for lines in results)
+    service.close()
