@@ -4,9 +4,8 @@ Everything that comes from an article or from the model is escaped first (``html
 and only then are our own tags added: a valid ``[n]`` becomes a link that opens source n,
 and each source is a ``<details>`` block with its title, source and passage text. So an
 article or a reply containing ``<script>`` or ``<img onerror=...>`` is shown as text, never run.
-The click handler (``CITATION_SCRIPT``) opens the ``<details>`` the link names and scrolls
-to it; links carry the id in ``data-cite`` so they work in any sanitiser that keeps data
-attributes.
+The click handler (``CITATION_SCRIPT``) opens the ``<details>`` the link's ``#id`` names and
+scrolls to it (Gradio's sanitiser keeps ``href``, ``id`` and ``class``, not ``data-*``).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -25,7 +25,7 @@ document.addEventListener("click", function (event) {
   const link = event.target.closest("a.cite");
   if (!link) return;
   event.preventDefault();
-  const target = document.getElementById(link.dataset.cite);
+  const target = document.getElementById((link.getAttribute("href") || "").slice(1));
   if (!target) return;
   target.open = true;
   target.classList.add("cited");
@@ -65,7 +65,7 @@ def text_with_links(text: str, scope: str, numbers: set[int]) -> str:
         n = int(match.group(1))
         if n not in numbers:
             return match.group(0)
-        return f'<a class="cite" href="#{scope}-{n}" data-cite="{scope}-{n}">[{n}]</a>'
+        return f'<a class="cite" href="#{scope}-{n}">[{n}]</a>'
 
     return _MARKER.sub(link, escaped)
 
@@ -76,7 +76,8 @@ def sources_html(sources: Sequence[tuple[int, SourceLike]], scope: str, heading:
         return ""
     blocks = []
     for number, source in sources:
-        summary = f"[{number}] {html.escape(source.title)} · {html.escape(source.source)} · chars {source.start}-{source.end}"
+        where = source.source if "://" in source.source else Path(source.source).name
+        summary = f"[{number}] {html.escape(source.title)} · {html.escape(where)} · chars {source.start}-{source.end}"
         blocks.append(
             f'<details class="source" id="{scope}-{number}"><summary>{summary}</summary>'
             f"<blockquote>{html.escape(' '.join(source.text.split()))}</blockquote></details>"

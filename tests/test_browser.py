@@ -1,0 +1,148 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright, app on 127.0.0.1.
+
+The full tour uses the real local model. Set README_SCREENSHOT_DIR to also save the screenshots
+used in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.service import Service
+from tests.conftest import ARTICLES
+from tests.servers import serve_app
+from ui import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian chromium not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url, wait_until="load")
+    page.locator("#question textarea").wait_for(timeout=60_000)
+    return page, dialogs
+
+
+def _wait_text(page, selector: str, text: str, timeout: int = 30_000) -> None:
+    """Wait until the element's visible text contains ``text`` (taken literally, markup included)."""
+    page.wait_for_function(
+        "([selector, text]) => (document.querySelector(selector)?.innerText || '').includes(text)",
+        arg=[selector, text],
+        timeout=timeout,
+    )
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("README_SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=False)
+
+
+def test_tour_ingest_ask_click_citation_debate_delete(browser, settings, tmp_path: Path) -> None:
+    service = Service(settings.model_copy(update={"llm_max_tokens": 90, "debate_turn_max_tokens": 110}))
+    upload = [shutil.copy(ARTICLES / name, tmp_path / name) for name in ("pro_engagement.txt", "skeptic.txt")]
+    with serve_app(create_app(service)) as url:
+        page, dialogs = _open(browser, url)
+
+        # Library: upload two articles, see them listed with passage counts.
+        page.get_by_role("tab", name="Library").click()
+        page.locator("#upload input[type=file]").set_input_files(upload)
+        page.locator("#add").click()
+        _wait_text(page, "#documents", "Why Talking to Arandia Works", 120_000)
+        _wait_text(page, "#documents", "The Limits of Engagement with Arandia")
+        assert "added" in page.locator("#ingest-status textarea").input_value()
+        _shot(page, "library")
+
+        # Ask: a streamed answer whose [n] opens the cited passage.
+        page.get_by_role("tab", name="Ask").click()
+        page.locator("#question textarea").fill("How much grain crossed the border under the Harbor Accord?")
+        page.locator("#ask-button").click()
+        cite = page.locator('[data-testid="bot"] a.cite').first
+        cite.wait_for(timeout=180_000)
+        target = cite.get_attribute("href").removeprefix("#")
+        source = page.locator(f"details#{target}")
+        assert source.get_attribute("open") is None
+        cite.click()
+        page.wait_for_function(f"document.getElementById('{target}').open === true")
+        assert "40,000 tonnes" in source.inner_text() or "Arandia" in source.inner_text()
+        assert "Why Talking to Arandia Works" in source.locator("summary").inner_text()
+        _shot(page, "ask")
+
+        # Debate: one rebuttal round, speakers in turn, moderator last, transcript to download.
+        page.get_by_role("tab", name="Debate").click()
+        page.locator("#motion textarea").fill("Should the government offer Arandia a non-aggression pledge first?")
+        page.locator("#rounds input[type=number]").fill("1")
+        page.locator("#rounds input[type=number]").press("Enter")
+        page.locator("#start-debate").click()
+        page.locator("#debate-status").get_by_text(re.compile(r"Debate \d+ saved")).wait_for(timeout=420_000)
+        turns = page.locator("#transcript .turn")
+        assert turns.count() == 5
+        assert [turns.nth(i).locator("strong").first.inner_text() for i in range(5)] == [
+            "engagement advocate", "skeptic", "engagement advocate", "skeptic", "moderator",
+        ]  # fmt: skip
+        assert page.locator("#download").is_visible()
+        _shot(page, "debate")
+
+        # Library: delete one document.
+        doc_id = next(d.id for d in service.library.documents() if d.title == "The Limits of Engagement with Arandia")
+        page.get_by_role("tab", name="Library").click()
+        page.locator("#delete-id textarea").fill(doc_id)
+        page.locator("#delete").click()
+        page.locator("#ingest-status textarea").wait_for()
+        page.wait_for_function(
+            "!document.querySelector('#documents').innerText.includes('The Limits of Engagement with Arandia')",
+            timeout=60_000,
+        )
+        assert [d.title for d in service.library.documents()] == ["Why Talking to Arandia Works"]
+        assert dialogs == []
+    service.close()
+
+
+def test_markup_in_articles_and_answers_is_shown_as_text_never_run(browser, settings) -> None:
+    service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
+    hostile = (
+        'Harbour fees rose twice in one season <img src=x onerror="alert(1)"> and the ferry '
+        "<script>alert(2)</script> kept running."
+    )
+    service.library.ingest([], texts=[(hostile, "<b>Harbour</b> report")])
+    with serve_app(create_app(service)) as url:
+        page, dialogs = _open(browser, url)
+        page.locator("#question textarea").fill("How often did harbour fees rise in one season?")
+        page.locator("#ask-button").click()
+        answer = page.locator('[data-testid="bot"]').last
+        answer.locator("a.cite").first.wait_for(timeout=60_000)
+        assert "<img" in answer.inner_text() and "<script>" in answer.inner_text()
+        assert answer.locator("img, script, b").count() == 0
+        answer.locator("a.cite").first.click()
+        page.get_by_role("tab", name="Library").click()
+        _wait_text(page, "#documents", "<b>Harbour</b> report", 30_000)
+        page.wait_for_timeout(500)
+        assert dialogs == []
+    service.close()
