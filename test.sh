@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Run the whole test suite (installs what is missing first). Extra arguments go to pytest.
+# Run the whole test suite (installs what is missing first: venv, packages, the model, Debian
+# chromium for the browser tests). Extra arguments go to pytest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$root/scripts/bootstrap.sh"
+bash "$root/scripts/ensure_chromium.sh"
 cd "$root"
 exec .venv/bin/python -m pytest "$@"

@@ -24,10 +24,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian chromium not installed"),
-]
+pytestmark = pytest.mark.slow  # test.sh installs /usr/bin/chromium when it is missing
 
 
 @pytest.fixture(scope="module")
