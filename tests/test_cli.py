@@ -99,3 +99,20 @@ def test_ask_refuses_bad_input_with_one_clear_line(articles: Path) -> None:
     assert blank.exit_code == 2 and "question is empty" in blank.output and "Traceback" not in blank.output
     bad_backend = _run("ask", "Anything?", "--backend", "gpt9")
     assert bad_backend.exit_code == 2 and "unknown backend" in bad_backend.output
+
+
+def test_debate_streams_turns_saves_and_exports(articles: Path, tmp_path: Path) -> None:
+    assert _run("ingest", "--quiet", str(articles)).exit_code == 0
+    out_file = tmp_path / "debate.md"
+    result = _run("debate", "Should Arandia get a non-aggression pledge first?", "--rounds", "0", "--backend",
+                  "extractive", "--skeptic", "hawk", "--export", str(out_file))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "engagement advocate (opening)" in result.output and "hawk (opening)" in result.output
+    assert "moderator (summary)" in result.output and "saved as debate 1" in result.output
+    assert out_file.read_text().startswith("# Debate: Should Arandia")
+    listing = _run("debates")
+    assert "Should Arandia get a non-aggression pledge first?" in listing.output and "complete" in listing.output
+    exported = _run("export", "1")
+    assert exported.exit_code == 0 and "## References" in exported.output
+    assert _run("export", "42").exit_code == 2
+    assert _run("debate", "Anything?", "--rounds", "99", "--backend", "extractive").exit_code == 2
