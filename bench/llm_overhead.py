@@ -10,8 +10,9 @@ For each ask question of a question set, in one process and one run:
   the streaming citation check.
 The model's context is reset before every measured call so neither side profits from the
 prompt cache, and the order alternates between questions. Temperature 0: both produce the
-same tokens. A third figure, ``ask_warm_prefix``, is ask as used for real: consecutive
-questions, the instruction part of the prompt still evaluated from the question before. Run: ``python -m bench.llm_overhead --corpus ../shared/corpus
+same tokens. A third figure, ``ask_warm_prefix``, is ask as used for real: the questions
+asked one after another without a reset, each reusing the instruction part of the prompt
+that the previous (different) question left evaluated. Run: ``python -m bench.llm_overhead --corpus ../shared/corpus
 --questions ../shared/eval/dev.jsonl [--repeats 1] [--json out.json]``.
 """
 
@@ -112,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"id": question.id, "side": "ask", "first_token_ms": first, "tokens": tokens,
                                  "tokens_per_s": rate, "retrieval_ms": retrieval_ms})  # fmt: skip
                 print(json.dumps(rows[-1]), file=sys.stderr)
-        # As in real use: the previous question left the shared instruction prefix evaluated.
+
+    # As in real use: one question after another, each finding the previous one's prompt in the
+    # context, so only the instruction part at the start is reused (never the same question).
+    for question in questions:
         first, tokens, rate, retrieval_ms = _ask_run(chain, llama, question.question, cold=False)
         rows.append({"id": question.id, "side": "ask_warm", "first_token_ms": first, "tokens": tokens,
                      "tokens_per_s": rate, "retrieval_ms": retrieval_ms})  # fmt: skip
