@@ -189,7 +189,8 @@ def _print_answer_report(answer) -> None:
         out.print("\n[bold]Sources[/]")
         for cited in answer.citations:
             p = cited.passage
-            out.print(f"[bold][{cited.number}][/] [cyan]{p.title}[/]  {p.source}  chars {p.start}-{p.end}", highlight=False)
+            out.print(f"[bold][{cited.number}][/] [cyan]{escape(p.title)}[/]  {escape(p.source)}  chars {p.start}-{p.end}",
+                      highlight=False)  # fmt: skip
             out.print("    " + " ".join(p.text.split()), highlight=False, markup=False)
     _print_flags(
         [
@@ -327,7 +328,7 @@ def debates() -> None:
         return
     table = Table("id", "motion", "started", "status", "turns")
     for debate_id, motion, created, status, n_turns in rows:
-        table.add_row(str(debate_id), motion, created, status, str(n_turns))
+        table.add_row(str(debate_id), escape(motion), created, status, str(n_turns))
     out.print(table)
 
 
