@@ -33,6 +33,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from assistant import prompts
 from assistant.settings import Settings
 
 
@@ -60,11 +61,6 @@ class LlamaModelCache:
                 )
                 cls._models[key] = (llama, threading.Lock())
             return cls._models[key]
-
-    @classmethod
-    def clear(cls) -> None:
-        with cls._guard:
-            cls._models.clear()
 
 
 def _evaluated_tokens(llama: Any) -> list[int]:
@@ -216,13 +212,9 @@ class LocalLlamaChatModel(BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def count_tokens(self, text: str) -> int:
-        llama, _ = self._llama()
-        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
 
 _WORD = re.compile(r"[a-z0-9]+")
-_SOURCE_LINE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z|^</sources>)", re.MULTILINE | re.DOTALL)
+_SOURCE_LINE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z)", re.MULTILINE | re.DOTALL)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _STOP = frozenset(
     "a an and are as at be but by did do does for from had has have he her his how i in is it its of on or "
@@ -238,7 +230,7 @@ class ExtractiveChatModel(BaseChatModel):
     ``min_overlap`` shared content words it declines with ``decline_text``.
     """
 
-    decline_text: str = "The sources don't say."
+    decline_text: str = prompts.DECLINE
     min_overlap: int = Field(2, ge=1)
 
     @property
