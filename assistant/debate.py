@@ -28,7 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.grounding import check_grounding, drop_unfinished_sentence
+from assistant.grounding import check_grounding
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
@@ -157,7 +157,7 @@ class DebateChain:
                     for item in stream_filtered(self.chat_model, messages, len(passages), timing,
                                                 max_tokens=self.settings.debate_turn_max_tokens):  # fmt: skip
                         if isinstance(item, Generated):
-                            raw = drop_unfinished_sentence(item.raw) if item.truncated else item.raw
+                            raw = item.text
                         else:
                             yield TurnText(index, item)
                     timing.total_s = time.perf_counter() - started
@@ -199,20 +199,20 @@ def _turn(
 ) -> DebateTurn:
     """Check ``raw`` against the sources; a turn without one supported citation says so honestly."""
     checked = check_grounding(raw, passages)
-    grounded = bool(checked.supported_sentences)
+    shown = checked.shown(prompts.NO_MATERIAL)
     return DebateTurn(
         index=index,
         role=role,
         kind=kind,
         speaker=speaker,
-        text=checked.text if grounded else prompts.NO_MATERIAL,
+        text=shown.text,
         raw_text=raw,
-        cited=checked.cited if grounded else [],
-        no_material=not grounded,
-        invalid_citations=checked.invalid_citations,
-        corrected_citations=checked.corrected_citations if grounded else [],
-        uncited_sentences=checked.uncited_sentences if grounded else [],
-        unsupported_sentences=checked.unsupported_sentences if grounded else [],
+        cited=shown.cited,
+        no_material=not checked.grounded,
+        invalid_citations=shown.invalid_citations,
+        corrected_citations=shown.corrected_citations,
+        uncited_sentences=shown.uncited_sentences,
+        unsupported_sentences=shown.unsupported_sentences,
         timing={
             "first_token_ms": timing.first_token_ms,
             "tokens_per_s": timing.tokens_per_s,

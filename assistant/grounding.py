@@ -53,6 +53,20 @@ class Grounding:
     invalid_citations: list[str] = field(default_factory=list)
     corrected_citations: list[str] = field(default_factory=list)  # "[2] -> [1]: <sentence>"
 
+    @property
+    def grounded(self) -> bool:
+        """At least one sentence carries a citation whose passage supports it."""
+        return bool(self.supported_sentences)
+
+    def shown(self, fallback: str) -> Grounding:
+        """What may be shown: this result if grounded, else ``fallback`` with no citations or flags.
+
+        Invalid markers stay reported either way: they were in what the model wrote.
+        """
+        if self.grounded:
+            return self
+        return Grounding(text=fallback, invalid_citations=self.invalid_citations)
+
 
 def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[int]) -> int | None:
     """The one shown passage that supports ``sentence`` best, if it supports it at all."""

@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.grounding import check_grounding, drop_unfinished_sentence, is_decline
+from assistant.grounding import check_grounding, is_decline
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
 
@@ -74,24 +74,21 @@ def finalize(
     result for inspection.
     """
     checked = check_grounding(raw, passages)
-    answered = bool(checked.supported_sentences)
-    declined = not answered and (is_decline(raw) or not raw.strip())
-    withheld = not answered and not declined
-    text = checked.text if answered else prompts.DECLINE
-    cited = sorted(checked.cited) if answered else []
+    shown = checked.shown(prompts.DECLINE)
+    declined = not checked.grounded and (is_decline(raw) or not raw.strip())
     return Answer(
         question=question,
         standalone_question=standalone,
-        text=text,
+        text=shown.text,
         raw_text=raw,
-        declined=not answered,
-        withheld=withheld,
+        declined=not checked.grounded,
+        withheld=not checked.grounded and not declined,
         passages=list(passages),
-        citations=[CitedPassage(n, passages[n - 1]) for n in cited],
-        invalid_citations=checked.invalid_citations,
-        corrected_citations=checked.corrected_citations if answered else [],
-        uncited_sentences=checked.uncited_sentences if answered else [],
-        unsupported_sentences=checked.unsupported_sentences if answered else [],
+        citations=[CitedPassage(n, passages[n - 1]) for n in sorted(shown.cited)],
+        invalid_citations=shown.invalid_citations,
+        corrected_citations=shown.corrected_citations,
+        uncited_sentences=shown.uncited_sentences,
+        unsupported_sentences=shown.unsupported_sentences,
         timing=timing,
     )
 
@@ -154,7 +151,7 @@ class AskChain:
         raw = ""
         for item in stream_filtered(self.chat_model, self.answer_messages(standalone, passages), len(passages), timing):
             if isinstance(item, Generated):
-                raw = drop_unfinished_sentence(item.raw) if item.truncated else item.raw
+                raw = item.text
             else:
                 yield item
         timing.total_s = time.perf_counter() - started

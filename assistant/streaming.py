@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from assistant.citations import StreamingCitationFilter
+from assistant.grounding import drop_unfinished_sentence
 
 
 @dataclass
@@ -64,6 +65,11 @@ class Generated:
     raw: str
     timing: Timing
     truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        """The reply to check: without the half sentence the token limit cut off, if it did."""
+        return drop_unfinished_sentence(self.raw) if self.truncated else self.raw
 
 
 def stream_filtered(

@@ -20,6 +20,7 @@ class ScriptedChatModel(BaseChatModel):
 
     rule: Callable[[list[BaseMessage]], str]
     calls: list[list[BaseMessage]] = []
+    finish_reason: str = "stop"  # "length" plays a reply cut off by the token limit
 
     @property
     def _llm_type(self) -> str:
@@ -34,6 +35,7 @@ class ScriptedChatModel(BaseChatModel):
         reply = self.rule(messages)
         for i in range(0, len(reply), 3):  # 3-character pieces split markers like "[1" + "2]"
             yield ChatGenerationChunk(message=AIMessageChunk(content=reply[i : i + 3]))
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"finish_reason": self.finish_reason}))
 
 
 def number_of(messages: list[BaseMessage], phrase: str) -> int:

@@ -150,3 +150,15 @@ def test_a_claim_cited_to_the_wrong_shown_passage_is_repointed_and_reported(retr
     assert len(answer.citations) == 1 and "Dunmore" in answer.citations[0].passage.text
     assert len(answer.corrected_citations) == 1 and "->" in answer.corrected_citations[0]
     assert answer.unsupported_sentences == []
+
+
+def test_a_reply_cut_off_by_the_token_limit_loses_its_half_sentence(retriever: HybridRetriever) -> None:
+    def rule(messages: list[BaseMessage]) -> str:
+        return f"The hotline defused naval incidents near the Varn Strait [{number_of(messages, 'Varn Strait')}]. It was also used to"
+
+    cut = ScriptedChatModel(rule=rule, calls=[], finish_reason="length")
+    answer = AskChain(retriever, cut).ask("What did the hotline do?")
+    assert answer.text.endswith("Varn Strait [%d]." % answer.citations[0].number)
+    assert answer.uncited_sentences == []
+    complete = AskChain(retriever, ScriptedChatModel(rule=rule, calls=[])).ask("What did the hotline do?")
+    assert complete.text.endswith("It was also used to")  # a finished reply is not trimmed
