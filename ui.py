@@ -90,8 +90,9 @@ def build_blocks(service: Service) -> gr.Blocks:
             raise gr.Error("Enter a motion first.")
         if not library.documents():
             raise gr.Error("The library is empty: add articles in the Library tab first.")
-        advocate = prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or prompts.ADVOCATE.stance)
-        skeptic = prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or prompts.SKEPTIC.stance)
+        # An empty stance is filled in by the chain with the side's default.
+        advocate = prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or "")
+        skeptic = prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or "")
         speakers = {"advocate": advocate.name, "skeptic": skeptic.name, "moderator": prompts.MODERATOR_NAME}
         scope = render.new_scope()
         turns, live_role, live_text, sources = [], None, "", []

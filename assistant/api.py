@@ -62,7 +62,6 @@ def passage_dict(number: int, passage) -> dict:
 
 
 def answer_dict(answer: Answer) -> dict:
-    t = answer.timing
     return {
         "question": answer.question,
         "standalone_question": answer.standalone_question,
@@ -74,7 +73,7 @@ def answer_dict(answer: Answer) -> dict:
         "corrected_citations": answer.corrected_citations,
         "uncited_sentences": answer.uncited_sentences,
         "unsupported_sentences": answer.unsupported_sentences,
-        "timing": {**asdict(t), "tokens_per_s": t.tokens_per_s},
+        "timing": answer.timing.as_dict(),
     }
 
 
@@ -222,9 +221,8 @@ def _check_question(service: Service, question: str) -> None:
 
 
 def _persona(given: PersonaModel | None, default: prompts.Persona) -> prompts.Persona:
-    if given is None:
-        return default
-    return prompts.Persona(given.name, given.stance or default.stance)
+    """The requested side, or the default one; an empty stance is filled in by the chain."""
+    return default if given is None else prompts.Persona(given.name, given.stance)
 
 
 def _debate(service: Service, debate_id: int) -> Debate:

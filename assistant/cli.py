@@ -170,8 +170,14 @@ def _nonempty_library(settings: Settings):
     return library
 
 
-def _print_flags(flags: list[tuple[str, list[str]]]) -> None:
-    for label, items in flags:
+def _print_flags(checked) -> None:
+    """What the citation check removed, corrected or flagged in an answer or a debate turn."""
+    for label, items in (
+        ("removed invalid citation", checked.invalid_citations),
+        ("citation corrected", checked.corrected_citations),
+        ("no citation", checked.uncited_sentences),
+        ("not supported by its cited passage", checked.unsupported_sentences),
+    ):
         for item in items:
             err.print(f"[yellow]{label}:[/] " + escape(item), highlight=False)
 
@@ -192,14 +198,7 @@ def _print_answer_report(answer) -> None:
             out.print(f"[bold][{cited.number}][/] [cyan]{escape(p.title)}[/]  {escape(p.source)}  chars {p.start}-{p.end}",
                       highlight=False)  # fmt: skip
             out.print("    " + " ".join(p.text.split()), highlight=False, markup=False)
-    _print_flags(
-        [
-            ("removed invalid citation", answer.invalid_citations),
-            ("citation corrected", answer.corrected_citations),
-            ("no citation", answer.uncited_sentences),
-            ("not supported by its cited passage", answer.unsupported_sentences),
-        ]
-    )
+    _print_flags(answer)
     first = f"{t.first_token_ms / 1000:.1f} s" if t.first_token_ms is not None else "-"
     err.print(
         f"[dim]retrieval {t.retrieval_ms:.0f} ms, first token {first}, {t.output_tokens} tokens at "
@@ -279,8 +278,9 @@ def debate(
     library = _nonempty_library(settings)
     chain = DebateChain(HybridRetriever(library), _chat_model(settings), TranscriptStore(settings.transcripts_path))
     sides = {
-        "advocate": prompts.Persona(advocate or prompts.ADVOCATE.name, advocate_stance or prompts.ADVOCATE.stance),
-        "skeptic": prompts.Persona(skeptic or prompts.SKEPTIC.name, skeptic_stance or prompts.SKEPTIC.stance),
+        # An empty stance is filled in by the chain with the side's default.
+        "advocate": prompts.Persona(advocate or prompts.ADVOCATE.name, advocate_stance or ""),
+        "skeptic": prompts.Persona(skeptic or prompts.SKEPTIC.name, skeptic_stance or ""),
     }
     result = None
     try:
@@ -294,14 +294,7 @@ def debate(
                 turn = event.turn
                 if turn.no_material:
                     out.print("[yellow]shown instead:[/] " + escape(turn.text), highlight=False)
-                _print_flags(
-                    [
-                        ("removed invalid citation", turn.invalid_citations),
-                        ("citation corrected", turn.corrected_citations),
-                        ("no citation", turn.uncited_sentences),
-                        ("not supported by its cited passage", turn.unsupported_sentences),
-                    ]
-                )
+                _print_flags(turn)
             elif isinstance(event, Debate):
                 result = event
     except _user_errors() as exc:

@@ -213,12 +213,5 @@ def _turn(
         corrected_citations=shown.corrected_citations,
         uncited_sentences=shown.uncited_sentences,
         unsupported_sentences=shown.unsupported_sentences,
-        timing={
-            "first_token_ms": timing.first_token_ms,
-            "tokens_per_s": timing.tokens_per_s,
-            "output_tokens": timing.output_tokens,
-            "prompt_tokens": timing.prompt_tokens,
-            "reused_prompt_tokens": timing.reused_prompt_tokens,
-            "total_s": timing.total_s,
-        },
+        timing=timing.as_dict(),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -42,6 +42,10 @@ class Timing:
             return 0.0
         decoding_s = self.generation_s - self.first_token_ms / 1000
         return (self.output_tokens - 1) / decoding_s if decoding_s > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        """All figures, the derived tokens/s included (for JSON and the transcript store)."""
+        return {**asdict(self), "tokens_per_s": self.tokens_per_s}
 
 
 T = TypeVar("T")

@@ -164,3 +164,9 @@ def test_prompts_put_role_last() -> None:
     prompt = prompts.debate_turn_prompt("M?", [("a", "x [1].")], "You are the b. Argue.")
     assert prompt.index("Motion: M?") < prompt.index("Debate so far") < prompt.index("a: x [1].") < prompt.index("You are the b")
     assert prompts.debate_turn_prompt("M?", [], "Go.") == "Motion: M?\n\nGo."
+
+
+def test_a_renamed_side_without_a_stance_keeps_its_default_stance(chain: DebateChain) -> None:
+    debate = chain.run(MOTION, rounds=0, advocate=Persona("dove", "  "))
+    assert debate.advocate == Persona("dove", prompts.ADVOCATE.stance)
+    assert f"You are the dove. {prompts.ADVOCATE.stance}" in chain.chat_model.calls[0][1].content
