@@ -119,14 +119,19 @@ def _needs_citation(sentence: str, exempt: set[str]) -> bool:
     return len(_WORDS.findall(sentence)) >= 4
 
 
-def validate(text: str, n_sources: int, exempt_sentences: tuple[str, ...] = ()) -> Validation:
-    """Normalise markers and list sentences that carry no valid citation."""
-    normalised, cited, invalid = normalise_markers(text, n_sources)
+def uncited_sentences(normalised: str, exempt_sentences: tuple[str, ...] = ()) -> list[str]:
+    """Sentences of already-normalised text that carry no citation but should."""
     exempt = set(exempt_sentences)
-    uncited = [
+    return [
         s for s in split_sentences(normalised)
         if not re.search(r"\[\d+\]", s) and _needs_citation(s, exempt)
     ]  # fmt: skip
+
+
+def validate(text: str, n_sources: int, exempt_sentences: tuple[str, ...] = ()) -> Validation:
+    """Normalise markers and list sentences that carry no valid citation."""
+    normalised, cited, invalid = normalise_markers(text, n_sources)
+    uncited = uncited_sentences(normalised, exempt_sentences)
     return Validation(text=normalised, cited=cited, invalid=invalid, uncited_sentences=uncited)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assistant import prompts
-from assistant.citations import normalise_markers, split_sentences, validate
+from assistant.citations import normalise_markers, split_sentences, uncited_sentences
 from assistant.retrieval import RetrievedPassage
 from assistant.support import support_score
 
@@ -135,14 +135,17 @@ def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Ret
 
 def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding:
     """Validate, score and repair the citations of ``raw`` against ``passages`` (numbered from 1)."""
-    normalised, _, invalid = normalise_markers(raw, len(passages))
-    carried_text, carried = _carry_paragraph_citations(normalised, len(passages), passages)
-    checked = validate(carried_text if carried else normalised, len(passages), exempt_sentences=(prompts.DECLINE,))
-    checked.invalid = invalid  # found in the raw text; the normalised text has none left
-    result = Grounding(text=checked.text, invalid_citations=checked.invalid, uncited_sentences=checked.uncited_sentences)
-    result.corrected_citations.extend(carried)
-    text = checked.text
-    for sentence in split_sentences(checked.text):
+    text, _, invalid = normalise_markers(raw, len(passages))
+    carried_text, carried = _carry_paragraph_citations(text, len(passages), passages)
+    if carried:
+        text = normalise_markers(carried_text, len(passages))[0]  # tidy the rejoined spacing
+    result = Grounding(
+        text=text,
+        invalid_citations=invalid,
+        uncited_sentences=uncited_sentences(text, (prompts.DECLINE,)),
+        corrected_citations=carried,
+    )
+    for sentence in split_sentences(result.text):
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
         if not numbers or is_decline(sentence):
             continue
