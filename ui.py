@@ -58,14 +58,17 @@ def _queued_note(ahead: int) -> str:
 def build_blocks(service: Service) -> gr.Blocks:
     library = service.library
 
+    def _require_documents() -> None:
+        if not library.documents():
+            raise gr.Error("The library is empty: add articles in the Library tab first.")
+
     # --- Ask ----------------------------------------------------------------------------
     def do_ask(question: str, chat: list[dict], history: list[list[str]]):
         """Stream the answer into the chat; the last yield replaces it with the checked HTML."""
         question = (question or "").strip()
         if not question:
             raise gr.Error("Type a question first.")
-        if not library.documents():
-            raise gr.Error("The library is empty: add articles in the Library tab first.")
+        _require_documents()
         chat = list(chat or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
         shown = ""
         try:
@@ -88,14 +91,12 @@ def build_blocks(service: Service) -> gr.Blocks:
         motion = (motion or "").strip()
         if not motion:
             raise gr.Error("Enter a motion first.")
-        if not library.documents():
-            raise gr.Error("The library is empty: add articles in the Library tab first.")
+        _require_documents()
         # An empty stance is filled in by the chain with the side's default.
         advocate = prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or "")
         skeptic = prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or "")
-        speakers = {"advocate": advocate.name, "skeptic": skeptic.name, "moderator": prompts.MODERATOR_NAME}
         scope = render.new_scope()
-        turns, live_role, live_text, sources = [], None, "", []
+        turns, live_role, live_text, sources, speakers = [], None, "", [], {}
         try:
             stream = service.queue.run(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic))
             for event in stream:
@@ -103,7 +104,7 @@ def build_blocks(service: Service) -> gr.Blocks:
                     yield _queued_note(event.ahead), gr.update(), gr.update(visible=False)
                     continue
                 if isinstance(event, DebateStarted):
-                    sources = event.debate.sources
+                    sources, speakers = event.debate.sources, event.debate.speakers()
                 elif isinstance(event, TurnStarted):
                     live_role, live_text = event.role, ""
                 elif isinstance(event, TurnText):

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Iterator
 
-from assistant.prompts import Persona, source_label
+from assistant.prompts import MODERATOR_NAME, Persona, source_label
 
 RUNNING = "running"
 COMPLETE = "complete"
@@ -91,7 +91,7 @@ class Debate:
     turns: list[DebateTurn] = field(default_factory=list)
 
     def speakers(self) -> dict[str, str]:
-        return {"advocate": self.advocate.name, "skeptic": self.skeptic.name, "moderator": "moderator"}
+        return {"advocate": self.advocate.name, "skeptic": self.skeptic.name, "moderator": MODERATOR_NAME}
 
 
 class TranscriptStore:
