@@ -65,7 +65,7 @@ def build_blocks(service: Service) -> gr.Blocks:
     # --- Ask ----------------------------------------------------------------------------
     def do_ask(question: str, chat: list[dict], history: list[list[str]]):
         """Stream the answer into the chat; the last yield replaces it with the checked HTML."""
-        question = (question or "").strip()
+        question = prompts.clean_user_text(question or "").strip()  # no NUL or terminal escapes
         if not question:
             raise gr.Error("Type a question first.")
         _require_documents()
@@ -88,7 +88,7 @@ def build_blocks(service: Service) -> gr.Blocks:
 
     # --- Debate -------------------------------------------------------------------------
     def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
-        motion = (motion or "").strip()
+        motion = prompts.clean_user_text(motion or "").strip()
         if not motion:
             raise gr.Error("Enter a motion first.")
         _require_documents()

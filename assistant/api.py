@@ -9,18 +9,20 @@ reads the annotations of the nested endpoint functions at run time.)
 
 
 import json
+import os
 import secrets
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from assistant import prompts
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
@@ -28,25 +30,39 @@ from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
 from assistant.retrieval import QueryError
 from assistant.service import Queued, Service
+from assistant.store import StoreUnavailableError
 from assistant.streaming import final_item
 from assistant.transcripts import Debate, to_markdown
 
+# User text without terminal escape sequences, control characters or chat-template tokens
+# (see prompts.clean_user_text): a question of only such characters is then empty -> 422.
+CleanText = Annotated[str, AfterValidator(lambda value: prompts.clean_user_text(value))]
+
 
 class AskRequest(BaseModel):
-    question: str = Field(description="The question (follow-ups are read in the light of history).")
-    history: list[tuple[str, str]] = Field(default_factory=list, description="Earlier (question, answer) pairs.")
+    question: CleanText = Field(description="The question (follow-ups are read in the light of history).")
+    history: list[tuple[CleanText, CleanText]] = Field(
+        default_factory=list, description="Earlier (question, answer) pairs."
+    )
     k: int | None = Field(None, ge=1, le=50, description="Passages to show the model.")
     doc_ids: list[str] | None = Field(None, description="Only these documents.")
     stream: bool = Field(False, description="NDJSON stream of queued/token/answer lines instead of one JSON answer.")
 
 
+class SearchRequest(BaseModel):
+    query: CleanText = Field(description="What to look for.")
+    k: int | None = Field(None, ge=1, le=50, description="How many passages (default from settings).")
+    doc_ids: list[str] | None = Field(None, description="Only these documents.")
+    mode: Literal["hybrid", "dense", "bm25"] | None = Field(None, description="Retriever (default from settings).")
+
+
 class PersonaModel(BaseModel):
-    name: str
-    stance: str = ""
+    name: CleanText
+    stance: CleanText = ""
 
 
 class DebateRequest(BaseModel):
-    motion: str
+    motion: CleanText
     rounds: int | None = Field(None, ge=0, description="Rebuttal rounds (default from settings).")
     advocate: PersonaModel | None = None
     skeptic: PersonaModel | None = None
@@ -126,8 +142,9 @@ def build_router(service: Service) -> APIRouter:
                 else:
                     yield {"type": "token", "text": item}
 
-        # Refuse bad questions with a 422 before any streaming starts.
+        # Refuse bad questions (422) and unknown documents (404) before any streaming starts.
         _check_question(service, request.question)
+        _check_doc_ids(service, request.doc_ids)
         if request.stream:
             return _ndjson(events())
         answer = final_item((e for e in events() if e["type"] == "answer"), dict)
@@ -138,6 +155,7 @@ def build_router(service: Service) -> APIRouter:
         advocate = _persona(request.advocate, prompts.ADVOCATE)
         skeptic = _persona(request.skeptic, prompts.SKEPTIC)
         _check_question(service, request.motion)
+        _check_doc_ids(service, request.doc_ids)
         if request.rounds is not None and request.rounds > service.settings.debate_max_rounds:
             raise HTTPException(422, f"rounds must be at most {service.settings.debate_max_rounds}")
 
@@ -163,6 +181,17 @@ def build_router(service: Service) -> APIRouter:
                 yield {"type": "error", "detail": str(exc)}
 
         return _ndjson(events())
+
+    @protected.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue")
+    def search(request: SearchRequest) -> list[dict]:
+        _check_question(service, request.query)
+        _check_doc_ids(service, request.doc_ids)
+        hits = service.retriever.retrieve(request.query, request.k, doc_ids=request.doc_ids, mode=request.mode)
+        return [
+            {**passage_dict(rank, hit), "score": hit.score, "dense_similarity": hit.dense_similarity,
+             "lexical_score": hit.lexical_score}
+            for rank, hit in enumerate(hits, start=1)
+        ]  # fmt: skip
 
     @protected.get("/debates", summary="Saved debates, newest first")
     def debates() -> list[dict]:
@@ -190,7 +219,7 @@ def build_router(service: Service) -> APIRouter:
         title: Annotated[str | None, Form()] = None,
     ) -> list[dict]:
         with tempfile.TemporaryDirectory(prefix="da-upload-") as folder:
-            items = [_save_upload(upload, Path(folder)) for upload in files or []]
+            items = [_save_upload(upload, Path(folder), i) for i, upload in enumerate(files or [])]
             if url and url.strip():
                 items.append(url.strip())
             texts = [(text, title or None)] if text and text.strip() else []
@@ -220,6 +249,14 @@ def _check_question(service: Service, question: str) -> None:
         raise HTTPException(422, str(exc)) from exc
 
 
+def _check_doc_ids(service: Service, doc_ids: list[str] | None) -> None:
+    """404 for a document id the library does not hold (instead of a silent "the sources don't say")."""
+    try:
+        service.library.require_documents(doc_ids)
+    except UnknownDocumentError as exc:
+        raise HTTPException(404, f"no document with id {exc.args[0]!r}; GET /api/documents lists the ids") from exc
+
+
 def _persona(given: PersonaModel | None, default: prompts.Persona) -> prompts.Persona:
     """The requested side, or the default one; an empty stance is filled in by the chain."""
     return default if given is None else prompts.Persona(given.name, given.stance)
@@ -232,10 +269,22 @@ def _debate(service: Service, debate_id: int) -> Debate:
         raise HTTPException(404, f"no debate with id {debate_id}") from exc
 
 
-def _save_upload(upload: UploadFile, folder: Path) -> str:
-    """Store an upload under its base name only: a name like ``../../etc/passwd`` stays inside ``folder``."""
-    name = Path(upload.filename or "upload.txt").name or "upload.txt"
-    target = folder / name
+def safe_upload_name(filename: str | None) -> str:
+    """A client's file name reduced to a plain base name: no folders (``/`` or ``\\``), no control or
+    invisible formatting characters, no leading dots, at most ~150 characters; ``upload.txt`` if
+    nothing is left. The suffix survives, because it decides which loader reads the file."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".").strip()
+    stem, suffix = os.path.splitext(name)
+    name = stem[:120] + suffix[:16]
+    return name if stem.strip() else "upload.txt"
+
+
+def _save_upload(upload: UploadFile, folder: Path, index: int) -> str:
+    """Store an upload in its own sub-folder under a sanitised name (``../../etc/passwd`` or
+    ``/abs/x.txt`` stay inside ``folder``, and two uploads called ``a.txt`` do not overwrite each other)."""
+    target = folder / str(index) / safe_upload_name(upload.filename)
+    target.parent.mkdir()
     with target.open("wb") as out:
         shutil.copyfileobj(upload.file, out)
     return str(target)
@@ -249,3 +298,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DebateError)
     async def _debate_error(request: Request, exc: DebateError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def _store_unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        # The Chroma server is down (scale path): a temporary condition, not a bug in the request.
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "10"})

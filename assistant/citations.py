@@ -14,8 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-# A bracket group, possibly doubled: [[2]] or [2]. Inner text may not contain brackets.
-_MARKER = re.compile(r"([ \t]*)\[\[?\s*([^\[\]\n]{0,40}?)\s*\]?\]")
+# A bracket group, possibly doubled: [[2]] or [2] (or [[2], half doubled). Inner text may not
+# contain brackets. A second "]" belongs to the marker only if it opened with "[[": otherwise
+# "[1]]" would lose its stray "]" on the first pass and "[1]]]" on the second (not idempotent).
+# Inner text is short (long bracketed prose is not a marker), except that any run of digits is:
+# "[000...0]" must not pass as a citation because it is long.
+_MARKER = re.compile(r"([ \t]*)\[(\[)?\s*([^\[\]\n]{0,40}?|\d+)\s*(?(2)\]?)\]")
+_OPEN_DIGITS = re.compile(r"\[+\s*\d*")  # an unclosed marker that may still become "[<digits>]"
 _LABEL = re.compile(r"^(?:sources?|passages?|refs?\.?|references?|doc(?:ument)?s?|#)\s*", re.IGNORECASE)
 _NUMBERS = re.compile(r"^\d+(?:\s*(?:[-–—]|,|;|and|&)\s*\d+)*$")
 _MAX_RANGE = 10
@@ -77,7 +82,7 @@ def _rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], list[st
     invalid: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
-        raw, space, inner = match.group(0), match.group(1), match.group(2)
+        raw, space, inner = match.group(0), match.group(1), match.group(3)
         numbers = _numbers(inner)
         if numbers is None:
             if looks_like_citation(inner):
@@ -92,7 +97,12 @@ def _rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], list[st
                 cited.append(n)
         return space + "".join(f"[{n}]" for n in dict.fromkeys(good)) if good else ""
 
-    normalised = _MARKER.sub(replace, text)
+    normalised = text
+    for _ in range(8):  # "[[[1]" -> "[[1]" -> "[1]": leftover brackets can form a new marker
+        rewritten = _MARKER.sub(replace, normalised)
+        if rewritten == normalised:
+            break
+        normalised = rewritten
     # Removing a marker can leave "word ." or double spaces behind.
     normalised = re.sub(r"[ \t]+([.,;:!?])", r"\1", normalised)
     normalised = re.sub(r"[ \t]{2,}", " ", normalised)
@@ -149,22 +159,38 @@ class StreamingCitationFilter:
         self._held = ""
 
     def _release(self, text: str) -> str:
-        return _rewrite_markers(text, self.n_sources)[0] if "[" in text else text
+        # Always the same rewrite as the whole reply gets (its spacing tidy-up too), so the
+        # streamed preview and the final text never differ.
+        return _rewrite_markers(text, self.n_sources)[0]
 
-    def feed(self, delta: str) -> str:
-        self._held += delta
-        depth, start = 0, None
-        for i, ch in enumerate(self._held):
+    def _hold_from(self) -> int | None:
+        """Where a marker may still be forming: the outermost unclosed "[" ("[[2]" may yet get
+        its second "]"), else the last unclosed "[" run ("[[[1" can still collapse to "[1]")."""
+        held = self._held
+        depth, outer = 0, None
+        for i, ch in enumerate(held):
             if ch == "[":
-                start = i if depth == 0 else start
+                outer = i if depth == 0 else outer
                 depth += 1
             elif ch == "]" and depth:
                 depth -= 1
-                start = None if depth == 0 else start
-        if start is not None and len(self._held) - start <= self._MAX_HOLD:
-            cut = start
-        else:
-            cut = len(self._held)
+                outer = None if depth == 0 else outer
+        candidates = [] if outer is None else [outer]
+        inner = held.rfind("[")
+        if inner >= 0 and "]" not in held[inner:]:
+            while inner > 0 and held[inner - 1] == "[":
+                inner -= 1
+            candidates.append(inner)
+        for start in candidates:
+            # A marker is short, except a run of digits, which a whole reply's check also reads as one.
+            if len(held) - start <= self._MAX_HOLD or _OPEN_DIGITS.fullmatch(held, start):
+                return start
+        return None
+
+    def feed(self, delta: str) -> str:
+        self._held += delta
+        start = self._hold_from()
+        cut = len(self._held) if start is None else start
         # Trailing spaces wait too: if a removed marker follows, they go with it.
         cut = len(self._held[:cut].rstrip(" \t"))
         ready, self._held = self._held[:cut], self._held[cut:]

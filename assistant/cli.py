@@ -39,9 +39,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from assistant.retrieval import QueryError
     from assistant.debate import DebateError
     from assistant.model_files import ModelFileError
-    from assistant.store import EmbeddingMismatchError
+    from assistant.store import EmbeddingMismatchError, StoreUnavailableError
 
-    return (UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError)
+    return (
+        UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError
+    )
 
 
 def _settings_for(backend: str | None) -> Settings:
@@ -140,7 +142,9 @@ def search(
     if mode not in (None, "hybrid", "dense", "bm25"):
         _fail(f"unknown mode {mode!r}; use hybrid, dense or bm25")
     try:
-        hits = HybridRetriever(_library()).retrieve(query, k, doc_ids=doc, mode=mode, use_mmr=mmr)
+        library = _library()
+        library.require_documents(doc)
+        hits = HybridRetriever(library).retrieve(query, k, doc_ids=doc, mode=mode, use_mmr=mmr)
     except _user_errors() as exc:
         _fail(str(exc))
     if not hits:
@@ -161,12 +165,17 @@ def search(
         out.print()
 
 
-def _nonempty_library(settings: Settings):
-    from assistant.library import Library
+def _nonempty_library(settings: Settings, doc_ids: list[str] | None = None):
+    """The library, or a clear exit if it is empty or lacks one of ``doc_ids``."""
+    from assistant.library import Library, UnknownDocumentError
 
     library = Library(settings)
     if not library.documents():
         _fail("the library is empty; add articles first with: da ingest PATH|URL")
+    try:
+        library.require_documents(doc_ids)
+    except UnknownDocumentError as exc:
+        _fail(str(exc))
     return library
 
 
@@ -177,6 +186,7 @@ def _print_flags(checked) -> None:
         ("citation corrected", checked.corrected_citations),
         ("no citation", checked.uncited_sentences),
         ("not supported by its cited passage", checked.unsupported_sentences),
+        ("repeats an earlier turn", getattr(checked, "repeated_sentences", [])),  # debate turns only
     ):
         for item in items:
             err.print(f"[yellow]{label}:[/] " + escape(item), highlight=False)
@@ -222,7 +232,7 @@ def ask(
     from assistant.retrieval import HybridRetriever
 
     settings = _settings_for(backend)
-    library = _nonempty_library(settings)
+    library = _nonempty_library(settings, doc)
     chain = AskChain(HybridRetriever(library), _chat_model(settings))
     history: list[tuple[str, str]] = []
     interactive = question is None
@@ -275,7 +285,7 @@ def debate(
     from assistant.transcripts import Debate, TranscriptStore, to_markdown
 
     settings = _settings_for(backend)
-    library = _nonempty_library(settings)
+    library = _nonempty_library(settings, doc)
     chain = DebateChain(HybridRetriever(library), _chat_model(settings), TranscriptStore(settings.transcripts_path))
     sides = {
         # An empty stance is filled in by the chain with the side's default.
@@ -347,7 +357,10 @@ def export_debate(
 @app.command()
 def reindex() -> None:
     """Rebuild the vector index from the registry (after changing the embedding model or chunking)."""
-    n = _library().reindex(show_progress=True)
+    try:
+        n = _library().reindex(show_progress=True)
+    except _user_errors() as exc:
+        _fail(str(exc))
     out.print(f"reindexed {n} passages")
 
 

@@ -20,6 +20,7 @@ citation is replaced by the honest ``NO_MATERIAL`` sentence instead of unsupport
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
+from assistant.citations import split_sentences
 from assistant.grounding import check_grounding
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
@@ -86,6 +88,24 @@ def interleave_sources(per_side: Sequence[Sequence[RetrievedPassage]]) -> list[R
     return list(merged.values())
 
 
+def gather_sources(
+    retriever: HybridRetriever,
+    motion: str,
+    advocate: Persona,
+    skeptic: Persona,
+    k_per_side: int,
+    doc_ids: Sequence[str] | None = None,
+) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
+    """The shared numbered list, and for each side the numbers its own search found (best first)."""
+    per_side = {
+        role: retriever.retrieve(prompts.SIDE_QUERY.format(motion=motion, search=p.search_text), k_per_side, doc_ids=doc_ids)
+        for role, p in (("advocate", advocate), ("skeptic", skeptic))
+    }
+    passages = interleave_sources(list(per_side.values()))
+    number = {p.id: n for n, p in enumerate(passages, start=1)}
+    return passages, {role: [number[p.id] for p in found] for role, found in per_side.items()}
+
+
 class DebateChain:
     """Stages, checks, streams and saves debates over the library."""
 
@@ -98,15 +118,7 @@ class DebateChain:
     def gather_sources(
         self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None
     ) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
-        """The shared numbered list, and for each side the numbers its own search found (best first)."""
-        k = self.settings.debate_k_per_side
-        per_side = {
-            role: self.retriever.retrieve(prompts.SIDE_QUERY.format(motion=motion, stance=p.stance), k, doc_ids=doc_ids)
-            for role, p in (("advocate", advocate), ("skeptic", skeptic))
-        }
-        passages = interleave_sources(list(per_side.values()))
-        number = {p.id: n for n, p in enumerate(passages, start=1)}
-        return passages, {role: [number[p.id] for p in found] for role, found in per_side.items()}
+        return gather_sources(self.retriever, motion, advocate, skeptic, self.settings.debate_k_per_side, doc_ids)
 
     def _instruction(self, role: str, kind: str, advocate: Persona, skeptic: Persona, hints: dict[str, list[int]]) -> str:
         sentences = self.settings.debate_turn_sentences
@@ -161,7 +173,8 @@ class DebateChain:
                         else:
                             yield TurnText(index, item)
                     timing.total_s = time.perf_counter() - started
-                    turn = _turn(index, role, kind, speakers[role], raw, passages, timing)
+                    earlier = debate.turns if role != "moderator" else ()
+                    turn = _turn(index, role, kind, speakers[role], raw, passages, timing, earlier)
                 debate.turns.append(turn)
                 self.store.add_turn(debate.id, turn)
                 yield TurnFinished(turn)
@@ -184,7 +197,10 @@ def _clean_persona(persona: Persona, role: str) -> Persona:
         raise DebateError(f"the {role} needs a name")
     if len(name) > 60 or len(stance) > 600:
         raise DebateError(f"the {role}'s name (60 characters) or stance (600) is too long")
-    return Persona(name=name, stance=stance or (prompts.ADVOCATE if role == "advocate" else prompts.SKEPTIC).stance)
+    default = prompts.ADVOCATE if role == "advocate" else prompts.SKEPTIC
+    if not stance or stance == default.stance:  # the default stance keeps its search words
+        return Persona(name=name, stance=default.stance, search_terms=persona.search_terms or default.search_terms)
+    return Persona(name=name, stance=stance, search_terms=" ".join(persona.search_terms.split()))
 
 
 def _source(number: int, passage: RetrievedPassage) -> SourcePassage:
@@ -194,11 +210,40 @@ def _source(number: int, passage: RetrievedPassage) -> SourcePassage:
     )  # fmt: skip
 
 
+def _sentence_key(sentence: str) -> str:
+    """A sentence without markers, case and punctuation: two turns saying it alike get one key."""
+    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"\[[^\]]*\]", " ", sentence.lower())))
+
+
+def drop_repeated_sentences(raw: str, earlier: Sequence[DebateTurn]) -> tuple[str, list[str]]:
+    """``raw`` without the sentences an earlier turn already said, and those sentences.
+
+    The small model sometimes answers its opponent by copying the opponent's turn word for
+    word; a side repeating the other side is not arguing its own case, so the copy is removed
+    (and reported) before the citation check. The moderator is exempt: quoting the sides'
+    strongest facts is its job.
+    """
+    said = {_sentence_key(s) for turn in earlier for s in split_sentences(turn.text)}
+    said.discard("")
+    repeated = [s for s in split_sentences(raw) if _sentence_key(s) in said]
+    for sentence in repeated:
+        raw = raw.replace(sentence, "", 1)
+    return raw, repeated
+
+
 def _turn(
-    index: int, role: str, kind: str, speaker: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing
+    index: int,
+    role: str,
+    kind: str,
+    speaker: str,
+    raw: str,
+    passages: Sequence[RetrievedPassage],
+    timing: Timing,
+    earlier: Sequence[DebateTurn] = (),
 ) -> DebateTurn:
     """Check ``raw`` against the sources; a turn without one supported citation says so honestly."""
-    checked = check_grounding(raw, passages)
+    fresh, repeated = drop_repeated_sentences(raw, earlier)
+    checked = check_grounding(fresh, passages)
     shown = checked.shown(prompts.NO_MATERIAL)
     return DebateTurn(
         index=index,
@@ -213,5 +258,6 @@ def _turn(
         corrected_citations=shown.corrected_citations,
         uncited_sentences=shown.uncited_sentences,
         unsupported_sentences=shown.unsupported_sentences,
+        repeated_sentences=repeated,
         timing=timing.as_dict(),
     )

@@ -9,8 +9,10 @@ Three steps, all deterministic:
    passage instead of the paragraph it just paraphrased). If the cited passages do not
    support a sentence but exactly one other shown passage supports it best, the marker is
    re-pointed to that passage and the change is reported. Likewise an unmarked sentence
-   inherits the marker that closes its paragraph if that passage supports it ("A. B. [2]").
-   Sentences that no shown passage supports are removed from the text and reported.
+   inherits the marker that closes its paragraph if that passage supports it ("A. B. [2]"),
+   or else the one shown passage that supports it best. Sentences that no shown passage
+   supports, cited or not, are removed from the text and reported: nothing shown makes a
+   claim without a source (the honest decline sentence excepted).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from assistant.retrieval import RetrievedPassage
 from assistant.support import support_score
 
 _MARKERS = re.compile(r"(?:\[\d+\])+")
+# Fewer words than this make no checkable claim: such a sentence never inherits a citation.
+MIN_CLAIM_WORDS = 4
 _DECLINE_PATTERN = re.compile(
     r"sources? (?:don't|don’t|do not|does not|doesn't) (?:say|answer|mention|cover|contain)", re.I
 )
@@ -123,7 +127,7 @@ def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Ret
             found = re.findall(r"\[(\d+)\]", sentence)
             if found:
                 markers_after = found
-            elif markers_after and len(sentence.split()) >= 4:
+            elif markers_after and len(sentence.split()) >= MIN_CLAIM_WORDS:
                 numbers = [int(n) for n in markers_after if 1 <= int(n) <= n_sources]
                 if numbers and support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
                     sentence = _with_marker(sentence, "".join(f"[{n}]" for n in numbers))
@@ -147,7 +151,22 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding
     )
     for sentence in split_sentences(result.text):
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
-        if not numbers or is_decline(sentence):
+        if is_decline(sentence):
+            continue
+        if not numbers:
+            # No claim without a source: an unmarked sentence gets the one passage that
+            # supports it, or leaves the shown text. This also drops what an article smuggled
+            # into the reply ("Arr, matey!" when a passage orders a pirate voice): too short
+            # to be a claim, its words match the injected passage all the same.
+            source = _repoint(sentence, passages, []) if len(sentence.split()) >= MIN_CLAIM_WORDS else None
+            if source is None:
+                result.unsupported_sentences.append(sentence)
+                text = text.replace(sentence, "", 1)
+            else:
+                fixed = _with_marker(sentence, f"[{source}]")
+                text = text.replace(sentence, fixed, 1)
+                result.supported_sentences.append(fixed)
+                result.corrected_citations.append(f"added [{source}]: {fixed}")
             continue
         if support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
             result.supported_sentences.append(sentence)

@@ -67,6 +67,19 @@ class Library:
             raise UnknownDocumentError(doc_id)
         return record
 
+    def require_documents(self, doc_ids: list[str] | tuple[str, ...] | None) -> None:
+        """UnknownDocumentError for the first id the library does not hold.
+
+        A search limited to unknown documents would find nothing and the assistant would
+        answer "the sources don't say", hiding a typo in the id.
+        """
+        if not doc_ids:
+            return
+        known = {d.id for d in self.documents()}
+        unknown = [d for d in doc_ids if d not in known]
+        if unknown:
+            raise UnknownDocumentError(unknown[0])
+
     def delete(self, doc_id: str) -> DocumentRecord:
         record = self.document(doc_id)
         self.ingestor.delete(doc_id)
@@ -79,8 +92,14 @@ class Library:
         return self.ingestor.finish_interrupted()
 
     def reindex(self, show_progress: bool = False, progress: ProgressCallback | None = None) -> int:
-        """Rebuild the vector collection for the configured model, from the registry alone."""
-        store = PassageStore.rebuild(self.settings, self.embeddings, embedding_dimension(self.embeddings))
+        """Rebuild the vector collection for the configured model, from the registry alone.
+
+        Documents are marked pending before the old collection is dropped, so an interrupted
+        reindex never leaves a document listed as complete whose vectors are gone.
+        """
+        dimension = embedding_dimension(self.embeddings)  # a model that fails to load changes nothing
+        self.registry.mark_all_pending()
+        store = PassageStore.rebuild(self.settings, self.embeddings, dimension)
         self.__dict__["store"] = store
         self.__dict__["ingestor"] = Ingestor(self.settings, self.registry, store, self.splitter)
         return self.ingestor.reindex(show_progress=show_progress, progress=progress)

@@ -271,9 +271,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
     if settings.llm_backend == "extractive":
         return ExtractiveChatModel()
     if settings.llm_backend == "openai":
-        from langchain_openai import ChatOpenAI
-
-        return ChatOpenAI(
+        return _openai_compatible_chat(
             base_url=settings.openai_base_url,
             model=settings.openai_model,
             api_key=settings.openai_api_key,
@@ -293,3 +291,24 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         temperature=settings.llm_temperature,
         seed=settings.llm_seed,
     )
+
+
+def _openai_compatible_chat(**options: Any) -> BaseChatModel:
+    """``ChatOpenAI`` that also sends the token limit as ``max_tokens``.
+
+    langchain-openai sends the limit only as ``max_completion_tokens`` (OpenAI's newer name),
+    which llama.cpp's server and other OpenAI-compatible servers ignore, so answers and debate
+    turns ran to the model's own end (measured: 247-263 tokens for a 60-token turn). Sending
+    both names caps every server. Imported here because langchain-openai is slow to import and
+    only this backend needs it.
+    """
+    from langchain_openai import ChatOpenAI
+
+    class OpenAICompatibleChat(ChatOpenAI):
+        def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            if "max_completion_tokens" in payload:
+                payload.setdefault("max_tokens", payload["max_completion_tokens"])
+            return payload
+
+    return OpenAICompatibleChat(**options)

@@ -12,11 +12,32 @@ and the support check in assistant.grounding catches the confident wrong answers
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 DECLINE = "The sources don't say."
+
+# --- Text from users and articles, on its way into a prompt ------------------------------
+# Terminal escape sequences (CSI like ESC[2J, OSC like ESC]0;title BEL, two-byte ESC x).
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_]?)"  # ESC: CSI, OSC, two-byte
+    r"|\x9b[0-?]*[ -/]*[@-~]?"  # the one-byte C1 CSI
+)
+# C0/C1 control characters except tab and newline (NUL, BEL, backspace, CR, DEL, ...).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Chat-template tokens such as <|im_start|> or <|eot_id|>: llama.cpp tokenizes the rendered chat
+# with special tokens enabled, so such text in an article would open a real system turn.
+_TEMPLATE_TOKEN = re.compile(r"<\|([^<>|]{0,64})\|>")
+
+
+def clean_user_text(text: str) -> str:
+    """``text`` as it may enter a prompt or be echoed back: no escape sequences, no control
+    characters (tab and newline stay), and chat-template tokens defused (``<|im_start|>`` ->
+    ``<im_start>``), so a question or an article cannot switch the terminal or the chat role."""
+    text = _ESCAPE_SEQUENCE.sub("", text.replace("\r\n", "\n"))
+    return _TEMPLATE_TOKEN.sub(r"<\1>", _CONTROL.sub("", text))
 
 ANSWER_SYSTEM = """You are a careful research assistant. Read the numbered sources and answer the user's question with facts from them. End each sentence with the number of the source it comes from, for example: ...was signed in May [3].
 Say {decline} only when no source mentions the subject of the question.
@@ -49,19 +70,32 @@ Standalone question:"""
 
 @dataclass(frozen=True)
 class Persona:
-    """A debater: the name shown to the user and the stance the model argues from."""
+    """A debater: the name shown to the user, the stance the model argues from, and the words
+    its side searches the library with (the stance itself when not given).
+
+    The stance is an instruction to the model ("You argue FOR the motion: ..."); as a search
+    query its instruction words drown the motion, which lost the expected passage of a dev
+    debate question. A few plain topic words per side keep both searches on the motion.
+    """
 
     name: str
     stance: str
+    search_terms: str = ""
+
+    @property
+    def search_text(self) -> str:
+        return self.search_terms or self.stance
 
 
 ADVOCATE = Persona(
     name="engagement advocate",
     stance="You argue FOR the motion: engagement, diplomacy and incentives work, and their benefits outweigh the risks.",
+    search_terms="benefits of engagement and dialogue",
 )
 SKEPTIC = Persona(
     name="skeptic",
     stance="You argue AGAINST the motion: you doubt the other side's premises and point to risks, failures and costs.",
+    search_terms="risks, failures and costs of engagement",
 )
 MODERATOR_NAME = "moderator"
 
@@ -88,8 +122,8 @@ Which facts in the sources answer the {opponent}'s last statement? Sources {hint
 MODERATOR_INSTRUCTION = """You are the neutral moderator.
 In one short sentence each: what is the strongest fact the {first} cited, what is the strongest fact the {second} cited, and what do the sources leave open? End every sentence with its source number in brackets, like [1]."""
 
-# Side-aware retrieval: each side searches with the motion plus words of its own stance.
-SIDE_QUERY = "{motion} {stance}"
+# Side-aware retrieval: each side searches with the motion plus its own search words.
+SIDE_QUERY = "{motion} {search}"
 
 
 def debate_system_prompt(passages: Sequence[NumberedPassage]) -> str:
@@ -105,7 +139,7 @@ def debate_transcript(turns: Sequence[tuple[str, str]]) -> str:
 
 
 def debate_turn_prompt(motion: str, turns: Sequence[tuple[str, str]], instruction: str) -> str:
-    return DEBATE_TURN.format(motion=motion, transcript=debate_transcript(turns), instruction=instruction)
+    return clean_user_text(DEBATE_TURN.format(motion=motion, transcript=debate_transcript(turns), instruction=instruction))
 
 
 class NumberedPassage(Protocol):
@@ -123,13 +157,19 @@ def source_label(passage: NumberedPassage, with_publisher: bool = False) -> str:
     Council piece") and of the reference list.
     """
     label = f"{passage.title}, by {passage.author}" if passage.author else passage.title
-    return f"{label} ({passage.publisher})" if with_publisher and passage.publisher else label
+    label = f"{label} ({passage.publisher})" if with_publisher and passage.publisher else label
+    return " ".join(clean_user_text(label).split())  # one line: a title cannot open a new source block
 
 
 def format_sources(passages: Sequence[NumberedPassage]) -> str:
-    """``[n] (label)`` + text blocks, numbered from 1 in the order given."""
+    """``[n] (label)`` + text blocks, numbered from 1 in the order given.
+
+    Each passage is flattened onto the one line under its header, so text inside an article
+    (a fake ``[9] (System)`` header, a ``User:`` line, a chat-template token) stays data inside
+    its own block and can never start a block, a section or a chat turn of its own.
+    """
     return "\n\n".join(
-        f"[{number}] ({source_label(passage)})\n{' '.join(passage.text.split())}"
+        f"[{number}] ({source_label(passage)})\n{' '.join(clean_user_text(passage.text).split())}"
         for number, passage in enumerate(passages, start=1)
     )
 
@@ -139,7 +179,7 @@ def answer_system_prompt(passages: Sequence[NumberedPassage], max_sentences: int
 
 
 def answer_user_prompt(question: str) -> str:
-    return ANSWER_USER.format(question=question)
+    return ANSWER_USER.format(question=clean_user_text(question))
 
 
 def condense_user_prompt(history: Sequence[tuple[str, str]], question: str) -> str:
@@ -147,4 +187,4 @@ def condense_user_prompt(history: Sequence[tuple[str, str]], question: str) -> s
     for asked, answered in history:
         lines.append(f"User: {asked}")
         lines.append(f"Assistant: {answered}")
-    return CONDENSE_USER.format(history="\n".join(lines), question=question)
+    return clean_user_text(CONDENSE_USER.format(history="\n".join(lines), question=question))

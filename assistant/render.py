@@ -116,7 +116,10 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
     blocks = []
     for turn in turns:
         body = text_with_links(turn.text, scope, numbers)
-        flags = flags_html([("no citation", turn.uncited_sentences), ("removed, not supported", turn.unsupported_sentences)])
+        flags = flags_html([
+            ("no citation", turn.uncited_sentences), ("removed, not supported", turn.unsupported_sentences),
+            ("removed, repeats an earlier turn", turn.repeated_sentences),
+        ])  # fmt: skip
         blocks.append(
             f'<div class="turn {html.escape(turn.role)}"><strong>{html.escape(turn.speaker)}</strong> '
             f"<em>({html.escape(turn.kind)})</em><p>{body}</p>{flags}</div>"

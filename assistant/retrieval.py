@@ -17,6 +17,7 @@ import numpy as np
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from assistant.lexical import LexicalIndex
+from assistant.prompts import clean_user_text
 from assistant.library import Library
 from ingest.registry import DocumentRecord, PassageRecord
 
@@ -49,8 +50,12 @@ class RetrievedPassage:
 
 
 def validate_query(query: str, max_chars: int) -> str:
-    """The stripped query, or QueryError when there is nothing to search or far too much."""
-    query = (query or "").strip()
+    """The cleaned, stripped query, or QueryError when there is nothing to search or far too much.
+
+    Cleaning (``prompts.clean_user_text``: no control characters, terminal escapes or chat
+    template tokens) happens here, at the one entry every surface shares: CLI, API, UI, eval.
+    """
+    query = clean_user_text(query or "").strip()
     if not query:
         raise QueryError("the question is empty")
     if len(query) > max_chars:
@@ -113,7 +118,8 @@ class HybridRetriever:
             return []
         allowed = None
         if doc_ids is not None:
-            allowed = [pid for pid, p in snapshot.passages.items() if p.doc_id in set(doc_ids)]
+            wanted = set(doc_ids)
+            allowed = [pid for pid, p in snapshot.passages.items() if p.doc_id in wanted]
         candidates = max(self.settings.candidate_k, k * 3 if use_mmr else k)
 
         dense_ranking: list[str] = []

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     )
     chroma_host: str = "127.0.0.1"
     chroma_port: int = 8000
+    chroma_retry_s: float = Field(
+        30.0, ge=0, description="How long a call keeps retrying a Chroma server that is down or restarting."
+    )
     collection: str = "passages"
 
     # Embedding
@@ -115,6 +118,13 @@ class Settings(BaseSettings):
     # Ingest limits
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     allow_private_urls: bool = Field(False, description="Allow URL ingest from loopback/private addresses.")
+    url_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="'host' or 'host:port' entries URL ingest may fetch although they are private (an intranet "
+        "wiki); only these, never where they redirect to. Env: DA_URL_ALLOWED_HOSTS='[\"wiki.lan:8080\"]'.",
+    )
+    max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused, not read.")
+    max_text_chars: int = Field(5_000_000, ge=1, description="Refuse a file or page whose extracted text is longer.")
     url_timeout_s: float = Field(20.0, gt=0)
     url_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
 

@@ -15,7 +15,8 @@ a *name* (a capitalised word other than the sentence's first) that the passages 
 mention: "The Hanoi summit produced the Harbor Accord" borrows most of its words from a
 passage about the accord, but not "Hanoi". A sentence is *supported* when
 ``score >= threshold`` (0.5 by default, chosen on the dev set so that paraphrases pass and
-claims from the model's own memory do not) and no number or name is missing.
+claims from the model's own memory do not), no number or name is missing, and it has at
+least ``MIN_TERMS`` content terms (fewer make no checkable claim: "Yes [1].").
 
 Known limit: the score is lexical. A wrong inference built from the passage's own words
 ("the capital city is Lisk" from "the port city of Lisk") can still pass.
@@ -35,6 +36,9 @@ import Stemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 DEFAULT_THRESHOLD = 0.5
+# A sentence needs this many content terms to make a claim a passage can be checked for:
+# "Sources [1], [2] are the most useful to you." (a copied prompt line) has one, "Yes [1]." none.
+MIN_TERMS = 2
 _TERM = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?|\d+(?:[.,]\d+)*")
 _MARKER = re.compile(r"\[\d+\]")
 # Besides English stop words: words of attribution ("Lee argues that ...", "the author mentions"),
@@ -100,11 +104,11 @@ def support_score(sentence: str, passages: Iterable[str], threshold: float = DEF
     for passage in passages:
         available.update(content_terms(passage))
     if not terms:
-        return SupportScore(1.0, (), (), (), True)
+        return SupportScore(0.0, (), (), (), False)
     missing = [(t, name) for t, name in terms if t not in available]
     missing_terms = tuple(dict.fromkeys(t for t, _ in missing))
     missing_numbers = tuple(t for t in missing_terms if t[0].isdigit())
     missing_names = tuple(dict.fromkeys(t for t, name in missing if name))
     score = 1.0 - len(missing) / len(terms)
-    supported = score >= threshold and not missing_numbers and not missing_names
+    supported = score >= threshold and not missing_numbers and not missing_names and len(terms) >= MIN_TERMS
     return SupportScore(score, missing_terms, missing_numbers, missing_names, supported)

@@ -75,6 +75,7 @@ class DebateTurn:
     corrected_citations: list[str] = field(default_factory=list)
     uncited_sentences: list[str] = field(default_factory=list)
     unsupported_sentences: list[str] = field(default_factory=list)
+    repeated_sentences: list[str] = field(default_factory=list)  # said already in an earlier turn
     timing: dict = field(default_factory=dict)
 
 
@@ -179,6 +180,7 @@ def to_markdown(debate: Debate) -> str:
         lines += [f"## {_KIND_TITLES.get(turn.kind, turn.kind)}: {turn.speaker}", "", turn.text, ""]
         flagged = [f"no citation: {s}" for s in turn.uncited_sentences]
         flagged += [f"not supported by its source: {s}" for s in turn.unsupported_sentences]
+        flagged += [f"repeats an earlier turn: {s}" for s in turn.repeated_sentences]
         if flagged:
             lines += [f"> Flagged: {item}" for item in flagged] + [""]
     lines += ["## References", ""]

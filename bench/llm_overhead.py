@@ -72,15 +72,10 @@ def _ask_run(chain, llama, question: str, cold: bool = True) -> tuple[float, int
     return first or 0.0, answer.timing.output_tokens, answer.timing.tokens_per_s, answer.timing.retrieval_ms
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--questions", type=Path, required=True)
-    parser.add_argument("--repeats", type=int, default=1, help="measured runs per question and side")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N ask questions")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = parser.parse_args(argv)
-
+def measure_llm_overhead(
+    corpus: Path, questions_file: Path, repeats: int = 1, limit: int | None = None, data_dir: Path | None = None
+) -> dict:
+    """All figures of one run (see the module docstring); ``runs`` holds every measured call."""
     from assistant.library import Library
     from assistant.llm import LlamaModelCache, make_chat_model, to_role_dicts
     from assistant.qa import AskChain
@@ -88,20 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.settings import Settings
     from eval.questions import load_questions
 
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="da-bench-")))
+    settings = Settings(data_dir=data_dir or Path(tempfile.mkdtemp(prefix="da-bench-")))
     library = Library(settings)
-    library.ingest([str(args.corpus)])
+    library.ingest([str(corpus)])
     model = make_chat_model(settings)
     chain = AskChain(HybridRetriever(library), model)
     llama, _ = LlamaModelCache.get(model.model_path, model.n_ctx, model.n_threads, model.seed)
-    questions = [q for q in load_questions(args.questions) if q.mode == "ask"][: args.limit]
+    questions = [q for q in load_questions(questions_file) if q.mode == "ask"][: limit]
 
     rows = []
     chain.ask(questions[0].question)  # warm-up: first-call allocations are not what we measure
     for index, question in enumerate(questions):
         passages = chain.retriever.retrieve(question.question)
         messages = to_role_dicts(chain.answer_messages(question.question, passages))
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             order = ("raw", "ask") if index % 2 == 0 else ("ask", "raw")
             for side in order:
                 if side == "raw":
@@ -143,6 +138,18 @@ def main(argv: list[str] | None = None) -> int:
         "tokens_per_s_ratio_ask_over_raw": ask["tokens_per_s_mean"] / raw["tokens_per_s_mean"],
         "runs": rows,
     }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--questions", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=1, help="measured runs per question and side")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N ask questions")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    report = measure_llm_overhead(args.corpus, args.questions, args.repeats, args.limit)
     text = json.dumps(report, indent=2)
     if args.json:
         args.json.write_text(text)

@@ -14,7 +14,8 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
+
+from rapidfuzz import fuzz
 
 _NAV_LINE = re.compile(
     r"(next|previous|prev|back|back to top|home|menu|skip to (main )?content|share|share this"
@@ -118,7 +119,7 @@ def _is_repeat(words: list[str], others: list[list[str]]) -> bool:
         if joined in other_joined:
             return True
         if len(other) <= len(words) / NEAR_DUPLICATE_RATIO:
-            if SequenceMatcher(None, joined, other_joined, autojunk=False).ratio() >= NEAR_DUPLICATE_RATIO:
+            if fuzz.ratio(joined, other_joined, score_cutoff=NEAR_DUPLICATE_RATIO * 100):
                 return True
     return False
 

@@ -131,29 +131,72 @@ def _from_html(html: str, url: str | None = None) -> tuple[str, dict[str, str]]:
     return text, metadata
 
 
-def _from_pdf(data: bytes, name: str) -> tuple[str, dict[str, str]]:
+# Decompressed bytes one PDF stream may expand to. An article page's content stream is a few
+# hundred kB; a "FlateDecode bomb" (a few hundred kB that inflate to gigabytes) stops here,
+# after at most this much memory, instead of at pypdf's 75 MB default.
+PDF_MAX_STREAM_BYTES = 16 * 1024 * 1024
+
+
+def _from_pdf(data: bytes, name: str, settings: Settings) -> tuple[str, dict[str, str]]:
+    """Text of every page, refusing PDFs over the page, stream-size or text-length limits."""
     import io
 
+    import pypdf
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError, PyPdfError
 
+    limits = {field: PDF_MAX_STREAM_BYTES for field in (
+        "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
+        "brotli_maximum_output_length", "array_based_stream_maximum_output_length", "image_maximum_buffer_size",
+    ) if hasattr(pypdf.Configuration, field)}  # fmt: skip
+    pages: list[str] = []
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise LoadError(f"{name} is an encrypted PDF; decrypt it first")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        with pypdf.apply_configuration(**limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise LoadError(f"{name} is an encrypted PDF; decrypt it first")
+            n_pages = len(reader.pages)
+            if n_pages > settings.max_pdf_pages:
+                raise LoadError(
+                    f"{name} has {n_pages} pages, over the {settings.max_pdf_pages}-page limit; "
+                    "split it, or raise DA_MAX_PDF_PAGES"
+                )
+            extracted = 0
+            for page in reader.pages:
+                pages.append(page.extract_text() or "")
+                extracted += len(pages[-1])
+                if extracted > settings.max_text_chars:
+                    raise LoadError(_too_long(name, settings))
+            metadata: dict[str, str] = {}
+            info = reader.metadata or {}
+            for key, pdf_key in (("title", "/Title"), ("author", "/Author")):
+                value = info.get(pdf_key)
+                if value and str(value).strip():
+                    metadata[key] = str(value).strip()
+    except LimitReachedError as exc:
+        raise LoadError(
+            f"{name}: a compressed stream in the PDF expands past the {PDF_MAX_STREAM_BYTES // 2**20} MB safety "
+            f"limit (a decompression bomb?); refused ({exc})"
+        ) from exc
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise LoadError(f"{name} is not a readable PDF: {exc}") from exc
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text.strip():
         raise LoadError(f"{name} has no extractable text (a scanned PDF?); run OCR on it first")
-    metadata: dict[str, str] = {}
-    info = reader.metadata or {}
-    for key, pdf_key in (("title", "/Title"), ("author", "/Author")):
-        value = info.get(pdf_key)
-        if value and str(value).strip():
-            metadata[key] = str(value).strip()
     return text, metadata
+
+
+def _too_long(name: str, settings: Settings) -> str:
+    return (
+        f"{name} has more than {settings.max_text_chars:,} characters of text, over the limit for one document; "
+        "split it, or raise DA_MAX_TEXT_CHARS"
+    )
+
+
+def _check_length(text: str, name: str, settings: Settings) -> str:
+    if len(text) > settings.max_text_chars:
+        raise LoadError(_too_long(name, settings))
+    return text
 
 
 def load_file(path: Path, settings: Settings) -> RawDocument:
@@ -172,7 +215,7 @@ def load_file(path: Path, settings: Settings) -> RawDocument:
         raise LoadError(f"{path.name} is empty")
 
     if suffix in PDF_SUFFIXES:
-        text, metadata = _from_pdf(data, path.name)
+        text, metadata = _from_pdf(data, path.name, settings)
         kind = "pdf"
     else:
         decoded = decode_text(data, path.name)
@@ -186,6 +229,7 @@ def load_file(path: Path, settings: Settings) -> RawDocument:
             text, metadata = decoded, {}
             kind = "text"
     metadata = {**metadata, **_manifest(path.parent.resolve()).get(path.name, {})}
+    text = _check_length(text, path.name, settings)
     return RawDocument(text=text, source=str(path.resolve()), kind=kind, metadata=metadata)
 
 
@@ -197,12 +241,13 @@ def load_url(url: str, settings: Settings) -> RawDocument:
             allow_private=settings.allow_private_urls,
             timeout_s=settings.url_timeout_s,
             max_bytes=settings.url_max_bytes,
+            allowed_hosts=settings.url_allowed_hosts,
         )
     except FetchError as exc:
         raise LoadError(str(exc)) from exc
     content_type = page.content_type.split(";")[0].strip().lower()
     if content_type == "application/pdf" or page.content[:5] == b"%PDF-":
-        text, metadata = _from_pdf(page.content, url)
+        text, metadata = _from_pdf(page.content, url, settings)
         kind = "pdf"
     elif content_type in ("text/plain", "text/markdown"):
         text, metadata = decode_text(page.content, url), {}
@@ -213,6 +258,7 @@ def load_url(url: str, settings: Settings) -> RawDocument:
     else:
         raise LoadError(f"{url} returned {content_type}, which is not an article format")
     metadata.setdefault("url", page.url)
+    text = _check_length(text, url, settings)
     return RawDocument(text=text, source=url, kind=kind, metadata=metadata)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from assistant.settings import Settings
-from assistant.store import PassageStore
+from assistant.store import PassageStore, StoreUnavailableError
 from ingest.clean import clean_text, guess_author, guess_title
 from ingest.loaders import (
     SUPPORTED_SUFFIXES,
@@ -33,6 +33,10 @@ from ingest.loaders import (
 )
 from ingest.registry import COMPLETE, DELETING, PENDING, DocumentRecord, PassageRecord, Registry, now_iso, passage_id
 from ingest.split import PassageSplitter
+
+# Embedding batches per model call during ingest (see Ingestor._write_documents); progress
+# advances once per call, every few seconds on a laptop CPU.
+WRITE_BATCHES = 8
 
 ProgressCallback = Callable[[int, int, str], None]
 """Called as (passages done, passages total, current document title)."""
@@ -152,17 +156,30 @@ class Ingestor:
         self.store = store
         self.splitter = splitter
 
-    # -- writing one document -------------------------------------------------------------
-    def _write(self, record: DocumentRecord, passages: list[PassageRecord], advance: Callable[[int], None]) -> None:
-        """Embed and upsert all passages of a pending document, then mark it complete."""
-        batch = max(self.settings.embedding_batch_size, 1)
-        for start in range(0, len(passages), batch):
-            chunk = passages[start : start + batch]
-            self.store.add(
-                [p.id for p in chunk], [p.text for p in chunk], [passage_metadata(record, p) for p in chunk]
-            )
+    # -- writing documents ---------------------------------------------------------------
+    def _write_documents(
+        self, documents: list[tuple[DocumentRecord, list[PassageRecord]]], advance: Callable[[int], None]
+    ) -> None:
+        """Embed and upsert the passages of pending documents, then mark each complete.
+
+        Passages of several small documents go to the model together, up to
+        ``WRITE_BATCHES`` embedding batches per call: sentence-transformers sorts a call's texts
+        by length, so batches hold passages of similar length and little padding, and the
+        model runs much faster than on one short call per document (``python -m bench``).
+        Each document stays atomic all the same: pending before its first vector is written,
+        complete only after its last.
+        """
+        rows = [(record, p) for record, passages in documents for p in passages]
+        batch = max(self.settings.embedding_batch_size, 1) * WRITE_BATCHES
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            self.store.add([p.id for _, p in chunk], [p.text for _, p in chunk], [passage_metadata(r, p) for r, p in chunk])
             advance(len(chunk))
-        self.registry.set_status(record.id, COMPLETE)
+        for record, _ in documents:
+            self.registry.set_status(record.id, COMPLETE)
+
+    def _write(self, record: DocumentRecord, passages: list[PassageRecord], advance: Callable[[int], None]) -> None:
+        self._write_documents([(record, passages)], advance)
 
     def delete(self, doc_id: str) -> None:
         """Two-step delete that a crash cannot leave half done (see ``finish_interrupted``)."""
@@ -183,7 +200,25 @@ class Ingestor:
             self._write(record, passages, lambda n: None)
             self._drop_older_versions(record)
             touched.append(f"completed {record.title}")
+        for record in self._superseded():
+            self.delete(record.id)
+            touched.append(f"removed the earlier version of {record.title}")
         return touched
+
+    def _superseded(self) -> list[DocumentRecord]:
+        """Complete documents that a newer complete document from the same source replaces.
+
+        An ingest marks the new version complete, then deletes the old one; a crash between
+        the two leaves both searchable, and re-ingesting the file only reports it unchanged.
+        Normal ingests keep one version per source, so the older ones are the leftovers.
+        """
+        newest: dict[str, DocumentRecord] = {}
+        older: list[DocumentRecord] = []
+        for record in self.registry.documents(status=COMPLETE):  # oldest first
+            if record.source in newest:
+                older.append(newest[record.source])
+            newest[record.source] = record
+        return older
 
     def _drop_older_versions(self, record: DocumentRecord) -> list[DocumentRecord]:
         older = [d for d in self.registry.find_by_source(record.source) if d.id != record.id]
@@ -232,42 +267,82 @@ class Ingestor:
             if progress:
                 progress(done, total, title)
 
+        slots: list[ItemResult | None] = []  # one per prepared document, in order
+        group: list[tuple[int, PreparedDocument]] = []  # registered as pending, vectors not yet written
+
+        def write_group() -> None:
+            docs = [doc for _, doc in group]
+            bar.set_postfix_str(docs[-1].record.title[:40])
+            try:
+                self._write_documents([(d.record, d.passages) for d in docs], lambda n: advance(n, docs[-1].record.title))
+            except StoreUnavailableError:
+                # Every later document would wait out the same retry budget and fail the same
+                # way: stop here. These stay pending; the next ingest finishes them.
+                raise
+            except Exception as exc:  # unexpected: report these documents, keep the rest going
+                for index, doc in group:
+                    slots[index] = ItemResult(doc.item, ERROR, f"{type(exc).__name__}: {exc}", doc.record.id)
+            else:
+                for index, doc in group:
+                    slots[index] = self._finished(doc)
+            group.clear()
+
         try:
             for doc in prepared:
-                bar.set_postfix_str(doc.record.title[:40])
-                try:
-                    results.append(self._ingest_one(doc, lambda n, t=doc.record.title: advance(n, t)))
-                except Exception as exc:  # store unreachable etc.: report, keep the rest going
-                    results.append(ItemResult(doc.item, ERROR, f"{type(exc).__name__}: {exc}", doc.record.id))
-                    advance(0, doc.record.title)
+                if any(d.record.hash == doc.record.hash for _, d in group):
+                    write_group()  # the same text twice in one ingest: the second is a duplicate
+                known = self._already_known(doc)
+                if known is not None:
+                    advance(len(doc.passages), doc.record.title)
+                    slots.append(known)
+                    continue
+                self.registry.begin(doc.record, doc.text, doc.passages)
+                slots.append(None)
+                group.append((len(slots) - 1, doc))
+                if sum(len(d.passages) for _, d in group) >= self.settings.embedding_batch_size * WRITE_BATCHES:
+                    write_group()
+            if group:
+                write_group()
         finally:
             bar.close()
-        return results
+        return results + [slot for slot in slots if slot is not None]
 
-    def _ingest_one(self, doc: PreparedDocument, advance: Callable[[int], None]) -> ItemResult:
-        record = doc.record
-        base = dict(doc_id=record.id, title=record.title, n_passages=record.n_passages, removed=doc.removed)
-        existing = self.registry.find_by_hash(record.hash)
-        if existing is not None and existing.status == COMPLETE:
-            advance(len(doc.passages))
-            if existing.source == record.source:
-                return ItemResult(doc.item, UNCHANGED, "already in the library, unchanged", **base)
-            return ItemResult(
-                doc.item,
-                DUPLICATE,
-                f"same text as '{existing.title}' already in the library from {existing.source}; not added again",
-                **base,
-            )
-        self.registry.begin(record, doc.text, doc.passages)
-        self._write(record, doc.passages, advance)
-        older = self._drop_older_versions(record)
+    def _already_known(self, doc: PreparedDocument) -> ItemResult | None:
+        """The result for a document whose text the library already holds, else None."""
+        existing = self.registry.find_by_hash(doc.record.hash)
+        if existing is None or existing.status != COMPLETE:
+            return None
+        base = self._result_fields(doc)
+        if existing.source == doc.record.source:
+            return ItemResult(doc.item, UNCHANGED, "already in the library, unchanged", **base)
+        return ItemResult(
+            doc.item,
+            DUPLICATE,
+            f"same text as '{existing.title}' already in the library from {existing.source}; not added again",
+            **base,
+        )
+
+    def _finished(self, doc: PreparedDocument) -> ItemResult:
+        """After a document's vectors are written: drop its earlier versions and report it."""
+        older = self._drop_older_versions(doc.record)
+        base = self._result_fields(doc)
         if older:
             return ItemResult(doc.item, REPLACED, f"replaced the earlier version ({len(older)} removed)", **base)
-        return ItemResult(doc.item, ADDED, f"{record.n_passages} passages", **base)
+        return ItemResult(doc.item, ADDED, f"{doc.record.n_passages} passages", **base)
+
+    @staticmethod
+    def _result_fields(doc: PreparedDocument) -> dict:
+        record = doc.record
+        return dict(doc_id=record.id, title=record.title, n_passages=record.n_passages, removed=doc.removed)
 
     def reindex(self, show_progress: bool = False, progress: ProgressCallback | None = None) -> int:
-        """Re-split and re-embed every complete document from the registry's cleaned text."""
-        records = self.registry.documents(status=COMPLETE)
+        """Re-split and re-embed every pending document from the registry's cleaned text.
+
+        ``Library.reindex`` marks all complete documents pending before it drops the old
+        vectors, so a crash part-way leaves pending documents, never complete ones without
+        vectors; running reindex (or any ingest) again finishes them.
+        """
+        records = self.registry.documents(status=PENDING)
         plans = []
         for record in records:
             text = self.registry.text(record.id) or ""

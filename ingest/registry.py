@@ -177,6 +177,13 @@ class Registry:
             conn.execute("UPDATE documents SET status = ? WHERE id = ?", (status, doc_id))
             self._bump(conn)
 
+    def mark_all_pending(self) -> int:
+        """Mark every complete document pending (before its vectors are rebuilt); returns how many."""
+        with self._transaction() as conn:
+            changed = conn.execute("UPDATE documents SET status = ? WHERE status = ?", (PENDING, COMPLETE)).rowcount
+            self._bump(conn)
+        return changed
+
     def set_embedding_model(self, doc_id: str, model: str) -> None:
         with self._transaction() as conn:
             conn.execute("UPDATE documents SET embedding_model = ? WHERE id = ?", (model, doc_id))

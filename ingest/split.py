@@ -8,6 +8,7 @@ boundaries. Each passage records ``start``/``end`` character offsets such that
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +52,33 @@ class PassageSplitter:
 
     def split(self, text: str) -> list[Passage]:
         passages: list[Passage] = []
-        cursor = 0
+        previous_start, previous_end = -1, 0
         for chunk in self._splitter.split_text(text):
-            start = text.find(chunk, cursor)
-            if start < 0:  # overlap can move the next chunk before the cursor
-                start = text.find(chunk)
-            if start < 0:
-                raise ValueError("splitter produced a passage that is not a substring of the document")
+            start = _locate(text, chunk, previous_start, previous_end)
             passages.append(Passage(index=len(passages), text=chunk, start=start, end=start + len(chunk)))
-            cursor = start + 1
+            previous_start, previous_end = start, start + len(chunk)
         return passages
+
+
+_NON_SPACE = re.compile(r"\S")
+
+
+def _locate(text: str, chunk: str, previous_start: int, previous_end: int) -> int:
+    """Where ``chunk`` sits in ``text``, given where the passage before it sat.
+
+    The splitter does not report offsets, so the chunk is searched for. A chunk starts after
+    the previous one starts and no later than the first non-space character after it ends
+    (chunks overlap or touch; only whitespace is dropped between them). Within that window
+    the last occurrence is taken: in repetitive text ("ab ab ab ...") the first occurrence
+    after the cursor can lie inside the previous passage, which would put offsets out of
+    order and leave the end of the document in no passage.
+    """
+    after = _NON_SPACE.search(text, previous_end)
+    limit = after.start() if after else len(text)  # first non-space at or after previous_end
+    start = text.rfind(chunk, previous_start + 1, limit + len(chunk))
+    if start < 0:  # not expected; fall back to any occurrence rather than lose the passage
+        start = text.find(chunk, previous_start + 1)
+        start = text.find(chunk) if start < 0 else start
+    if start < 0:
+        raise ValueError("splitter produced a passage that is not a substring of the document")
+    return start

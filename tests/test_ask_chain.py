@@ -161,4 +161,7 @@ def test_a_reply_cut_off_by_the_token_limit_loses_its_half_sentence(retriever: H
     assert answer.text.endswith("Varn Strait [%d]." % answer.citations[0].number)
     assert answer.uncited_sentences == []
     complete = AskChain(retriever, ScriptedChatModel(rule=rule, calls=[])).ask("What did the hotline do?")
-    assert complete.text.endswith("It was also used to")  # a finished reply is not trimmed
+    # A finished reply is not trimmed: the fragment reaches the citation check, which removes it
+    # as a sentence without a source (and says so), instead of dropping it silently.
+    assert complete.uncited_sentences == ["It was also used to"]
+    assert complete.unsupported_sentences == ["It was also used to"]

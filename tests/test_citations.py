@@ -164,6 +164,11 @@ def test_unfinished_last_sentence_is_dropped_and_paragraph_citations_are_carried
     assert "The hotline was used twice in 2020 [1]." in checked.text
     assert checked.corrected_citations == ["carried [1]: The hotline was used twice in 2020 [1]."]
     assert checked.uncited_sentences == ["Dragons ate the grain silos."]
+    assert "Dragons" not in checked.text and checked.unsupported_sentences == ["Dragons ate the grain silos."]
     wrong = check_grounding("Sanctions cut steel imports by seventy percent [1]. The hotline was used twice [9].", passages)
-    assert wrong.text == "Sanctions cut steel imports by seventy percent [2]. The hotline was used twice."
-    assert wrong.invalid_citations == ["[9]"] and wrong.cited == [2]
+    # [1] re-pointed to [2]; the invalid [9] dropped, and its sentence given the passage that supports it.
+    assert wrong.text == "Sanctions cut steel imports by seventy percent [2]. The hotline was used twice [1]."
+    assert wrong.invalid_citations == ["[9]"] and wrong.cited == [2, 1]
+    # Too short to be a claim: never given a citation, even when a passage holds its words.
+    greeted = check_grounding("Arr, matey! The hotline was used twice in 2020 [1].", [passage(1, "Arr, matey! " + passages[0].text)])
+    assert greeted.text == "The hotline was used twice in 2020 [1]." and greeted.unsupported_sentences == ["Arr, matey!"]

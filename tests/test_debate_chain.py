@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from assistant import prompts
-from assistant.debate import DebateChain, DebateError, TurnFinished, TurnStarted, TurnText
+from assistant.debate import DebateChain, DebateError, TurnStarted, TurnText
 from assistant.library import Library
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, QueryError
@@ -33,7 +33,10 @@ def debater(messages: list[BaseMessage]) -> str:
     con = f"The Copper Lake agreement collapsed after Arandia expelled the inspectors [{number_of(messages, 'expelled')}]."
     if who == "moderator":
         return f"Clash: {pro} {con}"
-    return pro if "advocate" in who or who == "dove" else con
+    said = pro if "advocate" in who or who == "dove" else con
+    if "last statement" in messages[-1].content.rsplit("\n\n", 1)[-1]:  # a rebuttal says it anew
+        said = "In answer, the record shows it again: " + said[0].lower() + said[1:]
+    return said
 
 
 @pytest.fixture
@@ -167,6 +170,36 @@ def test_prompts_put_role_last() -> None:
 
 
 def test_a_renamed_side_without_a_stance_keeps_its_default_stance(chain: DebateChain) -> None:
+    """...and its search words; a side given its own stance searches with that stance."""
     debate = chain.run(MOTION, rounds=0, advocate=Persona("dove", "  "))
-    assert debate.advocate == Persona("dove", prompts.ADVOCATE.stance)
+    assert debate.advocate == Persona("dove", prompts.ADVOCATE.stance, prompts.ADVOCATE.search_terms)
     assert f"You are the dove. {prompts.ADVOCATE.stance}" in chain.chat_model.calls[0][1].content
+
+
+def test_each_side_searches_with_its_own_words(chain: DebateChain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default personas search with short topic words, a custom stance with itself."""
+    queries: list[str] = []
+    retrieve = chain.retriever.retrieve
+    monkeypatch.setattr(chain.retriever, "retrieve", lambda q, *a, **kw: queries.append(q) or retrieve(q, *a, **kw))
+    chain.gather_sources(MOTION, prompts.ADVOCATE, Persona("hawk", "Sanctions first."))
+    assert queries == [f"{MOTION} {prompts.ADVOCATE.search_terms}", f"{MOTION} Sanctions first."]
+
+
+def test_a_side_that_copies_its_opponent_is_not_shown_the_copy(library: Library, articles: Path) -> None:
+    """The skeptic repeating the advocate's sentence word for word: removed and reported; with
+    nothing of its own left, the skeptic's turn says honestly that it has no material."""
+    library.ingest([str(articles)])
+
+    def parrot(messages: list[BaseMessage]) -> str:
+        said = f"The Harbor Accord let 40,000 tonnes of grain cross the border [{number_of(messages, '40,000 tonnes')}]."
+        return said if speaker_of(messages) != "moderator" else f"Both sides spoke. {said}"
+
+    chain = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=parrot, calls=[]),
+                        TranscriptStore(library.settings.transcripts_path))  # fmt: skip
+    debate = chain.run(MOTION, rounds=0)
+    advocate, skeptic, moderator = debate.turns
+    assert advocate.cited and not advocate.repeated_sentences
+    assert skeptic.no_material and skeptic.text == prompts.NO_MATERIAL
+    assert skeptic.repeated_sentences == [advocate.raw_text]
+    assert moderator.cited and not moderator.repeated_sentences  # quoting the sides is the moderator's job
+    assert chain.store.get(debate.id).turns[1].repeated_sentences == skeptic.repeated_sentences

@@ -66,6 +66,20 @@ def test_same_article_under_another_name_is_reported_as_duplicate(library: Libra
     assert len(library.documents()) == 1
 
 
+def test_small_documents_share_embedding_batches_and_keep_their_order(library: Library, articles: Path) -> None:
+    """Passages of several documents are embedded together; every document still ends complete,
+    the same text twice in one ingest is still one document, and results follow the input order."""
+    shutil.copy(articles / "skeptic.txt", articles / "zz-copy-of-skeptic.txt")
+    items = sorted(str(p) for p in articles.iterdir())
+    results = library.ingest(items)
+    assert [r.item for r in results] == items
+    assert [r.status for r in results].count(DUPLICATE) == 1
+    assert results[-1].status == DUPLICATE and results[-1].item.endswith("zz-copy-of-skeptic.txt")
+    documents = library.documents(include_unfinished=True)
+    assert len(documents) == 4 and {d.status for d in documents} == {"complete"}
+    assert sorted(library.store.all_ids()) == sorted(p.id for p in library.registry.passages())
+
+
 def test_changed_article_replaces_its_old_passages(library: Library, articles: Path) -> None:
     path = articles / "skeptic.txt"
     library.ingest([str(path)])

@@ -7,7 +7,6 @@ Ollama or a hosted endpoint.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,33 +14,25 @@ import pytest
 
 from assistant.library import Library
 from assistant.llm import make_chat_model
-from assistant.model_files import resolve_gguf
 from assistant.qa import AskChain
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
 from tests.conftest import ARTICLES
-from tests.servers import free_port, server_process
+from tests.servers import LLM_ALIAS, LLM_API_KEY, llama_cpp_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def openai_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(resolve_gguf(Settings())), "--model_alias", "qwen-local",
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--api_key", "test-key",
-    ]  # fmt: skip
-    log = tmp_path_factory.mktemp("openai-server") / "server.log"
-    with server_process(command, f"http://127.0.0.1:{port}/v1/models", log_path=log):
-        yield f"http://127.0.0.1:{port}/v1"
+    with llama_cpp_server(tmp_path_factory.mktemp("openai-server") / "server.log") as url:
+        yield url
 
 
 def test_ask_through_an_openai_compatible_server(openai_server: str, tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
-        openai_model="qwen-local", openai_api_key="test-key", llm_max_tokens=90,
+        openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY, llm_max_tokens=90,
     )  # fmt: skip
     library = Library(settings)
     library.ingest([str(ARTICLES)])

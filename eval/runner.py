@@ -1,0 +1,191 @@
+"""Run a question set against a corpus under one or more named configurations.
+
+A configuration is a name and settings overrides (``dense:retrieval_mode=dense``,
+``k3:retrieval_k=3``, ``extractive:llm_backend=extractive``); everything else comes from the
+usual settings (environment, ``debate-assistant.toml``). Each configuration ingests the corpus
+into its own data dir under ``data_root``; configurations that split and embed the same way
+share one, so comparing generation settings does not embed the corpus twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from assistant.settings import Settings
+from eval.metrics import mean
+from eval.questions import Question
+from eval.retrieval_eval import is_scored, score_retrieval
+
+# Settings that change what is stored: configurations differing only elsewhere share an ingest.
+INGEST_SETTINGS = ("embedding_model", "embedding_model_path", "chunk_tokens", "chunk_overlap_tokens", "collection")
+
+GENERATION_METRICS = (
+    "abstention_correct", "keyword_recall", "citation_validity", "citation_support", "cited_sentence_share",
+    "cited_expected_source", "first_token_ms", "tokens_per_s", "total_s",
+)  # fmt: skip
+DEBATE_METRICS = ("sides_cite", "advocate_stays_on_side", "skeptic_stays_on_side", "moderator_covers_both")
+
+
+class ConfigError(ValueError):
+    """A configuration spec that cannot be turned into settings."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    name: str
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str) -> "EvalConfig":
+        """``name`` or ``name:key=value,key=value`` (keys are setting names, as in the TOML file)."""
+        name, _, rest = spec.partition(":")
+        overrides: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in rest.split(","))):
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"configuration {spec!r}: expected key=value, got {pair!r}")
+            overrides[key.strip()] = value.strip()
+        if not name.strip():
+            raise ConfigError(f"configuration {spec!r} needs a name before the colon")
+        unknown = sorted(set(overrides) - set(Settings.model_fields))
+        if unknown:
+            raise ConfigError(f"configuration {name!r}: unknown setting(s) {', '.join(unknown)}")
+        return cls(name.strip(), overrides)
+
+    def settings(self, data_root: Path) -> Settings:
+        try:
+            base = Settings(**self.overrides)
+        except ValidationError as exc:
+            raise ConfigError(f"configuration {self.name!r}: {exc}") from exc
+        key = "|".join(str(getattr(base, name)) for name in INGEST_SETTINGS)
+        data_dir = data_root / f"ingest-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+        return Settings(**self.overrides, data_dir=data_dir)
+
+
+Progress = Callable[[str], None]
+
+
+def _ingest(settings: Settings, corpus: Sequence[Path], progress: Progress) -> tuple[object, dict]:
+    from assistant.library import Library
+
+    library = Library(settings)
+    started = time.perf_counter()
+    results = library.ingest([str(p) for p in corpus])
+    errors = [r for r in results if r.status == "error"]
+    for problem in errors:
+        progress(f"  ingest error: {problem.message}")
+    documents = library.documents()
+    return library, {
+        "documents": len(documents),
+        "passages": sum(d.n_passages for d in documents),
+        "errors": len(errors),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _summarise(rows: list[dict], k: int) -> dict:
+    """Means over the questions of ``rows`` (missing figures left out); latency percentiles."""
+    scored = [r["retrieval"] for r in rows if r.get("retrieval")]
+    latencies = [s["retrieval_ms"] for s in scored]
+    summary: dict[str, float | int | None] = {
+        "questions": len(rows),
+        "retrieval_scored": len(scored),
+        f"recall_at_{k}": mean(s["recall"] for s in scored),
+        "all_quotes_found": mean(s["all_found"] for s in scored),
+        "mrr": mean(s["reciprocal_rank"] for s in scored),
+        "retrieval_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
+        "retrieval_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
+    }
+    generated = [r["generation"] for r in rows if r.get("generation")]
+    if generated:
+        for metric in GENERATION_METRICS:
+            summary[metric] = mean(g.get(metric) for g in generated)
+        for metric in DEBATE_METRICS:
+            if any(metric in g for g in generated):
+                summary[metric] = mean(g.get(metric) for g in generated if metric in g)
+    return summary
+
+
+def run_config(
+    config: EvalConfig,
+    corpus: Sequence[Path],
+    questions: list[Question],
+    data_root: Path,
+    *,
+    retrieval_only: bool = False,
+    debate_rounds: int = 0,
+    progress: Progress = lambda line: None,
+) -> dict:
+    """All per-question scores of one configuration, and their means by mode (ask, debate, all)."""
+    settings = config.settings(data_root)
+    progress(f"[{config.name}] ingesting {', '.join(map(str, corpus))}")
+    library, ingest = _ingest(settings, corpus, progress)
+    from assistant.retrieval import HybridRetriever
+
+    retriever = HybridRetriever(library)
+    k = settings.retrieval_k
+    rows: list[dict] = []
+    ask_chain = debate_chain = None
+    if not retrieval_only:
+        from assistant.debate import DebateChain
+        from assistant.llm import make_chat_model
+        from assistant.qa import AskChain
+        from assistant.transcripts import TranscriptStore
+
+        model = make_chat_model(settings)
+        ask_chain = AskChain(retriever, model)
+        debate_chain = DebateChain(retriever, model, TranscriptStore(settings.transcripts_path))
+    try:
+        for question in questions:
+            row: dict = {"id": question.id, "mode": question.mode, "question": question.question}
+            if is_scored(question):
+                row["retrieval"] = asdict(score_retrieval(retriever, question, k))
+            if ask_chain is not None and question.mode == "ask":
+                from eval.ask_eval import score_answer
+
+                row["generation"] = asdict(score_answer(question, ask_chain.ask(question.question)))
+            elif debate_chain is not None and question.mode == "debate":
+                from eval.debate_eval import run_debate
+
+                row["generation"] = asdict(run_debate(debate_chain, question, debate_rounds))
+            if row.get("generation") and settings.llm_backend == "extractive":
+                row["generation"]["tokens_per_s"] = None  # it emits whole sentences, not tokens
+            rows.append(row)
+            progress(f"[{config.name}] {_one_line(row, k)}")
+    finally:
+        library.close()
+    return {
+        "name": config.name,
+        "overrides": config.overrides,
+        "settings": {
+            "retrieval_mode": settings.retrieval_mode, "retrieval_k": k, "chunk_tokens": settings.chunk_tokens,
+            "llm_backend": settings.llm_backend, "debate_rounds": debate_rounds,
+        },  # fmt: skip
+        "k": k,
+        "ingest": ingest,
+        "by_mode": {
+            mode: _summarise([r for r in rows if mode == "all" or r["mode"] == mode], k)
+            for mode in ("ask", "debate", "all")
+            if mode == "all" or any(r["mode"] == mode for r in rows)
+        },
+        "questions": rows,
+    }
+
+
+def _one_line(row: dict, k: int) -> str:
+    parts = [row["id"]]
+    if row.get("retrieval"):
+        parts.append(f"recall@{k}={row['retrieval']['recall']:.2f}")
+    if row.get("generation"):
+        g = row["generation"]
+        parts.append("declined" if g["declined"] else "answered")
+        parts.append(f"ok={g['abstention_correct']}")
+        parts.append(repr(g["text"][:100]))
+    return " ".join(parts)

@@ -1,0 +1,167 @@
+"""The eval runner: metrics on hand-made cases, a whole run with comparison and report, the CLI.
+
+Whole runs use the real embedding model and Chroma on the fixture articles, with the
+extractive backend (deterministic, no LLM); ``test_real_model_run`` uses the local LLM.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.prompts import Persona
+from eval.__main__ import main as eval_main
+from eval.debate_eval import moderator_covers_both, stays_on_side
+from eval.metrics import citation_scores, keyword_recall
+from eval.questions import load_questions
+from eval.runner import ConfigError, EvalConfig, run_config
+from tests.conftest import ARTICLES, FIXTURES
+
+QUESTIONS = FIXTURES / "questions.jsonl"
+
+
+class _Passage:
+    def __init__(self, text: str, title: str = "A report") -> None:
+        self.text, self.title, self.author, self.publisher = text, title, None, None
+
+
+def test_keyword_alternatives_and_normalisation() -> None:
+    assert keyword_recall("The  “Harbor Accord” reopened it", ['harbor accord', "rail|road"]) == 0.5
+    assert keyword_recall("anything", []) == 1.0
+
+
+def test_citation_scores_count_invalid_markers_and_unsupported_citations() -> None:
+    passages = [
+        _Passage("The rail link reopened after eleven years of closure."),
+        _Passage("Composting worms eat half their weight daily."),
+    ]
+    text = "The rail link reopened after eleven years [1]. It was a triumph of the navy [2]. No source here."
+    scores = citation_scores(text, [1, 2], n_invalid=2, passages=passages, quotes=[])
+    assert scores.validity == pytest.approx(2 / 4)
+    assert scores.support == pytest.approx(1 / 2)  # [2] does not support its sentence
+    assert scores.cited_sentence_share == pytest.approx(2 / 3)
+    # An expected quote inside the cited passage counts as support even if the wording differs.
+    assert citation_scores("Worms are busy [2].", [2], 0, passages, ["half their weight"]).support == 1.0
+
+
+def test_debate_side_checks() -> None:
+    assert stays_on_side({1, 3}, {1, 2, 3})
+    assert not stays_on_side({4, 5, 1}, {1, 2})
+    assert not stays_on_side(set(), {1, 2})
+    belongs = {"advocate": {1, 2}, "skeptic": {2, 3}}
+    assert moderator_covers_both({1, 3}, belongs)
+    assert not moderator_covers_both({2}, belongs)  # one passage cannot stand for both sides
+    assert not moderator_covers_both({1}, belongs)
+
+
+def test_config_specs() -> None:
+    config = EvalConfig.parse("dense:retrieval_mode=dense, retrieval_k=3")
+    assert config == EvalConfig("dense", {"retrieval_mode": "dense", "retrieval_k": "3"})
+    with pytest.raises(ConfigError, match="unknown setting"):
+        EvalConfig.parse("x:no_such_setting=1")
+    with pytest.raises(ConfigError, match="key=value"):
+        EvalConfig.parse("x:retrieval_k")
+    with pytest.raises(ConfigError, match="retrieval_mode"):
+        EvalConfig.parse("x:retrieval_mode=telepathy").settings(Path("/tmp"))
+
+
+def test_configs_that_embed_alike_share_one_ingest(tmp_path: Path) -> None:
+    a = EvalConfig.parse("a:retrieval_k=3").settings(tmp_path)
+    b = EvalConfig.parse("b:llm_backend=extractive").settings(tmp_path)
+    c = EvalConfig.parse("c:chunk_tokens=64").settings(tmp_path)
+    assert a.data_dir == b.data_dir != c.data_dir
+
+
+def test_whole_run_with_the_extractive_baseline(tmp_path: Path) -> None:
+    report = run_config(
+        EvalConfig.parse("extractive:llm_backend=extractive"), [ARTICLES], load_questions(QUESTIONS), tmp_path
+    )
+    rows = {r["id"]: r for r in report["questions"]}
+    assert report["ingest"]["documents"] == 4 and report["ingest"]["errors"] == 0
+    assert rows["fx-01"]["retrieval"]["all_found"] and rows["fx-01"]["retrieval"]["reciprocal_rank"] == 1.0
+    assert "retrieval" not in rows["fx-03"]  # unanswerable: nothing to find
+    assert rows["fx-01"]["generation"]["keyword_recall"] == 1.0
+    assert rows["fx-01"]["generation"]["citation_validity"] == 1.0
+    debate = rows["fx-04"]["generation"]
+    assert debate["side"] == "skeptic" and set(debate) >= {"sides_cite", "moderator_covers_both", "skeptic_stays_on_side"}
+    assert set(report["by_mode"]) == {"ask", "debate", "all"}
+    assert report["by_mode"]["ask"]["questions"] == 3 and report["by_mode"]["debate"]["questions"] == 1
+    assert report["by_mode"]["all"]["recall_at_5"] == 1.0
+
+
+def test_cli_compares_configurations_and_writes_every_report_format(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    code = eval_main([
+        "--corpus", str(ARTICLES), "--questions", str(QUESTIONS), "--retrieval-only", "--out", str(out),
+        "--config", "hybrid", "--config", "bm25:retrieval_mode=bm25", "--config", "k1:retrieval_k=1",
+    ])  # fmt: skip
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [c["name"] for c in report["configs"]] == ["hybrid", "bm25", "k1"]
+    assert report["configs"][2]["by_mode"]["all"]["recall_at_1"] is not None
+    assert all("generation" not in row for c in report["configs"] for row in c["questions"])
+    markdown = (out / "report.md").read_text()
+    assert "| metric | hybrid | bm25 | k1 |" in markdown and "![quality.png](quality.png)" in markdown
+    html = (out / "report.html").read_text()
+    assert "<table>" in html and '<img src="cost.png"' in html
+    assert (out / "quality.png").read_bytes()[:4] == b"\x89PNG" and (out / "cost.png").stat().st_size > 1000
+    assert "| metric | hybrid | bm25 | k1 |" in capsys.readouterr().out
+
+
+def test_baseline_check_fails_when_recall_drops(tmp_path: Path, capsys) -> None:
+    questions = tmp_path / "hard.jsonl"
+    questions.write_text(
+        QUESTIONS.read_text()
+        + json.dumps({"id": "fx-99", "question": "Who wrote about worms?", "expected_quotes": ["words in no article"]})
+        + "\n"
+    )
+    baselines = tmp_path / "baselines.json"
+    baselines.write_text(json.dumps({"hard.jsonl": {"k": 5, "recall_at_k": 1.0, "measured": "test"}}))
+    args = ["--corpus", str(ARTICLES), "--questions", str(questions), "--retrieval-only", "--out", str(tmp_path / "r")]
+    assert eval_main([*args, "--check-baseline", str(baselines)]) == 1
+    assert "recall@5 0.750 is below the recorded 1.000" in capsys.readouterr().err
+    baselines.write_text(json.dumps({"hard.jsonl": {"k": 5, "recall_at_k": 0.75}}))
+    assert eval_main([*args, "--check-baseline", str(baselines)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "a:retrieval_k"], "expected key=value"),
+        (["--config", "a", "--config", "a"], "names must differ"),
+        (["--questions", "missing.jsonl"], "No such file"),
+    ],
+)
+def test_cli_errors_are_clear(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    base = ["--corpus", str(ARTICLES), "--questions", str(QUESTIONS), "--retrieval-only", "--out", str(tmp_path)]
+    assert eval_main(base + args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_invalid_question_line_is_named(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "fine?"}\n{"id": "b", "mode": "chat", "question": "?"}\n')
+    assert eval_main(["--corpus", str(ARTICLES), "--questions", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "bad.jsonl:2: mode must be 'ask' or 'debate'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_model_run(tmp_path: Path) -> None:
+    """The local LLM through the runner: abstention and grounding figures come out of real answers."""
+    questions = [q for q in load_questions(QUESTIONS) if q.id in ("fx-01", "fx-03", "fx-04")]
+    report = run_config(
+        EvalConfig.parse("local:llm_max_tokens=80,debate_turn_max_tokens=80"), [ARTICLES], questions, tmp_path
+    )
+    rows = {r["id"]: r["generation"] for r in report["questions"]}
+    assert not rows["fx-01"]["declined"], rows["fx-01"]["text"]
+    assert rows["fx-01"]["citation_validity"] == 1.0 and rows["fx-01"]["cited_expected_source"]
+    assert rows["fx-03"]["abstention_correct"], rows["fx-03"]["text"]
+    assert rows["fx-04"]["first_token_ms"] > 0 and rows["fx-04"]["tokens_per_s"] > 0
+    assert report["by_mode"]["all"]["first_token_ms"] > 0
+
+
+def test_personas_without_search_terms_search_with_their_stance() -> None:
+    assert Persona("x", "You argue about ports.").search_text == "You argue about ports."
+    assert Persona("x", "stance", "ports and rails").search_text == "ports and rails"
