@@ -34,13 +34,14 @@ from assistant.store import StoreUnavailableError
 from assistant.streaming import final_item
 from assistant.transcripts import Debate, to_markdown
 
-# User text without terminal escape sequences, control characters or chat-template tokens
-# (see prompts.clean_user_text): a question of only such characters is then empty -> 422.
+# Conversation history without terminal escape sequences, control characters or chat-template
+# tokens (see prompts.clean_user_text). Questions, queries, motions and personas need no such
+# field: validate_query and the debate's persona check clean them for every surface alike.
 CleanText = Annotated[str, AfterValidator(lambda value: prompts.clean_user_text(value))]
 
 
 class AskRequest(BaseModel):
-    question: CleanText = Field(description="The question (follow-ups are read in the light of history).")
+    question: str = Field(description="The question (follow-ups are read in the light of history).")
     history: list[tuple[CleanText, CleanText]] = Field(
         default_factory=list, description="Earlier (question, answer) pairs."
     )
@@ -50,19 +51,19 @@ class AskRequest(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: CleanText = Field(description="What to look for.")
+    query: str = Field(description="What to look for.")
     k: int | None = Field(None, ge=1, le=50, description="How many passages (default from settings).")
     doc_ids: list[str] | None = Field(None, description="Only these documents.")
     mode: Literal["hybrid", "dense", "bm25"] | None = Field(None, description="Retriever (default from settings).")
 
 
 class PersonaModel(BaseModel):
-    name: CleanText
-    stance: CleanText = ""
+    name: str
+    stance: str = ""
 
 
 class DebateRequest(BaseModel):
-    motion: CleanText
+    motion: str
     rounds: int | None = Field(None, ge=0, description="Rebuttal rounds (default from settings).")
     advocate: PersonaModel | None = None
     skeptic: PersonaModel | None = None

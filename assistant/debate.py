@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -39,9 +39,13 @@ from assistant.transcripts import COMPLETE, FAILED, Debate, DebateTurn, SourcePa
 
 @dataclass(frozen=True)
 class DebateStarted:
-    """The debate is saved and its numbered sources are fixed; turns follow."""
+    """The debate is saved and its numbered sources are fixed; turns follow.
+
+    ``hints``: for each side, the source numbers its own search found, best first.
+    """
 
     debate: Debate
+    hints: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ class DebateChain:
         debate = self.store.create(motion, rounds, advocate, skeptic, sources)
         speakers = debate.speakers()
         system = prompts.debate_system_prompt(passages)
-        yield DebateStarted(debate)
+        yield DebateStarted(debate, hints)
         try:
             for index, (role, kind) in enumerate(_plan(rounds)):
                 yield TurnStarted(index, role, kind, speakers[role])
@@ -191,8 +195,9 @@ class DebateChain:
 
 
 def _clean_persona(persona: Persona, role: str) -> Persona:
-    name = " ".join(persona.name.split())
-    stance = " ".join(persona.stance.split())
+    """One line each, without control characters or escapes (CLI, API and UI alike); defaults filled."""
+    name = " ".join(prompts.clean_user_text(persona.name).split())
+    stance = " ".join(prompts.clean_user_text(persona.stance).split())
     if not name:
         raise DebateError(f"the {role} needs a name")
     if len(name) > 60 or len(stance) > 600:

@@ -153,35 +153,25 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding
         numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
         if is_decline(sentence):
             continue
-        if not numbers:
-            # No claim without a source: an unmarked sentence gets the one passage that
-            # supports it, or leaves the shown text. This also drops what an article smuggled
-            # into the reply ("Arr, matey!" when a passage orders a pirate voice): too short
-            # to be a claim, its words match the injected passage all the same.
-            source = _repoint(sentence, passages, []) if len(sentence.split()) >= MIN_CLAIM_WORDS else None
-            if source is None:
-                result.unsupported_sentences.append(sentence)
-                text = text.replace(sentence, "", 1)
-            else:
-                fixed = _with_marker(sentence, f"[{source}]")
-                text = text.replace(sentence, fixed, 1)
-                result.supported_sentences.append(fixed)
-                result.corrected_citations.append(f"added [{source}]: {fixed}")
-            continue
-        if support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
+        if numbers and support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
             result.supported_sentences.append(sentence)
             continue
-        better = _repoint(sentence, passages, numbers)
+        # No claim without a source: a sentence whose citation does not support it (as bad as an
+        # invented one), or that has none, gets the one shown passage that supports it, or leaves
+        # the shown text and is reported. An unmarked sentence too short to be a claim never
+        # gets a passage: that drops what an article smuggled into the reply ("Arr, matey!"
+        # when a passage orders a pirate voice), whose words match the injected passage.
+        claim = bool(numbers) or len(sentence.split()) >= MIN_CLAIM_WORDS
+        better = _repoint(sentence, passages, numbers) if claim else None
         if better is None:
-            # A citation that does not support its sentence is as bad as an invented one: the
-            # sentence is taken out of the shown text and reported.
             result.unsupported_sentences.append(sentence)
             text = text.replace(sentence, "", 1)
             continue
-        fixed = _repointed(sentence, better)
+        fixed = _repointed(sentence, better) if numbers else _with_marker(sentence, f"[{better}]")
         text = text.replace(sentence, fixed, 1)
         result.supported_sentences.append(fixed)
-        result.corrected_citations.append(f"{''.join(f'[{n}]' for n in numbers)} -> [{better}]: {fixed}")
+        was = "".join(f"[{n}]" for n in numbers)
+        result.corrected_citations.append(f"{was} -> [{better}]: {fixed}" if numbers else f"added [{better}]: {fixed}")
     result.text = re.sub(r"[ \t]{2,}", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()
     result.cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", text)))
     return result

@@ -164,7 +164,12 @@ class PassageStore:
         Embedding happens once, outside the retried call, so a server restart costs a resend,
         not a second pass through the embedding model.
         """
-        vectors = self._embeddings.embed_documents(list(texts))
+        self.upsert_vectors(ids, self._embeddings.embed_documents(list(texts)), texts, metadatas)
+
+    def upsert_vectors(
+        self, ids: Sequence[str], vectors: Sequence[Sequence[float]], texts: Sequence[str], metadatas: Sequence[dict]
+    ) -> None:
+        """Upsert passages whose vectors are already computed (``add``; benchmarks fill synthetic ones)."""
         self._call(
             self._collection.upsert, ids=list(ids), embeddings=vectors, metadatas=list(metadatas), documents=list(texts)
         )

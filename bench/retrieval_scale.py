@@ -48,7 +48,6 @@ def _document(maker: TextMaker, number: int, model: str) -> tuple[DocumentRecord
 def fill_library(library: Library, target_passages: int, maker: TextMaker) -> float:
     """Top the library up to ``target_passages`` synthetic passages; returns the seconds it took."""
     started = time.perf_counter()
-    collection = library.store._collection  # raw vectors: the embedding function must not run
     dimension = len(library.embeddings.embed_query("dimension"))
     have = len(library.registry.passages())
     documents = (target_passages - have) // PASSAGES_PER_DOCUMENT
@@ -57,10 +56,9 @@ def fill_library(library: Library, target_passages: int, maker: TextMaker) -> fl
     def flush() -> None:
         rows = [(record, p) for record, passages in pending for p in passages]
         vectors = maker.unit_vectors(len(rows), dimension)
-        collection.upsert(
-            ids=[p.id for _, p in rows], embeddings=vectors, documents=[p.text for _, p in rows],
-            metadatas=[passage_metadata(record, p) for record, p in rows],
-        )  # fmt: skip
+        library.store.upsert_vectors(  # random vectors: the embedding model must not run
+            [p.id for _, p in rows], vectors, [p.text for _, p in rows], [passage_metadata(r, p) for r, p in rows]
+        )
         for record, _ in pending:
             library.registry.set_status(record.id, COMPLETE)
         pending.clear()

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant import prompts
-from assistant.debate import DebateChain
+from assistant.debate import DebateChain, DebateStarted
+from assistant.streaming import final_item
 from assistant.transcripts import Debate
 from eval.metrics import GenerationScore, generation_fields, mean
 from eval.questions import Question
@@ -85,7 +85,7 @@ def score_debate(question: Question, debate: Debate, hints: dict[str, list[int]]
 
 def run_debate(chain: DebateChain, question: Question, rounds: int) -> DebateScore:
     """Stage the debate on the question as motion with the default personas and score it."""
-    _, hints = chain.gather_sources(question.question, prompts.ADVOCATE, prompts.SKEPTIC)
     started = time.perf_counter()
-    debate = chain.run(question.question, rounds=rounds)
-    return score_debate(question, debate, hints, time.perf_counter() - started)
+    events = list(chain.stream(question.question, rounds=rounds))
+    hints = next(e.hints for e in events if isinstance(e, DebateStarted))
+    return score_debate(question, final_item(events, Debate), hints, time.perf_counter() - started)

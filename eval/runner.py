@@ -138,6 +138,8 @@ def run_config(
         from assistant.llm import make_chat_model
         from assistant.qa import AskChain
         from assistant.transcripts import TranscriptStore
+        from eval.ask_eval import score_answer
+        from eval.debate_eval import run_debate
 
         model = make_chat_model(settings)
         ask_chain = AskChain(retriever, model)
@@ -148,12 +150,8 @@ def run_config(
             if is_scored(question):
                 row["retrieval"] = asdict(score_retrieval(retriever, question, k))
             if ask_chain is not None and question.mode == "ask":
-                from eval.ask_eval import score_answer
-
                 row["generation"] = asdict(score_answer(question, ask_chain.ask(question.question)))
             elif debate_chain is not None and question.mode == "debate":
-                from eval.debate_eval import run_debate
-
                 row["generation"] = asdict(run_debate(debate_chain, question, debate_rounds))
             if row.get("generation") and settings.llm_backend == "extractive":
                 row["generation"]["tokens_per_s"] = None  # it emits whole sentences, not tokens

@@ -157,6 +157,11 @@ class Ingestor:
         self.splitter = splitter
 
     # -- writing documents ---------------------------------------------------------------
+    @property
+    def _passages_per_write(self) -> int:
+        """Passages per model call and per group of documents written together."""
+        return max(self.settings.embedding_batch_size, 1) * WRITE_BATCHES
+
     def _write_documents(
         self, documents: list[tuple[DocumentRecord, list[PassageRecord]]], advance: Callable[[int], None]
     ) -> None:
@@ -170,9 +175,8 @@ class Ingestor:
         complete only after its last.
         """
         rows = [(record, p) for record, passages in documents for p in passages]
-        batch = max(self.settings.embedding_batch_size, 1) * WRITE_BATCHES
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
+        for start in range(0, len(rows), self._passages_per_write):
+            chunk = rows[start : start + self._passages_per_write]
             self.store.add([p.id for _, p in chunk], [p.text for _, p in chunk], [passage_metadata(r, p) for r, p in chunk])
             advance(len(chunk))
         for record, _ in documents:
@@ -299,7 +303,7 @@ class Ingestor:
                 self.registry.begin(doc.record, doc.text, doc.passages)
                 slots.append(None)
                 group.append((len(slots) - 1, doc))
-                if sum(len(d.passages) for _, d in group) >= self.settings.embedding_batch_size * WRITE_BATCHES:
+                if sum(len(d.passages) for _, d in group) >= self._passages_per_write:
                     write_group()
             if group:
                 write_group()

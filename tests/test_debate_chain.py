@@ -203,3 +203,12 @@ def test_a_side_that_copies_its_opponent_is_not_shown_the_copy(library: Library,
     assert skeptic.repeated_sentences == [advocate.raw_text]
     assert moderator.cited and not moderator.repeated_sentences  # quoting the sides is the moderator's job
     assert chain.store.get(debate.id).turns[1].repeated_sentences == skeptic.repeated_sentences
+
+
+def test_persona_names_and_stances_lose_control_characters_on_every_surface(chain: DebateChain) -> None:
+    """The debate cleans personas itself, so CLI, API and UI all store what the UI can show."""
+    debate = chain.run(MOTION, rounds=0, advocate=Persona("\x1b[31mdove\x00", "Talks\x07 work.\x1b]0;x\x07"))
+    assert debate.advocate.name == "dove" and debate.advocate.stance == "Talks work."
+    assert chain.store.get(debate.id).advocate.name == "dove"
+    with pytest.raises(DebateError, match="needs a name"):
+        chain.run(MOTION, rounds=0, advocate=Persona("\x00\x1b[2J", ""))
