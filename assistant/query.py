@@ -6,6 +6,7 @@ answer a little less; they are stripped before searching. And a question that na
 author or publisher ("What does Lee say ...", "Do Lee and Gurtov agree ...") is about that
 author's article: the retriever adds a ranking restricted to each named document, so a
 comparison across two articles finds both sides instead of the one that shares more words.
+"Do both authors ..." or "each article" names every document of a small library.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ _LIBRARY_PHRASES = re.compile(
     re.IGNORECASE,
 )
 _MIN_NAME_CHARS = 3
+# "Do both authors ...", "each article", "the three pieces": a question about every document.
+_EVERY_DOCUMENT = re.compile(
+    r"\b(?:both|each|all|every|the two|the three|the four)\s+(?:of the\s+)?"
+    r"(?:authors?|articles?|pieces?|writers?|op-?eds?|essays?|documents?)\b",
+    re.IGNORECASE,
+)
+# Above this many documents, "all the articles" is no longer a search per document.
+MAX_DOCUMENTS_FOR_EVERY = 8
 
 
 class NamedDocument(Protocol):
@@ -59,7 +68,12 @@ def _names(document: NamedDocument) -> set[str]:
 
 
 def named_documents(question: str, documents: Iterable[NamedDocument]) -> list[str]:
-    """Ids of the documents whose author or publisher the question names (whole words, as written)."""
+    """Ids of the documents whose author or publisher the question names (whole words, as
+    written), or of every document when it asks about "both authors" or "each article" in a
+    small library."""
+    documents = list(documents)
+    if _EVERY_DOCUMENT.search(question) and len(documents) <= MAX_DOCUMENTS_FOR_EVERY:
+        return [d.id for d in documents]
     found = []
     for document in documents:
         if any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", question) for name in _names(document)):

@@ -14,11 +14,21 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+# A full stop that ends an initial ("U.S.", "J. Lee") or a common abbreviation ("Jan. 15",
+# "Dr. Lee") ends no sentence: a passage cut there splits "with U.S. security assurances" in
+# two, and neither passage holds the sentence whole. (Python needs fixed-width lookbehinds,
+# hence one group per length.)
+_NOT_AN_ABBREVIATION = (
+    r"(?<!\b[A-Z]\.)"
+    r"(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|No|vs|Mt|Ft|Lt|Co)\.)"
+    r"(?<!\b(?:Mrs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Gen|Col|Sen|Rep|Gov|etc|Inc|Ltd)\.)"
+    r"(?<!\b(?:Sept|Prof|Corp|Capt)\.)"
+)
 # Paragraph, line, sentence end (optionally closed by a quote or bracket), clause, word.
 _SEPARATORS = [
     r"\n\s*\n",
     r"\n",
-    r"(?<=[.!?])\s+",
+    _NOT_AN_ABBREVIATION + r"(?<=[.!?])\s+",
     r"(?<=[.!?][\"'”’)\]])\s+",
     r"(?<=[;:])\s+",
     r"\s+",

@@ -98,6 +98,7 @@ def test_named_authors_and_publishers_pick_their_documents() -> None:
     assert named_documents("Do Castell and Reyne agree?", docs) == ["a", "b"]
     assert named_documents("What does the Harbour Council say?", docs) == ["b"]
     assert named_documents("What do castles say?", docs) == []  # whole words, as written
+    assert named_documents("Do both authors favour talks?", docs) == ["a", "b", "c"]
 
 
 def test_a_named_author_ranks_their_article_first(library: Library, articles: Path) -> None:

@@ -47,3 +47,13 @@ def test_offsets_always_map_back(tokenizer, text: str) -> None:
     for p in splitter.split(text):
         assert text[p.start : p.end] == p.text
         assert p.text.strip() == p.text and p.text
+
+
+def test_abbreviations_and_initials_never_end_a_passage(tokenizer) -> None:
+    """A passage cut at "U.S." splits the sentence in two and neither passage holds it whole."""
+    sentence = "Kim told the envoy in October 2000 that, with U.S. security assurances, he would refocus resources."
+    text = " ".join(["Filler sentence number one about harbours and grain and the long winter."] * 6 + [sentence]
+                    + ["Dr. J. Lee met officials on Jan. 15, 2024 in the capital of the island."] * 6)  # fmt: skip
+    passages = PassageSplitter(tokenizer, chunk_tokens=40, overlap_tokens=8).split(text)
+    assert any(sentence in p.text for p in passages)
+    assert not any(p.text.endswith(("U.S.", "Dr.", "J.", "Jan.")) for p in passages)
