@@ -8,19 +8,17 @@ reads the annotations of the nested endpoint functions at run time.)
 """
 
 
-import json
 import os
 import secrets
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -29,9 +27,9 @@ from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStart
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
 from assistant.retrieval import QueryError
+from assistant.responses import GenerationResponse, register_user_error
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
-from assistant.streaming import final_item
 from assistant.transcripts import Debate, to_markdown
 
 # Conversation history without terminal escape sequences, control characters or chat-template
@@ -102,10 +100,6 @@ def debate_dict(debate: Debate) -> dict:
     }  # fmt: skip
 
 
-def _ndjson(events: Iterator[dict]) -> StreamingResponse:
-    return StreamingResponse((json.dumps(e) + "\n" for e in events), media_type="application/x-ndjson")
-
-
 def build_router(service: Service) -> APIRouter:
     bearer = HTTPBearer(auto_error=False)
 
@@ -131,25 +125,22 @@ def build_router(service: Service) -> APIRouter:
 
     @protected.post("/ask", summary="Answer a question with validated citations")
     def ask(request: AskRequest):
-        def events() -> Iterator[dict]:
-            stream = service.queue.run(
-                lambda: service.ask_chain.stream(request.question, request.history, k=request.k, doc_ids=request.doc_ids)
-            )
-            for item in stream:
-                if isinstance(item, Queued):
-                    yield {"type": "queued", "ahead": item.ahead}
-                elif isinstance(item, Answer):
-                    yield {"type": "answer", **answer_dict(item)}
-                else:
-                    yield {"type": "token", "text": item}
+        def event(item) -> dict:
+            if isinstance(item, Queued):
+                return {"type": "queued", "ahead": item.ahead}
+            if isinstance(item, Answer):
+                return {"type": "answer", **answer_dict(item)}
+            return {"type": "token", "text": item}
 
         # Refuse bad questions (422) and unknown documents (404) before any streaming starts.
         _check_question(service, request.question)
         _check_doc_ids(service, request.doc_ids)
-        if request.stream:
-            return _ndjson(events())
-        answer = final_item((e for e in events() if e["type"] == "answer"), dict)
-        return {k: v for k, v in answer.items() if k != "type"}
+        # The generation runs on the server's worker and is cancelled if the client goes away.
+        return GenerationResponse(
+            service.queue,
+            lambda: service.ask_chain.stream(request.question, request.history, k=request.k, doc_ids=request.doc_ids),
+            event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
+        )  # fmt: skip
 
     @protected.post("/debate", summary="Stage a debate; streamed as NDJSON")
     def debate(request: DebateRequest):
@@ -160,28 +151,27 @@ def build_router(service: Service) -> APIRouter:
         if request.rounds is not None and request.rounds > service.settings.debate_max_rounds:
             raise HTTPException(422, f"rounds must be at most {service.settings.debate_max_rounds}")
 
-        def events() -> Iterator[dict]:
-            stream = service.queue.run(
-                lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids)
-            )
-            try:
-                for event in stream:
-                    if isinstance(event, Queued):
-                        yield {"type": "queued", "ahead": event.ahead}
-                    elif isinstance(event, DebateStarted):
-                        yield {"type": "start", "id": event.debate.id, "sources": [asdict(s) for s in event.debate.sources]}
-                    elif isinstance(event, TurnStarted):
-                        yield {"type": "turn_start", **asdict(event)}
-                    elif isinstance(event, TurnText):
-                        yield {"type": "token", "index": event.index, "text": event.text}
-                    elif isinstance(event, TurnFinished):
-                        yield {"type": "turn", **asdict(event.turn)}
-                    elif isinstance(event, Debate):
-                        yield {"type": "debate", **debate_dict(event)}
-            except (DebateError, QueryError) as exc:
-                yield {"type": "error", "detail": str(exc)}
+        def event(item) -> dict | None:
+            if isinstance(item, Queued):
+                return {"type": "queued", "ahead": item.ahead}
+            if isinstance(item, DebateStarted):
+                return {"type": "start", "id": item.debate.id, "sources": [asdict(s) for s in item.debate.sources]}
+            if isinstance(item, TurnStarted):
+                return {"type": "turn_start", **asdict(item)}
+            if isinstance(item, TurnText):
+                return {"type": "token", "index": item.index, "text": item.text}
+            if isinstance(item, TurnFinished):
+                return {"type": "turn", **asdict(item.turn)}
+            if isinstance(item, Debate):
+                return {"type": "debate", **debate_dict(item)}
+            return None
 
-        return _ndjson(events())
+        # Chain errors become an "error" line; a client that goes away stops the debate (saved as "stopped").
+        return GenerationResponse(
+            service.queue,
+            lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids),
+            event,
+        )
 
     @protected.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue")
     def search(request: SearchRequest) -> list[dict]:
@@ -289,6 +279,12 @@ def _save_upload(upload: UploadFile, folder: Path, index: int) -> str:
     with target.open("wb") as out:
         shutil.copyfileobj(upload.file, out)
     return str(target)
+
+
+# Raised inside a generation, these reach the client as a status (or an "error" line with it).
+register_user_error(QueryError, 422)
+register_user_error(DebateError, 422)
+register_user_error(StoreUnavailableError, 503, retry_after=True)
 
 
 def install_error_handlers(app: FastAPI) -> None:

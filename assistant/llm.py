@@ -21,6 +21,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -34,6 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from assistant import prompts
+from assistant.cancel import check_stop
 from assistant.settings import Settings
 
 
@@ -165,6 +167,7 @@ class LocalLlamaChatModel(BaseChatModel):
             for chunk in llama.create_chat_completion(
                 messages=to_role_dicts(messages), stream=True, **self._options(stop, kwargs)
             ):
+                check_stop()  # once per token: a stopped generation hands the model on within one token
                 choice = chunk["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
                 text = choice.get("delta", {}).get("content") or ""
@@ -194,23 +197,8 @@ class LocalLlamaChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        llama, lock = self._llama()
-        with lock:
-            before = _evaluated_tokens(llama)
-            result = llama.create_chat_completion(messages=to_role_dicts(messages), **self._options(stop, kwargs))
-            usage = result.get("usage") or {}
-            reused = _common_prefix(before, _evaluated_tokens(llama)[: usage.get("prompt_tokens", 0)])
-        choice = result["choices"][0]
-        message = AIMessage(
-            content=choice["message"].get("content") or "",
-            usage_metadata=UsageMetadata(
-                input_tokens=usage.get("prompt_tokens", 0),
-                output_tokens=usage.get("completion_tokens", 0),
-                total_tokens=usage.get("total_tokens", 0),
-            ),
-            response_metadata=self._response_metadata(choice.get("finish_reason"), reused),
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        # Streamed and gathered, so that a stop signal reaches this token loop too (``_stream``).
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -23,6 +23,7 @@ from assistant.prompts import MODERATOR_NAME, Persona, source_label
 RUNNING = "running"
 COMPLETE = "complete"
 FAILED = "failed"
+STOPPED = "stopped"  # cancelled mid-way (client gone, shutdown, time budget): the finished turns are kept
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS debates (
