@@ -30,6 +30,7 @@ from assistant.retrieval import QueryError
 from assistant.responses import GenerationResponse, register_user_error
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
+from assistant.text import strip_terminal_escapes
 from assistant.transcripts import Debate, to_markdown
 
 # Conversation history without terminal escape sequences, control characters or chat-template
@@ -264,7 +265,7 @@ def safe_upload_name(filename: str | None) -> str:
     """A client's file name reduced to a plain base name: no folders (``/`` or ``\\``), no control or
     invisible formatting characters, no leading dots, at most ~150 characters; ``upload.txt`` if
     nothing is left. The suffix survives, because it decides which loader reads the file."""
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = strip_terminal_escapes(filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".").strip()
     stem, suffix = os.path.splitext(name)
     name = stem[:120] + suffix[:16]

@@ -151,3 +151,38 @@ def test_sigterm_during_a_generation_stops_the_server_with_exit_code_0(tmp_path:
     saved = store.get(debate_id)
     store.close()
     assert saved.status == "stopped" and [t.index for t in saved.turns] == [0]
+
+
+def test_closing_the_browser_tab_mid_answer_frees_the_model_within_2_s(settings) -> None:
+    """The web app: Gradio closes the abandoned event's generator; that must reach the token loop."""
+    from playwright.sync_api import sync_playwright
+
+    from assistant.service import Service
+    from tests.servers import serve_app
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _open
+    from ui import create_app
+
+    # A long answer, so that an abandoned one would keep the model for many seconds more.
+    service = Service(settings.model_copy(update={"llm_max_tokens": 200}))
+    service.library.ingest([str(ARTICLES / "pro_engagement.txt"), str(ARTICLES / "skeptic.txt")])
+    with serve_app(create_app(service)) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page, _ = _open(browser, url)
+            page.locator("#question textarea").fill("Summarise what the articles say about the Harbor Accord and the inspectors.")
+            page.locator("#ask-button").click()
+            # Mid-answer: some generated words are on screen (not the placeholder or a queue note).
+            page.wait_for_function(
+                "(document.querySelector('[data-testid=\"bot\"]:last-of-type')?.innerText || '').trim().split(/\\s+/).length >= 3",
+                timeout=300_000,
+            )
+            assert _queue(url)["running"]
+            page.close()
+            closed = time.monotonic()
+            queue = _wait_queue(url, {"running": False}, 2.0)
+            freed_after_s = time.monotonic() - closed
+        finally:
+            browser.close()
+        assert not queue["running"], f"the model was still busy {freed_after_s:.1f} s after the tab closed"
+        assert httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=300).status_code == 200
+    service.close()
