@@ -17,7 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.formparsers import MultiPartException
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
@@ -28,6 +31,7 @@ from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
 from assistant.retrieval import QueryError
 from assistant.responses import GenerationResponse, register_user_error
+from assistant.uploads import UploadTooLarge, read_form
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
 from assistant.text import strip_terminal_escapes
@@ -203,22 +207,22 @@ def build_router(service: Service) -> APIRouter:
     def documents() -> list[dict]:
         return [asdict(d) for d in service.library.documents()]
 
-    @protected.post("/documents", summary="Add files, a URL and/or pasted text")
-    def add_documents(
-        files: Annotated[list[UploadFile] | None, File(description="Article files")] = None,
-        url: Annotated[str | None, Form()] = None,
-        text: Annotated[str | None, Form()] = None,
-        title: Annotated[str | None, Form()] = None,
-    ) -> list[dict]:
-        with tempfile.TemporaryDirectory(prefix="da-upload-") as folder:
-            items = [_save_upload(upload, Path(folder), i) for i, upload in enumerate(files or [])]
-            if url and url.strip():
-                items.append(url.strip())
-            texts = [(text, title or None)] if text and text.strip() else []
-            if not items and not texts:
-                raise HTTPException(422, "send files, a url or text")
-            results = service.library.ingest(items, texts=texts)
-        return [asdict(r) for r in results]
+    @protected.post("/documents", summary="Add files, a URL and/or pasted text", openapi_extra=_UPLOAD_FORM)
+    async def add_documents(request: Request) -> list[dict]:
+        # Read here, not by FastAPI's File() parameters: each file is checked against max_file_bytes
+        # while it streams in (413 at once), instead of after the whole request was spooled to disk.
+        try:
+            form = await read_form(request, service.settings.max_file_bytes)
+        except UploadTooLarge as exc:
+            raise HTTPException(413, exc.message) from exc
+        except MultiPartException as exc:
+            raise HTTPException(422, exc.message) from exc
+        try:
+            files = [f for f in form.getlist("files") if isinstance(f, StarletteUploadFile)]
+            fields = {key: value for key in ("url", "text", "title") if isinstance(value := form.get(key), str)}
+            return await run_in_threadpool(_add_documents, service, files, **fields)
+        finally:
+            await form.close()
 
     @protected.delete("/documents/{doc_id}", summary="Delete a document and its passages")
     def delete_document(doc_id: str) -> dict:
@@ -272,7 +276,7 @@ def safe_upload_name(filename: str | None) -> str:
     return name if stem.strip() else "upload.txt"
 
 
-def _save_upload(upload: UploadFile, folder: Path, index: int) -> str:
+def _save_upload(upload: StarletteUploadFile, folder: Path, index: int) -> str:
     """Store an upload in its own sub-folder under a sanitised name (``../../etc/passwd`` or
     ``/abs/x.txt`` stay inside ``folder``, and two uploads called ``a.txt`` do not overwrite each other)."""
     target = folder / str(index) / safe_upload_name(upload.filename)
@@ -286,6 +290,39 @@ def _save_upload(upload: UploadFile, folder: Path, index: int) -> str:
 register_user_error(QueryError, 422)
 register_user_error(DebateError, 422)
 register_user_error(StoreUnavailableError, 503, retry_after=True)
+
+
+_UPLOAD_FORM = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                  "description": "Article files (each at most max_file_bytes)"},
+                        "url": {"type": "string"}, "text": {"type": "string"}, "title": {"type": "string"},
+                    },
+                }
+            }
+        }
+    }
+}  # fmt: skip
+
+
+def _add_documents(
+    service: Service, files: list[StarletteUploadFile], url: str | None = None, text: str | None = None,
+    title: str | None = None,
+) -> list[dict]:  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="da-upload-") as folder:
+        items = [_save_upload(upload, Path(folder), i) for i, upload in enumerate(files)]
+        if url and url.strip():
+            items.append(url.strip())
+        texts = [(text, title or None)] if text and text.strip() else []
+        if not items and not texts:
+            raise HTTPException(422, "send files, a url or text")
+        results = service.library.ingest(items, texts=texts)
+    return [asdict(r) for r in results]
 
 
 def install_error_handlers(app: FastAPI) -> None:
