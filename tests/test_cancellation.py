@@ -173,7 +173,11 @@ def test_closing_the_browser_tab_mid_answer_frees_the_model_within_2_s(settings)
             page.locator("#ask-button").click()
             # Mid-answer: some generated words are on screen (not the placeholder or a queue note).
             page.wait_for_function(
-                "(document.querySelector('[data-testid=\"bot\"]:last-of-type')?.innerText || '').trim().split(/\\s+/).length >= 3",
+                """() => {
+                    const bots = document.querySelectorAll('[data-testid="bot"]');
+                    const text = bots.length ? bots[bots.length - 1].innerText.trim() : '';
+                    return !text.startsWith('Queued') && text.split(/\\s+/).length >= 3;
+                }""",
                 timeout=300_000,
             )
             assert _queue(url)["running"]
