@@ -183,7 +183,8 @@ class DebateChain:
                 debate.turns.append(turn)
                 self.store.add_turn(debate.id, turn)
                 yield TurnFinished(turn)
-        except (GenerationStopped, GeneratorExit):  # stopped from outside: the finished turns stay, marked stopped
+        except (GenerationStopped, GeneratorExit, KeyboardInterrupt):  # stopped from outside (client, server, Ctrl-C):
+            # the finished turns stay, the debate is marked stopped
             self.store.set_status(debate.id, STOPPED)
             raise
         except BaseException:
