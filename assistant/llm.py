@@ -202,7 +202,8 @@ class LocalLlamaChatModel(BaseChatModel):
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-_SOURCE_LINE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z)", re.MULTILINE | re.DOTALL)
+# A numbered source as ``assistant.prompts.format_sources`` writes it: "[n] text", one line.
+_SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _STOP = frozenset(
     "a an and are as at be but by did do does for from had has have he her his how i in is it its of on or "
