@@ -65,6 +65,45 @@ class LlamaModelCache:
             return cls._models[key]
 
 
+def _chat_prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int] | None:
+    """The tokens ``create_chat_completion`` will evaluate for ``messages``, built the way llama-cpp-python
+    builds them from the GGUF's chat template; None if the model uses another chat format."""
+    from llama_cpp import llama_chat_format
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if template is None or llama.chat_handler is not None or llama.chat_format != "chat_template.default":
+        return None
+    eos_id, bos_id = llama.token_eos(), llama.token_bos()
+    formatter = llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llama._model.token_get_text(eos_id) if eos_id != -1 else "",
+        bos_token=llama._model.token_get_text(bos_id) if bos_id != -1 else "",
+        stop_token_ids=[eos_id],
+    )
+    result = formatter(messages=messages)
+    return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+
+def _prefill(llama: Any, messages: list[dict[str, str]], step_tokens: int) -> None:
+    """Evaluate the prompt but its last token in steps of ``step_tokens``, checking the stop signal
+    before each step, so that a cancelled request lets go of the model while its prompt is still
+    being read (one llama.cpp call cannot be interrupted, and a long prompt takes 15 s or more).
+
+    ``create_chat_completion`` then finds the prompt in the cache and evaluates one token. Should the
+    tokens here ever differ from its own, it re-evaluates from the first difference: slower, never wrong.
+    """
+    tokens = _chat_prompt_tokens(llama, messages) if step_tokens else None
+    if not tokens:
+        return
+    target = tokens[:-1]
+    keep = _common_prefix(_evaluated_tokens(llama), target)
+    llama.n_tokens = keep  # eval() drops the cached state after this point
+    for start in range(keep, len(target), step_tokens):
+        check_stop()
+        llama.eval(target[start : start + step_tokens])
+    check_stop()
+
+
 def _evaluated_tokens(llama: Any) -> list[int]:
     """The tokens whose state sits in the llama.cpp context now (the reusable prefix)."""
     return llama.input_ids[: llama.n_tokens].tolist()
@@ -113,6 +152,7 @@ class LocalLlamaChatModel(BaseChatModel):
     temperature: float = 0.0
     seed: int = 7
     stop: list[str] | None = None
+    prefill_step_tokens: int = 0  # 0: the prompt in one llama.cpp call (a stop lands at the first token)
 
     @property
     def _llm_type(self) -> str:
@@ -160,13 +200,13 @@ class LocalLlamaChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         llama, lock = self._llama()
+        role_dicts = to_role_dicts(messages)
         with lock:
             before = _evaluated_tokens(llama)
+            _prefill(llama, role_dicts, self.prefill_step_tokens)
             produced = 0
             finish_reason = None
-            for chunk in llama.create_chat_completion(
-                messages=to_role_dicts(messages), stream=True, **self._options(stop, kwargs)
-            ):
+            for chunk in llama.create_chat_completion(messages=role_dicts, stream=True, **self._options(stop, kwargs)):
                 check_stop()  # once per token: a stopped generation hands the model on within one token
                 choice = chunk["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
@@ -279,6 +319,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
         seed=settings.llm_seed,
+        prefill_step_tokens=settings.llm_prefill_step_tokens,
     )
 
 

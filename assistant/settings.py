@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
     llm_seed: int = 7
     llm_threads: int | None = Field(None, ge=1, description="Default: the 'threads' setting.")
+    llm_prefill_step_tokens: int = Field(
+        0, ge=0, description="Local model: read prompts in steps of this many tokens, so that a cancelled request "
+        "frees the model before its prompt is fully read (0: one step; a stop then lands at the first token). "
+        "Measured on 2 busy cores: 128-token steps read prompts ~15-35% slower.",
+    )
     openai_base_url: str = "http://127.0.0.1:8080/v1"
     openai_model: str = "local"
     openai_api_key: SecretStr = SecretStr("not-needed")

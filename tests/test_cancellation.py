@@ -190,3 +190,59 @@ def test_closing_the_browser_tab_mid_answer_frees_the_model_within_2_s(settings)
         assert not queue["running"], f"the model was still busy {freed_after_s:.1f} s after the tab closed"
         assert httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=300).status_code == 200
     service.close()
+
+
+def test_closing_the_tab_mid_debate_stops_it_saved_as_stopped(settings) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from assistant.service import Service
+    from tests.servers import serve_app
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _open
+    from ui import create_app
+
+    service = Service(settings.model_copy(update={"debate_turn_max_tokens": 120, "debate_rounds": 0}))
+    service.library.ingest([str(ARTICLES / "pro_engagement.txt"), str(ARTICLES / "skeptic.txt")])
+    with serve_app(create_app(service)) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page, _ = _open(browser, url)
+            page.get_by_role("tab", name="Debate").click()
+            page.locator("#motion textarea").fill(MOTION)
+            page.locator("#start-debate").click()
+            # The first speaker is talking: some words of the live turn are on screen.
+            page.wait_for_function(
+                "(document.querySelector('#transcript .turn p')?.innerText || '').trim().split(/\\s+/).length >= 3",
+                timeout=300_000,
+            )
+            page.close()
+            queue = _wait_queue(url, {"running": False}, 2.0)
+        finally:
+            browser.close()
+        assert not queue["running"]
+        [(debate_id, _, _, status, _)] = service.transcripts.list()
+    assert status == "stopped"  # not "failed", and not left "running"
+    service.close()
+
+
+def test_with_prefill_steps_a_stop_lands_while_the_prompt_is_still_read(settings) -> None:
+    """``llm_prefill_step_tokens``: the prompt is read in steps with a stop check between them, and
+    the answer is the same as when it is read in one step."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from assistant.cancel import GenerationStopped, StopSignal, stop_signal_installed
+    from assistant.llm import make_chat_model
+
+    text = (ARTICLES / "pro_engagement.txt").read_text()[:2500]
+    messages = [SystemMessage(f"Sources:\n{text}"), HumanMessage("What crossed the border? Answer in one sentence.")]
+    stepped = make_chat_model(settings.model_copy(update={"llm_prefill_step_tokens": 16, "llm_max_tokens": 12}))
+    stepped._llama()[0].reset()
+    signal = StopSignal()
+    threading.Timer(1.0, signal.stop, ["the client went away"]).start()
+    pieces: list[str] = []
+    with stop_signal_installed(signal), pytest.raises(GenerationStopped):
+        for chunk in stepped.stream(messages):
+            pieces.append(chunk.content)
+    assert pieces == []  # stopped before the first token: the prompt was still being read
+    whole = make_chat_model(settings.model_copy(update={"llm_max_tokens": 12}))
+    whole._llama()[0].reset()
+    assert stepped.invoke(messages).content == whole.invoke(messages).content
