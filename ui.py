@@ -17,6 +17,7 @@ import assistant  # noqa: F401  (sets the offline environment before gradio is i
 
 import base64
 import binascii
+import os
 import secrets
 import tempfile
 from pathlib import Path
@@ -289,7 +290,12 @@ def serve(service: Service, host: str = "127.0.0.1", port: int = 7860) -> None:
     try:
         Server(config).run()
     finally:
-        service.close()
+        finished = service.close()
+    if not finished:
+        # A generation is still inside one llama.cpp call (reading a long prompt) and will stop at its
+        # next token; everything is saved and closed, so do not wait for it, nor let interpreter
+        # shutdown free the model under it.
+        os._exit(0)
 
 
 def main(host: str = "127.0.0.1", port: int = 7860) -> None:

@@ -85,8 +85,12 @@ class Job:
         self._ready = asyncio.Event() if loop is not None else None
 
     def cancel(self, reason: str = CLIENT_GONE) -> None:
-        """Stop the generation (or leave the queue) within one token; harmless once it has ended."""
+        """Stop the generation (or leave the queue) within one token; harmless once it has ended.
+
+        The reader learns at once that nothing more will come (a stream can end before the worker
+        has unwound, which may take a llama.cpp call); the worker hands the model on when it has."""
         if not self.done.is_set() and self.signal.stop(reason):
+            self.emit(_End(GenerationStopped(reason)))
             self._on_cancel()
 
     def emit(self, item: object) -> None:
@@ -266,6 +270,7 @@ class Service:
         self.library = Library(self.settings)
         self.queue = GenerationQueue(self.settings.queue_timeout_s, self.settings.generation_timeout_s)
         self._lock = threading.Lock()
+        self._stop_deadline: float | None = None
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -290,15 +295,20 @@ class Service:
     def debate_chain(self) -> DebateChain:
         return DebateChain(self.retriever, self.chat_model, self.transcripts)
 
-    def stop_generations(self, timeout_s: float | None = None) -> bool:
+    def stop_generations(self) -> bool:
         """Shutdown, first step: refuse new generations, stop the running and queued ones, and wait
-        (up to ``timeout_s``, default ``shutdown_grace_s``) until they have saved what they had."""
+        until they have saved what they had, at most ``shutdown_grace_s`` after the first call.
+        False if one is still inside a step that cannot be interrupted (a llama.cpp call)."""
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + self.settings.shutdown_grace_s
         self.queue.close(SHUTTING_DOWN)
-        return self.queue.drain(self.settings.shutdown_grace_s if timeout_s is None else timeout_s)
+        return self.queue.drain(max(0.0, self._stop_deadline - time.monotonic()))
 
-    def close(self) -> None:
-        """Stop generations, then close the stores (the transcripts are flushed to disk)."""
-        self.stop_generations()
+    def close(self) -> bool:
+        """Stop generations, then close the stores: the transcripts are flushed, and a debate still
+        unfinished is saved as stopped. False if a generation had not ended by the deadline."""
+        stopped = self.stop_generations()
         if "transcripts" in self.__dict__:
             self.transcripts.close()
         self.library.close()
+        return stopped

@@ -128,14 +128,22 @@ def test_a_non_streamed_ask_whose_client_left_is_cancelled_not_run(app: AppProce
     assert _ask(app.base_url)["answer"]
 
 
-def test_sigterm_during_a_generation_stops_the_server_with_exit_code_0(tmp_path: Path) -> None:
+@pytest.mark.parametrize("moment", ["generating", "reading_the_prompt"])
+def test_sigterm_during_a_generation_stops_the_server_with_exit_code_0(tmp_path: Path, moment: str) -> None:
+    """While the second turn speaks (a stop lands at the next token), or while the first turn's
+    prompt is still being read (one llama.cpp call that cannot be interrupted: the process saves
+    everything and exits without waiting for it)."""
+    if moment == "generating":
+        signal_at, kept = (lambda line: line["type"] == "token" and line["index"] == 1), [0]
+    else:
+        signal_at, kept = (lambda line: line["type"] == "turn_start" and line["index"] == 0), []
     server = AppProcess(tmp_path / "data", tmp_path / "server.log", SETTINGS)
     server.start()
     try:
         _add_articles(server.base_url)
         with httpx.stream("POST", f"{server.base_url}/api/debate", json={"motion": MOTION}, timeout=600) as r:
             stream = r.iter_lines()
-            lines = _read_until(stream, lambda line: line["type"] == "token" and line["index"] == 1)
+            lines = _read_until(stream, signal_at)
             code, seconds = server.terminate(timeout_s=10)
             lines += [json.loads(raw) for raw in stream if raw.strip()]
     finally:
@@ -150,7 +158,7 @@ def test_sigterm_during_a_generation_stops_the_server_with_exit_code_0(tmp_path:
     debate_id = next(line["id"] for line in lines if line["type"] == "start")
     saved = store.get(debate_id)
     store.close()
-    assert saved.status == "stopped" and [t.index for t in saved.turns] == [0]
+    assert saved.status == "stopped" and [t.index for t in saved.turns] == kept
 
 
 def test_closing_the_browser_tab_mid_answer_frees_the_model_within_2_s(settings) -> None:
