@@ -19,6 +19,7 @@ import base64
 import binascii
 import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 
@@ -28,11 +29,11 @@ from fastapi.responses import PlainTextResponse
 
 from assistant import prompts, render
 from assistant.api import build_router, install_error_handlers
+from assistant.cancel import GenerationStopped
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
 from assistant.retrieval import QueryError
-from assistant.cancel import GenerationStopped
 from assistant.service import Queued, QueueTimeout, Service, ShuttingDown
 from assistant.settings import Settings
 from assistant.transcripts import Debate, to_markdown
@@ -295,6 +296,8 @@ def serve(service: Service, host: str = "127.0.0.1", port: int = 7860) -> None:
         # A generation is still inside one llama.cpp call (reading a long prompt) and will stop at its
         # next token; everything is saved and closed, so do not wait for it, nor let interpreter
         # shutdown free the model under it.
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(0)
 
 

@@ -18,24 +18,24 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile as StarletteUploadFile
-from starlette.formparsers import MultiPartException
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.formparsers import MultiPartException
 
 from assistant import prompts
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
-from assistant.retrieval import QueryError
 from assistant.responses import GenerationResponse, register_user_error
-from assistant.uploads import UploadTooLarge, read_form
+from assistant.retrieval import QueryError
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
 from assistant.text import strip_terminal_escapes
 from assistant.transcripts import Debate, to_markdown
+from assistant.uploads import UploadTooLarge, read_form
 
 # Conversation history without terminal escape sequences, control characters or chat-template
 # tokens (see prompts.clean_user_text). Questions, queries, motions and personas need no such
