@@ -50,6 +50,7 @@ MOTIONS = [
 KINDS = {"search": 0.30, "ask": 0.30, "debate": 0.12, "upload": 0.16, "delete": 0.12}
 FIXED_BOUND_S = 120.0  # search, upload, delete: a request slower than this counts as over its bound
 SLACK_S = 15.0
+IDLE_WAIT_S = 90.0  # the longest a prompt takes to read on a busy 2-core machine, with room to spare
 
 
 @dataclass
@@ -254,12 +255,19 @@ class Soak:
         restart = asyncio.create_task(self.restart(started + self.args.restart_at * self.args.minutes * 60))
         await asyncio.gather(*(self.client(i, deadline) for i in range(self.args.clients)))
         restarted = await restart
-        # Idle check: with every client finished, the model must be free and nobody waiting.
+        # Idle check: with every client finished, the model must be free and nobody waiting. A request
+        # abandoned while its prompt was read lets go at its first token, so allow one prompt's time.
+        idle_started = time.monotonic()
         async with httpx.AsyncClient(base_url=self.app.base_url, timeout=10) as client:
-            final_queue = (await client.get("/api/health")).json()["queue"]
+            while True:
+                final_queue = (await client.get("/api/health")).json()["queue"]
+                if final_queue == {"running": False, "waiting": 0} or time.monotonic() - idle_started > IDLE_WAIT_S:
+                    break
+                await asyncio.sleep(0.5)
         stop.set()
         await poller
-        return {"restart": restarted, "final_queue": final_queue, "window_s": round(time.monotonic() - started, 1)}
+        return {"restart": restarted, "final_queue": final_queue, "idle_after_s": round(time.monotonic() - idle_started, 1),
+                "window_s": round(time.monotonic() - started, 1)}  # fmt: skip
 
 
 def check_data(data_dir: Path, state: State, rounds_turns: int) -> dict:
