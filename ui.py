@@ -17,7 +17,9 @@ import assistant  # noqa: F401  (sets the offline environment before gradio is i
 
 import base64
 import binascii
+import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,11 +29,12 @@ from fastapi.responses import PlainTextResponse
 
 from assistant import prompts, render
 from assistant.api import build_router, install_error_handlers
+from assistant.cancel import GenerationStopped
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
 from assistant.retrieval import QueryError
-from assistant.service import Queued, Service
+from assistant.service import Queued, QueueTimeout, Service, ShuttingDown
 from assistant.settings import Settings
 from assistant.transcripts import Debate, to_markdown
 
@@ -55,6 +58,11 @@ def _queued_note(ahead: int) -> str:
     return f"Queued: {ahead} request{'s' if ahead != 1 else ''} ahead of yours for the model..."
 
 
+# What a generation can end with that the user should read: a bad request, a full queue, a server
+# shutting down, a generation stopped at its time budget.
+_GENERATION_ERRORS = (QueryError, DebateError, QueueTimeout, ShuttingDown, GenerationStopped)
+
+
 def build_blocks(service: Service) -> gr.Blocks:
     library = service.library
 
@@ -63,17 +71,20 @@ def build_blocks(service: Service) -> gr.Blocks:
             raise gr.Error("The library is empty: add articles in the Library tab first.")
 
     # --- Ask ----------------------------------------------------------------------------
-    def do_ask(question: str, chat: list[dict], history: list[list[str]]):
-        """Stream the answer into the chat; the last yield replaces it with the checked HTML."""
+    async def do_ask(question: str, chat: list[dict], history: list[list[str]]):
+        """Stream the answer into the chat; the last yield replaces it with the checked HTML.
+
+        An async generator reading a server-owned job: when the tab closes, Gradio closes this
+        generator, and closing ``stream`` cancels the generation within one token."""
         question = prompts.clean_user_text(question or "").strip()  # no NUL or terminal escapes
         if not question:
             raise gr.Error("Type a question first.")
         _require_documents()
         chat = list(chat or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
         shown = ""
+        stream = service.queue.stream(lambda: service.ask_chain.stream(question, [tuple(h) for h in history or []]))
         try:
-            stream = service.queue.run(lambda: service.ask_chain.stream(question, [tuple(h) for h in history or []]))
-            for item in stream:
+            async for item in stream:
                 if isinstance(item, Queued):
                     chat[-1] = {"role": "assistant", "content": _queued_note(item.ahead)}
                 elif isinstance(item, Answer):
@@ -83,11 +94,14 @@ def build_blocks(service: Service) -> gr.Blocks:
                     shown += item
                     chat[-1] = {"role": "assistant", "content": render.text_with_links(shown, "live", set())}
                 yield "", chat, history
-        except QueryError as exc:
+        except _GENERATION_ERRORS as exc:
             raise gr.Error(str(exc)) from exc
+        finally:
+            await stream.aclose()  # finished, failed or abandoned: the job is cancelled if still running
 
     # --- Debate -------------------------------------------------------------------------
-    def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
+    async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
+        """Stream the turns into the transcript; a closed tab stops the debate (saved as "stopped")."""
         motion = prompts.clean_user_text(motion or "").strip()
         if not motion:
             raise gr.Error("Enter a motion first.")
@@ -97,9 +111,9 @@ def build_blocks(service: Service) -> gr.Blocks:
         skeptic = prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or "")
         scope = render.new_scope()
         turns, live_role, live_text, sources, speakers = [], None, "", [], {}
+        stream = service.queue.stream(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic))
         try:
-            stream = service.queue.run(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic))
-            for event in stream:
+            async for event in stream:
                 if isinstance(event, Queued):
                     yield _queued_note(event.ahead), gr.update(), gr.update(visible=False)
                     continue
@@ -120,8 +134,10 @@ def build_blocks(service: Service) -> gr.Blocks:
                     return
                 live = (live_role, live_text) if live_role else None
                 yield "Debating…", render.debate_html(speakers, turns, sources, scope, live), gr.update(visible=False)
-        except (QueryError, DebateError) as exc:
+        except _GENERATION_ERRORS as exc:
             raise gr.Error(str(exc)) from exc
+        finally:
+            await stream.aclose()
 
     # --- Library ------------------------------------------------------------------------
     def do_ingest(files, url: str, text: str, title: str, progress=gr.Progress()):
@@ -249,12 +265,46 @@ def create_app(service: Service) -> FastAPI:
     return gr.mount_gradio_app(app, demo, path="", css=render.CSS, head=render.CITATION_SCRIPT, show_error=True)
 
 
-def main(host: str = "127.0.0.1", port: int = 7860) -> None:
+def serve(service: Service, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Run the app until SIGTERM or Ctrl-C, then shut down gracefully and return (exit code 0).
+
+    On the signal, running and queued generations are stopped at once (a debate keeps its
+    finished turns, marked stopped) instead of being waited for; connections that are still
+    open after ``shutdown_grace_s`` are closed; then the stores are closed (transcripts flushed).
+    """
+    import signal
+    import threading
+
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:
+            if not self.should_exit:  # in a signal handler: take no locks here, let a thread do the stopping
+                threading.Thread(target=service.stop_generations, name="shutdown", daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(create_app(service), host=host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=max(1, round(service.settings.shutdown_grace_s)))  # fmt: skip
+    # uvicorn raises the signal it stopped for again once it is done; that second one is ours to ignore.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    try:
+        Server(config).run()
+    finally:
+        finished = service.close()
+    if not finished:
+        # A generation is still inside one llama.cpp call (reading a long prompt) and will stop at its
+        # next token; everything is saved and closed, so do not wait for it, nor let interpreter
+        # shutdown free the model under it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def main(host: str = "127.0.0.1", port: int = 7860) -> None:
     service = Service(Settings())
     print(f"Debate Assistant on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)", flush=True)
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    serve(service, host, port)
 
 
 if __name__ == "__main__":

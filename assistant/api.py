@@ -8,31 +8,34 @@ reads the annotations of the nested endpoint functions at run time.)
 """
 
 
-import json
 import os
 import secrets
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.formparsers import MultiPartException
 
 from assistant import prompts
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
+from assistant.responses import GenerationResponse, register_user_error
 from assistant.retrieval import QueryError
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
-from assistant.streaming import final_item
+from assistant.text import strip_terminal_escapes
 from assistant.transcripts import Debate, to_markdown
+from assistant.uploads import UploadTooLarge, read_form
 
 # Conversation history without terminal escape sequences, control characters or chat-template
 # tokens (see prompts.clean_user_text). Questions, queries, motions and personas need no such
@@ -102,10 +105,6 @@ def debate_dict(debate: Debate) -> dict:
     }  # fmt: skip
 
 
-def _ndjson(events: Iterator[dict]) -> StreamingResponse:
-    return StreamingResponse((json.dumps(e) + "\n" for e in events), media_type="application/x-ndjson")
-
-
 def build_router(service: Service) -> APIRouter:
     bearer = HTTPBearer(auto_error=False)
 
@@ -131,25 +130,22 @@ def build_router(service: Service) -> APIRouter:
 
     @protected.post("/ask", summary="Answer a question with validated citations")
     def ask(request: AskRequest):
-        def events() -> Iterator[dict]:
-            stream = service.queue.run(
-                lambda: service.ask_chain.stream(request.question, request.history, k=request.k, doc_ids=request.doc_ids)
-            )
-            for item in stream:
-                if isinstance(item, Queued):
-                    yield {"type": "queued", "ahead": item.ahead}
-                elif isinstance(item, Answer):
-                    yield {"type": "answer", **answer_dict(item)}
-                else:
-                    yield {"type": "token", "text": item}
+        def event(item) -> dict:
+            if isinstance(item, Queued):
+                return {"type": "queued", "ahead": item.ahead}
+            if isinstance(item, Answer):
+                return {"type": "answer", **answer_dict(item)}
+            return {"type": "token", "text": item}
 
         # Refuse bad questions (422) and unknown documents (404) before any streaming starts.
         _check_question(service, request.question)
         _check_doc_ids(service, request.doc_ids)
-        if request.stream:
-            return _ndjson(events())
-        answer = final_item((e for e in events() if e["type"] == "answer"), dict)
-        return {k: v for k, v in answer.items() if k != "type"}
+        # The generation runs on the server's worker and is cancelled if the client goes away.
+        return GenerationResponse(
+            service.queue,
+            lambda: service.ask_chain.stream(request.question, request.history, k=request.k, doc_ids=request.doc_ids),
+            event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
+        )  # fmt: skip
 
     @protected.post("/debate", summary="Stage a debate; streamed as NDJSON")
     def debate(request: DebateRequest):
@@ -160,28 +156,27 @@ def build_router(service: Service) -> APIRouter:
         if request.rounds is not None and request.rounds > service.settings.debate_max_rounds:
             raise HTTPException(422, f"rounds must be at most {service.settings.debate_max_rounds}")
 
-        def events() -> Iterator[dict]:
-            stream = service.queue.run(
-                lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids)
-            )
-            try:
-                for event in stream:
-                    if isinstance(event, Queued):
-                        yield {"type": "queued", "ahead": event.ahead}
-                    elif isinstance(event, DebateStarted):
-                        yield {"type": "start", "id": event.debate.id, "sources": [asdict(s) for s in event.debate.sources]}
-                    elif isinstance(event, TurnStarted):
-                        yield {"type": "turn_start", **asdict(event)}
-                    elif isinstance(event, TurnText):
-                        yield {"type": "token", "index": event.index, "text": event.text}
-                    elif isinstance(event, TurnFinished):
-                        yield {"type": "turn", **asdict(event.turn)}
-                    elif isinstance(event, Debate):
-                        yield {"type": "debate", **debate_dict(event)}
-            except (DebateError, QueryError) as exc:
-                yield {"type": "error", "detail": str(exc)}
+        def event(item) -> dict | None:
+            if isinstance(item, Queued):
+                return {"type": "queued", "ahead": item.ahead}
+            if isinstance(item, DebateStarted):
+                return {"type": "start", "id": item.debate.id, "sources": [asdict(s) for s in item.debate.sources]}
+            if isinstance(item, TurnStarted):
+                return {"type": "turn_start", **asdict(item)}
+            if isinstance(item, TurnText):
+                return {"type": "token", "index": item.index, "text": item.text}
+            if isinstance(item, TurnFinished):
+                return {"type": "turn", **asdict(item.turn)}
+            if isinstance(item, Debate):
+                return {"type": "debate", **debate_dict(item)}
+            return None
 
-        return _ndjson(events())
+        # Chain errors become an "error" line; a client that goes away stops the debate (saved as "stopped").
+        return GenerationResponse(
+            service.queue,
+            lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids),
+            event,
+        )
 
     @protected.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue")
     def search(request: SearchRequest) -> list[dict]:
@@ -212,22 +207,22 @@ def build_router(service: Service) -> APIRouter:
     def documents() -> list[dict]:
         return [asdict(d) for d in service.library.documents()]
 
-    @protected.post("/documents", summary="Add files, a URL and/or pasted text")
-    def add_documents(
-        files: Annotated[list[UploadFile] | None, File(description="Article files")] = None,
-        url: Annotated[str | None, Form()] = None,
-        text: Annotated[str | None, Form()] = None,
-        title: Annotated[str | None, Form()] = None,
-    ) -> list[dict]:
-        with tempfile.TemporaryDirectory(prefix="da-upload-") as folder:
-            items = [_save_upload(upload, Path(folder), i) for i, upload in enumerate(files or [])]
-            if url and url.strip():
-                items.append(url.strip())
-            texts = [(text, title or None)] if text and text.strip() else []
-            if not items and not texts:
-                raise HTTPException(422, "send files, a url or text")
-            results = service.library.ingest(items, texts=texts)
-        return [asdict(r) for r in results]
+    @protected.post("/documents", summary="Add files, a URL and/or pasted text", openapi_extra=_UPLOAD_FORM)
+    async def add_documents(request: Request) -> list[dict]:
+        # Read here, not by FastAPI's File() parameters: each file is checked against max_file_bytes
+        # while it streams in (413 at once), instead of after the whole request was spooled to disk.
+        try:
+            form = await read_form(request, service.settings.max_file_bytes)
+        except UploadTooLarge as exc:
+            raise HTTPException(413, exc.message) from exc
+        except MultiPartException as exc:
+            raise HTTPException(422, exc.message) from exc
+        try:
+            files = [f for f in form.getlist("files") if isinstance(f, StarletteUploadFile)]
+            fields = {key: value for key in ("url", "text", "title") if isinstance(value := form.get(key), str)}
+            return await run_in_threadpool(_add_documents, service, files, **fields)
+        finally:
+            await form.close()
 
     @protected.delete("/documents/{doc_id}", summary="Delete a document and its passages")
     def delete_document(doc_id: str) -> dict:
@@ -274,14 +269,14 @@ def safe_upload_name(filename: str | None) -> str:
     """A client's file name reduced to a plain base name: no folders (``/`` or ``\\``), no control or
     invisible formatting characters, no leading dots, at most ~150 characters; ``upload.txt`` if
     nothing is left. The suffix survives, because it decides which loader reads the file."""
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = strip_terminal_escapes(filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".").strip()
     stem, suffix = os.path.splitext(name)
     name = stem[:120] + suffix[:16]
     return name if stem.strip() else "upload.txt"
 
 
-def _save_upload(upload: UploadFile, folder: Path, index: int) -> str:
+def _save_upload(upload: StarletteUploadFile, folder: Path, index: int) -> str:
     """Store an upload in its own sub-folder under a sanitised name (``../../etc/passwd`` or
     ``/abs/x.txt`` stay inside ``folder``, and two uploads called ``a.txt`` do not overwrite each other)."""
     target = folder / str(index) / safe_upload_name(upload.filename)
@@ -289,6 +284,45 @@ def _save_upload(upload: UploadFile, folder: Path, index: int) -> str:
     with target.open("wb") as out:
         shutil.copyfileobj(upload.file, out)
     return str(target)
+
+
+# Raised inside a generation, these reach the client as a status (or an "error" line with it).
+register_user_error(QueryError, 422)
+register_user_error(DebateError, 422)
+register_user_error(StoreUnavailableError, 503, retry_after=True)
+
+
+_UPLOAD_FORM = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                  "description": "Article files (each at most max_file_bytes)"},
+                        "url": {"type": "string"}, "text": {"type": "string"}, "title": {"type": "string"},
+                    },
+                }
+            }
+        }
+    }
+}  # fmt: skip
+
+
+def _add_documents(
+    service: Service, files: list[StarletteUploadFile], url: str | None = None, text: str | None = None,
+    title: str | None = None,
+) -> list[dict]:  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="da-upload-") as folder:
+        items = [_save_upload(upload, Path(folder), i) for i, upload in enumerate(files)]
+        if url and url.strip():
+            items.append(url.strip())
+        texts = [(text, title or None)] if text and text.strip() else []
+        if not items and not texts:
+            raise HTTPException(422, "send files, a url or text")
+        results = service.library.ingest(items, texts=texts)
+    return [asdict(r) for r in results]
 
 
 def install_error_handlers(app: FastAPI) -> None:

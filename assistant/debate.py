@@ -29,12 +29,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
+from assistant.cancel import GenerationStopped
 from assistant.citations import split_sentences
 from assistant.grounding import check_grounding
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
-from assistant.transcripts import COMPLETE, FAILED, Debate, DebateTurn, SourcePassage, TranscriptStore
+from assistant.transcripts import COMPLETE, FAILED, STOPPED, Debate, DebateTurn, SourcePassage, TranscriptStore
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,10 @@ class DebateChain:
                 debate.turns.append(turn)
                 self.store.add_turn(debate.id, turn)
                 yield TurnFinished(turn)
+        except (GenerationStopped, GeneratorExit, KeyboardInterrupt):  # stopped from outside (client, server, Ctrl-C):
+            # the finished turns stay, the debate is marked stopped
+            self.store.set_status(debate.id, STOPPED)
+            raise
         except BaseException:
             self.store.set_status(debate.id, FAILED)
             raise

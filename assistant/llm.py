@@ -21,6 +21,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -34,6 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field
 
 from assistant import prompts
+from assistant.cancel import check_stop
 from assistant.settings import Settings
 
 
@@ -61,6 +63,45 @@ class LlamaModelCache:
                 )
                 cls._models[key] = (llama, threading.Lock())
             return cls._models[key]
+
+
+def _chat_prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int] | None:
+    """The tokens ``create_chat_completion`` will evaluate for ``messages``, built the way llama-cpp-python
+    builds them from the GGUF's chat template; None if the model uses another chat format."""
+    from llama_cpp import llama_chat_format
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if template is None or llama.chat_handler is not None or llama.chat_format != "chat_template.default":
+        return None
+    eos_id, bos_id = llama.token_eos(), llama.token_bos()
+    formatter = llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=llama._model.token_get_text(eos_id) if eos_id != -1 else "",
+        bos_token=llama._model.token_get_text(bos_id) if bos_id != -1 else "",
+        stop_token_ids=[eos_id],
+    )
+    result = formatter(messages=messages)
+    return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+
+def _prefill(llama: Any, messages: list[dict[str, str]], step_tokens: int) -> None:
+    """Evaluate the prompt but its last token in steps of ``step_tokens``, checking the stop signal
+    before each step, so that a cancelled request lets go of the model while its prompt is still
+    being read (one llama.cpp call cannot be interrupted, and a long prompt takes 15 s or more).
+
+    ``create_chat_completion`` then finds the prompt in the cache and evaluates one token. Should the
+    tokens here ever differ from its own, it re-evaluates from the first difference: slower, never wrong.
+    """
+    tokens = _chat_prompt_tokens(llama, messages) if step_tokens else None
+    if not tokens:
+        return
+    target = tokens[:-1]
+    keep = _common_prefix(_evaluated_tokens(llama), target)
+    llama.n_tokens = keep  # eval() drops the cached state after this point
+    for start in range(keep, len(target), step_tokens):
+        check_stop()
+        llama.eval(target[start : start + step_tokens])
+    check_stop()
 
 
 def _evaluated_tokens(llama: Any) -> list[int]:
@@ -111,6 +152,7 @@ class LocalLlamaChatModel(BaseChatModel):
     temperature: float = 0.0
     seed: int = 7
     stop: list[str] | None = None
+    prefill_step_tokens: int = 0  # 0: the prompt in one llama.cpp call (a stop lands at the first token)
 
     @property
     def _llm_type(self) -> str:
@@ -158,13 +200,14 @@ class LocalLlamaChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         llama, lock = self._llama()
+        role_dicts = to_role_dicts(messages)
         with lock:
             before = _evaluated_tokens(llama)
+            _prefill(llama, role_dicts, self.prefill_step_tokens)
             produced = 0
             finish_reason = None
-            for chunk in llama.create_chat_completion(
-                messages=to_role_dicts(messages), stream=True, **self._options(stop, kwargs)
-            ):
+            for chunk in llama.create_chat_completion(messages=role_dicts, stream=True, **self._options(stop, kwargs)):
+                check_stop()  # once per token: a stopped generation hands the model on within one token
                 choice = chunk["choices"][0]
                 finish_reason = choice.get("finish_reason") or finish_reason
                 text = choice.get("delta", {}).get("content") or ""
@@ -194,23 +237,8 @@ class LocalLlamaChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        llama, lock = self._llama()
-        with lock:
-            before = _evaluated_tokens(llama)
-            result = llama.create_chat_completion(messages=to_role_dicts(messages), **self._options(stop, kwargs))
-            usage = result.get("usage") or {}
-            reused = _common_prefix(before, _evaluated_tokens(llama)[: usage.get("prompt_tokens", 0)])
-        choice = result["choices"][0]
-        message = AIMessage(
-            content=choice["message"].get("content") or "",
-            usage_metadata=UsageMetadata(
-                input_tokens=usage.get("prompt_tokens", 0),
-                output_tokens=usage.get("completion_tokens", 0),
-                total_tokens=usage.get("total_tokens", 0),
-            ),
-            response_metadata=self._response_metadata(choice.get("finish_reason"), reused),
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        # Streamed and gathered, so that a stop signal reaches this token loop too (``_stream``).
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -291,6 +319,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
         seed=settings.llm_seed,
+        prefill_step_tokens=settings.llm_prefill_step_tokens,
     )
 
 

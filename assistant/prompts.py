@@ -17,14 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from assistant.text import strip_terminal_escapes
+
 DECLINE = "The sources don't say."
 
 # --- Text from users and articles, on its way into a prompt ------------------------------
-# Terminal escape sequences (CSI like ESC[2J, OSC like ESC]0;title BEL, two-byte ESC x).
-_ESCAPE_SEQUENCE = re.compile(
-    r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_]?)"  # ESC: CSI, OSC, two-byte
-    r"|\x9b[0-?]*[ -/]*[@-~]?"  # the one-byte C1 CSI
-)
 # C0/C1 control characters except tab and newline (NUL, BEL, backspace, CR, DEL, ...).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # Chat-template tokens such as <|im_start|> or <|eot_id|>: llama.cpp tokenizes the rendered chat
@@ -36,7 +33,7 @@ def clean_user_text(text: str) -> str:
     """``text`` as it may enter a prompt or be echoed back: no escape sequences, no control
     characters (tab and newline stay), and chat-template tokens defused (``<|im_start|>`` ->
     ``<im_start>``), so a question or an article cannot switch the terminal or the chat role."""
-    text = _ESCAPE_SEQUENCE.sub("", text.replace("\r\n", "\n"))
+    text = strip_terminal_escapes(text.replace("\r\n", "\n"))
     return _TEMPLATE_TOKEN.sub(r"<\1>", _CONTROL.sub("", text))
 
 ANSWER_SYSTEM = """You are a careful research assistant. Read the numbered sources and answer the user's question with facts from them. End each sentence with the number of the source it comes from, for example: ...was signed in May [3].

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
     llm_seed: int = 7
     llm_threads: int | None = Field(None, ge=1, description="Default: the 'threads' setting.")
+    llm_prefill_step_tokens: int = Field(
+        0, ge=0, description="Local model: read prompts in steps of this many tokens, so that a cancelled request "
+        "frees the model before its prompt is fully read (0: one step; a stop then lands at the first token). "
+        "Measured on 2 busy cores: 128-token steps read prompts ~15-35% slower.",
+    )
     openai_base_url: str = "http://127.0.0.1:8080/v1"
     openai_model: str = "local"
     openai_api_key: SecretStr = SecretStr("not-needed")
@@ -117,6 +122,15 @@ class Settings(BaseSettings):
     debate_turn_sentences: int = Field(3, ge=1, le=20)
 
     # Service
+    queue_timeout_s: float = Field(
+        120.0, gt=0, description="A request waiting longer than this for the model gives up with 503 and Retry-After."
+    )
+    generation_timeout_s: float = Field(
+        600.0, gt=0, description="A generation (an answer, a whole debate) running longer than this is stopped."
+    )
+    shutdown_grace_s: float = Field(
+        5.0, ge=0, description="On SIGTERM: how long running generations get to stop and save, and connections to close."
+    )
     api_token: SecretStr | None = Field(None, description="If set, /api calls need 'Authorization: Bearer <token>'.")
     ui_username: str | None = Field(None, description="With ui_password: HTTP basic auth for the web UI.")
     ui_password: SecretStr | None = None
@@ -132,6 +146,7 @@ class Settings(BaseSettings):
     max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused, not read.")
     max_text_chars: int = Field(5_000_000, ge=1, description="Refuse a file or page whose extracted text is longer.")
     url_timeout_s: float = Field(20.0, gt=0)
+    dns_timeout_s: float = Field(5.0, gt=0, description="URL ingest: how long a host name may take to resolve.")
     url_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
 
     @model_validator(mode="after")

@@ -12,6 +12,9 @@ the extractive baseline, BM25 and the eval) splits and tokenises it here, so a r
 - ``STOP_WORDS``: function words only. Negation (not, no, never, none, without ...) and
   quantity words (few, most, all, number words) carry meaning a checker must see: they are
   never stop words.
+- ``strip_terminal_escapes``: terminal escape sequences removed whole (ECMA-48: CSI, the string
+  commands OSC/DCS/SOS/PM/APC up to BEL or ST, every other ESC sequence, 7-bit or C1). Removing
+  only the control characters used to leave their printable tails, so ``ESC[2J`` became ``[2J``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,21 @@ from functools import lru_cache
 
 import sentencex
 import Stemmer
+
+# Terminal escape sequences, removed whole from articles, questions and file names.
+TERMINAL_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI: ESC[2J, ESC[1;31m, ESC[?1049h
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC strings
+    r"|\x1b[ -/]*[0-~]?"  # all other escape sequences, and a lone ESC
+)
+
+
+def strip_terminal_escapes(text: str) -> str:
+    """``text`` without terminal escape sequences (whole: no ``[2J`` or ``]0;title`` left behind).
+
+    An unterminated string command runs to the end of the text and goes with it."""
+    return TERMINAL_ESCAPE.sub("", text)
+
 
 # The canonical citation marker, as written after normalisation: "[2]".
 CITATION = re.compile(r"\[(\d+)\]")

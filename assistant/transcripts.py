@@ -23,6 +23,7 @@ from assistant.prompts import MODERATOR_NAME, Persona, source_label
 RUNNING = "running"
 COMPLETE = "complete"
 FAILED = "failed"
+STOPPED = "stopped"  # cancelled mid-way (client gone, shutdown, time budget): the finished turns are kept
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS debates (
@@ -105,6 +106,7 @@ class TranscriptStore:
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._unfinished: set[int] = set()  # debates this store started and no status has ended yet
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -119,6 +121,7 @@ class TranscriptStore:
                 "INSERT INTO debates(motion, created_at, status, rounds, personas, sources) VALUES (?, ?, ?, ?, ?, ?)",
                 (motion, created, RUNNING, rounds, personas, json.dumps([asdict(s) for s in sources])),
             )
+        self._unfinished.add(cursor.lastrowid)
         return Debate(cursor.lastrowid, motion, created, RUNNING, rounds, advocate, skeptic, list(sources))
 
     def add_turn(self, debate_id: int, turn: DebateTurn) -> None:
@@ -131,6 +134,7 @@ class TranscriptStore:
     def set_status(self, debate_id: int, status: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE debates SET status = ? WHERE id = ?", (status, debate_id))
+        self._unfinished.discard(debate_id)
 
     def get(self, debate_id: int) -> Debate:
         with self._tx() as db:
@@ -158,7 +162,14 @@ class TranscriptStore:
             ).fetchall()
 
     def close(self) -> None:
-        self._conn.close()
+        """Mark the debates this store started and that are still running as stopped (their finished
+        turns are saved already; a shutdown may end a process before their generation unwinds), then close."""
+        with self._lock:
+            for debate_id in sorted(self._unfinished):
+                self._conn.execute("UPDATE debates SET status = ? WHERE id = ? AND status = ?", (STOPPED, debate_id, RUNNING))
+            self._conn.commit()
+            self._unfinished.clear()
+            self._conn.close()
 
 
 _KIND_TITLES = {"opening": "Opening", "rebuttal": "Rebuttal", "summary": "Summary"}

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
+from assistant.text import strip_terminal_escapes
+
 _NAV_LINE = re.compile(
     r"(next|previous|prev|back|back to top|home|menu|skip to (main )?content|share|share this"
     r"( article| story| post| page)?|tweet|print|email|read more|continue reading|subscribe( now)?|"
@@ -73,7 +75,7 @@ class CleanResult:
 
 def normalize_text(raw: str) -> str:
     """Unicode NFC, unified newlines, no non-breaking or zero-width spaces, no trailing blanks."""
-    text = unicodedata.normalize("NFC", raw)
+    text = unicodedata.normalize("NFC", strip_terminal_escapes(raw))  # whole sequences first, no "[2J" left
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u00a0", " ").replace("\u200b", "").replace("\ufeff", "")
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")

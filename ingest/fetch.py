@@ -21,6 +21,8 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -46,9 +48,20 @@ class FetchedPage:
     content_type: str
 
 
-def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+# getaddrinfo has no timeout of its own (a dead resolver blocks it for resolv.conf's retries, or
+# longer), so lookups run here and are waited for with one. A lookup that hangs keeps its thread
+# until the resolver answers; four threads bound what hung lookups can hold.
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns")
+DNS_TIMEOUT_S = 5.0
+
+
+def _addresses(host: str, timeout_s: float = DNS_TIMEOUT_S) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    lookup = _RESOLVER.submit(socket.getaddrinfo, host, None)
     try:
-        infos = socket.getaddrinfo(host, None)
+        infos = lookup.result(timeout=timeout_s)
+    except FutureTimeout:
+        lookup.cancel()
+        raise FetchError(f"cannot resolve host {host!r}: no answer from DNS within {timeout_s:g} s") from None
     except socket.gaierror as exc:
         raise FetchError(f"cannot resolve host {host!r}: {exc.strerror}") from exc
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
@@ -89,8 +102,11 @@ def _parse(url: str) -> httpx.URL:
         raise FetchError(f"not a valid URL: {url!r} ({exc})") from exc
 
 
-def check_url_allowed(url: str, allow_private: bool, allowed_hosts: Iterable[str] = ()) -> None:
-    """Raise FetchError unless ``url`` is http(s) and (by default) resolves only to public addresses.
+def check_url_allowed(
+    url: str, allow_private: bool, allowed_hosts: Iterable[str] = (), dns_timeout_s: float = DNS_TIMEOUT_S
+) -> None:
+    """Raise FetchError unless ``url`` is http(s) and (by default) resolves only to public addresses
+    (within ``dns_timeout_s``).
 
     Hosts named in ``allowed_hosts`` skip the address check; nothing else does.
     """
@@ -101,7 +117,7 @@ def check_url_allowed(url: str, allow_private: bool, allowed_hosts: Iterable[str
         raise FetchError(f"URL has no host: {url!r}")
     if allow_private or host_is_listed(parsed.host, parsed.port or _DEFAULT_PORTS[parsed.scheme], allowed_hosts):
         return
-    blocked = [str(a) for a in _addresses(parsed.raw_host.decode("ascii")) if not _is_public(a)]
+    blocked = [str(a) for a in _addresses(parsed.raw_host.decode("ascii"), dns_timeout_s) if not _is_public(a)]
     if blocked:
         raise FetchError(
             f"refusing to fetch {parsed.host!r}: it resolves to a loopback, private or link-local "
@@ -189,7 +205,8 @@ def _decoded_body(response: httpx.Response) -> Iterator[bytes]:
 
 
 def fetch_url(
-    url: str, *, allow_private: bool, timeout_s: float, max_bytes: int, allowed_hosts: Iterable[str] = ()
+    url: str, *, allow_private: bool, timeout_s: float, max_bytes: int, allowed_hosts: Iterable[str] = (),
+    dns_timeout_s: float = DNS_TIMEOUT_S,
 ) -> FetchedPage:
     """GET ``url`` following at most MAX_REDIRECTS checked redirects, within ``max_bytes`` and ``timeout_s`` in total."""
     deadline = time.monotonic() + timeout_s
@@ -202,7 +219,7 @@ def fetch_url(
     ):
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                check_url_allowed(current, allow_private, fence.allowed_hosts)
+                check_url_allowed(current, allow_private, fence.allowed_hosts, min(dns_timeout_s, timeout_s))
             except FetchError as exc:
                 raise FetchError(f"{exc} (reached by a redirect from {previous})" if previous else str(exc)) from None
             fence.url = httpx.URL(current)

@@ -242,6 +242,7 @@ def load_url(url: str, settings: Settings) -> RawDocument:
             timeout_s=settings.url_timeout_s,
             max_bytes=settings.url_max_bytes,
             allowed_hosts=settings.url_allowed_hosts,
+            dns_timeout_s=settings.dns_timeout_s,
         )
     except FetchError as exc:
         raise LoadError(str(exc)) from exc
