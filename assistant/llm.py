@@ -35,6 +35,7 @@ from pydantic import Field
 
 from assistant import prompts
 from assistant.settings import Settings
+from assistant.text import STOP_WORDS, split_sentences
 
 
 class LlamaModelCache:
@@ -215,11 +216,6 @@ class LocalLlamaChatModel(BaseChatModel):
 
 _WORD = re.compile(r"[a-z0-9]+")
 _SOURCE_LINE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z)", re.MULTILINE | re.DOTALL)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_STOP = frozenset(
-    "a an and are as at be but by did do does for from had has have he her his how i in is it its of on or "
-    "she that the their them they this to was were what when where which who why will with would you".split()
-)
 
 
 class ExtractiveChatModel(BaseChatModel):
@@ -240,12 +236,12 @@ class ExtractiveChatModel(BaseChatModel):
     def _answer(self, messages: list[BaseMessage]) -> str:
         system = "\n".join(_text_of(m) for m in messages if isinstance(m, SystemMessage))
         question = next((_text_of(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
-        wanted = set(_WORD.findall(question.lower())) - _STOP
+        wanted = set(_WORD.findall(question.lower())) - STOP_WORDS
         best: tuple[int, int, str] | None = None
         for match in _SOURCE_LINE.finditer(system):
             number, body = int(match.group(1)), match.group(2)
-            for sentence in _SENTENCE.split(body.strip()):
-                overlap = len(wanted & (set(_WORD.findall(sentence.lower())) - _STOP))
+            for sentence in split_sentences(body.strip()):
+                overlap = len(wanted & (set(_WORD.findall(sentence.lower())) - STOP_WORDS))
                 if best is None or overlap > best[0]:
                     best = (overlap, number, sentence.strip())
         if best is None or best[0] < self.min_overlap:

@@ -16,9 +16,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.grounding import check_grounding, is_decline
+from assistant.grounding import CheckedSentence, check_grounding, is_decline
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
+from assistant.verify import Verifier, make_verifier
 
 CONDENSE_MAX_TOKENS = 60
 
@@ -60,20 +61,26 @@ class Answer:
     unsupported_sentences: list[str] = field(default_factory=list)
     withheld: bool = False
     timing: Timing = field(default_factory=Timing)
+    # Every checked sentence with its verdict and evidence span (withdrawn ones included).
+    sentences: list[CheckedSentence] = field(default_factory=list)
 
 
 def finalize(
-    question: str, standalone: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing
+    question: str, standalone: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing,
+    verifier: Verifier | None = None,
 ) -> Answer:
     """Validate the model's text against ``passages`` and decide whether it may be shown.
 
     Shown as answered only if at least one sentence carries a valid citation whose passage
-    supports it (see ``assistant.support``). A reply that says the sources don't cover the
+    supports it (see ``assistant.verify``). A reply that says the sources don't cover the
     question is a decline even if the model tacked a marker onto it; anything else without a
     supported citation is *withheld*: the user sees the decline, the raw text stays in the
     result for inspection.
     """
-    checked = check_grounding(raw, passages)
+    started = time.perf_counter()
+    checked = check_grounding(raw, passages, verifier)
+    timing.verify_ms = (time.perf_counter() - started) * 1000
+    timing.total_s += timing.verify_ms / 1000
     shown = checked.shown(prompts.DECLINE)
     declined = not checked.grounded and (is_decline(raw) or not raw.strip())
     return Answer(
@@ -90,6 +97,7 @@ def finalize(
         uncited_sentences=shown.uncited_sentences,
         unsupported_sentences=shown.unsupported_sentences,
         timing=timing,
+        sentences=shown.sentences,
     )
 
 
@@ -100,6 +108,14 @@ class AskChain:
         self.retriever = retriever
         self.chat_model = chat_model
         self.settings = retriever.settings
+        self._verifier: Verifier | None = None
+
+    @property
+    def verifier(self) -> Verifier:
+        """The configured verifier, built on first use (``rules+llm`` loads the local model)."""
+        if self._verifier is None:
+            self._verifier = make_verifier(self.settings)
+        return self._verifier
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up rewritten to stand alone; falls back to joining it with the last question."""
@@ -155,7 +171,7 @@ class AskChain:
             else:
                 yield item
         timing.total_s = time.perf_counter() - started
-        yield finalize(question, standalone, raw, passages, timing)
+        yield finalize(question, standalone, raw, passages, timing, self.verifier)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), **options) -> Answer:
         """The finished answer, without streaming."""

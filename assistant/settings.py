@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     openai_model: str = "local"
     openai_api_key: SecretStr = SecretStr("not-needed")
     openai_timeout_s: float = Field(120.0, gt=0)
+    verifier: Literal["rules", "rules+llm"] = Field(
+        "rules",
+        description="How cited sentences are checked against their evidence: 'rules' (numbers, names, negation, "
+        "coverage on the aligned evidence sentence) or 'rules+llm' (then the local model as a Yes/No judge).",
+    )
     max_question_chars: int = Field(4000, ge=1)
     max_history_turns: int = Field(4, ge=0, le=50)
 
