@@ -45,7 +45,8 @@ ATTRIBUTION = frozenset(
     believe believes believed think thinks thought warn warns warned claim claims claimed propose proposes
     proposed contend contends insist insists stress stresses explain explains explained add adds added
     point points view views see sees hold holds state states stated maintain maintains conclude concludes
-    author authors article articles piece essay text source sources passage op ed writer
+    author authors article articles piece essay text source sources passage op ed writer blog post
+    skeptic skeptical sceptic advocate opinion
     yes
     """.split()
 )  # fmt: skip
@@ -55,8 +56,15 @@ NEGATIONS = frozenset(
     fail fails failed failing failure doubt doubts doubted doubtful wishful hardly barely scarcely lack
     lacks lacked lacking refuse refuses refused reject rejects rejected deny denies denied instead
     false myth illusion
+    abandon abandons abandoned drop drops dropped stop stops stopped halt halts halted cease ceased end ends
+    ended scrap scrapped quit
     """.split()
 )  # fmt: skip
+# A sentence holding one of these refers back: its names may be in the sentences before.
+PRONOUNS = frozenset("he she it they him her them his its their this these that".split())
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+# How many sentences before the best one count as its context (what "it", "the North", "that summit" refer to).
+CONTEXT_SENTENCES = 2
 # Short forms a name may take in a claim: "US" for "United States".
 ALIASES = {
     "us": ("united states", "america", "american", "washington"),
@@ -123,6 +131,10 @@ def _is_name(word: Word, previous: Word | None) -> bool:
     if len(word.surface) >= 2 and word.surface.isupper() and word.surface.isalpha():
         return True
     return word.index > 0 and word.capitalised and (word.lower not in STOP_WORDS or word.lower == "may")
+
+
+def _is_year(word: Word) -> bool:
+    return word.surface.isdigit() and len(word.surface) == 4 and 1800 <= int(word.surface) <= 2100
 
 
 def _names(ws: Sequence[Word]) -> list[Word]:
@@ -228,6 +240,12 @@ class Verifier:
                 break
         return chosen, candidates
 
+    def _antecedents(self, candidate: _Candidate) -> tuple[Word, ...]:
+        """Words of the ``CONTEXT_SENTENCES`` sentences just before ``candidate`` in its passage."""
+        spans = self._spans(candidate.passage)
+        at = next((i for i, s in enumerate(spans) if s.start == candidate.sentence.start), 0)
+        return tuple(w for span in spans[max(0, at - CONTEXT_SENTENCES) : at] for w in words(span.text))
+
     def rules(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None) -> Verdict:
         """Stage 1 only: alignment plus the number, name, polarity and coverage rules."""
         chosen, _ = self.align(claim, passages, numbers)
@@ -241,7 +259,7 @@ class Verifier:
         meta_text = " ".join(_metadata(p) for p in passages)
         meta = words(meta_text)
         claim_words = words(claim)
-        reject = self._reject(claim, claim_words, chosen, pool, pool_text, meta, meta_text.lower())
+        reject = self._reject(claim, claim_words, chosen, meta, meta_text.lower())
         terms = [w for w in claim_words if _content(w)]
         found = [w for w in terms if _found(w, pool, pool_text) or _found(w, meta, meta_text.lower())]
         coverage = len(found) / len(terms) if terms else 0.0
@@ -253,29 +271,46 @@ class Verifier:
             return Verdict(False, f"only {coverage:.0%} of its words are in the evidence", evidence, coverage)
         return Verdict(True, "", evidence, coverage)
 
-    def _reject(self, claim: str, claim_words: list[Word], chosen: list[_Candidate], pool: list[Word],
-                pool_text: str, meta: list[Word], meta_text: str) -> str:  # fmt: skip
-        """The first rule the claim breaks against its evidence, or ""."""
-        evidence_numbers = {number_key(w.number) for w in pool if w.number is not None}
+    def _reject(self, claim: str, claim_words: list[Word], chosen: list[_Candidate], meta: list[Word],
+                meta_text: str) -> str:  # fmt: skip
+        """The first rule the claim breaks against its best evidence sentence, or "".
+
+        Numbers and names must be in the best sentence. They may come from its context (the
+        second aligned sentence and the sentences just before it: what "it", "the North" or
+        "that summit" refer to) only when the best sentence names no *other* person, place or
+        number: "Roh Moo-hyun met Kim" must not pass where the sentence says "Kim Dae-jung met
+        Kim" and the sentence before mentions Roh. A pronoun in the best sentence lets names
+        come from the context anyway ("He was sent home ..." after "Otto Warmbier was arrested").
+        """
+        best = chosen[0]
+        context = [w for c in chosen[1:] for w in c.words] + list(self._antecedents(best))
+        claim_text = claim.lower()
+        claim_numbers = {number_key(w.number) for w in claim_words if w.number is not None}
+        best_numbers = {(number_key(w.number), _is_year(w)) for w in best.words if w.number is not None}
+        context_numbers = {number_key(w.number) for w in context if w.number is not None}
         for word in claim_words:
-            if word.number is not None and number_key(word.number) not in evidence_numbers:
-                return f"number {word.surface!r} is not in the evidence"
-        best, best_text = list(chosen[0].words), chosen[0].sentence.text.lower()
-        claim_names = _names(claim_words)
-        # Names the best sentence gives that the claim does not: someone else did it there.
-        others = [w for w in _names(best) if not _found(w, claim_words, claim.lower()) and not _found(w, meta, meta_text)]
-        for word in claim_names:
-            if _found(word, best, best_text) or _found(word, meta, meta_text):
+            if word.number is None or (number_key(word.number), _is_year(word)) in best_numbers:
                 continue
-            if others or not _found(word, pool, pool_text):
+            if number_key(word.number) in {n for n, _ in best_numbers}:
+                continue
+            # A year may come from the context unless the best sentence gives another year; a count likewise.
+            rival = any(year == _is_year(word) and n not in claim_numbers for n, year in best_numbers)
+            if rival or number_key(word.number) not in context_numbers:
+                return f"number {word.surface!r} is not in the evidence"
+        competing = [w for w in _names(list(best.words)) if w.lower not in MONTHS
+                     and not _found(w, claim_words, claim_text) and not _found(w, meta, meta_text)]  # fmt: skip
+        pool = list(best.words)
+        if not competing or any(w.lower in PRONOUNS for w in best.words):
+            pool += context
+        pool_text = " ".join(w.surface for w in pool).lower()
+        for word in _names(claim_words):
+            if not (_found(word, pool, pool_text) or _found(word, meta, meta_text)):
                 return f"name {word.surface!r} is not in the evidence"
         claim_negated = bool(_negated(claim_words, claim))
-        evidence_negated = False
-        for c in chosen:
-            shared = [w.index for w in c.words if any(_same_word(w.stem, t.stem) for t in claim_words if _content(t))]
-            for cue in _negated(c.words, c.sentence.text):
-                if any(abs(cue - s) <= NEGATION_SCOPE for s in shared):
-                    evidence_negated = True
+        shared = [w.index for w in best.words if any(_same_word(w.stem, t.stem) for t in claim_words if _content(t))]
+        evidence_negated = any(
+            abs(cue - i) <= NEGATION_SCOPE for cue in _negated(best.words, best.sentence.text) for i in shared
+        )
         if claim_negated != evidence_negated:
             side = "the sentence" if claim_negated else "the evidence"
             return f"negation or doubt in {side} only"

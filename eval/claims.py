@@ -9,7 +9,8 @@ A claims file has one JSON object per line: ``id``, ``source`` (corpus file name
 date, entity, not stated ...). The corpus is ingested like ``python -m eval`` does; each
 claim's evidence is located in the ingested passages (whitespace and typographic quotes
 ignored) and the verifier is run on (claim, that passage), exactly as it runs on an answer
-sentence citing that passage. Reported per configuration and per kind: accuracy, precision
+sentence citing that passage. A claim whose evidence is in no ingested passage (a caption the
+cleaner dropped) is listed as not located and left out of the figures. Reported per configuration and per kind: accuracy, precision
 and recall of "supported", the share of unsupported claims caught, and seconds per claim.
 Exit code 2 for a bad claims file (the message names the line), 1 with ``--check-baseline``
 when a figure falls below the one recorded in ``eval/baselines.json``.
@@ -131,9 +132,16 @@ def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data
     library, ingest = _ingest(settings, corpus, progress)
     try:
         verifier = make_verifier(settings)
-        rows = []
+        rows: list[dict] = []
+        unlocated: list[dict] = []
         for claim in claims:
-            passage = locate(claim, library)
+            try:
+                passage = locate(claim, library)
+            except LookupError as exc:  # e.g. a caption the cleaner dropped: nothing the product could cite
+                progress(f"[{config.name}] {claim.id} NOT LOCATED: {exc}")
+                unlocated.append({"id": claim.id, "kind": claim.kind, "label": claim.label, "claim": claim.claim,
+                                  "reason": str(exc)})  # fmt: skip
+                continue
             started = time.perf_counter()
             verdict = verifier.verify(claim.claim, [passage])
             seconds = time.perf_counter() - started
@@ -154,7 +162,8 @@ def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data
         "overrides": config.overrides,
         "verifier": settings.verifier,
         "ingest": ingest,
-        "overall": _figures(rows),
+        "overall": {**_figures(rows), "not_located": len(unlocated)},
+        "not_located": unlocated,
         "by_kind": {kind: _figures([r for r in rows if r["kind"] == kind]) for kind in kinds},
         "stage_seconds": {
             stage: sum(r["stage_seconds"].get(stage, 0.0) for r in rows) / max(1, sum(stage in r["stage_seconds"] for r in rows))
@@ -185,7 +194,7 @@ def render_markdown(report: dict) -> str:
         header,
         rule,
     ]
-    for figure in (*FIGURES, "seconds_per_claim", "claims"):
+    for figure in (*FIGURES, "seconds_per_claim", "claims", "not_located"):
         lines.append(f"| {figure.replace('_', ' ')} | " + " | ".join(_cell(r["overall"][figure]) for r in runs) + " |")
     for stage in ("rules", "llm"):
         if any(stage in r["stage_seconds"] for r in runs):
@@ -203,6 +212,8 @@ def render_markdown(report: dict) -> str:
         for r in run["claims"]:
             mark = "" if r["correct"] else " **(wrong)**"
             lines.append(f"| {r['id']} | {r['kind']} | {r['label']} | {r['predicted']}{mark} | {r['reason'].replace('|', '/')} |")
+        for r in run["not_located"]:
+            lines.append(f"| {r['id']} | {r['kind']} | {r['label']} | not located (left out) | {r['reason'].replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -275,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
         runs = [run_config(config, args.corpus, claims, data_root, progress) for config in configs]
-    except (ConfigError, LookupError) as exc:
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = {
