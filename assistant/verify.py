@@ -137,8 +137,12 @@ def _is_year(word: Word) -> bool:
     return word.surface.isdigit() and len(word.surface) == 4 and 1800 <= int(word.surface) <= 2100
 
 
-def _names(ws: Sequence[Word]) -> list[Word]:
-    return [w for i, w in enumerate(ws) if _is_name(w, ws[i - 1] if i else None)]
+def _names(ws: Sequence[Word], proper: frozenset[str] = frozenset()) -> list[Word]:
+    """Names of a sentence; its first word too when the passage writes it capitalised mid-sentence (``proper``)."""
+    found = [w for i, w in enumerate(ws) if _is_name(w, ws[i - 1] if i else None)]
+    if ws and ws[0].lower in proper and ws[0] not in found:
+        found.insert(0, ws[0])
+    return found
 
 
 def _content(word: Word) -> bool:
@@ -240,6 +244,10 @@ class Verifier:
                 break
         return chosen, candidates
 
+    def _all(self, passage: PassageLike) -> list[list[Word]]:
+        """The words of every sentence of ``passage``."""
+        return [words(span.text) for span in self._spans(passage)]
+
     def _antecedents(self, candidate: _Candidate) -> tuple[Word, ...]:
         """Words of the ``CONTEXT_SENTENCES`` sentences just before ``candidate`` in its passage."""
         spans = self._spans(candidate.passage)
@@ -303,7 +311,8 @@ class Verifier:
         if not competing or any(w.lower in PRONOUNS for w in best.words):
             pool += context
         pool_text = " ".join(w.surface for w in pool).lower()
-        for word in _names(claim_words):
+        proper = frozenset(w.lower for c in self._all(best.passage) for w in _names(c))
+        for word in _names(claim_words, proper):
             if not (_found(word, pool, pool_text) or _found(word, meta, meta_text)):
                 return f"name {word.surface!r} is not in the evidence"
         claim_negated = bool(_negated(claim_words, claim))

@@ -70,11 +70,28 @@ def test_numbers_and_names_must_be_in_the_evidence_sentence(verifier: Verifier, 
     assert not verdict.supported and verdict.reason.startswith(reason), verdict.reason
 
 
-def test_a_name_elsewhere_in_the_passage_does_not_support_a_sentence_about_something_else(verifier: Verifier) -> None:
-    # "Copper Lake" and "2011" are in the passage, but not in the sentence about the programme.
-    verdict = verifier.verify("Arandia gave up its weapons programme after the 2011 Copper Lake agreement.",
-                              [Passage("con-0", CON)])  # fmt: skip
-    assert not verdict.supported
+TALKS = (
+    "From 2010 to 2015 two envoys, Varga and Osei, led the talks with Arandia. In March 2012 Varga met the "
+    "Arandian leader in Lisk. He came back with a promise to reopen the rail link."
+)
+
+
+def test_a_name_from_a_neighbouring_sentence_does_not_replace_the_one_the_evidence_gives(verifier: Verifier) -> None:
+    # "Osei" is in the passage, but the sentence about the meeting says Varga met the leader.
+    verdict = verifier.verify("Osei met the Arandian leader in Lisk in March 2012.", [Passage("t-0", TALKS)])
+    assert not verdict.supported and verdict.reason.startswith("name 'Osei'"), verdict.reason
+    assert verifier.verify("Varga met the Arandian leader in Lisk in March 2012.", [Passage("t-0", TALKS)]).supported
+
+
+def test_a_pronoun_lets_the_name_come_from_the_sentence_before(verifier: Verifier) -> None:
+    verdict = verifier.verify("Varga came back with a promise to reopen the rail link.", [Passage("t-0", TALKS)])
+    assert verdict.supported, verdict.reason
+    assert verdict.evidence[0].text.startswith("He came back")
+
+
+def test_a_year_from_the_context_but_not_against_a_rival_year(verifier: Verifier) -> None:
+    passage = Passage("t-0", TALKS)
+    assert not verifier.verify("In March 2011 Varga met the Arandian leader in Lisk.", [passage]).supported
 
 
 @pytest.mark.parametrize(
