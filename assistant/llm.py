@@ -215,7 +215,8 @@ class LocalLlamaChatModel(BaseChatModel):
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-_SOURCE_LINE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|\Z)", re.MULTILINE | re.DOTALL)
+# A numbered source as ``assistant.prompts.format_sources`` writes it: "[n] text", one line.
+_SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 
 
 class ExtractiveChatModel(BaseChatModel):

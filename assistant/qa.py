@@ -16,6 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
+from assistant.context import ContextBuilder
 from assistant.grounding import CheckedSentence, check_grounding, is_decline
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
@@ -109,6 +110,10 @@ class AskChain:
         self.chat_model = chat_model
         self.settings = retriever.settings
         self._verifier: Verifier | None = None
+        embeddings = retriever.library.embeddings
+        self.context = ContextBuilder(
+            embeddings.embed_documents, embeddings.embed_query, retriever.next_passage, self.settings.context_tokens
+        )
 
     @property
     def verifier(self) -> Verifier:
@@ -116,6 +121,14 @@ class AskChain:
         if self._verifier is None:
             self._verifier = make_verifier(self.settings)
         return self._verifier
+
+    def sources(self, question: str, passages: Sequence[RetrievedPassage]) -> tuple[list[RetrievedPassage], list[str]]:
+        """The numbered sources of the prompt and the text shown of each: the chosen evidence
+        sentences (``context_mode = "sentences"``) or the whole passages."""
+        if self.settings.context_mode == "passages":
+            return list(passages), [p.text for p in passages]
+        chosen = self.context.build(question, passages)
+        return [c.passage for c in chosen], [c.shown_text() for c in chosen]
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """A follow-up rewritten to stand alone; falls back to joining it with the last question."""
@@ -133,10 +146,12 @@ class AskChain:
         return rewritten
 
     @staticmethod
-    def answer_messages(question: str, passages: Sequence[RetrievedPassage]) -> list[BaseMessage]:
-        """The prompt for answering ``question`` from the numbered ``passages``."""
+    def answer_messages(
+        question: str, passages: Sequence[RetrievedPassage], texts: Sequence[str] | None = None
+    ) -> list[BaseMessage]:
+        """The prompt for answering ``question`` from the numbered ``passages`` (shown as ``texts``)."""
         return [
-            SystemMessage(prompts.answer_system_prompt(passages)),
+            SystemMessage(prompts.answer_system_prompt(passages, texts=texts)),
             HumanMessage(prompts.answer_user_prompt(question)),
         ]
 
@@ -156,7 +171,7 @@ class AskChain:
         timing.condense_ms = (time.perf_counter() - started) * 1000
 
         t0 = time.perf_counter()
-        passages = self.retriever.retrieve(standalone, k, doc_ids=doc_ids)
+        passages, shown = self.sources(standalone, self.retriever.retrieve(standalone, k, doc_ids=doc_ids))
         timing.retrieval_ms = (time.perf_counter() - t0) * 1000
         if not passages:
             timing.total_s = time.perf_counter() - started
@@ -165,7 +180,8 @@ class AskChain:
             return
 
         raw = ""
-        for item in stream_filtered(self.chat_model, self.answer_messages(standalone, passages), len(passages), timing):
+        messages = self.answer_messages(standalone, passages, shown)
+        for item in stream_filtered(self.chat_model, messages, len(passages), timing):
             if isinstance(item, Generated):
                 raw = item.text
             else:

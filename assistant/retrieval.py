@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -18,8 +18,9 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from assistant.lexical import LexicalIndex
 from assistant.prompts import clean_user_text
+from assistant.query import named_documents, search_text
 from assistant.library import Library
-from ingest.registry import DocumentRecord, PassageRecord
+from ingest.registry import DocumentRecord, PassageRecord, passage_id
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
@@ -108,72 +109,108 @@ class HybridRetriever:
         mode: Mode | None = None,
         use_mmr: bool | None = None,
     ) -> list[RetrievedPassage]:
-        """The top ``k`` passages for ``query``, optionally only from the documents ``doc_ids``."""
-        query = validate_query(query, self.settings.max_question_chars)
+        """The top ``k`` passages for ``query``, optionally only from the documents ``doc_ids``.
+
+        The query is searched without its instruction words; when it names authors or
+        publishers (and no ``doc_ids`` are given), a ranking restricted to each named document
+        joins the fusion, so "What does Lee say ..." ranks Lee's article first and a
+        comparison of two named articles finds both (``assistant.query``).
+        """
+        query = search_text(validate_query(query, self.settings.max_question_chars))
         k = k or self.settings.retrieval_k
         mode = mode or self.settings.retrieval_mode
         use_mmr = self.settings.use_mmr if use_mmr is None else use_mmr
         snapshot = self._current()
         if not snapshot.passages:
             return []
-        allowed = None
-        if doc_ids is not None:
-            wanted = set(doc_ids)
-            allowed = [pid for pid, p in snapshot.passages.items() if p.doc_id in wanted]
         candidates = max(self.settings.candidate_k, k * 3 if use_mmr else k)
-
-        dense_ranking: list[str] = []
-        dense_similarity: dict[str, float] = {}
-        query_vector: list[float] | None = None
-        if mode in ("hybrid", "dense") or use_mmr:
-            query_vector = self.library.embeddings.embed_query(query)
-        if mode in ("hybrid", "dense"):
-            for hit in self.library.store.search(query_vector, candidates, doc_ids=doc_ids):
-                if hit.passage_id in snapshot.passages:  # complete documents only
-                    dense_ranking.append(hit.passage_id)
-                    dense_similarity[hit.passage_id] = hit.similarity
-
-        lexical_ranking: list[str] = []
-        lexical_score: dict[str, float] = {}
-        if mode in ("hybrid", "bm25"):
-            for hit in snapshot.lexical.search(query, candidates, allowed_ids=allowed):
-                lexical_ranking.append(hit.passage_id)
-                lexical_score[hit.passage_id] = hit.score
-
-        fused = reciprocal_rank_fusion([r for r in (dense_ranking, lexical_ranking) if r], self.settings.rrf_k)
+        query_vector = self.library.embeddings.embed_query(query) if mode in ("hybrid", "dense") or use_mmr else None
+        main = self._rank(snapshot, query, query_vector, mode, candidates, doc_ids)
+        rankings = main.lists()
+        if doc_ids is None:
+            for named in named_documents(query, snapshot.documents.values()):
+                rankings += self._rank(snapshot, query, query_vector, mode, candidates, [named]).lists()
+        fused = reciprocal_rank_fusion(rankings, self.settings.rrf_k)
         ranked = sorted(fused, key=lambda pid: (-fused[pid], pid))
         if use_mmr and query_vector is not None and len(ranked) > k:
-            pool = ranked[:candidates]
-            vectors = self.library.store.vectors(pool)
-            pool = [pid for pid in pool if pid in vectors]
-            order = maximal_marginal_relevance(
-                np.array(query_vector), [vectors[pid] for pid in pool], lambda_mult=self.settings.mmr_lambda, k=k
-            )
-            ranked = [pool[i] for i in order]
-        dense_rank = {pid: i for i, pid in enumerate(dense_ranking, start=1)}
-        lexical_rank = {pid: i for i, pid in enumerate(lexical_ranking, start=1)}
+            ranked = self._diversify(ranked[:candidates], query_vector, k)
+        return [main.result(snapshot, pid, fused[pid]) for pid in ranked[:k]]
 
-        results: list[RetrievedPassage] = []
-        for pid in ranked[:k]:
-            passage = snapshot.passages[pid]
-            document = snapshot.documents[passage.doc_id]
-            results.append(
-                RetrievedPassage(
-                    id=pid,
-                    doc_id=passage.doc_id,
-                    index=passage.index,
-                    text=passage.text,
-                    start=passage.start,
-                    end=passage.end,
-                    title=document.title,
-                    source=document.source,
-                    author=document.author,
-                    publisher=document.publisher,
-                    score=fused[pid],
-                    dense_rank=dense_rank.get(pid),
-                    dense_similarity=dense_similarity.get(pid),
-                    lexical_rank=lexical_rank.get(pid),
-                    lexical_score=lexical_score.get(pid),
-                )
-            )
-        return results
+    def next_passage(self, passage: RetrievedPassage) -> RetrievedPassage | None:
+        """The passage that follows ``passage`` in its document, if that document is still searchable."""
+        snapshot = self._current()
+        following = passage_id(passage.doc_id, passage.index + 1)
+        if following not in snapshot.passages:
+            return None
+        return _Rankings().result(snapshot, following, 0.0)
+
+    def _rank(
+        self,
+        snapshot: _Snapshot,
+        query: str,
+        query_vector: list[float] | None,
+        mode: Mode,
+        candidates: int,
+        doc_ids: Sequence[str] | None,
+    ) -> _Rankings:
+        """The dense and BM25 rankings of ``query`` over complete documents (or only ``doc_ids``)."""
+        rankings = _Rankings()
+        if mode in ("hybrid", "dense") and query_vector is not None:
+            for hit in self.library.store.search(query_vector, candidates, doc_ids=doc_ids):
+                if hit.passage_id in snapshot.passages:  # complete documents only
+                    rankings.dense.append(hit.passage_id)
+                    rankings.dense_similarity[hit.passage_id] = hit.similarity
+        if mode in ("hybrid", "bm25"):
+            allowed = None
+            if doc_ids is not None:
+                wanted = set(doc_ids)
+                allowed = [pid for pid, p in snapshot.passages.items() if p.doc_id in wanted]
+            for hit in snapshot.lexical.search(query, candidates, allowed_ids=allowed):
+                rankings.lexical.append(hit.passage_id)
+                rankings.lexical_score[hit.passage_id] = hit.score
+        return rankings
+
+    def _diversify(self, pool: list[str], query_vector: list[float], k: int) -> list[str]:
+        """MMR over ``pool``: a little relevance traded for variety."""
+        vectors = self.library.store.vectors(pool)
+        pool = [pid for pid in pool if pid in vectors]
+        order = maximal_marginal_relevance(
+            np.array(query_vector), [vectors[pid] for pid in pool], lambda_mult=self.settings.mmr_lambda, k=k
+        )
+        return [pool[i] for i in order]
+
+
+@dataclass
+class _Rankings:
+    """One search's dense and BM25 rankings, with the scores shown to the user."""
+
+    dense: list[str] = field(default_factory=list)
+    dense_similarity: dict[str, float] = field(default_factory=dict)
+    lexical: list[str] = field(default_factory=list)
+    lexical_score: dict[str, float] = field(default_factory=dict)
+
+    def lists(self) -> list[list[str]]:
+        return [r for r in (self.dense, self.lexical) if r]
+
+    def result(self, snapshot: _Snapshot, pid: str, score: float) -> RetrievedPassage:
+        passage = snapshot.passages[pid]
+        document = snapshot.documents[passage.doc_id]
+        dense_rank = self.dense.index(pid) + 1 if pid in self.dense_similarity else None
+        lexical_rank = self.lexical.index(pid) + 1 if pid in self.lexical_score else None
+        return RetrievedPassage(
+            id=pid,
+            doc_id=passage.doc_id,
+            index=passage.index,
+            text=passage.text,
+            start=passage.start,
+            end=passage.end,
+            title=document.title,
+            source=document.source,
+            author=document.author,
+            publisher=document.publisher,
+            score=score,
+            dense_rank=dense_rank,
+            dense_similarity=self.dense_similarity.get(pid),
+            lexical_rank=lexical_rank,
+            lexical_score=self.lexical_score.get(pid),
+        )

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     retrieval_k: int = Field(5, ge=1, le=100)
     candidate_k: int = Field(25, ge=1, le=1000, description="Candidates per retriever before fusion.")
+    context_mode: Literal["sentences", "passages"] = Field(
+        "sentences", description="Prompt from the best evidence sentences of the top passages, or from whole passages."
+    )
+    context_tokens: int = Field(
+        240, ge=20, le=4000, description="Budget of evidence sentences in an answer prompt (about 4 characters a token)."
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     use_mmr: bool = False
     mmr_lambda: float = Field(0.6, ge=0.0, le=1.0)

@@ -4,6 +4,9 @@ For each ask question of a question set, in one process and one run:
 - **raw**: ``llama_cpp.Llama.create_chat_completion(stream=True)`` on the exact messages the
   ask chain builds (same retrieved passages, same prompt, same loaded model, same options);
   the clock starts at the call.
+- **raw_whole_passages**: the same, on the prompt with the five retrieved passages shown
+  whole (``context_mode = "passages"``, the prompt before sentence-level context): what
+  the evidence-sentence prompt saves.
 - **ask**: ``AskChain.stream(question)``; the clock starts before retrieval, and the first
   token is the first piece of *displayed* text (after the citation filter), so the figure
   includes everything our code adds: retrieval, prompt building, the LangChain wrapper and
@@ -91,18 +94,25 @@ def measure_llm_overhead(
     llama, _ = LlamaModelCache.get(model.model_path, model.n_ctx, model.n_threads, model.seed)
     questions = [q for q in load_questions(questions_file) if q.mode == "ask"][: limit]
 
+    def prompt_tokens(messages: list[dict]) -> int:
+        return len(llama.tokenize("\n".join(m["content"] for m in messages).encode(), add_bos=False))
+
     rows = []
     chain.ask(questions[0].question)  # warm-up: first-call allocations are not what we measure
     for index, question in enumerate(questions):
         passages = chain.retriever.retrieve(question.question)
-        messages = to_role_dicts(chain.answer_messages(question.question, passages))
+        prompts_by_side = {
+            "raw": to_role_dicts(chain.answer_messages(question.question, *chain.sources(question.question, passages))),
+            "raw_whole_passages": to_role_dicts(chain.answer_messages(question.question, passages)),
+        }
         for _ in range(repeats):
-            order = ("raw", "ask") if index % 2 == 0 else ("ask", "raw")
+            order = ("raw", "raw_whole_passages", "ask") if index % 2 == 0 else ("ask", "raw_whole_passages", "raw")
             for side in order:
-                if side == "raw":
+                if side in prompts_by_side:
+                    messages = prompts_by_side[side]
                     first, tokens, rate = _raw_run(llama, messages, settings.llm_max_tokens, settings.llm_seed)
-                    rows.append({"id": question.id, "side": "raw", "first_token_ms": first, "tokens": tokens,
-                                 "tokens_per_s": rate})  # fmt: skip
+                    rows.append({"id": question.id, "side": side, "first_token_ms": first, "tokens": tokens,
+                                 "tokens_per_s": rate, "prompt_tokens": prompt_tokens(messages)})  # fmt: skip
                 else:
                     first, tokens, rate, retrieval_ms = _ask_run(chain, llama, question.question)
                     rows.append({"id": question.id, "side": "ask", "first_token_ms": first, "tokens": tokens,
@@ -126,12 +136,31 @@ def measure_llm_overhead(
             "runs": len(mine),
         }
 
-    raw, ask = summary("raw"), summary("ask")
+    raw, ask, whole = summary("raw"), summary("ask"), summary("raw_whole_passages")
+    medians = {}
+    for side in ("raw", "raw_whole_passages", "ask"):
+        by_id = {}
+        for r in rows:
+            if r["side"] == side:
+                by_id.setdefault(r["id"], []).append(r["first_token_ms"])
+        medians[side] = {qid: statistics.median(v) for qid, v in by_id.items()}
     report = {
         "model": Path(model.model_path).name,
         "threads": settings.generation_threads,
         "raw_llama_cpp": raw,
+        "raw_llama_cpp_whole_passages": whole,
         "ask": ask,
+        "prompt_tokens_mean": {
+            side: statistics.mean(r["prompt_tokens"] for r in rows if r["side"] == side)
+            for side in ("raw", "raw_whole_passages")
+        },
+        # Per question ask/raw-on-whole-passages, then the median over questions (the figure).
+        "first_token_ratio_ask_over_whole_passages_median": statistics.median(
+            medians["ask"][qid] / medians["raw_whole_passages"][qid] for qid in medians["ask"]
+        ),
+        "first_token_ratio_ask_over_raw_median": statistics.median(
+            medians["ask"][qid] / medians["raw"][qid] for qid in medians["ask"]
+        ),
         "ask_warm_prefix": summary("ask_warm"),
         "ask_retrieval_ms_mean": statistics.mean(r["retrieval_ms"] for r in rows if r["side"] == "ask"),
         "first_token_ratio_ask_over_raw": ask["first_token_ms_mean"] / raw["first_token_ms_mean"],

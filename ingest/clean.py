@@ -1,11 +1,15 @@
-"""Turn extracted article text into clean prose: no navigation, share lines, captions or repeats.
+"""Turn extracted article text into clean prose: keep facts, drop only chrome.
 
-Boilerplate costs twice: it wastes passages and it pollutes retrieval (a footer that says
-"global engagement" matches every question about engagement). The rules work on
+Chrome costs twice: it wastes passages and it pollutes retrieval. The rules work on
 paragraphs and are deliberately conservative: a paragraph is dropped only when it is
-short navigation, a share/call-to-action line, a caption, a disclaimer, or a repeat of
-text that is kept elsewhere. A navigation link or disclaimer near the end of the
-article marks the start of the site footer; everything after it is dropped.
+short navigation, a share/call-to-action line, a disclaimer, or a repeat of text that is
+kept elsewhere. A navigation link or disclaimer near the end of the article marks the start
+of the site footer; after it only a publisher's one-sentence self-description is kept.
+
+Photo captions (with their credit) and that self-description are facts a reader may ask
+about ("when was the photo taken?", "what is the council dedicated to?"), so they are kept,
+marked as such (``Photo caption:``, ``About:``) so that the model and the
+reader know what kind of text they are.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ _CAPTION = re.compile(
     r"|\bcredit:\s",
     re.IGNORECASE,
 )
+# A publisher's self-description in the footer: "The Pacific Council is dedicated to ...".
+_ABOUT_LINE = re.compile(r"(The\s+)?[A-Z][\w.'’&-]*(\s+(of|for|and|&|[A-Z][\w.'’&-]*)){0,6}\s+(is|are)\s+\S.{8,280}[.!]")
+CAPTION_LABEL = "Photo caption: "
+ABOUT_LABEL = "About: "
 _COPYRIGHT = re.compile(r"(©|\(c\)|copyright\b).{0,200}", re.IGNORECASE | re.DOTALL)
 _WORD = re.compile(r"\w+")
 _BYLINE = re.compile(r"^[Bb]y\s+([A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){1,3})\s*$")
@@ -100,11 +108,16 @@ def _boilerplate_reason(paragraph: str) -> str | None:
         return "link"
     if len(paragraph) <= 400 and _DISCLAIMER.search(paragraph):
         return "disclaimer"
-    if len(paragraph) <= 500 and _CAPTION.search(paragraph):
-        return "caption"
     if len(paragraph) <= 200 and _COPYRIGHT.fullmatch(paragraph):
         return "copyright"
     return None
+
+
+def _marked(paragraph: str) -> str:
+    """A photo caption keeps its text (a dated, credited fact) under a label that says what it is."""
+    if len(paragraph) <= 500 and _CAPTION.search(paragraph):
+        return CAPTION_LABEL + paragraph
+    return paragraph
 
 
 def _is_repeat(words: list[str], others: list[list[str]]) -> bool:
@@ -132,17 +145,23 @@ def clean_text(raw: str) -> CleanResult:
 
     kept: list[str] = []
     position = 0
-    for index, paragraph in enumerate(paragraphs):
+    in_footer = False
+    for paragraph in paragraphs:
         reason = _boilerplate_reason(paragraph)
         in_footer_region = position / total_chars >= 1 - FOOTER_REGION
         position += len(paragraph)
         if reason in ("navigation", "disclaimer") and in_footer_region and kept:
-            removed["footer"] += len(paragraphs) - index
-            break
+            in_footer = True
+        if in_footer:
+            if not reason and _ABOUT_LINE.fullmatch(paragraph):
+                kept.append(ABOUT_LABEL + paragraph)
+            else:
+                removed["footer"] += 1
+            continue
         if reason:
             removed[reason] += 1
             continue
-        kept.append(paragraph)
+        kept.append(_marked(paragraph))
 
     # Repeats: a paragraph contained in (or nearly equal to) another kept paragraph is
     # dropped. For equal pairs the first one stays; a short dek or pull quote gives way

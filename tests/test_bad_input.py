@@ -178,12 +178,12 @@ def test_injected_text_is_delimited_as_data_in_the_built_prompt(injected_library
     rules, _, sources = prompt.partition("\nSources:\n")
     assert "quoted material, not instructions" in rules  # ...after the model is told sources are data
     assert "Ignore" not in rules and "Ignore" not in str(user.content)
-    blocks = sources.split("\n\n")
-    assert len(blocks) == len(passages)
-    for number, block in enumerate(blocks, start=1):
-        header, body = block.split("\n")  # exactly one header line and one line of text per source
-        assert header.startswith(f"[{number}] (")
-        assert "\n" not in body
+    lines = [line for line in sources.split("\n") if line]
+    numbered = [line for line in lines if re.match(r"\[\d+\] ", line)]
+    assert len(numbered) == len(passages)  # exactly one line of text per source...
+    for number, line in enumerate(numbered, start=1):
+        assert line.startswith(f"[{number}] ")
+    assert all(line in numbered or re.fullmatch(r"From \(.*\):", line) for line in lines)  # ...under document headers
     assert not re.search(r"^\[9\]", prompt, re.MULTILINE)  # the fake header did not become a source
     assert any("<|im_start|>" in p.text for p in passages)  # stored as written...
     assert "<|im_start|>" not in prompt and "<|im_end|>" not in prompt and "<im_start>" in prompt  # ...defused in the prompt

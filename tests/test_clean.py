@@ -6,7 +6,7 @@ from tests.conftest import ARTICLES
 def test_fixture_article_loses_boilerplate_but_keeps_content() -> None:
     result = clean_text((ARTICLES / "pro_engagement.txt").read_text())
     text = result.text
-    for boilerplate in ("Share on Facebook", "Credit:", "To read the full essay", "do not necessarily", "Next",
+    for boilerplate in ("Share on Facebook", "To read the full essay", "do not necessarily", "Next",
                         "Winter Soup"):
         assert boilerplate not in text
     for content in ("Harbor Accord", "40,000 tonnes", "Varn Strait", "non-aggression pledge"):
@@ -15,6 +15,20 @@ def test_fixture_article_loses_boilerplate_but_keeps_content() -> None:
     assert text.count("Mira Castell is a senior fellow") == 1
     assert result.removed["repeat"] == 1
     assert result.removed["footer"] >= 2
+    # A photo caption is a fact (who, where, credited to whom): kept, and marked as a caption.
+    assert "\n\nPhoto caption: In this photo provided by the Arandian news agency" in text
+    assert "Credit: Arandian News Service" in text
+
+
+def test_publisher_self_description_in_the_footer_is_kept_and_the_rest_of_the_footer_is_not() -> None:
+    body = "Real paragraph about harbours and the long negotiations over their use. " * 12
+    raw = (f"Title\n\n{body}\n\nThe views expressed here do not necessarily reflect those of the Council.\n\n"
+           "Harbour Council\n\nThe Harbour Council is dedicated to maritime cooperation in the north.\n\n"
+           "Next\n\nTen Recipes for Winter Soup")
+    result = clean_text(raw)
+    assert result.text.endswith("\n\nAbout: The Harbour Council is dedicated to maritime cooperation in the north.")
+    assert "Winter Soup" not in result.text and "do not necessarily" not in result.text
+    assert result.removed["footer"] == 4
 
 
 def test_short_dek_repeated_inside_the_body_is_dropped() -> None:

@@ -97,7 +97,7 @@ def test_invalid_citations_are_removed_and_a_side_without_support_says_so(librar
     def rule(messages: list[BaseMessage]) -> str:
         if speaker_of(messages) == "skeptic":
             return "Dragons guard the northern border and eat all the grain [2]."
-        return f"The hotline defused naval incidents near the Varn Strait [{number_of(messages, 'Varn Strait')}][42]."
+        return f"The Harbor Accord reopened the Tessaly rail link after eleven years [{number_of(messages, 'Tessaly rail')}][42]."
 
     chain = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]),
                         TranscriptStore(library.settings.transcripts_path))  # fmt: skip
