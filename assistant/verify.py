@@ -387,17 +387,24 @@ class LlamaJudge:
         self._grammar = LlamaGrammar.from_string(JUDGE_GRAMMAR, verbose=False)
 
     def __call__(self, claim: str, context: str, label: str) -> bool:
-        prompt = judge_prompt(" ".join(claim.split()), " ".join(context.split()), label)
+        return self.yes(judge_prompt(" ".join(claim.split()), " ".join(context.split()), label))
+
+    def yes(self, prompt: str) -> bool:
+        """The model's Yes (True) or No to a raw ChatML ``prompt`` ending in the assistant turn."""
         with self._lock:
             out = self._llama.create_completion(prompt, max_tokens=2, temperature=0.0, grammar=self._grammar)
         return out["choices"][0]["text"].strip().startswith("Yes")
 
 
+def make_llama_judge(settings) -> LlamaJudge:
+    """The local model as a Yes/No judge (the packaged GGUF or ``llm_model_path``)."""
+    from assistant.model_files import resolve_gguf
+
+    return LlamaJudge(str(resolve_gguf(settings)), settings.generation_threads, seed=settings.llm_seed)
+
+
 def make_verifier(settings) -> Verifier:
     """The verifier the settings ask for; "rules+llm" needs the local model (llamacpp backend)."""
     if settings.verifier == "rules+llm":
-        from assistant.model_files import resolve_gguf
-
-        path = resolve_gguf(settings)
-        return Verifier(LlamaJudge(str(path), settings.generation_threads, seed=settings.llm_seed))
+        return Verifier(make_llama_judge(settings))
     return Verifier()

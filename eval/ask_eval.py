@@ -22,6 +22,8 @@ class AskScore(GenerationScore):
     tokens_per_s: float | None
     total_s: float
     verify_ms: float
+    answers_question: bool | None  # the product's relevance check (None: it did not run)
+    relevance_reason: str
     text: str
     raw: str
     sentences: list
@@ -34,7 +36,10 @@ def score_answer(question: Question, answer: Answer) -> AskScore:
         **generation_fields(
             question, answer.text, answer.raw_text, answer.declined and not answer.withheld, answer.withheld,
             [c.number for c in answer.citations], answer.passages, [Path(c.source).name for c in answer.citations],
+            answer.not_an_answer,
         ),  # fmt: skip
+        answers_question=answer.answers_question,
+        relevance_reason=answer.relevance_reason,
         retrieval_ms=t.retrieval_ms,
         first_token_ms=t.first_token_ms,
         tokens_per_s=t.tokens_per_s or None,

@@ -17,6 +17,12 @@ Definitions (the README's "Evaluation" section repeats them):
   Abstention is correct when an answerable question is answered (withheld is a failure) and
   an unanswerable one is declined by the model; a withheld reply to an unanswerable question
   is counted as *rescued*, not as a correct decline.
+- **not an answer**: the relevance check showed the supported sentences only as "Related,
+  but not an answer" (the product's own check, reported as such, never as a score of it).
+- **no answer shown** (unanswerable questions) and **keyword in the answer** (answerable
+  ones): the independent figures for the relevance check. No answer text shown at all
+  (declined, withheld or only related facts), resp. the shown answer holds at least one
+  expected keyword.
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ class GenerationScore:
     citation_precision: float | None
     cited_sentence_share: float | None
     cited_expected_source: bool | None
+    not_an_answer: bool
+    no_answer_shown: bool | None
+    keyword_in_answer: bool | None
 
 
 def generation_fields(
@@ -90,12 +99,15 @@ def generation_fields(
     cited: Sequence[int],
     passages: Sequence[NumberedPassage],
     cited_files: Sequence[str],
+    not_an_answer: bool = False,
 ) -> dict:
     """The ``GenerationScore`` fields for shown ``text`` and the model's ``raw`` output.
 
-    ``cited``: valid source numbers of the shown text; ``cited_files``: their file names.
+    ``cited``: valid source numbers of the shown text; ``cited_files``: their file names;
+    ``not_an_answer``: the relevance check showed them only as related facts.
     """
-    answered = not declined and not withheld
+    answered = not declined and not withheld and not not_an_answer
+    recall = keyword_recall(text if answered else "", question.expected_keywords)
     sentences = split_sentences(text) if answered else []
     expected = set(question.expected_sources)
     return {
@@ -118,6 +130,9 @@ def generation_fields(
         else None,
         "cited_sentence_share": sum(bool(CITATION.search(s)) for s in sentences) / len(sentences) if sentences else None,
         "cited_expected_source": any(name in expected for name in cited_files) if question.answerable else None,
+        "not_an_answer": not_an_answer,
+        "no_answer_shown": None if question.answerable else not answered,
+        "keyword_in_answer": None if not question.answerable or recall is None else recall > 0,
     }
 
 

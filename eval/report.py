@@ -18,6 +18,7 @@ from markdown_it import MarkdownIt  # noqa: E402
 
 QUALITY = (
     "recall_at_k", "mrr", "evidence_holds_quote", "abstention_correct", "declined", "withheld", "rescued",
+    "not_an_answer", "no_answer_shown", "keyword_in_answer", "answers_question",
     "keyword_recall", "citation_validity", "citation_precision",
     "cited_sentence_share", "cited_expected_source", "sides_cite", "advocate_stays_on_side",
     "skeptic_stays_on_side", "moderator_covers_both",
@@ -28,6 +29,8 @@ LABELS = {
     "abstention_correct": "abstention accuracy", "keyword_recall": "keyword recall",
     "evidence_holds_quote": "evidence holds the quote", "declined": "declined (by the model)",
     "withheld": "withheld (by the checker)", "rescued": "rescued (unanswerable, withheld)",
+    "not_an_answer": "related only (relevance check)", "no_answer_shown": "unanswerable: no answer shown",
+    "keyword_in_answer": "answerable: keyword in the answer", "answers_question": "answers the question (check)",
     "citation_validity": "citation validity (raw)", "citation_precision": "citation precision",
     "verify_ms": "verify ms (mean)",
     "cited_sentence_share": "sentences with a citation", "cited_expected_source": "expected source cited",
@@ -78,7 +81,8 @@ def _question_table(run: dict) -> list[str]:
         r, g = row.get("retrieval") or {}, row.get("generation") or {}
         cells = [
             row["id"], row["mode"], _cell(r.get("recall")), _cell(r.get("reciprocal_rank")),
-            "" if not g else "declined" if g["declined"] else "withheld" if g.get("withheld") else "answered",
+            "" if not g else "declined" if g["declined"] else "withheld" if g.get("withheld")
+            else "related only" if g.get("not_an_answer") else "answered",  # fmt: skip
             _cell(g.get("abstention_correct")), _cell(g.get("evidence_holds_quote")),
             _cell(g.get("keyword_recall")), _cell(g.get("citation_validity")),
             _cell(g.get("first_token_ms")),

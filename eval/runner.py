@@ -29,7 +29,8 @@ from eval.retrieval_eval import is_scored, score_retrieval
 INGEST_SETTINGS = ("embedding_model", "embedding_model_path", "chunk_tokens", "chunk_overlap_tokens", "collection")
 
 GENERATION_METRICS = (
-    "evidence_holds_quote", "abstention_correct", "declined", "withheld", "rescued", "keyword_recall",
+    "evidence_holds_quote", "abstention_correct", "declined", "withheld", "rescued", "not_an_answer",
+    "no_answer_shown", "keyword_in_answer", "answers_question", "keyword_recall",
     "citation_validity", "citation_precision", "cited_sentence_share", "cited_expected_source", "first_token_ms",
     "tokens_per_s", "verify_ms", "total_s",
 )  # fmt: skip
@@ -186,7 +187,8 @@ def _one_line(row: dict, k: int) -> str:
         parts.append(f"recall@{k}={row['retrieval']['recall']:.2f}")
     if row.get("generation"):
         g = row["generation"]
-        parts.append("declined" if g["declined"] else "withheld" if g["withheld"] else "answered")
+        parts.append("declined" if g["declined"] else "withheld" if g["withheld"]
+                     else "related only" if g.get("not_an_answer") else "answered")  # fmt: skip
         parts.append(f"ok={g['abstention_correct']}")
         parts.append(repr(g["text"][:100]))
     return " ".join(parts)

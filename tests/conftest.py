@@ -36,6 +36,7 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     # The rules stage alone, unless a test asks for the default (rules + the local model as judge):
     # chain tests with a scripted model must not load the real one.
     monkeypatch.setenv("DA_VERIFIER", "rules")
+    monkeypatch.setenv("DA_RELEVANCE", "rules")
 
 
 @pytest.fixture
