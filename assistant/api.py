@@ -88,6 +88,8 @@ def answer_dict(answer: Answer) -> dict:
         "answer": answer.text,
         "declined": answer.declined,
         "withheld": answer.withheld,
+        "answers_question": answer.answers_question,
+        "relevance_reason": answer.relevance_reason,
         "citations": [passage_dict(c.number, c.passage) for c in answer.citations],
         "invalid_citations": answer.invalid_citations,
         "corrected_citations": answer.corrected_citations,

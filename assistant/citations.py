@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from assistant.text import CITATION, split_sentences
+
 # A bracket group, possibly doubled: [[2]] or [2] (or [[2], half doubled). Inner text may not
 # contain brackets. A second "]" belongs to the marker only if it opened with "[[": otherwise
 # "[1]]" would lose its stray "]" on the first pass and "[1]]]" on the second (not idempotent).
@@ -24,11 +26,6 @@ _OPEN_DIGITS = re.compile(r"\[+\s*\d*")  # an unclosed marker that may still bec
 _LABEL = re.compile(r"^(?:sources?|passages?|refs?\.?|references?|doc(?:ument)?s?|#)\s*", re.IGNORECASE)
 _NUMBERS = re.compile(r"^\d+(?:\s*(?:[-–—]|,|;|and|&)\s*\d+)*$")
 _MAX_RANGE = 10
-# A sentence ends at . ! ? (plus closing quotes and any citation markers that follow, which
-# belong to it) when the next thing is a capital, a digit or a marker; not after an initial
-# such as "U. S." or "J. Lee".
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(?:[ \t]*\[\d+\])*(?=\s+[\"'“‘(\[]?[A-Z0-9\[]|\s*$)")
-_INITIAL = re.compile(r"(?:^|[\s.])[A-Z]$")
 _WORDS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -109,20 +106,6 @@ def _rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], list[st
     return normalised, cited, invalid
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text``, each with the citation markers that follow it; lines never join."""
-    sentences: list[str] = []
-    for line in text.splitlines():
-        start = 0
-        for end in _SENTENCE_END.finditer(line):
-            if end.group(0)[0] == "." and _INITIAL.search(line[start : end.start()]):
-                continue  # "U. S.": an initial, not a sentence end
-            sentences.append(line[start : end.end()])
-            start = end.end()
-        sentences.append(line[start:])
-    return [s.strip() for s in sentences if s.strip()]
-
-
 def _needs_citation(sentence: str, exempt: set[str]) -> bool:
     if any(phrase.rstrip(".") in sentence for phrase in exempt) or sentence.rstrip().endswith(":"):
         return False
@@ -134,7 +117,7 @@ def uncited_sentences(normalised: str, exempt_sentences: tuple[str, ...] = ()) -
     exempt = set(exempt_sentences)
     return [
         s for s in split_sentences(normalised)
-        if not re.search(r"\[\d+\]", s) and _needs_citation(s, exempt)
+        if not CITATION.search(s) and _needs_citation(s, exempt)
     ]  # fmt: skip
 
 

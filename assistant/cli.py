@@ -201,6 +201,8 @@ def _print_answer_report(answer) -> None:
             "that the cited passage supports.",
             highlight=False,
         )
+    if answer.not_an_answer:
+        err.print(f"[yellow]note:[/] not shown as the answer: {escape(answer.relevance_reason)}.", highlight=False)
     if answer.citations:
         out.print("\n[bold]Sources[/]")
         for cited in answer.citations:

@@ -30,8 +30,9 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.cancel import GenerationStopped
-from assistant.citations import split_sentences
+from assistant.text import split_sentences
 from assistant.grounding import check_grounding
+from assistant.verify import Verifier, make_verifier
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
@@ -119,6 +120,14 @@ class DebateChain:
         self.chat_model = chat_model
         self.store = store
         self.settings = retriever.settings
+        self._verifier: Verifier | None = None
+
+    @property
+    def verifier(self) -> Verifier:
+        """The configured verifier, built on first use (``rules+llm`` loads the local model)."""
+        if self._verifier is None:
+            self._verifier = make_verifier(self.settings)
+        return self._verifier
 
     def gather_sources(
         self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None
@@ -177,9 +186,10 @@ class DebateChain:
                             raw = item.text
                         else:
                             yield TurnText(index, item)
-                    timing.total_s = time.perf_counter() - started
                     earlier = debate.turns if role != "moderator" else ()
-                    turn = _turn(index, role, kind, speakers[role], raw, passages, timing, earlier)
+                    turn = _turn(index, role, kind, speakers[role], raw, passages, timing, earlier, self.verifier)
+                    timing.total_s = time.perf_counter() - started
+                    turn.timing = timing.as_dict()
                 debate.turns.append(turn)
                 self.store.add_turn(debate.id, turn)
                 yield TurnFinished(turn)
@@ -250,10 +260,13 @@ def _turn(
     passages: Sequence[RetrievedPassage],
     timing: Timing,
     earlier: Sequence[DebateTurn] = (),
+    verifier: Verifier | None = None,
 ) -> DebateTurn:
     """Check ``raw`` against the sources; a turn without one supported citation says so honestly."""
     fresh, repeated = drop_repeated_sentences(raw, earlier)
-    checked = check_grounding(fresh, passages)
+    started = time.perf_counter()
+    checked = check_grounding(fresh, passages, verifier)
+    timing.verify_ms = (time.perf_counter() - started) * 1000
     shown = checked.shown(prompts.NO_MATERIAL)
     return DebateTurn(
         index=index,
@@ -270,4 +283,5 @@ def _turn(
         unsupported_sentences=shown.unsupported_sentences,
         repeated_sentences=repeated,
         timing=timing.as_dict(),
+        sentences=[s.as_dict() for s in shown.sentences],
     )

@@ -3,8 +3,10 @@
 Three steps, all deterministic:
 1. ``citations.validate``: markers that name no shown passage are removed and reported;
    sentences with no marker are flagged as uncited.
-2. Support: every cited sentence is scored against the passages it cites
-   (``assistant.support``), including each passage's title/author label, which the model saw.
+2. Support: every cited sentence is aligned with the sentence(s) of the passages it cites
+   that say the same thing and verified against them (``assistant.verify``: numbers, names,
+   negation, coverage, then optionally the local model as a Yes/No judge). The evidence span
+   is kept with the sentence, so the UI can show what the claim was checked against.
 3. Repair: a small model often puts the right claim under the wrong number (the author-bio
    passage instead of the paragraph it just paraphrased). If the cited passages do not
    support a sentence but exactly one other shown passage supports it best, the marker is
@@ -23,11 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from assistant import prompts
-from assistant.citations import normalise_markers, split_sentences, uncited_sentences
+from assistant.citations import normalise_markers, uncited_sentences
 from assistant.retrieval import RetrievedPassage
-from assistant.support import support_score
+from assistant.text import marker_numbers, split_sentences
+from assistant.verify import EvidenceSpan, Verdict, Verifier
 
 _MARKERS = re.compile(r"(?:\[\d+\])+")
+_RULES = Verifier()  # the rules stage alone: cheap enough to try every shown passage when re-pointing
 # Fewer words than this make no checkable claim: such a sentence never inherits a citation.
 MIN_CLAIM_WORDS = 4
 _DECLINE_PATTERN = re.compile(
@@ -40,9 +44,19 @@ def is_decline(text: str) -> bool:
     return bool(_DECLINE_PATTERN.search(text))
 
 
-def evidence_text(passage: RetrievedPassage) -> str:
-    """What a sentence citing ``passage`` may draw on: its text and the label the model saw."""
-    return f"{prompts.source_label(passage, with_publisher=True)}\n{passage.text}"
+@dataclass(frozen=True)
+class CheckedSentence:
+    """A sentence of the reply, whether it is shown as supported, why not, and its evidence."""
+
+    text: str
+    supported: bool
+    reason: str = ""
+    evidence: tuple[EvidenceSpan, ...] = ()
+    stage: str = "rules"
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "supported": self.supported, "reason": self.reason, "stage": self.stage,
+                "evidence": [e.as_dict() for e in self.evidence]}  # fmt: skip
 
 
 @dataclass
@@ -56,6 +70,7 @@ class Grounding:
     uncited_sentences: list[str] = field(default_factory=list)
     invalid_citations: list[str] = field(default_factory=list)
     corrected_citations: list[str] = field(default_factory=list)  # "[2] -> [1]: <sentence>"
+    sentences: list[CheckedSentence] = field(default_factory=list)  # every checked sentence, shown or withdrawn
 
     @property
     def grounded(self) -> bool:
@@ -69,17 +84,25 @@ class Grounding:
         """
         if self.grounded:
             return self
-        return Grounding(text=fallback, invalid_citations=self.invalid_citations)
+        withdrawn = [CheckedSentence(s.text, False, s.reason or "withheld", s.evidence, s.stage) for s in self.sentences]
+        return Grounding(text=fallback, invalid_citations=self.invalid_citations, sentences=withdrawn)
+
+
+def _verdict(verifier: Verifier, sentence: str, passages: Sequence[RetrievedPassage], numbers: Sequence[int],
+             rules_only: bool = False) -> Verdict:  # fmt: skip
+    """``sentence`` checked against the cited ``numbers`` (1-based into ``passages``)."""
+    cited = [passages[n - 1] for n in numbers]
+    check = verifier.rules if rules_only else verifier.verify
+    return check(sentence, cited, list(numbers))
 
 
 def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[int]) -> int | None:
-    """The one shown passage that supports ``sentence`` best, if it supports it at all."""
-    scores = [
-        (support_score(sentence, [evidence_text(p)]), number)
-        for number, p in enumerate(passages, start=1)
-        if number not in cited
-    ]
-    good = sorted(((s.score, n) for s, n in scores if s.supported), reverse=True)
+    """The one shown passage whose evidence supports ``sentence`` best (by the rules), if any does."""
+    good = sorted(
+        ((verdict.coverage, number) for number in range(1, len(passages) + 1) if number not in cited
+         for verdict in [_verdict(_RULES, sentence, passages, [number])] if verdict.supported),
+        reverse=True,
+    )  # fmt: skip
     if not good or (len(good) > 1 and good[0][0] == good[1][0]):
         return None
     return good[0][1]
@@ -124,12 +147,12 @@ def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Ret
         markers_after: list[str] = []
         rebuilt: list[str] = []
         for sentence in reversed(sentences):
-            found = re.findall(r"\[(\d+)\]", sentence)
+            found = [str(n) for n in marker_numbers(sentence)]
             if found:
                 markers_after = found
             elif markers_after and len(sentence.split()) >= MIN_CLAIM_WORDS:
                 numbers = [int(n) for n in markers_after if 1 <= int(n) <= n_sources]
-                if numbers and support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
+                if numbers and _verdict(_RULES, sentence, passages, numbers).supported:
                     sentence = _with_marker(sentence, "".join(f"[{n}]" for n in numbers))
                     carried.append(f"carried {''.join(f'[{n}]' for n in numbers)}: {sentence}")
             rebuilt.append(sentence)
@@ -137,8 +160,12 @@ def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Ret
     return "".join(paragraphs), list(reversed(carried))
 
 
-def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding:
-    """Validate, score and repair the citations of ``raw`` against ``passages`` (numbered from 1)."""
+def check_grounding(raw: str, passages: Sequence[RetrievedPassage], verifier: Verifier | None = None) -> Grounding:
+    """Validate, verify and repair the citations of ``raw`` against ``passages`` (numbered from 1).
+
+    ``verifier``: rules only when not given (``assistant.verify.make_verifier`` builds the configured one).
+    """
+    verifier = verifier or _RULES
     text, _, invalid = normalise_markers(raw, len(passages))
     carried_text, carried = _carry_paragraph_citations(text, len(passages), passages)
     if carried:
@@ -150,11 +177,13 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding
         corrected_citations=carried,
     )
     for sentence in split_sentences(result.text):
-        numbers = [int(n) for n in re.findall(r"\[(\d+)\]", sentence)]
+        numbers = marker_numbers(sentence)
         if is_decline(sentence):
             continue
-        if numbers and support_score(sentence, [evidence_text(passages[n - 1]) for n in numbers]).supported:
+        verdict = _verdict(verifier, sentence, passages, numbers) if numbers else None
+        if verdict is not None and verdict.supported:
             result.supported_sentences.append(sentence)
+            result.sentences.append(CheckedSentence(sentence, True, "", verdict.evidence, verdict.stage))
             continue
         # No claim without a source: a sentence whose citation does not support it (as bad as an
         # invented one), or that has none, gets the one shown passage that supports it, or leaves
@@ -163,15 +192,21 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage]) -> Grounding
         # when a passage orders a pirate voice), whose words match the injected passage.
         claim = bool(numbers) or len(sentence.split()) >= MIN_CLAIM_WORDS
         better = _repoint(sentence, passages, numbers) if claim else None
-        if better is None:
+        repointed = _verdict(verifier, sentence, passages, [better]) if better is not None else None
+        if repointed is None or not repointed.supported:
+            final = repointed or verdict
+            reason = final.reason if final else "no citation"
             result.unsupported_sentences.append(sentence)
+            result.sentences.append(CheckedSentence(sentence, False, reason, final.evidence if final else (),
+                                                    final.stage if final else "rules"))  # fmt: skip
             text = text.replace(sentence, "", 1)
             continue
         fixed = _repointed(sentence, better) if numbers else _with_marker(sentence, f"[{better}]")
         text = text.replace(sentence, fixed, 1)
         result.supported_sentences.append(fixed)
+        result.sentences.append(CheckedSentence(fixed, True, "", repointed.evidence, repointed.stage))
         was = "".join(f"[{n}]" for n in numbers)
         result.corrected_citations.append(f"{was} -> [{better}]: {fixed}" if numbers else f"added [{better}]: {fixed}")
     result.text = re.sub(r"[ \t]{2,}", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()
-    result.cited = list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", text)))
+    result.cited = marker_numbers(text)
     return result

@@ -37,6 +37,7 @@ from pydantic import Field
 from assistant import prompts
 from assistant.cancel import check_stop
 from assistant.settings import Settings
+from assistant.text import STOP_WORDS, split_sentences
 
 
 class LlamaModelCache:
@@ -244,11 +245,6 @@ class LocalLlamaChatModel(BaseChatModel):
 _WORD = re.compile(r"[a-z0-9]+")
 # A numbered source as ``assistant.prompts.format_sources`` writes it: "[n] text", one line.
 _SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_STOP = frozenset(
-    "a an and are as at be but by did do does for from had has have he her his how i in is it its of on or "
-    "she that the their them they this to was were what when where which who why will with would you".split()
-)
 
 
 class ExtractiveChatModel(BaseChatModel):
@@ -269,12 +265,12 @@ class ExtractiveChatModel(BaseChatModel):
     def _answer(self, messages: list[BaseMessage]) -> str:
         system = "\n".join(_text_of(m) for m in messages if isinstance(m, SystemMessage))
         question = next((_text_of(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
-        wanted = set(_WORD.findall(question.lower())) - _STOP
+        wanted = set(_WORD.findall(question.lower())) - STOP_WORDS
         best: tuple[int, int, str] | None = None
         for match in _SOURCE_LINE.finditer(system):
             number, body = int(match.group(1)), match.group(2)
-            for sentence in _SENTENCE.split(body.strip()):
-                overlap = len(wanted & (set(_WORD.findall(sentence.lower())) - _STOP))
+            for sentence in split_sentences(body.strip()):
+                overlap = len(wanted & (set(_WORD.findall(sentence.lower())) - STOP_WORDS))
                 if best is None or overlap > best[0]:
                     best = (overlap, number, sentence.strip())
         if best is None or best[0] < self.min_overlap:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.context import ContextBuilder
-from assistant.grounding import check_grounding, is_decline
+from assistant.grounding import CheckedSentence, check_grounding, is_decline
+from assistant.relevance import RelevanceCheck, make_relevance_check, related_text
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
+from assistant.verify import Verifier, make_verifier
 
 CONDENSE_MAX_TOKENS = 60
 
@@ -61,28 +64,48 @@ class Answer:
     unsupported_sentences: list[str] = field(default_factory=list)
     withheld: bool = False
     timing: Timing = field(default_factory=Timing)
+    # Every checked sentence with its verdict and evidence span (withdrawn ones included).
+    sentences: list[CheckedSentence] = field(default_factory=list)
+    # The relevance check: None when it did not run (declined, withheld, or switched off);
+    # False means the supported sentences are shown only as "Related, but not an answer".
+    answers_question: bool | None = None
+    relevance_reason: str = ""
+
+    @property
+    def not_an_answer(self) -> bool:
+        return self.answers_question is False
 
 
 def finalize(
-    question: str, standalone: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing
+    question: str, standalone: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing,
+    verifier: Verifier | None = None, relevance: RelevanceCheck | None = None,
 ) -> Answer:
     """Validate the model's text against ``passages`` and decide whether it may be shown.
 
     Shown as answered only if at least one sentence carries a valid citation whose passage
-    supports it (see ``assistant.support``). A reply that says the sources don't cover the
+    supports it (see ``assistant.verify``). A reply that says the sources don't cover the
     question is a decline even if the model tacked a marker onto it; anything else without a
     supported citation is *withheld*: the user sees the decline, the raw text stays in the
-    result for inspection.
+    result for inspection. What survives must then answer the question (``relevance``):
+    otherwise the user sees the decline, with the supported sentences below it under
+    "Related, but not an answer:".
     """
-    checked = check_grounding(raw, passages)
+    started = time.perf_counter()
+    checked = check_grounding(raw, passages, verifier)
     shown = checked.shown(prompts.DECLINE)
+    verdict = None
+    if checked.grounded and relevance is not None:
+        verdict = relevance.check(standalone, shown.text, *_evidence_of(shown.sentences, passages))
+    timing.verify_ms = (time.perf_counter() - started) * 1000
+    timing.total_s += timing.verify_ms / 1000
     declined = not checked.grounded and (is_decline(raw) or not raw.strip())
+    text = shown.text if verdict is None or verdict.answers else related_text(prompts.DECLINE, shown.text)
     return Answer(
         question=question,
         standalone_question=standalone,
-        text=shown.text,
+        text=text,
         raw_text=raw,
-        declined=not checked.grounded,
+        declined=not checked.grounded or (verdict is not None and not verdict.answers),
         withheld=not checked.grounded and not declined,
         passages=list(passages),
         citations=[CitedPassage(n, passages[n - 1]) for n in sorted(shown.cited)],
@@ -91,7 +114,19 @@ def finalize(
         uncited_sentences=shown.uncited_sentences,
         unsupported_sentences=shown.unsupported_sentences,
         timing=timing,
+        sentences=shown.sentences,
+        answers_question=None if verdict is None else verdict.answers,
+        relevance_reason="" if verdict is None else verdict.reason,
     )
+
+
+def _evidence_of(sentences: Sequence[CheckedSentence], passages: Sequence[RetrievedPassage]) -> tuple[list[str], list[str]]:
+    """The evidence texts of the supported sentences, and the title/author/publisher of their articles."""
+    by_id = {p.id: p for p in passages}
+    evidence = [e.text for s in sentences if s.supported for e in s.evidence]
+    cited = {e.passage_id for s in sentences if s.supported for e in s.evidence}
+    metadata = [" ".join(filter(None, (by_id[i].title, by_id[i].author, by_id[i].publisher))) for i in cited if i in by_id]
+    return evidence, metadata
 
 
 class AskChain:
@@ -101,10 +136,23 @@ class AskChain:
         self.retriever = retriever
         self.chat_model = chat_model
         self.settings = retriever.settings
+        self._verifier: Verifier | None = None
         embeddings = retriever.library.embeddings
         self.context = ContextBuilder(
             embeddings.embed_documents, embeddings.embed_query, retriever.next_passage, self.settings.context_tokens
         )
+
+    @property
+    def verifier(self) -> Verifier:
+        """The configured verifier, built on first use (``rules+llm`` loads the local model)."""
+        if self._verifier is None:
+            self._verifier = make_verifier(self.settings)
+        return self._verifier
+
+    @cached_property
+    def relevance(self) -> RelevanceCheck | None:
+        """The configured relevance check (None when switched off), built on first use."""
+        return make_relevance_check(self.settings, self.verifier)
 
     def sources(self, question: str, passages: Sequence[RetrievedPassage]) -> tuple[list[RetrievedPassage], list[str]]:
         """The numbered sources of the prompt and the text shown of each: the chosen evidence
@@ -171,7 +219,7 @@ class AskChain:
             else:
                 yield item
         timing.total_s = time.perf_counter() - started
-        yield finalize(question, standalone, raw, passages, timing)
+        yield finalize(question, standalone, raw, passages, timing, self.verifier, self.relevance)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), **options) -> Answer:
         """The finished answer, without streaming."""

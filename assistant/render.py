@@ -97,6 +97,8 @@ def answer_html(answer) -> str:
     parts = [text_with_links(answer.text, scope, {n for n, _ in cited})]
     if answer.withheld:
         parts.append('<p class="flag">The model\'s reply was withheld: none of its citations supported it.</p>')
+    if answer.not_an_answer:
+        parts.append(f'<p class="flag">Not shown as the answer: {html.escape(answer.relevance_reason)}.</p>')
     parts.append(
         flags_html(
             [

@@ -34,6 +34,7 @@ class Timing:
     output_tokens: int = 0
     prompt_tokens: int = 0
     reused_prompt_tokens: int = 0
+    verify_ms: float = 0.0  # checking the reply's sentences against their evidence (assistant.verify)
     total_s: float = 0.0
 
     @property

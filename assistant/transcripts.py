@@ -78,6 +78,8 @@ class DebateTurn:
     unsupported_sentences: list[str] = field(default_factory=list)
     repeated_sentences: list[str] = field(default_factory=list)  # said already in an earlier turn
     timing: dict = field(default_factory=dict)
+    # Each checked sentence: text, supported, reason, evidence spans (passage_id, number, start, end, text).
+    sentences: list[dict] = field(default_factory=list)
 
 
 @dataclass

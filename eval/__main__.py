@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from eval.questions import QuestionSetError, load_questions
 from eval.runner import ConfigError, EvalConfig, run_config
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data_root = args.data_dir or Path(tempfile.mkdtemp(prefix="da-eval-"))
     started, clock = dt.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
-    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    progress = lambda line: tqdm.write(line, file=sys.stderr)  # noqa: E731  (keeps the progress bar intact)
     try:
         runs = [
             run_config(config, args.corpus, questions, data_root, retrieval_only=args.retrieval_only,

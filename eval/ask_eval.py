@@ -1,9 +1,8 @@
 """Answer metrics for one ask question: abstention, keywords, citations, cost.
 
-Whether the assistant answered or declined (and whether that was right: answerable questions
-should be answered, unanswerable ones declined; a reply withheld because no citation held up
-counts as declined), keyword recall, the citation figures of ``eval.metrics``, whether an
-expected source document was cited, and the chain's own timing.
+Whether the model answered, declined, or had its reply withheld by the checker (see
+``eval.metrics`` for how each counts), keyword recall, the citation figures of
+``eval.metrics``, whether an expected source document was cited, and the chain's own timing.
 """
 
 from __future__ import annotations
@@ -18,13 +17,16 @@ from eval.questions import Question
 
 @dataclass(frozen=True)
 class AskScore(GenerationScore):
-    withheld: bool
     retrieval_ms: float
     first_token_ms: float | None
     tokens_per_s: float | None
     total_s: float
+    verify_ms: float
+    answers_question: bool | None  # the product's relevance check (None: it did not run)
+    relevance_reason: str
     text: str
     raw: str
+    sentences: list
 
 
 def score_answer(question: Question, answer: Answer) -> AskScore:
@@ -32,14 +34,18 @@ def score_answer(question: Question, answer: Answer) -> AskScore:
     t = answer.timing
     return AskScore(
         **generation_fields(
-            question, answer.text, answer.declined, [c.number for c in answer.citations],
-            len(answer.invalid_citations), answer.passages, [Path(c.source).name for c in answer.citations],
+            question, answer.text, answer.raw_text, answer.declined and not answer.withheld, answer.withheld,
+            [c.number for c in answer.citations], answer.passages, [Path(c.source).name for c in answer.citations],
+            answer.not_an_answer,
         ),  # fmt: skip
-        withheld=answer.withheld,
+        answers_question=answer.answers_question,
+        relevance_reason=answer.relevance_reason,
         retrieval_ms=t.retrieval_ms,
         first_token_ms=t.first_token_ms,
         tokens_per_s=t.tokens_per_s or None,
         total_s=t.total_s,
+        verify_ms=t.verify_ms,
         text=answer.text,
         raw=answer.raw_text,
+        sentences=[s.as_dict() for s in answer.sentences],
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.debate import DebateChain, DebateStarted
+from assistant.grounding import is_decline
 from assistant.streaming import final_item
 from assistant.transcripts import Debate
 from eval.metrics import GenerationScore, generation_fields, mean
@@ -59,14 +60,15 @@ def score_debate(question: Question, debate: Debate, hints: dict[str, list[int]]
     side = question.side if question.side in SIDES else "advocate"
     turns = [t for t in debate.turns if t.role == side]
     text = "\n".join(t.text for t in turns)
-    declined = all(t.no_material for t in turns)
+    silent = all(t.no_material for t in turns)
+    withheld = silent and any(t.raw_text.strip() and not is_decline(t.raw_text) for t in turns)
     cited = {role: _cited_by(debate, role) for role in (*SIDES, "moderator")}
     own_search = {role: set(hints.get(role, [])) for role in SIDES}
     sources = {s.number: Path(s.source).name for s in debate.sources}
     return DebateScore(
         **generation_fields(
-            question, text, declined, sorted(cited[side]), sum(len(t.invalid_citations) for t in turns),
-            debate.sources, [sources[n] for n in cited[side]],
+            question, text, "\n".join(t.raw_text for t in turns), silent and not withheld, withheld,
+            sorted(cited[side]), debate.sources, [sources[n] for n in cited[side]],
         ),  # fmt: skip
         side=side,
         sides_cite=all(cited[role] for role in SIDES),

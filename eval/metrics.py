@@ -1,15 +1,28 @@
-"""Scores shared by answers and debate turns: keyword recall and the three citation figures.
+"""Scores shared by answers and debate turns, defined so that they cannot flatter the product.
 
 Definitions (the README's "Evaluation" section repeats them):
+- **evidence holds the quote** (headline): a passage the shown answer cites contains one of
+  the question's expected quotes (case, typographic quotes and spacing ignored). Gold data,
+  not the product's own verifier, decides: the verifier filters what is shown, so scoring
+  with it would grade the product by its own rules.
 - **keyword recall**: each expected keyword is a ``|``-separated list of alternatives; a
-  group counts if any alternative occurs in the text (case, quotes and spacing ignored).
-- **citation validity**: markers that name an existing passage / all markers the model wrote
-  (invalid ones were removed before display, so they are counted from the checker's report).
-- **citation support**: share of cited passages that contain an expected quote, or that
-  support at least one sentence citing them by ``assistant.support.support_score``
-  (deterministic: stemmed word overlap of at least 0.5, and every number and capitalised
-  name of the sentence present in the passage).
-- **cited sentence share**: sentences carrying at least one ``[n]`` / all sentences.
+  group counts if any alternative occurs as whole words in the shown text without citation
+  markers. Questions without keywords are left out of the mean (None).
+- **citation validity**: markers the model wrote (its raw output) that name a shown passage /
+  all markers it wrote. Markers the checker added or re-pointed do not count.
+- **citation precision**: share of cited passages that come from an expected source document.
+- **cited sentence share**: sentences of the shown text carrying at least one ``[n]``.
+- **declined / withheld**: *declined* means the model itself said the sources do not cover
+  the question; *withheld* means the checker hid a reply none of whose sentences held up.
+  Abstention is correct when an answerable question is answered (withheld is a failure) and
+  an unanswerable one is declined by the model; a withheld reply to an unanswerable question
+  is counted as *rescued*, not as a correct decline.
+- **not an answer**: the relevance check showed the supported sentences only as "Related,
+  but not an answer" (the product's own check, reported as such, never as a score of it).
+- **no answer shown** (unanswerable questions) and **keyword in the answer** (answerable
+  ones): the independent figures for the relevance check. No answer text shown at all
+  (declined, withheld or only related facts), resp. the shown answer holds at least one
+  expected keyword.
 """
 
 from __future__ import annotations
@@ -19,55 +32,40 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assistant.citations import split_sentences
-from assistant.grounding import evidence_text
+from assistant.citations import normalise_markers
 from assistant.prompts import NumberedPassage
-from assistant.support import support_score
+from assistant.text import CITATION, split_sentences, strip_markers
 from eval.questions import Question, normalize_for_match
 
-_VALID_MARKER = re.compile(r"\[\d+\]")
+
+def _has_words(haystack: str, phrase: str) -> bool:
+    """``phrase`` occurs in ``haystack`` as whole words (both already normalised)."""
+    phrase = phrase.strip()
+    return bool(phrase) and re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", haystack) is not None
 
 
-def keyword_recall(text: str, keywords: list[str]) -> float:
+def keyword_recall(text: str, keywords: list[str]) -> float | None:
+    """Share of keyword groups found as whole words in ``text`` (markers removed); None without keywords."""
     if not keywords:
-        return 1.0
-    haystack = normalize_for_match(text)
-    hits = [any(normalize_for_match(alt) in haystack for alt in group.split("|")) for group in keywords]
+        return None
+    haystack = normalize_for_match(strip_markers(text))
+    hits = [any(_has_words(haystack, normalize_for_match(alt)) for alt in group.split("|")) for group in keywords]
     return sum(hits) / len(hits)
 
 
-@dataclass(frozen=True)
-class CitationScores:
-    validity: float
-    support: float
-    cited_sentence_share: float
-    cited: int
+def evidence_holds_quote(cited: Sequence[int], passages: Sequence[NumberedPassage], quotes: Sequence[str]) -> bool | None:
+    """A cited passage (1-based numbers) contains an expected quote; None when there are no quotes."""
+    if not quotes:
+        return None
+    wanted = [normalize_for_match(q) for q in quotes]
+    return any(w in normalize_for_match(passages[n - 1].text) for n in cited if 0 < n <= len(passages) for w in wanted)
 
 
-def _passage_supported(text: str, number: int, passage: NumberedPassage, quotes: Sequence[str]) -> bool:
-    if any(normalize_for_match(q) in normalize_for_match(passage.text) for q in quotes):
-        return True
-    sentences = [s for s in split_sentences(text) if f"[{number}]" in s]
-    return any(support_score(s, [evidence_text(passage)]).supported for s in sentences)
-
-
-def citation_scores(
-    text: str, cited: Sequence[int], n_invalid: int, passages: Sequence[NumberedPassage], quotes: Sequence[str]
-) -> CitationScores:
-    """Score shown ``text`` whose valid citations are ``cited`` (1-based into ``passages``)."""
-    n_valid = len(_VALID_MARKER.findall(text))
-    n_markers = n_valid + n_invalid
-    cited = sorted(set(cited))
-    supported = [_passage_supported(text, n, passages[n - 1], quotes) for n in cited]
-    sentences = split_sentences(text)
-    return CitationScores(
-        validity=n_valid / n_markers if n_markers else 1.0,
-        support=sum(supported) / len(supported) if supported else 0.0,
-        cited_sentence_share=(
-            sum(bool(_VALID_MARKER.search(s)) for s in sentences) / len(sentences) if sentences else 0.0
-        ),
-        cited=len(cited),
-    )
+def raw_citation_validity(raw: str, n_sources: int) -> float | None:
+    """Valid markers the model wrote / all markers it wrote; None if it wrote none."""
+    normalised, _, invalid = normalise_markers(raw, n_sources)
+    valid = len(CITATION.findall(normalised))
+    return valid / (valid + len(invalid)) if valid + len(invalid) else None
 
 
 @dataclass(frozen=True)
@@ -77,41 +75,64 @@ class GenerationScore:
     id: str
     mode: str
     answerable: bool
-    declined: bool
+    declined: bool  # the model said the sources do not cover it
+    withheld: bool  # the checker hid a reply whose sentences did not hold up
     abstention_correct: bool
+    rescued: bool | None  # unanswerable, the model answered anyway, the checker withheld it
+    evidence_holds_quote: bool | None
     keyword_recall: float | None
-    citation_validity: float
-    citation_support: float | None
+    citation_validity: float | None
+    citation_precision: float | None
     cited_sentence_share: float | None
     cited_expected_source: bool | None
+    not_an_answer: bool
+    no_answer_shown: bool | None
+    keyword_in_answer: bool | None
 
 
 def generation_fields(
     question: Question,
     text: str,
+    raw: str,
     declined: bool,
+    withheld: bool,
     cited: Sequence[int],
-    n_invalid: int,
     passages: Sequence[NumberedPassage],
     cited_files: Sequence[str],
+    not_an_answer: bool = False,
 ) -> dict:
-    """The ``GenerationScore`` fields for shown ``text`` (``cited_files``: file names of cited passages)."""
-    cites = citation_scores("" if declined else text, cited, n_invalid, passages, question.expected_quotes)
+    """The ``GenerationScore`` fields for shown ``text`` and the model's ``raw`` output.
+
+    ``cited``: valid source numbers of the shown text; ``cited_files``: their file names;
+    ``not_an_answer``: the relevance check showed them only as related facts.
+    """
+    answered = not declined and not withheld and not not_an_answer
+    recall = keyword_recall(text if answered else "", question.expected_keywords)
+    sentences = split_sentences(text) if answered else []
+    expected = set(question.expected_sources)
     return {
         "id": question.id,
         "mode": question.mode,
         "answerable": question.answerable,
         "declined": declined,
-        "abstention_correct": declined != question.answerable,
-        "keyword_recall": (0.0 if declined else keyword_recall(text, question.expected_keywords))
+        "withheld": withheld,
+        "abstention_correct": answered if question.answerable else declined,
+        "rescued": None if question.answerable else withheld,
+        "evidence_holds_quote": evidence_holds_quote(cited if answered else [], passages, question.expected_quotes)
         if question.answerable
         else None,
-        "citation_validity": cites.validity,
-        "citation_support": None if declined else cites.support,
-        "cited_sentence_share": None if declined else cites.cited_sentence_share,
-        "cited_expected_source": any(name in question.expected_sources for name in cited_files)
+        "keyword_recall": (keyword_recall(text if answered else "", question.expected_keywords))
         if question.answerable
         else None,
+        "citation_validity": raw_citation_validity(raw, len(passages)),
+        "citation_precision": sum(f in expected for f in cited_files) / len(cited_files)
+        if answered and cited_files and expected
+        else None,
+        "cited_sentence_share": sum(bool(CITATION.search(s)) for s in sentences) / len(sentences) if sentences else None,
+        "cited_expected_source": any(name in expected for name in cited_files) if question.answerable else None,
+        "not_an_answer": not_an_answer,
+        "no_answer_shown": None if question.answerable else not answered,
+        "keyword_in_answer": None if not question.answerable or recall is None else recall > 0,
     }
 
 
@@ -119,4 +140,3 @@ def mean(values: Iterable[float | bool | None]) -> float | None:
     """Mean of the values that exist; None when there are none (shown as an empty cell)."""
     present = [float(v) for v in values if v is not None]
     return statistics.fmean(present) if present else None
-

@@ -17,15 +17,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402
 
 QUALITY = (
-    "recall_at_k", "mrr", "abstention_correct", "keyword_recall", "citation_validity", "citation_support",
+    "recall_at_k", "mrr", "evidence_holds_quote", "abstention_correct", "declined", "withheld", "rescued",
+    "not_an_answer", "no_answer_shown", "keyword_in_answer", "answers_question",
+    "keyword_recall", "citation_validity", "citation_precision",
     "cited_sentence_share", "cited_expected_source", "sides_cite", "advocate_stays_on_side",
     "skeptic_stays_on_side", "moderator_covers_both",
 )  # fmt: skip
-COST = ("retrieval_ms_p50", "retrieval_ms_p95", "first_token_ms", "tokens_per_s", "total_s")
+COST = ("retrieval_ms_p50", "retrieval_ms_p95", "first_token_ms", "tokens_per_s", "verify_ms", "total_s")
 LABELS = {
     "recall_at_k": "recall@k", "mrr": "MRR", "all_quotes_found": "all quotes found",
     "abstention_correct": "abstention accuracy", "keyword_recall": "keyword recall",
-    "citation_validity": "citation validity", "citation_support": "citation support",
+    "evidence_holds_quote": "evidence holds the quote", "declined": "declined (by the model)",
+    "withheld": "withheld (by the checker)", "rescued": "rescued (unanswerable, withheld)",
+    "not_an_answer": "related only (relevance check)", "no_answer_shown": "unanswerable: no answer shown",
+    "keyword_in_answer": "answerable: keyword in the answer", "answers_question": "answers the question (check)",
+    "citation_validity": "citation validity (raw)", "citation_precision": "citation precision",
+    "verify_ms": "verify ms (mean)",
     "cited_sentence_share": "sentences with a citation", "cited_expected_source": "expected source cited",
     "sides_cite": "both sides cite", "advocate_stays_on_side": "advocate stays on side",
     "skeptic_stays_on_side": "skeptic stays on side", "moderator_covers_both": "moderator covers both",
@@ -67,15 +74,17 @@ def _comparison_table(runs: list[dict], mode: str) -> list[str]:
 
 def _question_table(run: dict) -> list[str]:
     lines = [
-        "| id | mode | recall | RR | answered | abstention ok | keywords | validity | support | first token ms |",
+        "| id | mode | recall | RR | outcome | abstention ok | quote in evidence | keywords | validity | first token ms |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in run["questions"]:
         r, g = row.get("retrieval") or {}, row.get("generation") or {}
         cells = [
             row["id"], row["mode"], _cell(r.get("recall")), _cell(r.get("reciprocal_rank")),
-            _cell(None if not g else not g["declined"]), _cell(g.get("abstention_correct")),
-            _cell(g.get("keyword_recall")), _cell(g.get("citation_validity")), _cell(g.get("citation_support")),
+            "" if not g else "declined" if g["declined"] else "withheld" if g.get("withheld")
+            else "related only" if g.get("not_an_answer") else "answered",  # fmt: skip
+            _cell(g.get("abstention_correct")), _cell(g.get("evidence_holds_quote")),
+            _cell(g.get("keyword_recall")), _cell(g.get("citation_validity")),
             _cell(g.get("first_token_ms")),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")

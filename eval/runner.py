@@ -10,6 +10,7 @@ share one, so comparing generation settings does not embed the corpus twice.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
+from tqdm import tqdm
 
 from assistant.settings import Settings
 from eval.metrics import mean
@@ -27,8 +29,10 @@ from eval.retrieval_eval import is_scored, score_retrieval
 INGEST_SETTINGS = ("embedding_model", "embedding_model_path", "chunk_tokens", "chunk_overlap_tokens", "collection")
 
 GENERATION_METRICS = (
-    "abstention_correct", "keyword_recall", "citation_validity", "citation_support", "cited_sentence_share",
-    "cited_expected_source", "first_token_ms", "tokens_per_s", "total_s",
+    "evidence_holds_quote", "abstention_correct", "declined", "withheld", "rescued", "not_an_answer",
+    "no_answer_shown", "keyword_in_answer", "answers_question", "keyword_recall",
+    "citation_validity", "citation_precision", "cited_sentence_share", "cited_expected_source", "first_token_ms",
+    "tokens_per_s", "verify_ms", "total_s",
 )  # fmt: skip
 DEBATE_METRICS = ("sides_cite", "advocate_stays_on_side", "skeptic_stays_on_side", "moderator_covers_both")
 
@@ -145,7 +149,7 @@ def run_config(
         ask_chain = AskChain(retriever, model)
         debate_chain = DebateChain(retriever, model, TranscriptStore(settings.transcripts_path))
     try:
-        for question in questions:
+        for question in tqdm(questions, desc=config.name, unit="question", file=sys.stderr, leave=False):
             row: dict = {"id": question.id, "mode": question.mode, "question": question.question}
             if is_scored(question):
                 row["retrieval"] = asdict(score_retrieval(retriever, question, k))
@@ -183,7 +187,8 @@ def _one_line(row: dict, k: int) -> str:
         parts.append(f"recall@{k}={row['retrieval']['recall']:.2f}")
     if row.get("generation"):
         g = row["generation"]
-        parts.append("declined" if g["declined"] else "answered")
+        parts.append("declined" if g["declined"] else "withheld" if g["withheld"]
+                     else "related only" if g.get("not_an_answer") else "answered")  # fmt: skip
         parts.append(f"ok={g['abstention_correct']}")
         parts.append(repr(g["text"][:100]))
     return " ".join(parts)

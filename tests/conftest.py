@@ -33,6 +33,10 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             monkeypatch.delenv(key)
     monkeypatch.setenv("DA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DA_CONFIG_FILE", str(tmp_path / "absent.toml"))
+    # The rules stage alone, unless a test asks for the default (rules + the local model as judge):
+    # chain tests with a scripted model must not load the real one.
+    monkeypatch.setenv("DA_VERIFIER", "rules")
+    monkeypatch.setenv("DA_RELEVANCE", "rules")
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import pytest
 from assistant.prompts import Persona
 from eval.__main__ import main as eval_main
 from eval.debate_eval import moderator_covers_both, stays_on_side
-from eval.metrics import citation_scores, keyword_recall
+from eval.metrics import generation_fields, keyword_recall, raw_citation_validity
+from eval.questions import Question
 from eval.questions import load_questions
 from eval.runner import ConfigError, EvalConfig, run_config
 from tests.conftest import ARTICLES, FIXTURES
@@ -27,23 +28,40 @@ class _Passage:
         self.text, self.title, self.author, self.publisher = text, title, None, None
 
 
-def test_keyword_alternatives_and_normalisation() -> None:
+def test_keyword_recall_matches_whole_words_without_markers() -> None:
     assert keyword_recall("The  “Harbor Accord” reopened it", ['harbor accord', "rail|road"]) == 0.5
-    assert keyword_recall("anything", []) == 1.0
+    assert keyword_recall("The railway reopened [1].", ["rail"]) == 0.0  # "rail" is not a word of "railway"
+    assert keyword_recall("It happened in 2019 [1].", ["1"]) == 0.0  # the marker is not the answer
+    assert keyword_recall("anything", []) is None  # no keywords: left out of the mean
 
 
-def test_citation_scores_count_invalid_markers_and_unsupported_citations() -> None:
-    passages = [
-        _Passage("The rail link reopened after eleven years of closure."),
-        _Passage("Composting worms eat half their weight daily."),
-    ]
-    text = "The rail link reopened after eleven years [1]. It was a triumph of the navy [2]. No source here."
-    scores = citation_scores(text, [1, 2], n_invalid=2, passages=passages, quotes=[])
-    assert scores.validity == pytest.approx(2 / 4)
-    assert scores.support == pytest.approx(1 / 2)  # [2] does not support its sentence
-    assert scores.cited_sentence_share == pytest.approx(2 / 3)
-    # An expected quote inside the cited passage counts as support even if the wording differs.
-    assert citation_scores("Worms are busy [2].", [2], 0, passages, ["half their weight"]).support == 1.0
+def test_citation_validity_counts_what_the_model_wrote() -> None:
+    assert raw_citation_validity("A [1]. B [7]. C [2][9].", n_sources=3) == pytest.approx(2 / 4)
+    assert raw_citation_validity("No markers at all.", n_sources=3) is None
+
+
+def _question(answerable: bool) -> Question:
+    return Question(id="q", mode="ask", question="?", answerable=answerable, expected_sources=["a.txt"],
+                    expected_quotes=["half their weight"], expected_keywords=["worms"])  # fmt: skip
+
+
+def test_declined_withheld_and_rescued_are_told_apart() -> None:
+    passages = [_Passage("Composting worms eat half their weight daily."), _Passage("Rail news.")]
+    answered = generation_fields(_question(True), "Worms eat a lot [1].", "Worms eat a lot [1].", False, False,
+                                 [1], passages, ["a.txt"])  # fmt: skip
+    assert answered["abstention_correct"] and answered["evidence_holds_quote"] and answered["keyword_recall"] == 1.0
+    assert answered["citation_precision"] == 1.0 and answered["rescued"] is None
+    withheld = generation_fields(_question(True), "The sources don't say.", "Worms fly [2].", False, True, [], passages, [])
+    assert not withheld["abstention_correct"] and withheld["evidence_holds_quote"] is False  # a failure, not a decline
+    assert withheld["keyword_recall"] == 0.0
+    rescued = generation_fields(_question(False), "The sources don't say.", "Worms fly [2].", False, True, [], passages, [])
+    assert rescued["rescued"] and not rescued["abstention_correct"]  # rescued by the checker, not a correct decline
+    declined = generation_fields(_question(False), "The sources don't say.", "The sources don't say.", True, False, [],
+                                 passages, [])  # fmt: skip
+    assert declined["abstention_correct"] and declined["rescued"] is False
+    # Citing a passage without the quote: the evidence does not hold it, whatever the checker thought.
+    wrong = generation_fields(_question(True), "Worms eat [2].", "Worms eat [2].", False, False, [2], passages, ["b.txt"])
+    assert wrong["evidence_holds_quote"] is False and wrong["citation_precision"] == 0.0
 
 
 def test_debate_side_checks() -> None:

@@ -1,0 +1,410 @@
+"""Does the cited passage say what the sentence says? Align, then check meaning, then (optionally) ask.
+
+Stage 0, alignment: the sentence is compared with every sentence of the passages it cites
+(``assistant.text.sentence_spans``, so offsets are kept) and the one or two that share most
+of its content words become its *evidence*: a passage id plus character offsets plus text.
+All later rules read only that evidence, not the whole passage: a name or year that occurs
+elsewhere in the passage does not make a sentence about something else true.
+
+Stage 1, rules (``verifier = "rules"``), each one a reason to reject:
+- **numbers**: every number of the sentence (digits, number words, ordinals: "five" = 5,
+  "third" = 3, "2,000" = 2000) must occur in the evidence;
+- **names**: every capitalised word not opening the sentence (and every all-caps word) must
+  occur in the evidence or in the document's title, author or publisher, which the sentence
+  may name ("Lee argues ..."); "Korean" matches "Korea", "US" matches "United States";
+- **polarity**: a negation or doubt word (not, no, never, none, without, unlikely, fail,
+  doubt, wishful, rather than ...) on one side and none on the other rejects. In the
+  evidence a cue counts only near the words the sentence shares with it (its scope);
+- **coverage**: at least ``MIN_COVERAGE`` of the sentence's content words (stemmed, stop
+  words and words of attribution removed) must occur in the evidence.
+
+Stage 2, judge (``verifier = "rules+llm"``): sentences the rules pass are put to the local
+model as a Yes/No question (raw ChatML, grammar ``root ::= "Yes" | "No"``, 2 tokens,
+temperature 0), with the evidence and its neighbouring sentences as the text. The text comes
+first and the statement last, so sentences citing the same passage share the evaluated prefix.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from assistant.text import STOP_WORDS, Sentence, Word, number_key, sentence_spans, words
+
+MIN_COVERAGE = 0.5
+# A negation cue in the evidence governs the words this many tokens around it.
+NEGATION_SCOPE = 6
+# Words of attribution a faithful paraphrase adds without the evidence containing them.
+ATTRIBUTION = frozenset(
+    """
+    according say says said saying argue argues argued arguing write writes wrote written note notes noted
+    mention mentions mentioned describe describes described call calls called suggest suggests suggested
+    believe believes believed think thinks thought warn warns warned claim claims claimed propose proposes
+    proposed contend contends insist insists stress stresses explain explains explained add adds added
+    point points view views see sees hold holds state states stated maintain maintains conclude concludes
+    author authors article articles piece essay text source sources passage op ed writer blog post
+    skeptic skeptical sceptic advocate opinion
+    yes
+    """.split()
+)  # fmt: skip
+NEGATIONS = frozenset(
+    """
+    not no never none nor neither nothing nobody nowhere without cannot unlikely unable impossible
+    fail fails failed failing failure doubt doubts doubted doubtful wishful hardly barely scarcely lack
+    lacks lacked lacking refuse refuses refused reject rejects rejected deny denies denied instead
+    false myth illusion
+    abandon abandons abandoned drop drops dropped stop stops stopped halt halts halted cease ceased end ends
+    ended scrap scrapped quit
+    """.split()
+)  # fmt: skip
+# A sentence holding one of these refers back: its names may be in the sentences before.
+PRONOUNS = frozenset("he she it they him her them his its their this these that".split())
+MONTHS = frozenset("january february march april may june july august september october november december".split())
+# How many sentences before the best one count as its context (what "it", "the North", "that summit" refer to).
+CONTEXT_SENTENCES = 2
+# Short forms a name may take in a claim: "US" for "United States".
+ALIASES = {
+    "us": ("united states", "america", "american", "washington"),
+    "usa": ("united states", "america"),
+    "un": ("united nations",),
+    "rok": ("south korea", "republic of korea"),
+    "dprk": ("north korea",),
+    "uk": ("united kingdom", "britain", "british"),
+    "eu": ("european union",),
+}
+
+
+class PassageLike(Protocol):
+    """What the verifier needs of a passage (``RetrievedPassage`` and the transcript copy have it)."""
+
+    id: str
+    text: str
+    title: str
+    author: str | None
+    publisher: str | None
+
+
+@dataclass(frozen=True)
+class EvidenceSpan:
+    """The sentence(s) of a passage a claim was checked against: ``passage.text[start:end] == text``."""
+
+    passage_id: str
+    start: int
+    end: int
+    text: str
+    number: int | None = None  # the source number the answer uses for the passage, if numbered
+
+    def as_dict(self) -> dict:
+        return {"passage_id": self.passage_id, "number": self.number, "start": self.start, "end": self.end,
+                "text": self.text}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision on one sentence, why, and the evidence it was checked against."""
+
+    supported: bool
+    reason: str  # empty when supported
+    evidence: tuple[EvidenceSpan, ...] = ()
+    coverage: float = 0.0
+    stage: str = "rules"  # which stage decided: "rules" or "llm"
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    passage: PassageLike
+    number: int | None
+    sentence: Sentence
+    words: tuple[Word, ...]
+
+
+def _is_name(word: Word, previous: Word | None) -> bool:
+    """Capitalised (not at the sentence start), all caps, or hyphen-joined to a name ("Jong-il")."""
+    if word.number is not None or word.lower in ATTRIBUTION:
+        return False
+    if word.joined and previous is not None and _is_name(previous, None) and word.index > 0:
+        return True
+    if len(word.surface) >= 2 and word.surface.isupper() and word.surface.isalpha():
+        return True
+    return word.index > 0 and word.capitalised and (word.lower not in STOP_WORDS or word.lower == "may")
+
+
+def _is_year(word: Word) -> bool:
+    return word.surface.isdigit() and len(word.surface) == 4 and 1800 <= int(word.surface) <= 2100
+
+
+def _names(ws: Sequence[Word], proper: frozenset[str] = frozenset()) -> list[Word]:
+    """Names of a sentence; its first word too when the passage writes it capitalised mid-sentence (``proper``)."""
+    found = [w for i, w in enumerate(ws) if _is_name(w, ws[i - 1] if i else None)]
+    if ws and ws[0].lower in proper and ws[0] not in found:
+        found.insert(0, ws[0])
+    return found
+
+
+def _content(word: Word) -> bool:
+    return word.number is None and word.lower not in STOP_WORDS and word.lower not in ATTRIBUTION and len(word.lower) > 1
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Equal stems, or one a near-prefix of the other ("korea"/"korean", "china"/"chinese")."""
+    if a == b:
+        return True
+    shorter, longer = sorted((a, b), key=len)
+    if len(shorter) < 4:
+        return False
+    common = 0
+    for x, y in zip(shorter, longer):
+        if x != y:
+            break
+        common += 1
+    return common >= 4 and common >= len(shorter) - 1
+
+
+def _found(word: Word, pool: Sequence[Word], joined_text: str) -> bool:
+    """Is ``word`` in ``pool`` (stems, near-prefix, alias of a short form)?"""
+    if any(_same_word(word.stem, w.stem) or _same_word(word.lower, w.lower) for w in pool):
+        return True
+    return any(alias in joined_text for alias in ALIASES.get(word.lower, ()))
+
+
+def _negated(ws: Sequence[Word], text: str) -> list[int]:
+    """Positions of negation cues in ``ws`` ("n't" forms and "rather than" included)."""
+    cues = [w.index for w in ws if w.lower in NEGATIONS or w.lower.endswith("n't")]
+    lowered = text.lower()
+    if "rather than" in lowered:
+        cues += [w.index for w in ws if w.lower == "rather"]
+    return cues
+
+
+def _metadata(passage: PassageLike) -> str:
+    return " ".join(filter(None, (passage.title, passage.author, passage.publisher)))
+
+
+class Judge(Protocol):
+    def __call__(self, claim: str, context: str, label: str) -> bool: ...
+
+
+class Verifier:
+    """Aligns a sentence with its cited passages and decides whether they support it.
+
+    ``judge``: the optional second stage (``LlamaJudge``); ``None`` means rules only.
+    """
+
+    def __init__(self, judge: Judge | None = None, min_coverage: float = MIN_COVERAGE) -> None:
+        self.judge = judge
+        self.min_coverage = min_coverage
+        self._sentences: dict[tuple[str, int], list[Sentence]] = {}
+        self._guard = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        return "rules+llm" if self.judge is not None else "rules"
+
+    def _spans(self, passage: PassageLike) -> list[Sentence]:
+        key = (passage.id, hash(passage.text))
+        with self._guard:
+            if key not in self._sentences:
+                if len(self._sentences) > 4096:
+                    self._sentences.clear()
+                self._sentences[key] = sentence_spans(passage.text)
+            return self._sentences[key]
+
+    def align(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None
+              ) -> tuple[list[_Candidate], list[_Candidate]]:  # fmt: skip
+        """The one or two sentences of ``passages`` sharing most content with ``claim``, and all candidates."""
+        terms = [w for w in words(claim) if _content(w) or w.number is not None]
+        candidates: list[_Candidate] = []
+        for i, passage in enumerate(passages):
+            number = numbers[i] if numbers else None
+            for sentence in self._spans(passage):
+                candidates.append(_Candidate(passage, number, sentence, tuple(words(sentence.text))))
+        if not candidates:
+            return [], []
+
+        def matched(c: _Candidate) -> set[int]:
+            return {t.index for t in terms if _found(t, c.words, c.sentence.text.lower())}
+
+        def weight(indices: set[int]) -> float:
+            by_index = {t.index: t for t in terms}
+            return sum(2.0 if (by_index[i].number is not None or by_index[i].capitalised) else 1.0 for i in indices)
+
+        scored = sorted(((weight(matched(c)), -k, c) for k, c in enumerate(candidates)), key=lambda x: (x[0], x[1]),
+                        reverse=True)  # fmt: skip
+        best = scored[0][2]
+        chosen = [best]
+        covered = matched(best)
+        for _, _, other in scored[1:]:
+            extra = matched(other) - covered
+            if extra and weight(extra) >= 1.0:
+                chosen.append(other)
+                break
+        return chosen, candidates
+
+    def _all(self, passage: PassageLike) -> list[list[Word]]:
+        """The words of every sentence of ``passage``."""
+        return [words(span.text) for span in self._spans(passage)]
+
+    def _antecedents(self, candidate: _Candidate) -> tuple[Word, ...]:
+        """Words of the ``CONTEXT_SENTENCES`` sentences just before ``candidate`` in its passage."""
+        spans = self._spans(candidate.passage)
+        at = next((i for i, s in enumerate(spans) if s.start == candidate.sentence.start), 0)
+        return tuple(w for span in spans[max(0, at - CONTEXT_SENTENCES) : at] for w in words(span.text))
+
+    def rules(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None) -> Verdict:
+        """Stage 1 only: alignment plus the number, name, polarity and coverage rules."""
+        chosen, _ = self.align(claim, passages, numbers)
+        if not chosen:
+            return Verdict(False, "no passage to check against")
+        evidence = tuple(
+            EvidenceSpan(c.passage.id, c.sentence.start, c.sentence.end, c.sentence.text, c.number) for c in chosen
+        )
+        pool = [w for c in chosen for w in c.words]
+        pool_text = " ".join(c.sentence.text for c in chosen).lower()
+        meta_text = " ".join(_metadata(p) for p in passages)
+        meta = words(meta_text)
+        claim_words = words(claim)
+        reject = self._reject(claim, claim_words, chosen, meta, meta_text.lower())
+        terms = [w for w in claim_words if _content(w)]
+        found = [w for w in terms if _found(w, pool, pool_text) or _found(w, meta, meta_text.lower())]
+        coverage = len(found) / len(terms) if terms else 0.0
+        if reject:
+            return Verdict(False, reject, evidence, coverage)
+        if len(terms) < 2:
+            return Verdict(False, "too few words to make a checkable claim", evidence, coverage)
+        if coverage < self.min_coverage:
+            return Verdict(False, f"only {coverage:.0%} of its words are in the evidence", evidence, coverage)
+        return Verdict(True, "", evidence, coverage)
+
+    def _reject(self, claim: str, claim_words: list[Word], chosen: list[_Candidate], meta: list[Word],
+                meta_text: str) -> str:  # fmt: skip
+        """The first rule the claim breaks against its best evidence sentence, or "".
+
+        Numbers and names must be in the best sentence. They may come from its context (the
+        second aligned sentence and the sentences just before it: what "it", "the North" or
+        "that summit" refer to) only when the best sentence names no *other* person, place or
+        number: "Roh Moo-hyun met Kim" must not pass where the sentence says "Kim Dae-jung met
+        Kim" and the sentence before mentions Roh. A pronoun in the best sentence lets names
+        come from the context anyway ("He was sent home ..." after "Otto Warmbier was arrested").
+        """
+        best = chosen[0]
+        context = [w for c in chosen[1:] for w in c.words] + list(self._antecedents(best))
+        claim_text = claim.lower()
+        claim_numbers = {number_key(w.number) for w in claim_words if w.number is not None}
+        best_numbers = {(number_key(w.number), _is_year(w)) for w in best.words if w.number is not None}
+        context_numbers = {number_key(w.number) for w in context if w.number is not None}
+        for word in claim_words:
+            if word.number is None or (number_key(word.number), _is_year(word)) in best_numbers:
+                continue
+            if number_key(word.number) in {n for n, _ in best_numbers}:
+                continue
+            # A year may come from the context unless the best sentence gives another year; a count likewise.
+            rival = any(year == _is_year(word) and n not in claim_numbers for n, year in best_numbers)
+            if rival or number_key(word.number) not in context_numbers:
+                return f"number {word.surface!r} is not in the evidence"
+        competing = [w for w in _names(list(best.words)) if w.lower not in MONTHS
+                     and not _found(w, claim_words, claim_text) and not _found(w, meta, meta_text)]  # fmt: skip
+        pool = list(best.words)
+        if not competing or any(w.lower in PRONOUNS for w in best.words):
+            pool += context
+        pool_text = " ".join(w.surface for w in pool).lower()
+        proper = frozenset(w.lower for c in self._all(best.passage) for w in _names(c))
+        for word in _names(claim_words, proper):
+            if not (_found(word, pool, pool_text) or _found(word, meta, meta_text)):
+                return f"name {word.surface!r} is not in the evidence"
+        claim_negated = bool(_negated(claim_words, claim))
+        shared = [w.index for w in best.words if any(_same_word(w.stem, t.stem) for t in claim_words if _content(t))]
+        evidence_negated = any(
+            abs(cue - i) <= NEGATION_SCOPE for cue in _negated(best.words, best.sentence.text) for i in shared
+        )
+        if claim_negated != evidence_negated:
+            side = "the sentence" if claim_negated else "the evidence"
+            return f"negation or doubt in {side} only"
+        return ""
+
+    def verify(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None) -> Verdict:
+        """Rules, then (if configured) the judge on what the rules pass."""
+        started = time.perf_counter()
+        verdict = self.rules(claim, passages, numbers)
+        rules_s = time.perf_counter() - started
+        if not verdict.supported or self.judge is None:
+            return Verdict(verdict.supported, verdict.reason, verdict.evidence, verdict.coverage, "rules",
+                           {"rules": rules_s})  # fmt: skip
+        started = time.perf_counter()
+        by_id = {p.id: p for p in passages}
+        first = by_id[verdict.evidence[0].passage_id]
+        context = judge_context(first, self._spans(first), verdict.evidence)
+        label = _metadata(first)
+        yes = self.judge(claim, context, label)
+        llm_s = time.perf_counter() - started
+        if yes:
+            return Verdict(True, "", verdict.evidence, verdict.coverage, "llm", {"rules": rules_s, "llm": llm_s})
+        return Verdict(False, "the local model judged the evidence does not say this", verdict.evidence,
+                       verdict.coverage, "llm", {"rules": rules_s, "llm": llm_s})  # fmt: skip
+
+
+def judge_context(passage: PassageLike, spans: Sequence[Sentence], evidence: Sequence[EvidenceSpan]) -> str:
+    """The evidence sentences of ``passage`` and one sentence either side of them, in passage order."""
+    mine = {(e.start, e.end) for e in evidence if e.passage_id == passage.id}
+    keep: set[int] = set()
+    for i, span in enumerate(spans):
+        if (span.start, span.end) in mine:
+            keep.update(j for j in (i - 1, i, i + 1) if 0 <= j < len(spans))
+    return " ".join(spans[i].text for i in sorted(keep))
+
+
+JUDGE_SYSTEM = "You are a strict fact checker."
+JUDGE_GRAMMAR = 'root ::= "Yes" | "No"'
+
+
+def judge_prompt(claim: str, context: str, label: str) -> str:
+    """Raw ChatML: text first (shared between statements citing it), the statement last."""
+    source = f" (from {label})" if label else ""
+    return (
+        f"<|im_start|>system\n{JUDGE_SYSTEM}<|im_end|>\n<|im_start|>user\n"
+        f'Text{source}: "{context}"\n'
+        f'Statement: "{claim}"\n'
+        "Is the statement true according to the text? Answer Yes or No.<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+class LlamaJudge:
+    """The local GGUF model as a Yes/No judge, decoded under a two-answer grammar.
+
+    Runs in its own small llama.cpp context (the weights are memory-mapped, so shared), so
+    judging never evicts the answer or debate prompt that the chat model keeps evaluated.
+    """
+
+    def __init__(self, model_path: str, n_threads: int, n_ctx: int = 1024, seed: int = 7) -> None:
+        from assistant.llm import LlamaModelCache
+
+        self._llama, self._lock = LlamaModelCache.get(model_path, n_ctx, n_threads, seed)
+        from llama_cpp import LlamaGrammar
+
+        self._grammar = LlamaGrammar.from_string(JUDGE_GRAMMAR, verbose=False)
+
+    def __call__(self, claim: str, context: str, label: str) -> bool:
+        return self.yes(judge_prompt(" ".join(claim.split()), " ".join(context.split()), label))
+
+    def yes(self, prompt: str) -> bool:
+        """The model's Yes (True) or No to a raw ChatML ``prompt`` ending in the assistant turn."""
+        with self._lock:
+            out = self._llama.create_completion(prompt, max_tokens=2, temperature=0.0, grammar=self._grammar)
+        return out["choices"][0]["text"].strip().startswith("Yes")
+
+
+def make_llama_judge(settings) -> LlamaJudge:
+    """The local model as a Yes/No judge (the packaged GGUF or ``llm_model_path``)."""
+    from assistant.model_files import resolve_gguf
+
+    return LlamaJudge(str(resolve_gguf(settings)), settings.generation_threads, seed=settings.llm_seed)
+
+
+def make_verifier(settings) -> Verifier:
+    """The verifier the settings ask for; "rules+llm" needs the local model (llamacpp backend)."""
+    if settings.verifier == "rules+llm":
+        return Verifier(make_llama_judge(settings))
+    return Verifier()

@@ -1,0 +1,85 @@
+"""The claim benchmark (``python -m eval.claims``): bad files, report formats, and the CI gate.
+
+The gate runs on the shared claim set (``../shared/eval/claims_dev.jsonl``) and fails when a
+figure drops below the one recorded in ``eval/baselines.json``: the rules stage on every run,
+the default verifier (rules + the local model as judge) with the slow tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.claims import ClaimSetError, load_claims, main
+from tests.conftest import ARTICLES, shared_dir
+
+CLAIMS = shared_dir() / "eval" / "claims_dev.jsonl"
+CORPUS = shared_dir() / "corpus"
+needs_shared = pytest.mark.skipif(not CLAIMS.exists(), reason="the shared claim set is not there")
+
+
+def _claim(**fields) -> str:
+    base = {"id": "c1", "source": "pro_engagement.txt", "evidence": "40,000 tonnes of grain",
+            "claim": "The accord let 40,000 tonnes of grain cross the border.", "label": "supported", "kind": "number"}
+    return json.dumps({**base, **fields})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", ":2: not a valid claim"),
+        (_claim(label="maybe"), ":2: label must be"),
+        (json.dumps({"id": "x", "claim": "c"}), ":2: not a valid claim"),
+        (_claim(), ":2: duplicate id"),
+        (_claim(id="c2", evidence=""), ":2: claim, evidence and source must not be empty"),
+    ],
+)
+def test_a_bad_claims_file_names_the_line_and_exits_2(tmp_path: Path, capsys, line: str, message: str) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(_claim() + "\n" + line + "\n")
+    with pytest.raises(ClaimSetError, match=message):
+        load_claims(bad)
+    assert main(["--corpus", str(ARTICLES), "--claims", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_report_formats_and_figures_on_fixture_claims(tmp_path: Path) -> None:
+    claims = tmp_path / "fixture_claims.jsonl"
+    claims.write_text("\n".join([
+        _claim(),
+        _claim(id="c2", claim="The accord let 90,000 tonnes of grain cross the border.", label="unsupported"),
+        _claim(id="c3", source="skeptic.txt", evidence="collapsed after eight months", kind="negation",
+               claim="Reyne says the Copper Lake agreement held for years.", label="unsupported"),
+        _claim(id="c4", source="skeptic.txt", evidence="a caption that is not there", kind="entity"),
+    ]) + "\n")  # fmt: skip
+    out = tmp_path / "r"
+    assert main(["--corpus", str(ARTICLES), "--claims", str(claims), "--out", str(out), "--config", "rules"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    run = report["configs"][0]
+    assert run["verifier"] == "rules" and run["overall"]["not_located"] == 1
+    assert set(run["overall"]) >= {"accuracy", "supported_precision", "supported_recall", "unsupported_caught"}
+    assert run["overall"]["supported_recall"] == 1.0 and run["by_kind"]["number"]["accuracy"] == 1.0
+    row = next(r for r in run["claims"] if r["id"] == "c1")
+    assert "40,000 tonnes" in row["evidence"][0]["text"] and row["evidence"][0]["end"] > row["evidence"][0]["start"]
+    assert "## By kind" in (out / "report.md").read_text() and "<table>" in (out / "report.html").read_text()
+
+
+@needs_shared
+def test_rules_hold_the_recorded_figures_on_the_shared_claim_set(tmp_path: Path) -> None:
+    args = ["--corpus", str(CORPUS), "--claims", str(CLAIMS), "--out", str(tmp_path / "r"), "--config", "rules"]
+    assert main([*args, "--check-baseline"]) == 0
+
+
+@needs_shared
+@pytest.mark.slow
+def test_the_default_verifier_holds_the_recorded_figures_on_the_shared_claim_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DA_VERIFIER")  # the product's default: rules + the local model as judge
+    out = tmp_path / "r"
+    assert main(["--corpus", str(CORPUS), "--claims", str(CLAIMS), "--out", str(out), "--check-baseline"]) == 0
+    run = json.loads((out / "report.json").read_text())["configs"][0]
+    assert run["verifier"] == "rules+llm"
+    assert run["overall"]["unsupported_caught"] >= 0.9 and run["overall"]["supported_recall"] >= 0.85

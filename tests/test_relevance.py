@@ -1,0 +1,104 @@
+"""The relevance check: a supported sentence is not an answer unless it answers the question.
+
+Rules with hand-written cases; the chain with a scripted model (real retrieval, real Chroma,
+real embeddings); the local model's Yes/No judge on two clear cases (slow).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant import prompts
+from assistant.library import Library
+from assistant.qa import AskChain
+from assistant.relevance import RELATED_HEADING, RelevanceCheck, rule_violation
+from assistant.retrieval import HybridRetriever
+from tests.fakes import ScriptedChatModel, number_of
+
+EVIDENCE = (
+    "When envoys met in the port city of Lisk in March 2019, the two governments signed the Harbor Accord, "
+    "which reopened the Tessaly rail link after eleven years and let 40,000 tonnes of grain cross the border."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "broken"),
+    [
+        # A year the question asks about that neither the answer nor its evidence has.
+        ("How many missile tests did Arandia conduct in 2021?", "Arandia conducted no missile tests for fourteen months.", "2021"),
+        # A name the question is about (a summit the articles never describe).
+        ("What did the envoys sign at the Corvel summit?", "The envoys signed the Harbor Accord in Lisk.", "Corvel"),
+        # A quantity question answered without any number.
+        ("How much grain crossed the border?", "The accord reopened the Tessaly rail link.", "how many"),
+        # A time question answered without any date.
+        ("When was the Harbor Accord signed?", "The Harbor Accord reopened the Tessaly rail link.", "when"),
+    ],
+)
+def test_rules_reject_supported_sentences_that_do_not_answer(question: str, answer: str, broken: str) -> None:
+    assert broken in rule_violation(question, answer, [EVIDENCE])
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("How much grain crossed the border?", "About 40,000 tonnes of grain crossed the border."),
+        ("When was the Harbor Accord signed?", "It was signed in March 2019 in Lisk."),
+        ("What did the envoys sign in Lisk in 2019?", "They signed the Harbor Accord."),  # year and name from the evidence
+        ("What does Mira Castell say the accord reopened?", "It reopened the Tessaly rail link."),  # author: metadata
+    ],
+)
+def test_rules_accept_answers(question: str, answer: str) -> None:
+    assert rule_violation(question, answer, [EVIDENCE], ["Why Talking to Arandia Works Mira Castell"]) == ""
+
+
+def test_a_judge_that_says_no_turns_an_answer_into_related_facts() -> None:
+    class No:
+        def answers(self, question: str, answer: str) -> bool:
+            return False
+
+    verdict = RelevanceCheck(No()).check("How much grain crossed?", "40,000 tonnes crossed [1].", [EVIDENCE])
+    assert not verdict.answers and verdict.stage == "llm"
+    assert RelevanceCheck().check("How much grain crossed?", "40,000 tonnes crossed [1].", [EVIDENCE]).answers
+
+
+@pytest.fixture
+def retriever(library: Library, articles: Path) -> HybridRetriever:
+    library.ingest([str(articles)])
+    return HybridRetriever(library)
+
+
+def test_a_true_cited_sentence_that_does_not_answer_is_shown_as_related_not_as_the_answer(
+    retriever: HybridRetriever,
+) -> None:
+    def rule(messages) -> str:
+        return f"The Harbor Accord reopened the Tessaly rail link after eleven years [{number_of(messages, 'Tessaly')}]."
+
+    chain = AskChain(retriever, ScriptedChatModel(rule=rule, calls=[]))
+    answer = chain.ask("How many missile tests did Arandia carry out in 2023?")
+    assert answer.declined and answer.not_an_answer and not answer.withheld
+    assert answer.text.startswith(prompts.DECLINE)
+    related = answer.text.split(RELATED_HEADING, 1)[1]
+    assert "Tessaly rail link" in related and answer.citations  # the related fact keeps its citation
+    assert "2023" in answer.relevance_reason
+
+
+def test_an_answer_that_answers_is_shown_as_it_is(retriever: HybridRetriever) -> None:
+    def rule(messages) -> str:
+        return f"The Harbor Accord was signed in Lisk in March 2019 [{number_of(messages, 'Tessaly')}]."
+
+    answer = AskChain(retriever, ScriptedChatModel(rule=rule, calls=[])).ask("When was the Harbor Accord signed?")
+    assert not answer.declined and answer.answers_question is True and RELATED_HEADING not in answer.text
+
+
+@pytest.mark.slow
+def test_the_local_model_judges_relevance(settings) -> None:
+    from assistant.relevance import LlamaAnswerJudge
+    from assistant.verify import make_llama_judge
+
+    judge = LlamaAnswerJudge(make_llama_judge(settings))
+    assert judge.answers("When was the Harbor Accord signed?", "The Harbor Accord was signed in March 2019.")
+    assert not judge.answers(
+        "How many missiles did Arandia launch in 2023?", "A hotline was used twice in 2020 to defuse naval incidents."
+    )

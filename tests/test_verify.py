@@ -1,0 +1,145 @@
+"""The verifier: alignment to an evidence sentence, then numbers, names, polarity and coverage.
+
+Claims are about the fixture articles (tests/fixtures/articles); the claim benchmark on the
+shared claim set runs in ``test_claims_benchmark.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from assistant.verify import Verifier, judge_prompt
+
+PRO = (
+    "Every serious attempt to talk with Arandia has produced something concrete. When envoys met in the port "
+    "city of Lisk in March 2019, the two governments signed the Harbor Accord, which reopened the Tessaly rail "
+    "link after eleven years and let 40,000 tonnes of grain cross the border before winter. Critics say that "
+    "talks reward bad behaviour. The record says otherwise."
+)
+CON = (
+    "Engagement without verification rewards a government that has broken its word before. It is unlikely that "
+    "Arandia will give up its weapons programme for aid alone. The 2011 Copper Lake agreement collapsed after "
+    "eight months, when Arandia expelled the international inspectors it had promised to admit."
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    text: str
+    title: str = "Why Talking to Arandia Works"
+    author: str | None = "Mira Castell"
+    publisher: str | None = None
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Verifier:
+    return Verifier()
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "Castell says the Harbor Accord reopened the Tessaly rail link after eleven years.",
+        "The accord signed in Lisk in March 2019 let 40,000 tonnes of grain cross the border.",
+        "According to Castell, talking with Arandia has always produced something concrete.",
+    ],
+)
+def test_faithful_paraphrases_pass_with_their_evidence_span(verifier: Verifier, claim: str) -> None:
+    passage = Passage("pro-0", PRO)
+    verdict = verifier.verify(claim, [passage])
+    assert verdict.supported, verdict.reason
+    span = verdict.evidence[0]
+    assert span.passage_id == "pro-0" and PRO[span.start : span.end] == span.text
+
+
+@pytest.mark.parametrize(
+    ("claim", "reason"),
+    [
+        ("The Harbor Accord reopened the Tessaly rail link after twelve years.", "number"),  # number word
+        ("The accord signed in Lisk in March 2018 let grain cross the border.", "number"),  # year
+        ("The accord let 90,000 tonnes of grain cross the border.", "number"),
+        ("The accord signed in Hanoi reopened the Tessaly rail link.", "name"),  # a place not in the evidence
+        ("The accord was signed in Lisk in May 2019.", "name"),  # May the month
+    ],
+)
+def test_numbers_and_names_must_be_in_the_evidence_sentence(verifier: Verifier, claim: str, reason: str) -> None:
+    verdict = verifier.verify(claim, [Passage("pro-0", PRO)])
+    assert not verdict.supported and verdict.reason.startswith(reason), verdict.reason
+
+
+TALKS = (
+    "From 2010 to 2015 two envoys, Varga and Osei, led the talks with Arandia. In March 2012 Varga met the "
+    "Arandian leader in Lisk. He came back with a promise to reopen the rail link."
+)
+
+
+def test_a_name_from_a_neighbouring_sentence_does_not_replace_the_one_the_evidence_gives(verifier: Verifier) -> None:
+    # "Osei" is in the passage, but the sentence about the meeting says Varga met the leader.
+    verdict = verifier.verify("Osei met the Arandian leader in Lisk in March 2012.", [Passage("t-0", TALKS)])
+    assert not verdict.supported and verdict.reason.startswith("name 'Osei'"), verdict.reason
+    assert verifier.verify("Varga met the Arandian leader in Lisk in March 2012.", [Passage("t-0", TALKS)]).supported
+
+
+def test_a_pronoun_lets_the_name_come_from_the_sentence_before(verifier: Verifier) -> None:
+    verdict = verifier.verify("Varga came back with a promise to reopen the rail link.", [Passage("t-0", TALKS)])
+    assert verdict.supported, verdict.reason
+    assert verdict.evidence[0].text.startswith("He came back")
+
+
+def test_a_year_from_the_context_but_not_against_a_rival_year(verifier: Verifier) -> None:
+    passage = Passage("t-0", TALKS)
+    assert not verifier.verify("In March 2011 Varga met the Arandian leader in Lisk.", [passage]).supported
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "Reyne expects Arandia to give up its weapons programme for aid alone.",  # evidence: "unlikely"
+        "Reyne says engagement with verification rewards a government that broke its word.",  # "without"
+        "Reyne says the Copper Lake agreement did not collapse.",
+    ],
+)
+def test_polarity_must_agree(verifier: Verifier, claim: str) -> None:
+    verdict = verifier.verify(claim, [Passage("con-0", CON, "The Limits of Engagement", "Tomas Reyne")])
+    assert not verdict.supported and "negation" in verdict.reason, verdict.reason
+
+
+def test_polarity_that_agrees_passes(verifier: Verifier) -> None:
+    passage = Passage("con-0", CON, "The Limits of Engagement", "Tomas Reyne")
+    assert verifier.verify("Reyne doubts that Arandia will give up its weapons programme for aid alone.", [passage]).supported
+    assert verifier.verify("Reyne warns that engagement without verification rewards a government that broke its word.",
+                           [passage]).supported  # fmt: skip
+
+
+def test_unrelated_claims_fail_on_coverage(verifier: Verifier) -> None:
+    verdict = verifier.verify("Sanctions crippled the fishing fleet and emptied the harbours.", [Passage("pro-0", PRO)])
+    assert not verdict.supported
+
+
+def test_judge_prompt_puts_the_text_first_so_statements_share_the_prefix() -> None:
+    a, b = judge_prompt("claim one", "the text", "T"), judge_prompt("claim two", "the text", "T")
+    shared = len(a) - len(a.split('Statement: "')[1]) - len('Statement: "')
+    assert a[:shared] == b[:shared] and a.index("the text") < a.index("claim one")
+
+
+class _Judge:
+    def __init__(self, answer: bool) -> None:
+        self.answer, self.calls = answer, []
+
+    def __call__(self, claim: str, context: str, label: str) -> bool:
+        self.calls.append((claim, context, label))
+        return self.answer
+
+
+def test_the_judge_only_sees_what_the_rules_pass_and_can_reject_it() -> None:
+    no = _Judge(False)
+    verifier = Verifier(no)
+    passage = Passage("pro-0", PRO)
+    rejected = verifier.verify("Castell says the Harbor Accord reopened the Tessaly rail link after eleven years.", [passage])
+    assert not rejected.supported and rejected.stage == "llm" and len(no.calls) == 1
+    assert "Tessaly rail link" in no.calls[0][1] and no.calls[0][2].startswith("Why Talking")
+    verifier.verify("The accord let 90,000 tonnes of grain cross the border.", [passage])
+    assert len(no.calls) == 1  # the rules rejected it: the model is not asked
