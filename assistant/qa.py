@@ -17,7 +17,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.grounding import check_grounding, is_decline
-from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
+from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
 
 CONDENSE_MAX_TOKENS = 60
@@ -134,6 +134,7 @@ class AskChain:
     ) -> Iterator[str | Answer]:
         """Yield display-safe text pieces as they are generated, then the final ``Answer``."""
         question = validate_query(question, self.settings.max_question_chars)
+        history = validate_history(history, self.settings.max_question_chars)
         timing = Timing()
         started = time.perf_counter()
         standalone = self.condense(question, history)
