@@ -238,6 +238,10 @@ def create_app(service: Service, allow_no_auth: bool = False) -> FastAPI:
     app.add_middleware(AccessMiddleware, rule=AccessRule(service.settings), check_host=not allow_no_auth)
     service.library.repair_in_background()
     demo = build_blocks(service).queue(default_concurrency_limit=4)
+    # Gradio checks that a file input names a file the browser uploaded (not "/etc/...", which it would
+    # otherwise copy into its cache for us to ingest) only once the Blocks "launched"; mounted on
+    # FastAPI they never do, so say they did (gradio.processing_utils._check_allowed; tested).
+    demo.has_launched = True
     return gr.mount_gradio_app(app, demo, path="", css=render.CSS, head=render.CITATION_SCRIPT, show_error=True)
 
 
