@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -173,15 +172,23 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
 
-@pytest.fixture
-def locked_app(tmp_path: Path) -> Iterator[tuple[str, Service, object]]:
-    service = _service(tmp_path / "data", api_token=SecretStr(TOKEN), ui_username="ann", ui_password=SecretStr("pw-77"))
+CREDENTIALS = {
+    "token": {"api_token": SecretStr(TOKEN)},
+    "ui-password": {"ui_username": "ann", "ui_password": SecretStr("pw-77")},
+    "both": {"api_token": SecretStr(TOKEN), "ui_username": "ann", "ui_password": SecretStr("pw-77")},
+}
+
+
+@pytest.fixture(params=["both"])
+def locked_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Service, object]]:
+    service = _service(tmp_path / "data", **CREDENTIALS[request.param])
     app = create_app(service)
     with serve_app(app) as url:
         yield url, service, app
     service.close()
 
 
+@pytest.mark.parametrize("locked_app", list(CREDENTIALS), indirect=True)
 def test_every_route_but_health_needs_credentials(locked_app) -> None:
     url, service, app = locked_app
     routes = _all_routes(app)
@@ -195,12 +202,13 @@ def test_every_route_but_health_needs_credentials(locked_app) -> None:
         for method, path in routes:
             concrete = _concrete(path)
             body = {"data": [None, "", "A pasted article about the Osk ferry.", "x"]} if method == "POST" else None
-            answers[(method, path)] = client.request(method, concrete, json=body).status_code
+            with client.stream(method, concrete, json=body) as response:  # headers only: some routes stream forever
+                answers[(method, path)] = response.status_code
         # A browser gets the login form with its 401.
         page = client.get("/", headers={"Accept": "text/html"})
     open_routes = {route: status for route, status in answers.items() if status != 401}
     assert open_routes == {("GET", "/api/health"): 200}, open_routes
-    assert page.status_code == 401 and "<form" in page.text and 'name="token"' in page.text.replace("'", '"')
+    assert page.status_code == 401 and "<form" in page.text
     assert service.library.documents(include_unfinished=True) == []
 
 
@@ -269,17 +277,17 @@ def test_without_credentials_the_app_answers_only_to_loopback_names(tmp_path: Pa
     assert local.status_code == 200
 
 
-def test_a_public_address_without_credentials_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
-    from assistant.cli import app as cli_app
-
-    runner = CliRunner()  # the check comes before anything binds, so nothing is served here
-    refused = runner.invoke(cli_app, ["app", "--host", "0.0.0.0", "--port", str(free_port())], env={"COLUMNS": "200"})
-    assert refused.exit_code != 0
-    assert "refusing to serve on 0.0.0.0 without credentials" in " ".join(str(refused.output).split()) + str(
-        refused.exception
-    )
+def test_a_public_address_without_credentials_is_refused_at_start() -> None:
+    """``da app --host 0.0.0.0`` without credentials stops before it binds (a subprocess with a time
+    limit: a server that did start would serve until killed)."""
+    command = [sys.executable, "-m", "assistant.cli", "app", "--host", "0.0.0.0", "--port", str(free_port())]
+    try:
+        refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
+                                 env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("the app started on 0.0.0.0 without credentials")
+    assert refused.returncode != 0
+    assert "refusing to serve on 0.0.0.0 without credentials" in refused.stderr, refused.stderr[-2000:]
 
 
 # --- 3. A search during deletes ------------------------------------------------------------------------
@@ -311,6 +319,8 @@ def test_searches_while_documents_are_deleted_never_fail(tmp_path: Path) -> None
         threads = [threading.Thread(target=searcher, args=(mode,)) for mode in ("bm25", "bm25", "hybrid")]
         for thread in threads:
             thread.start()
+        while len(statuses) < 3 and all(thread.is_alive() for thread in threads):
+            time.sleep(0.05)  # searches are under way
         with httpx.Client(base_url=url, timeout=120) as client:
             deletes = [client.delete(f"/api/documents/{doc_id}").status_code for doc_id in doc_ids]
         done.set()
@@ -318,7 +328,7 @@ def test_searches_while_documents_are_deleted_never_fail(tmp_path: Path) -> None
             thread.join(timeout=120)
     service.close()
     assert deletes == [200] * len(doc_ids)
-    assert len(statuses) >= 50 and not failures, (len(statuses), failures[:3])
+    assert len(statuses) >= 10 and not failures, (len(statuses), failures[:3])  # searches did overlap the deletes
 
 
 # --- 4, 8. Invalid Unicode and invisible-only text --------------------------------------------------------
