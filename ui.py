@@ -8,35 +8,35 @@ passage counts; delete; rebuild the index) and **Search** (ranked passages).
 
 Everything from articles or the model is escaped before it is shown (``assistant.render``).
 The LLM is shared through ``Service.queue``: a request that has to wait says so. Bound to
-127.0.0.1 unless told otherwise; optional basic auth for the UI and bearer token for the API.
+127.0.0.1 unless told otherwise; with a token or UI password set, every page and call needs it
+(``assistant.access``).
 """
 
 from __future__ import annotations
 
 import assistant  # noqa: F401  (sets the offline environment before gradio is imported)
 
-import base64
-import binascii
 import os
-import secrets
 import sys
 import tempfile
 from pathlib import Path
 
 import gradio as gr
-from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI
 
 from assistant import prompts, render
+from assistant.access import AccessMiddleware, AccessRule, bind_problem, startup_note
 from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
-from assistant.retrieval import QueryError
+from assistant.retrieval import QueryError, validate_query
 from assistant.service import Queued, QueueTimeout, Service, ShuttingDown
 from assistant.settings import Settings
 from assistant.transcripts import Debate, to_markdown
+from ingest.fetch import FetchError, require_web_url
+from ingest.pipeline import DuplicateUploadError
 
 DOC_COLUMNS = ["id", "title", "author", "date", "passages", "source"]
 HIT_COLUMNS = ["rank", "score", "title", "passage", "source", "chars"]
@@ -63,6 +63,14 @@ def _queued_note(ahead: int) -> str:
 _GENERATION_ERRORS = (QueryError, DebateError, QueueTimeout, ShuttingDown, GenerationStopped)
 
 
+def _checked(check):
+    """The result of a ``retrieval.validate_*`` check, its QueryError shown as the UI's error."""
+    try:
+        return check()
+    except QueryError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
 def build_blocks(service: Service) -> gr.Blocks:
     library = service.library
 
@@ -76,9 +84,7 @@ def build_blocks(service: Service) -> gr.Blocks:
 
         An async generator reading a server-owned job: when the tab closes, Gradio closes this
         generator, and closing ``stream`` cancels the generation within one token."""
-        question = prompts.clean_user_text(question or "").strip()  # no NUL or terminal escapes
-        if not question:
-            raise gr.Error("Type a question first.")
+        question = _checked(lambda: validate_query(question, service.settings.max_question_chars))
         _require_documents()
         chat = list(chat or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
         shown = ""
@@ -102,9 +108,7 @@ def build_blocks(service: Service) -> gr.Blocks:
     # --- Debate -------------------------------------------------------------------------
     async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
         """Stream the turns into the transcript; a closed tab stops the debate (saved as "stopped")."""
-        motion = prompts.clean_user_text(motion or "").strip()
-        if not motion:
-            raise gr.Error("Enter a motion first.")
+        motion = _checked(lambda: validate_query(motion, service.settings.max_question_chars))
         _require_documents()
         # An empty stance is filled in by the chain with the side's default.
         advocate = prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or "")
@@ -141,18 +145,26 @@ def build_blocks(service: Service) -> gr.Blocks:
 
     # --- Library ------------------------------------------------------------------------
     def do_ingest(files, url: str, text: str, title: str, progress=gr.Progress()):
-        items = [f if isinstance(f, str) else f.name for f in (files or [])]
+        paths = [f if isinstance(f, str) else f.name for f in (files or [])]
+        uploads = [(path, Path(path).name) for path in paths]  # recorded as upload:<name>, not the cache path
+        items = []
         if url and url.strip():
-            items.append(url.strip())
+            try:
+                items.append(require_web_url(url))  # never a path on the server
+            except FetchError as exc:
+                raise gr.Error(str(exc)) from exc
         texts = [(text, title.strip() or None)] if text and text.strip() else []
-        if not items and not texts:
+        if not uploads and not items and not texts:
             raise gr.Error("Choose files, enter a URL or paste text first.")
         progress(0, desc="reading")
 
         def report(done: int, total: int, doc_title: str) -> None:
             progress((done, total), desc=f"embedding {doc_title}", unit="passages")
 
-        results = library.ingest(items, texts=texts, progress=report)
+        try:
+            results = library.ingest(items, texts=texts, uploads=uploads, progress=report)
+        except DuplicateUploadError as exc:
+            raise gr.Error(str(exc)) from exc
         return _results_text(results), _documents_table(service), None, "", "", ""
 
     def do_delete(doc_id: str):
@@ -232,40 +244,24 @@ def build_blocks(service: Service) -> gr.Blocks:
     return demo
 
 
-def _basic_auth_middleware(settings: Settings):
-    """HTTP basic auth for everything but /api (which has its own bearer token)."""
-    user = settings.ui_username or ""
-    password = settings.ui_password.get_secret_value() if settings.ui_password else ""
-
-    async def middleware(request: Request, call_next):
-        if request.url.path.startswith("/api"):
-            return await call_next(request)
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
-            try:
-                given_user, _, given_password = base64.b64decode(header[6:]).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                given_user, given_password = "", ""
-            if secrets.compare_digest(given_user, user) and secrets.compare_digest(given_password, password):
-                return await call_next(request)
-        return PlainTextResponse("login required", status_code=401,
-                                 headers={"WWW-Authenticate": 'Basic realm="Debate Assistant"'})  # fmt: skip
-
-    return middleware
-
-
-def create_app(service: Service) -> FastAPI:
-    """FastAPI with the REST API at /api (docs at /api/docs) and the Gradio UI at /."""
+def create_app(service: Service, allow_no_auth: bool = False) -> FastAPI:
+    """FastAPI with the REST API at /api (docs at /api/docs) and the Gradio UI at /, all behind
+    ``assistant.access`` (one rule for the API, the UI and Gradio's own routes). ``allow_no_auth``
+    lifts the loopback-only ``Host`` check of a server without credentials (``--allow-no-auth``)."""
     app = FastAPI(title="Debate Assistant API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     install_error_handlers(app)
     app.include_router(build_router(service))
-    if service.settings.ui_password is not None:
-        app.middleware("http")(_basic_auth_middleware(service.settings))
+    app.add_middleware(AccessMiddleware, rule=AccessRule(service.settings), check_host=not allow_no_auth)
+    service.library.repair_in_background()
     demo = build_blocks(service).queue(default_concurrency_limit=4)
+    # Gradio checks that a file input names a file the browser uploaded (not "/etc/...", which it would
+    # otherwise copy into its cache for us to ingest) only once the Blocks "launched"; mounted on
+    # FastAPI they never do, so say they did (gradio.processing_utils._check_allowed; tested).
+    demo.has_launched = True
     return gr.mount_gradio_app(app, demo, path="", css=render.CSS, head=render.CITATION_SCRIPT, show_error=True)
 
 
-def serve(service: Service, host: str = "127.0.0.1", port: int = 7860) -> None:
+def serve(service: Service, host: str = "127.0.0.1", port: int = 7860, allow_no_auth: bool = False) -> None:
     """Run the app until SIGTERM or Ctrl-C, then shut down gracefully and return (exit code 0).
 
     On the signal, running and queued generations are stopped at once (a debate keeps its
@@ -283,7 +279,8 @@ def serve(service: Service, host: str = "127.0.0.1", port: int = 7860) -> None:
                 threading.Thread(target=service.stop_generations, name="shutdown", daemon=True).start()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(create_app(service), host=host, port=port, log_level="warning",
+    app = create_app(service, allow_no_auth=allow_no_auth)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=max(1, round(service.settings.shutdown_grace_s)))  # fmt: skip
     # uvicorn raises the signal it stopped for again once it is done; that second one is ours to ignore.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -301,10 +298,14 @@ def serve(service: Service, host: str = "127.0.0.1", port: int = 7860) -> None:
         os._exit(0)
 
 
-def main(host: str = "127.0.0.1", port: int = 7860) -> None:
+def main(host: str = "127.0.0.1", port: int = 7860, allow_no_auth: bool = False) -> None:
     service = Service(Settings())
+    problem = bind_problem(host, service.settings, allow_no_auth)
+    if problem:
+        raise SystemExit(f"error: {problem}")
     print(f"Debate Assistant on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs)", flush=True)
-    serve(service, host, port)
+    print(startup_note(host, port, service.settings), flush=True)
+    serve(service, host, port, allow_no_auth)
 
 
 if __name__ == "__main__":

@@ -2,52 +2,49 @@
 
 Streams are NDJSON (one JSON object a line, ``type`` says which): a ``queued`` line while
 the request waits for the model, ``token`` lines as text is generated, then the result.
-With ``api_token`` set, every call but ``/api/health`` needs ``Authorization: Bearer <token>``.
+With credentials set, every call but ``/api/health`` needs them (``assistant.access``).
 OpenAPI docs are served at ``/api/docs``. (No ``from __future__ import annotations`` here: FastAPI
 reads the annotations of the nested endpoint functions at run time.)
 """
 
 
 import os
-import secrets
 import shutil
-import tempfile
 import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, PlainTextResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.formparsers import MultiPartException
 
 from assistant import prompts
-from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
-from assistant.library import UnknownDocumentError
+from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.library import UnknownDocumentError, upload_folder
 from assistant.qa import Answer
 from assistant.responses import GenerationResponse, register_user_error
-from assistant.retrieval import QueryError
+from assistant.retrieval import QueryError, validate_history, validate_query
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
 from assistant.text import strip_terminal_escapes
 from assistant.transcripts import Debate, to_markdown
 from assistant.uploads import UploadTooLarge, read_form
+from ingest.fetch import FetchError, require_web_url
+from ingest.pipeline import DuplicateUploadError
 
-# Conversation history without terminal escape sequences, control characters or chat-template
-# tokens (see prompts.clean_user_text). Questions, queries, motions and personas need no such
-# field: validate_query and the debate's persona check clean them for every surface alike.
-CleanText = Annotated[str, AfterValidator(lambda value: prompts.clean_user_text(value))]
+# Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
+DebateId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A saved debate's id.")]
 
 
 class AskRequest(BaseModel):
     question: str = Field(description="The question (follow-ups are read in the light of history).")
-    history: list[tuple[CleanText, CleanText]] = Field(
-        default_factory=list, description="Earlier (question, answer) pairs."
-    )
+    history: list[tuple[str, str]] = Field(default_factory=list, description="Earlier (question, answer) pairs.")
     k: int | None = Field(None, ge=1, le=50, description="Passages to show the model.")
     doc_ids: list[str] | None = Field(None, description="Only these documents.")
     stream: bool = Field(False, description="NDJSON stream of queued/token/answer lines instead of one JSON answer.")
@@ -108,18 +105,10 @@ def debate_dict(debate: Debate) -> dict:
 
 
 def build_router(service: Service) -> APIRouter:
-    bearer = HTTPBearer(auto_error=False)
-
-    def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        token = service.settings.api_token
-        if token is None:
-            return
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
     router = APIRouter(prefix="/api")
-    protected = APIRouter(dependencies=[Depends(require_token)])
+    # Access is checked for every route but /api/health by assistant.access.AccessMiddleware, before
+    # routing; this dependency only shows the bearer scheme in the OpenAPI docs ("Authorize").
+    protected = APIRouter(dependencies=[Depends(HTTPBearer(auto_error=False))])
 
     @router.get("/health", summary="Liveness, library size and the model queue")
     def health() -> dict:
@@ -139,8 +128,9 @@ def build_router(service: Service) -> APIRouter:
                 return {"type": "answer", **answer_dict(item)}
             return {"type": "token", "text": item}
 
-        # Refuse bad questions (422) and unknown documents (404) before any streaming starts.
+        # Refuse bad questions or history (422) and unknown documents (404) before any streaming starts.
         _check_question(service, request.question)
+        _check_text(lambda: validate_history(request.history, service.settings.max_question_chars))
         _check_doc_ids(service, request.doc_ids)
         # The generation runs on the server's worker and is cancelled if the client goes away.
         return GenerationResponse(
@@ -151,8 +141,8 @@ def build_router(service: Service) -> APIRouter:
 
     @protected.post("/debate", summary="Stage a debate; streamed as NDJSON")
     def debate(request: DebateRequest):
-        advocate = _persona(request.advocate, prompts.ADVOCATE)
-        skeptic = _persona(request.skeptic, prompts.SKEPTIC)
+        advocate, skeptic = check_personas(_persona(request.advocate, prompts.ADVOCATE),
+                                           _persona(request.skeptic, prompts.SKEPTIC))  # DebateError: 422
         _check_question(service, request.motion)
         _check_doc_ids(service, request.doc_ids)
         if request.rounds is not None and request.rounds > service.settings.debate_max_rounds:
@@ -198,11 +188,11 @@ def build_router(service: Service) -> APIRouter:
         ]
 
     @protected.get("/debates/{debate_id}", summary="One saved debate")
-    def get_debate(debate_id: int) -> dict:
+    def get_debate(debate_id: DebateId) -> dict:
         return debate_dict(_debate(service, debate_id))
 
     @protected.get("/debates/{debate_id}/markdown", summary="A saved debate as Markdown", response_class=PlainTextResponse)
-    def debate_markdown(debate_id: int) -> str:
+    def debate_markdown(debate_id: DebateId) -> str:
         return to_markdown(_debate(service, debate_id))
 
     @protected.get("/documents", summary="Documents in the library")
@@ -239,11 +229,22 @@ def build_router(service: Service) -> APIRouter:
 
 
 def _check_question(service: Service, question: str) -> None:
-    from assistant.retrieval import validate_query
+    _check_text(lambda: validate_query(question, service.settings.max_question_chars))
 
+
+def _check_text(check) -> None:
+    """Run a ``retrieval.validate_*`` check at the edge: its QueryError becomes a 422 before any queue or stream."""
     try:
-        validate_query(question, service.settings.max_question_chars)
+        check()
     except QueryError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _web_url(url: str) -> str:
+    """An http(s) URL, or a 422 that names no file of the server (``ingest.fetch.require_web_url``)."""
+    try:
+        return require_web_url(url)
+    except FetchError as exc:
         raise HTTPException(422, str(exc)) from exc
 
 
@@ -278,14 +279,16 @@ def safe_upload_name(filename: str | None) -> str:
     return name if stem.strip() else "upload.txt"
 
 
-def _save_upload(upload: StarletteUploadFile, folder: Path, index: int) -> str:
+def _save_upload(upload: StarletteUploadFile, folder: Path, index: int) -> tuple[str, str]:
     """Store an upload in its own sub-folder under a sanitised name (``../../etc/passwd`` or
-    ``/abs/x.txt`` stay inside ``folder``, and two uploads called ``a.txt`` do not overwrite each other)."""
-    target = folder / str(index) / safe_upload_name(upload.filename)
+    ``/abs/x.txt`` stay inside ``folder``, and two uploads called ``a.txt`` do not overwrite each other);
+    returns (saved path, name): the document is recorded under the name, not the temporary path."""
+    name = safe_upload_name(upload.filename)
+    target = folder / str(index) / name
     target.parent.mkdir()
     with target.open("wb") as out:
         shutil.copyfileobj(upload.file, out)
-    return str(target)
+    return str(target), name
 
 
 # Raised inside a generation, these reach the client as a status (or an "error" line with it).
@@ -316,14 +319,16 @@ def _add_documents(
     service: Service, files: list[StarletteUploadFile], url: str | None = None, text: str | None = None,
     title: str | None = None,
 ) -> list[dict]:  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="da-upload-") as folder:
-        items = [_save_upload(upload, Path(folder), i) for i, upload in enumerate(files)]
-        if url and url.strip():
-            items.append(url.strip())
+    with upload_folder() as folder:
+        uploads = [_save_upload(upload, folder, i) for i, upload in enumerate(files)]
+        items = [_web_url(url)] if url and url.strip() else []
         texts = [(text, title or None)] if text and text.strip() else []
-        if not items and not texts:
+        if not uploads and not items and not texts:
             raise HTTPException(422, "send files, a url or text")
-        results = service.library.ingest(items, texts=texts)
+        try:
+            results = service.library.ingest(items, texts=texts, uploads=uploads)
+        except DuplicateUploadError as exc:
+            raise HTTPException(422, str(exc)) from exc
     return [asdict(r) for r in results]
 
 

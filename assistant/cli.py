@@ -380,11 +380,14 @@ def repair() -> None:
 def run_app(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    allow_no_auth: Annotated[bool, typer.Option(
+        "--allow-no-auth", help="Serve a non-loopback --host without DA_API_TOKEN/DA_UI_PASSWORD (only behind "
+        "a firewall or a proxy with its own login).")] = False,
 ) -> None:
-    """Start the web app."""
+    """Start the web app (without credentials only on 127.0.0.1; see README, Security)."""
     import ui
 
-    ui.main(host=host, port=port)
+    ui.main(host=host, port=port, allow_no_auth=allow_no_auth)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from assistant.text import split_sentences
 from assistant.grounding import check_grounding
 from assistant.verify import Verifier, make_verifier
 from assistant.prompts import Persona
-from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
+from assistant.retrieval import HybridRetriever, QueryError, RetrievedPassage, validate_query, validate_text
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
 from assistant.transcripts import COMPLETE, FAILED, STOPPED, Debate, DebateTurn, SourcePassage, TranscriptStore
 
@@ -160,9 +160,7 @@ class DebateChain:
         rounds = self.settings.debate_rounds if rounds is None else rounds
         if not 0 <= rounds <= self.settings.debate_max_rounds:
             raise DebateError(f"rounds must be between 0 and {self.settings.debate_max_rounds}, not {rounds}")
-        advocate, skeptic = _clean_persona(advocate, "advocate"), _clean_persona(skeptic, "skeptic")
-        if advocate.name.casefold() == skeptic.name.casefold():
-            raise DebateError("the two sides need different names")
+        advocate, skeptic = check_personas(advocate, skeptic)
 
         passages, hints = self.gather_sources(motion, advocate, skeptic, doc_ids)
         sources = [_source(n, p) for n, p in enumerate(passages, start=1)]
@@ -209,14 +207,24 @@ class DebateChain:
         return final_item(self.stream(motion, rounds, **options), Debate)
 
 
+def check_personas(advocate: Persona, skeptic: Persona) -> tuple[Persona, Persona]:
+    """Both sides cleaned (see ``_clean_persona``), or DebateError; the API calls this before it
+    starts a stream, so a bad name is a 422 up front rather than an error line after the queue."""
+    advocate, skeptic = _clean_persona(advocate, "advocate"), _clean_persona(skeptic, "skeptic")
+    if advocate.name.casefold() == skeptic.name.casefold():
+        raise DebateError("the two sides need different names")
+    return advocate, skeptic
+
+
 def _clean_persona(persona: Persona, role: str) -> Persona:
-    """One line each, without control characters or escapes (CLI, API and UI alike); defaults filled."""
-    name = " ".join(prompts.clean_user_text(persona.name).split())
-    stance = " ".join(prompts.clean_user_text(persona.stance).split())
-    if not name:
-        raise DebateError(f"the {role} needs a name")
-    if len(name) > 60 or len(stance) > 600:
-        raise DebateError(f"the {role}'s name (60 characters) or stance (600) is too long")
+    """One line each, checked like a question (``validate_text``: no control characters, escapes,
+    invalid Unicode or invisible-only names) for CLI, API and UI alike; defaults filled."""
+    try:
+        name = " ".join(validate_text(persona.name, 60, f"{role}'s name").split())
+        stance = " ".join(validate_text(persona.stance, 600, f"{role}'s stance", allow_empty=True).split())
+    except QueryError as exc:
+        message = str(exc)
+        raise DebateError(f"the {role} needs a name" if message.endswith("is empty") else message) from exc
     default = prompts.ADVOCATE if role == "advocate" else prompts.SKEPTIC
     if not stance or stance == default.stance:  # the default stance keeps its search words
         return Persona(name=name, stance=default.stance, search_terms=persona.search_terms or default.search_terms)

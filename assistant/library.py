@@ -6,13 +6,22 @@ same rules (duplicates, atomic ingest and delete, model mismatch refusal).
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 
 from assistant.embeddings import embedding_dimension, get_embeddings, load_tokenizer
 from assistant.settings import Settings
 from assistant.store import PassageStore
 from ingest.pipeline import Ingestor, ItemResult, ProgressCallback
-from ingest.registry import COMPLETE, DocumentRecord, PassageRecord, Registry
+from ingest.registry import COMPLETE, DELETING, PENDING, DocumentRecord, PassageRecord, Registry
 from ingest.split import PassageSplitter
 
 
@@ -29,6 +38,9 @@ class Library:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.registry = Registry(self.settings.registry_path)
+        # Every ingest starts by finishing interrupted ones; two at once (an upload while the start-up
+        # repair runs, two uploads) would rewrite the same pending documents under each other.
+        self._writing = threading.RLock()
 
     @cached_property
     def embeddings(self):
@@ -53,10 +65,14 @@ class Library:
         items: list[str] | tuple[str, ...] = (),
         *,
         texts: list[tuple[str, str | None]] | tuple = (),
+        uploads: list[tuple[str, str]] | tuple = (),
         progress: ProgressCallback | None = None,
         show_progress: bool = False,
     ) -> list[ItemResult]:
-        return self.ingestor.ingest(items, texts=texts, progress=progress, show_progress=show_progress)
+        """See ``Ingestor.ingest``; one ingest or repair at a time in this process (see ``_writing``)."""
+        with self._writing:
+            return self.ingestor.ingest(items, texts=texts, uploads=uploads, progress=progress,
+                                        show_progress=show_progress)  # fmt: skip
 
     def documents(self, include_unfinished: bool = False) -> list[DocumentRecord]:
         return self.registry.documents(status=None if include_unfinished else COMPLETE)
@@ -89,7 +105,27 @@ class Library:
         return self.registry.passage(passage_id)
 
     def finish_interrupted(self) -> list[str]:
-        return self.ingestor.finish_interrupted()
+        with self._writing:
+            return self.ingestor.finish_interrupted()
+
+    def repair_in_background(self) -> threading.Thread:
+        """At server start: finish ingests and deletes a crash left behind (they would otherwise stay
+        pending, unsearchable, until the next upload) and remove upload folders a killed process left
+        in the temp folder. In a thread, so the server answers meanwhile; an upload waits its turn."""
+
+        def repair() -> None:
+            try:
+                remove_stale_upload_folders()
+                if self.registry.documents(status=PENDING) or self.registry.documents(status=DELETING):
+                    for line in self.finish_interrupted():
+                        print(f"repaired: {line}", file=sys.stderr, flush=True)
+            except Exception as exc:  # the next ingest tries again; the server must still start
+                print(f"start-up repair failed ({type(exc).__name__}: {exc}); the next ingest retries it",
+                      file=sys.stderr, flush=True)  # fmt: skip
+
+        thread = threading.Thread(target=repair, name="library-repair", daemon=True)
+        thread.start()
+        return thread
 
     def reindex(self, show_progress: bool = False, progress: ProgressCallback | None = None) -> int:
         """Rebuild the vector collection for the configured model, from the registry alone.
@@ -98,11 +134,50 @@ class Library:
         reindex never leaves a document listed as complete whose vectors are gone.
         """
         dimension = embedding_dimension(self.embeddings)  # a model that fails to load changes nothing
-        self.registry.mark_all_pending()
-        store = PassageStore.rebuild(self.settings, self.embeddings, dimension)
-        self.__dict__["store"] = store
-        self.__dict__["ingestor"] = Ingestor(self.settings, self.registry, store, self.splitter)
-        return self.ingestor.reindex(show_progress=show_progress, progress=progress)
+        with self._writing:
+            self.registry.mark_all_pending()
+            store = PassageStore.rebuild(self.settings, self.embeddings, dimension)
+            self.__dict__["store"] = store
+            self.__dict__["ingestor"] = Ingestor(self.settings, self.registry, store, self.splitter)
+            return self.ingestor.reindex(show_progress=show_progress, progress=progress)
 
     def close(self) -> None:
         self.registry.close()
+
+
+UPLOAD_FOLDER_PREFIX = "da-upload-"
+_PROCESS_STARTED = time.time()
+
+
+@contextmanager
+def upload_folder() -> Iterator[Path]:
+    """A temporary folder for one request's uploads, removed afterwards; its name carries this
+    process's id so that a later start can tell the folders of a killed process (see below)."""
+    with tempfile.TemporaryDirectory(prefix=f"{UPLOAD_FOLDER_PREFIX}{os.getpid()}-") as folder:
+        yield Path(folder)
+
+
+def remove_stale_upload_folders() -> list[Path]:
+    """Remove upload folders whose process is gone (killed mid-upload: no clean-up ran)."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{UPLOAD_FOLDER_PREFIX}*"):
+        if folder.is_dir() and _stale(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _stale(folder: Path) -> bool:
+    pid_text = folder.name.removeprefix(UPLOAD_FOLDER_PREFIX).split("-", 1)[0]
+    if not pid_text.isdigit():  # a folder without a process id (older versions): stale after an hour
+        return folder.stat().st_mtime < time.time() - 3600
+    pid = int(pid_text)
+    if pid == os.getpid():  # ours, or a killed predecessor's with the same id (pid 1 in a container)
+        return folder.stat().st_mtime < _PROCESS_STARTED
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False

@@ -20,7 +20,7 @@ from assistant import prompts
 from assistant.context import ContextBuilder
 from assistant.grounding import CheckedSentence, check_grounding, is_decline
 from assistant.relevance import RelevanceCheck, make_relevance_check, related_text
-from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
+from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
 from assistant.verify import Verifier, make_verifier
 
@@ -197,6 +197,7 @@ class AskChain:
     ) -> Iterator[str | Answer]:
         """Yield display-safe text pieces as they are generated, then the final ``Answer``."""
         question = validate_query(question, self.settings.max_question_chars)
+        history = validate_history(history, self.settings.max_question_chars)
         timing = Timing()
         started = time.perf_counter()
         standalone = self.condense(question, history)

@@ -8,7 +8,9 @@ Only passages of complete documents are returned: an ingest in progress is invis
 
 from __future__ import annotations
 
+import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -23,6 +25,7 @@ from assistant.library import Library
 from ingest.registry import DocumentRecord, PassageRecord, passage_id
 
 Mode = Literal["hybrid", "dense", "bm25"]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class QueryError(ValueError):
@@ -50,18 +53,55 @@ class RetrievedPassage:
     lexical_score: float | None = None
 
 
-def validate_query(query: str, max_chars: int) -> str:
-    """The cleaned, stripped query, or QueryError when there is nothing to search or far too much.
+def _invisible(ch: str) -> bool:
+    """Characters that show nothing: whitespace and format characters (zero-width space and
+    joiners, the byte-order mark, bidi marks, soft hyphen; Unicode category Cf)."""
+    return ch.isspace() or unicodedata.category(ch) == "Cf"
 
-    Cleaning (``prompts.clean_user_text``: no control characters, terminal escapes or chat
-    template tokens) happens here, at the one entry every surface shares: CLI, API, UI, eval.
+
+def validate_text(text: str, max_chars: int, what: str = "question", allow_empty: bool = False) -> str:
+    """The cleaned, trimmed ``text``, or QueryError (a 422 at the API) saying what is wrong with the ``what``.
+
+    The one check every piece of user text passes before it reaches retrieval, a prompt or the
+    model queue, on every surface (CLI, API, UI, eval): control characters, terminal escapes and
+    chat-template tokens are removed (``prompts.clean_user_text``); text that cannot be encoded
+    (a lone surrogate such as ``"\\ud800"``, which JSON allows) is refused; text with nothing
+    visible (only spaces, zero-width characters or a BOM) is empty; and it has a length limit.
     """
-    query = clean_user_text(query or "").strip()
-    if not query:
-        raise QueryError("the question is empty")
-    if len(query) > max_chars:
-        raise QueryError(f"the question is {len(query)} characters long; the limit is {max_chars}")
-    return query
+    text = clean_user_text(text or "")
+    if _SURROGATE.search(text):
+        raise QueryError(f"the {what} is not valid Unicode text (it contains a lone surrogate code point)")
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    text = text[start:end]
+    if not text and not allow_empty:
+        raise QueryError(f"the {what} is empty")
+    if len(text) > max_chars:
+        raise QueryError(f"the {what} is {len(text)} characters long; the limit is {max_chars}")
+    return text
+
+
+def validate_query(query: str, max_chars: int) -> str:
+    """A question, query or motion checked by ``validate_text``."""
+    return validate_text(query, max_chars)
+
+
+def validate_history(history: Sequence[Sequence[str]], max_chars: int) -> list[tuple[str, str]]:
+    """Earlier (question, answer) pairs, each text checked like a question (empty allowed), so that
+    a huge history turn is refused up front with a message that names the history."""
+    checked: list[tuple[str, str]] = []
+    for number, pair in enumerate(history, start=1):
+        if len(pair) != 2:
+            raise QueryError(f"history item {number} must be a [question, answer] pair")
+        question, answer = (
+            validate_text(text, max_chars, f"{part} of history item {number}", allow_empty=True)
+            for part, text in zip(("question", "answer"), pair)
+        )
+        checked.append((question, answer))
+    return checked
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
@@ -96,8 +136,7 @@ class HybridRetriever:
         generation = self.library.registry.generation()
         with self._lock:
             if self._snapshot is None or self._snapshot.generation != generation:
-                registry = self.library.registry
-                self._snapshot = _Snapshot(generation, registry.passages(), registry.documents())
+                self._snapshot = _Snapshot(*self.library.registry.snapshot())  # one consistent read
             return self._snapshot
 
     def retrieve(

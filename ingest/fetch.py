@@ -127,6 +127,28 @@ def check_url_allowed(
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+# The one answer to anything that is not a web address, whatever it names: the same words whether a
+# path exists, is a folder or is unreadable, so the refusal tells nothing about the server's files.
+WEB_URL_ONLY = "only http:// and https:// URLs can be added by URL; to add a file, upload it"
+
+
+def require_web_url(text: str) -> str:
+    """``text`` as an http(s) URL with a host, else FetchError(WEB_URL_ONLY).
+
+    The API and the web UI take URLs from remote users, who must never name a file or folder of
+    the server (``/etc/x.md``, ``../notes``, ``~/secret.txt``, ``file:///...``): only the CLI, run by
+    a local user on their own files, takes paths. Where the URL may point is checked later, when it
+    is fetched (``check_url_allowed``).
+    """
+    url = text.strip()
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise FetchError(WEB_URL_ONLY) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise FetchError(WEB_URL_ONLY)
+    return url
+
 
 class _Fence:
     """One fetch's guard on every connection it opens: where it really went, and for how long.

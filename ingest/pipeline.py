@@ -73,6 +73,31 @@ class PreparedDocument:
     removed: dict[str, int]
 
 
+UPLOAD_PREFIX = "upload:"
+
+
+class DuplicateUploadError(ValueError):
+    """Two uploads of one request share a name, and a name is what identifies an upload."""
+
+
+def upload_source(name: str) -> str:
+    """The stable source of an uploaded file: its name, not the temporary path it was saved under
+    (gone after the request), so uploading an edited file under the same name replaces the old one."""
+    return UPLOAD_PREFIX + name
+
+
+def check_upload_names(names: Iterable[str]) -> None:
+    """DuplicateUploadError if two uploads share a name: the later would silently replace the earlier."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DuplicateUploadError(
+                f"two uploaded files are named {name!r}; a document is known by its file name ({upload_source(name)}), "
+                "so rename one and upload again"
+            )
+        seen.add(name)
+
+
 def is_url(item: str) -> bool:
     return item.lower().startswith(("http://", "https://", "ftp://", "file://", "gopher://"))
 
@@ -100,6 +125,11 @@ def expand_items(items: Iterable[str]) -> tuple[list[str], list[ItemResult]]:
     return expanded, problems
 
 
+def _as_upload(raw: RawDocument, name: str) -> RawDocument:
+    raw.source = upload_source(name)
+    return raw
+
+
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -112,7 +142,8 @@ def prepare(raw: RawDocument, item: str, splitter: PassageSplitter, settings: Se
     digest = content_hash(cleaned.text)
     doc_id = digest[:16]
     meta = raw.metadata
-    fallback_title = Path(raw.source).stem if raw.kind not in ("pasted",) and not is_url(raw.source) else raw.source
+    is_file = raw.kind not in ("pasted",) and not is_url(raw.source)
+    fallback_title = Path(raw.source.removeprefix(UPLOAD_PREFIX)).stem if is_file else raw.source
     record = DocumentRecord(
         id=doc_id,
         hash=digest,
@@ -236,14 +267,22 @@ class Ingestor:
         items: Iterable[str] = (),
         *,
         texts: Iterable[tuple[str, str | None]] = (),
+        uploads: Iterable[tuple[str, str]] = (),
         progress: ProgressCallback | None = None,
         show_progress: bool = False,
     ) -> list[ItemResult]:
-        """Ingest paths/URLs and pasted ``(text, title)`` pairs; one result per item, in order."""
+        """Ingest paths/URLs, pasted ``(text, title)`` pairs and uploaded ``(saved path, file name)``
+        pairs (recorded as ``upload:<file name>``); one result per item, in order."""
+        uploads = list(uploads)
+        check_upload_names(name for _, name in uploads)
         self.finish_interrupted()
         files, results = expand_items(items)
         prepared: list[PreparedDocument] = []
         loaders: list[tuple[str, Callable[[], RawDocument]]] = [
+            (name, lambda path=path, name=name: _as_upload(load_file(Path(path), self.settings), name))
+            for path, name in uploads
+        ]
+        loaders += [
             (item, (lambda item=item: load_url(item, self.settings)) if is_url(item)
              else (lambda item=item: load_file(Path(item), self.settings)))
             for item in files

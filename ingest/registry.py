@@ -214,6 +214,21 @@ class Registry:
             rows = self._conn.execute(sql + " ORDER BY d.added_at, p.doc_id, p.idx", params).fetchall()
         return [PassageRecord(**dict(row)) for row in rows]
 
+    def snapshot(self) -> tuple[int, list[PassageRecord], list[DocumentRecord]]:
+        """The generation, the passages and the documents of complete documents, from one read
+        transaction: a delete between two separate reads would leave passages whose document is
+        gone (a search answered 500), and another process's write cannot land in between either
+        (SQLite WAL gives a read transaction one consistent view)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                generation = self.generation()
+                passages = self.passages()
+                documents = self.documents()
+            finally:
+                self._conn.execute("COMMIT")
+        return generation, passages, documents
+
     def passage(self, pid: str) -> PassageRecord | None:
         with self._lock:
             row = self._conn.execute(

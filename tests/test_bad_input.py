@@ -456,32 +456,31 @@ def test_upload_names_cannot_escape_the_upload_folder(
     real_ingest = service.library.ingest
 
     def recording_ingest(items, **options):
-        seen.extend((Path(item), Path(item).read_text()) for item in items)  # the files as they lie on disk
+        seen.extend((Path(path), Path(path).read_text()) for path, _ in options["uploads"])  # the files as they lie on disk
         return real_ingest(items, **options)
 
     service.library.ingest = recording_ingest
     outside = tmp_path / "a" / "evil.txt"  # where "../../evil.txt" would land from root/da-upload-x/
     absolute = tmp_path / "absolute-target.txt"
-    names = ["../../evil.txt", str(absolute), "..\\..\\evil.txt", "..", "same.txt", "same.txt"]
+    names = ["../../evil.txt", str(absolute), "..\\..\\other.txt", "..", "same.txt"]
     files = [("files", (name, f"Upload {i}: the pier at Osk was rebuilt with {i} new pilings.".encode(), "text/plain"))
              for i, name in enumerate(names)]  # fmt: skip
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
         response = client.post("/api/documents", files=files)
+        # Two files that a name reduces to the same base name: refused (a name identifies an upload), not mixed up.
+        same = client.post("/api/documents", files=[("files", (name, f"Copy {i} of the pier notes.".encode(), "text/plain"))
+                                                    for i, name in enumerate(["a/same.txt", "b/same.txt"])])  # fmt: skip
         nul_body, headers = _raw_multipart(b"evil\x00name.txt", b"A NUL in the name must not reach the file system.")
         nul = client.post("/api/documents", content=nul_body, headers=headers)
     service.close()
     assert response.status_code == 200, response.text
     assert [r["status"] for r in response.json()] == ["added"] * len(names)
+    assert same.status_code == 422 and "two uploaded files are named 'same.txt'" in same.json()["detail"]
     assert nul.status_code == 200, nul.text  # sanitised, not a 500 from open("evil\x00name.txt")
-    assert Path(nul.json()[0]["item"]).name == "evilname.txt" and nul.json()[0]["status"] == "added"
+    assert nul.json()[0]["item"] == "evilname.txt" and nul.json()[0]["status"] == "added"
     for path, _ in seen:
         assert path.resolve().is_relative_to(root) and path.parent.parent.name.startswith("da-upload-")
-        assert path.name in {"evil.txt", "absolute-target.txt", "upload.txt", "same.txt", "evilname.txt"}
-    # Two uploads with the same name are two files, each with its own content.
-    assert sorted(text for path, text in seen if path.name == "same.txt") == [
-        "Upload 4: the pier at Osk was rebuilt with 4 new pilings.",
-        "Upload 5: the pier at Osk was rebuilt with 5 new pilings.",
-    ]
+        assert path.name in {"evil.txt", "absolute-target.txt", "other.txt", "upload.txt", "same.txt", "evilname.txt"}
     assert not outside.exists() and not absolute.exists()
     assert not any(p.name in ("evil.txt", "absolute-target.txt") for p in tmp_path.rglob("*") if not p.is_relative_to(root))
     assert not [p for p in root.iterdir() if p.name.startswith("da-upload-")]  # removed after the ingest
