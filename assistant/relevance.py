@@ -36,6 +36,11 @@ _TIME_QUESTION = re.compile(r"^\W*when\b|\b(what|which|in what|on what) (year|mo
 _QUANTITY_WORDS = frozenset(
     "dozens hundreds thousands millions billions tens several few many much most all none half majority".split()
 )
+# Words that place an answer in time without a number ("in the spring", "every morning", "at noon").
+_TIME_WORDS = frozenset(
+    "spring summer autumn fall winter morning evening afternoon night noon midnight weekday weekdays weekend "
+    "monday tuesday wednesday thursday friday saturday sunday today yesterday tomorrow ago".split()
+)
 _QUESTION_WORDS = frozenset("what which who whom whose when where why how is are do does did was were can could".split())
 
 
@@ -93,8 +98,10 @@ def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata
         w.number is not None or w.lower in _QUANTITY_WORDS for w in answer_words
     ):
         return "the question asks how many or how much; the answer gives no number"
-    if _TIME_QUESTION.search(question) and not any(_is_year(w) or w.lower in MONTHS for w in answer_words):
-        return "the question asks when; the answer gives no date"
+    if _TIME_QUESTION.search(question) and not any(
+        w.number is not None or w.lower in MONTHS or w.lower in _TIME_WORDS for w in answer_words
+    ):
+        return "the question asks when; the answer gives no date or time"
     return ""
 
 

@@ -45,6 +45,7 @@ def test_rules_reject_supported_sentences_that_do_not_answer(question: str, answ
     [
         ("How much grain crossed the border?", "About 40,000 tonnes of grain crossed the border."),
         ("When was the Harbor Accord signed?", "It was signed in March 2019 in Lisk."),
+        ("When does the first ferry leave on weekdays?", "The first ferry leaves at 6:40."),  # a time of day
         ("What did the envoys sign in Lisk in 2019?", "They signed the Harbor Accord."),  # year and name from the evidence
         ("What does Mira Castell say the accord reopened?", "It reopened the Tessaly rail link."),  # author: metadata
     ],
