@@ -11,7 +11,8 @@ answer. So before an answer is shown, this check runs on the kept sentences as a
      answer, its evidence, or the title/author/publisher of a cited article: a question
      about the Singapore summit is not answered by sentences about Panmunjom;
    - "how many / how much" needs a number or a quantity word in the answer; "when / what
-     year / what date" needs a year, month or date.
+     year / what date" needs a number (year, date, time of day), a month or a word such as
+     "morning".
 2. Judge (``relevance = "rules+llm"``): the local model, under a grammar that allows only
    "Yes" or "No", is asked whether the answer gives what the question asks for.
 
