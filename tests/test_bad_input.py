@@ -421,7 +421,7 @@ def test_extracted_text_is_capped_for_pdfs_and_text_files(tmp_path: Path) -> Non
         ("..\\..\\windows\\evil.txt", "evil.txt"),
         ("a/b/../../../c.md", "c.md"),
         ("evil\x00.txt", "evil.txt"),
-        ("bell\x07\x1b[31m.txt", "bell[31m.txt"),
+        ("bell\x07\x1b[31m.txt", "bell.txt"),
         ("name\u202etxt.html", "nametxt.html"),  # right-to-left override: would show as "name…lmth.txt"
         ("..", "upload.txt"),
         (".", "upload.txt"),
