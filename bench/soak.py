@@ -63,6 +63,16 @@ class Record:
     bound_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class Leave:
+    """When a client leaves a stream early: ``phase`` "queued" (after ``seconds`` from the request,
+    usually before its turn came) or "generating" (after ``lines`` or ``seconds`` of generation)."""
+
+    phase: str
+    lines: int
+    seconds: float
+
+
 @dataclass
 class State:
     """What the clients believe about the library, checked against the data dir at the end."""
@@ -117,7 +127,7 @@ class Soak:
             self.state.deleted.discard(doc_id)  # not deleted after all (server restarting)
         return outcome, detail
 
-    async def ask(self, client: httpx.AsyncClient, rng: random.Random, leave: tuple[int, float] | None) -> tuple[str, str]:
+    async def ask(self, client: httpx.AsyncClient, rng: random.Random, leave: Leave | None) -> tuple[str, str]:
         body = {"question": rng.choice(QUESTIONS)}
         if leave is None and rng.random() < 0.4:  # some plain JSON requests too
             response = await client.post("/api/ask", json=body)
@@ -127,16 +137,19 @@ class Soak:
             return outcome, detail
         return await self._stream(client, "/api/ask", {**body, "stream": True}, "answer", leave)
 
-    async def debate(self, client: httpx.AsyncClient, rng: random.Random, leave: tuple[int, float] | None) -> tuple[str, str]:
+    async def debate(self, client: httpx.AsyncClient, rng: random.Random, leave: Leave | None) -> tuple[str, str]:
         return await self._stream(client, "/api/debate", {"motion": rng.choice(MOTIONS)}, "debate", leave)
 
     async def _stream(self, client: httpx.AsyncClient, path: str, body: dict, final: str,
-                      leave: tuple[int, float] | None) -> tuple[str, str]:  # fmt: skip
-        """A streamed request, read to its final line, or left after ``leave`` = (lines, seconds)."""
-        max_lines, max_seconds = leave if leave else (10**9, float("inf"))
-        seen = 0
+                      leave: Leave | None) -> tuple[str, str]:  # fmt: skip
+        """A streamed request, read to its final line, or left as ``leave`` says: while still queued
+        (after some seconds), or once generation has begun (after some lines or seconds of it)."""
+        loop = asyncio.get_running_loop()
+        generating, lines = False, 0
         try:
-            async with asyncio.timeout(max_seconds if leave else None):
+            async with asyncio.timeout(None) as deadline:
+                if leave and leave.phase == "queued":
+                    deadline.reschedule(loop.time() + leave.seconds)
                 async with client.stream("POST", path, json=body) as response:
                     if response.status_code != 200:
                         await response.aread()
@@ -145,17 +158,21 @@ class Soak:
                         if not raw.strip():
                             continue
                         event = json.loads(raw)
-                        seen += 1
                         if event["type"] == "start":
                             self.state.debates.add(event["id"])
                         if event["type"] == final:
                             return "ok", ""
                         if event["type"] == "error":
                             return self._error_line(event)
-                        if seen >= max_lines:
-                            return "disconnected", f"after {seen} lines"
+                        if event["type"] in ("start", "turn_start", "token") and not generating:
+                            generating = True
+                            if leave and leave.phase == "generating":
+                                deadline.reschedule(loop.time() + leave.seconds)
+                        lines += generating
+                        if leave and leave.phase == "generating" and lines >= leave.lines:
+                            return "disconnected", f"generating, after {lines} lines"
         except TimeoutError:
-            return "disconnected", f"after {max_seconds:.1f} s"
+            return "disconnected", f"{'generating' if generating else 'queued'}, after {leave.seconds:.1f} s"
         if self.state.restarting or self._in_restart_window(time.monotonic()):
             return "restart", "stream ended by the restart"
         return "error", f"{path} stream ended without a {final} line"
@@ -199,7 +216,8 @@ class Soak:
                 kind = rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
                 leave = None
                 if kind in ("ask", "debate") and rng.random() < self.args.disconnect_share:
-                    leave = (rng.randint(1, 12), rng.uniform(0.5, 40.0))
+                    phase = rng.choice(["queued", "generating"])
+                    leave = Leave(phase, rng.randint(1, 20), rng.uniform(0.5, 40.0 if phase == "queued" else 20.0))
                 started = time.monotonic()
                 try:
                     if kind in ("ask", "debate"):
@@ -331,6 +349,7 @@ def table(records: list[Record]) -> tuple[list[dict], str]:
         latency = percentiles([r.latency_s for r in chosen if r.outcome == "ok"])
         rows.append({
             "kind": kind, "requests": len(chosen), "ok": count("ok"), "disconnects": count("disconnected"),
+            "of_them_generating": sum(r.outcome == "disconnected" and r.detail.startswith("generating") for r in chosen),
             "busy_503": count("busy"), "budget_504": count("budget"), "restart": count("restart"),
             "errors": count("error"), "over_bound": sum(r.latency_s > r.bound_s for r in chosen),
             "p50_s": latency["p50"], "p95_s": latency["p95"], "max_s": latency["max"],
