@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
 
-from assistant import prompts
+from assistant import prompts, render
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
@@ -85,7 +85,13 @@ def answer_dict(answer: Answer) -> dict:
         "answer": answer.text,
         "declined": answer.declined,
         "withheld": answer.withheld,
-        "citations": [passage_dict(c.number, c.passage) for c in answer.citations],
+        "citations": [
+            {**passage_dict(c.number, c.passage), "evidence": render.evidence_spans(answer.sentences).get(c.number, [])}
+            for c in answer.citations
+        ],
+        # Every checked sentence: shown as supported or withdrawn, why, and the evidence span(s)
+        # (passage id, source number, character offsets into the passage text, the text itself).
+        "sentences": [s.as_dict() for s in answer.sentences],
         "invalid_citations": answer.invalid_citations,
         "corrected_citations": answer.corrected_citations,
         "uncited_sentences": answer.uncited_sentences,
