@@ -119,7 +119,7 @@ NUMBER_WORDS = {
 _MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
 
 # Initialisms written with full stops ("U.S.", "U.N.") become one word ("US", "UN").
-_INITIALISM = re.compile(r"\b(?:[A-Z]\.){2,}")
+_INITIALISM = re.compile(r"\b[A-Z]\.(?: ?[A-Z]\.)+")  # also "U. S.", as the model sometimes writes it
 _HALF = re.compile(r"\bhalf an? (hundred|thousand|million|billion)\b", re.IGNORECASE)  # "half a billion" = 0.5e9
 _TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?")
 
@@ -166,7 +166,7 @@ def words(text: str) -> list[Word]:
 
     Compound number words collapse into one value: "twenty-five" -> 25, "two thousand" -> 2000.
     """
-    text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), strip_markers(text))
+    text = _INITIALISM.sub(lambda m: m.group(0).replace(".", "").replace(" ", ""), strip_markers(text))
     text = _HALF.sub(r"0.5 \1", text)
     out: list[Word] = []
     for match in _TOKEN.finditer(text):

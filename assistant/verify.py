@@ -124,8 +124,8 @@ class _Candidate:
 
 def _is_name(word: Word, previous: Word | None) -> bool:
     """Capitalised (not at the sentence start), all caps, or hyphen-joined to a name ("Jong-il")."""
-    if word.number is not None or word.lower in ATTRIBUTION:
-        return False
+    if word.number is not None or word.lower in ATTRIBUTION or len(word.surface) < 2:
+        return False  # a lone capital is an initial ("J. Lee"), not a name to look up
     if word.joined and previous is not None and _is_name(previous, None) and word.index > 0:
         return True
     if len(word.surface) >= 2 and word.surface.isupper() and word.surface.isalpha():

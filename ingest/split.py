@@ -1,8 +1,11 @@
 """Split cleaned text into passages that fit the embedding model, keeping exact offsets.
 
 Lengths are counted with the embedding model's own tokenizer, so no passage is silently
-truncated at its 256-word-piece window. Splits prefer paragraph, then line, then sentence
-boundaries. Each passage records ``start``/``end`` character offsets such that
+truncated at its 256-word-piece window. Passages are whole sentences from the one sentence
+splitter (``assistant.text``, which does not end a sentence at "U.S." or "Jan."), packed up to
+the token budget, with whole sentences repeated as overlap; a new paragraph starts a new
+passage once the current one is half full. Only a sentence longer than the budget is cut
+further, at clause and then word boundaries. Each passage records ``start``/``end`` character offsets such that
 ``text[start:end] == passage.text``: citations can point back into the document.
 """
 
@@ -14,16 +17,10 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-# Paragraph, line, sentence end (optionally closed by a quote or bracket), clause, word.
-_SEPARATORS = [
-    r"\n\s*\n",
-    r"\n",
-    r"(?<=[.!?])\s+",
-    r"(?<=[.!?][\"'”’)\]])\s+",
-    r"(?<=[;:])\s+",
-    r"\s+",
-    "",
-]
+from assistant.text import sentence_spans
+
+# For a sentence longer than a passage: clause, then word, then character.
+_SEPARATORS = [r"(?<=[;:,])\s+", r"\s+", ""]
 
 
 @dataclass(frozen=True)
@@ -40,27 +37,68 @@ class PassageSplitter:
     """Token-bounded, boundary-aware splitter; build once per tokenizer and reuse."""
 
     def __init__(self, tokenizer: Any, chunk_tokens: int, overlap_tokens: int) -> None:
+        self._tokenizer = tokenizer
+        self._chunk_tokens = chunk_tokens
+        self._overlap_tokens = overlap_tokens
         self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
             tokenizer,
             chunk_size=chunk_tokens,
-            chunk_overlap=overlap_tokens,
+            chunk_overlap=0,
             separators=_SEPARATORS,
             is_separator_regex=True,
             keep_separator="end",
             strip_whitespace=True,
         )
 
+    def _units(self, text: str) -> list[tuple[int, int, int, bool]]:
+        """(start, end, tokens, opens a paragraph) for each sentence, long sentences cut to fit."""
+        units = []
+        previous_end = 0
+        for sentence in sentence_spans(text):
+            paragraph = not units or _BLANK_LINE.search(text, previous_end, sentence.start) is not None
+            previous_end = sentence.end
+            n = len(self._tokenizer.tokenize(sentence.text))
+            if n <= self._chunk_tokens:
+                units.append((sentence.start, sentence.end, n, paragraph))
+                continue
+            cursor = (-1, 0)
+            for piece in self._splitter.split_text(sentence.text):
+                at = _locate(sentence.text, piece, *cursor)
+                cursor = (at, at + len(piece))
+                start = sentence.start + at
+                units.append((start, start + len(piece), len(self._tokenizer.tokenize(piece)), paragraph))
+                paragraph = False
+        return units
+
     def split(self, text: str) -> list[Passage]:
-        passages: list[Passage] = []
-        previous_start, previous_end = -1, 0
-        for chunk in self._splitter.split_text(text):
-            start = _locate(text, chunk, previous_start, previous_end)
-            passages.append(Passage(index=len(passages), text=chunk, start=start, end=start + len(chunk)))
-            previous_start, previous_end = start, start + len(chunk)
-        return passages
+        chunks: list[list[tuple[int, int, int, bool]]] = []
+        current: list[tuple[int, int, int, bool]] = []
+        used = 0
+        for unit in self._units(text):
+            full = used + unit[2] > self._chunk_tokens
+            new_paragraph = unit[3] and used >= self._chunk_tokens // 2
+            if current and (full or new_paragraph):
+                chunks.append(current)
+                overlap: list[tuple[int, int, int, bool]] = []
+                kept = 0
+                for previous in reversed(current):  # whole trailing sentences, within the overlap budget
+                    if new_paragraph or kept + previous[2] > self._overlap_tokens or kept + previous[2] + unit[2] > self._chunk_tokens:
+                        break
+                    overlap.insert(0, previous)
+                    kept += previous[2]
+                current, used = overlap, kept
+            current.append(unit)
+            used += unit[2]
+        if current:
+            chunks.append(current)
+        return [
+            Passage(index=i, text=text[chunk[0][0] : chunk[-1][1]], start=chunk[0][0], end=chunk[-1][1])
+            for i, chunk in enumerate(chunks)
+        ]
 
 
 _NON_SPACE = re.compile(r"\S")
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 
 
 def _locate(text: str, chunk: str, previous_start: int, previous_end: int) -> int:

@@ -47,3 +47,13 @@ def test_offsets_always_map_back(tokenizer, text: str) -> None:
     for p in splitter.split(text):
         assert text[p.start : p.end] == p.text
         assert p.text.strip() == p.text and p.text
+
+
+def test_a_passage_never_starts_or_ends_inside_an_abbreviation(tokenizer) -> None:
+    splitter = PassageSplitter(tokenizer, chunk_tokens=24, overlap_tokens=0)
+    text = ("The U.S. Navy and the Arandian coast guard met on Jan. 15, 2019 near Lisk. "
+            "Dr. J. Reyne of the U.N. mission chaired the talks. The talks ended well.")  # fmt: skip
+    passages = splitter.split(text)
+    assert len(passages) >= 2
+    for p in passages:
+        assert p.text.endswith(".") and not p.text.endswith(("U.S.", "Jan.", "Dr.", "J.", "U.N."))
