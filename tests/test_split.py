@@ -57,7 +57,7 @@ def test_passages_are_whole_sentences_even_around_abbreviations(tokenizer) -> No
             "Observers from the U.K. and the E.U. said so.")  # fmt: skip
     starts = {s.start for s in sentence_spans(text)}
     ends = {s.end for s in sentence_spans(text)}
-    for chunk_tokens in (18, 24, 30):
+    for chunk_tokens in (24, 30, 40):  # every sentence fits: only longer ones may be cut inside
         passages = PassageSplitter(tokenizer, chunk_tokens=chunk_tokens, overlap_tokens=0).split(text)
         assert len(passages) >= 2
         for p in passages:
