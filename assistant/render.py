@@ -17,7 +17,7 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Protocol
 
-_MARKER = re.compile(r"\[(\d+)\]")
+from assistant.text import CITATION as _MARKER
 
 CITATION_SCRIPT = """
 <script>

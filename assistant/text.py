@@ -27,6 +27,7 @@ import Stemmer
 CITATION = re.compile(r"\[(\d+)\]")
 # One or more markers with the spaces before them: " [1][2]".
 CITATION_RUN = re.compile(r"(?:[ \t]*\[\d+\])+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ def sentence_spans(text: str) -> list[Sentence]:
     offset = 0
     for line in text.splitlines(keepends=True):
         if line.strip():
-            for bound in sentencex.get_sentence_boundaries("en", line):
+            # sentencex takes valid UTF-8 only: a lone surrogate becomes U+FFFD (same length, same offsets).
+            for bound in sentencex.get_sentence_boundaries("en", _SURROGATE.sub("\ufffd", line)):
                 start, end = bound["start_index"], bound["end_index"]
                 piece = line[start:end]
                 if not piece.strip():
