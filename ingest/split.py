@@ -2,10 +2,10 @@
 
 Lengths are counted with the embedding model's own tokenizer, so no passage is silently
 truncated at its 256-word-piece window. Passages are whole sentences from the one sentence
-splitter (``assistant.text``, which does not end a sentence at "U.S." or "Jan."), packed up to
-the token budget, with whole sentences repeated as overlap; a new paragraph starts a new
-passage once the current one is half full. Only a sentence longer than the budget is cut
-further, at clause and then word boundaries. Each passage records ``start``/``end`` character offsets such that
+splitter (``assistant.text``, which does not end a sentence at "U.S." or "Jan."): whole
+paragraphs are packed up to the token budget, a paragraph too long for one passage is packed
+sentence by sentence, and only a sentence longer than the budget is cut further, at clause
+and then word boundaries. Overlap repeats whole trailing units (paragraphs or sentences). Each passage records ``start``/``end`` character offsets such that
 ``text[start:end] == passage.text``: citations can point back into the document.
 """
 
@@ -21,6 +21,10 @@ from assistant.text import sentence_spans
 
 # For a sentence longer than a passage: clause, then word, then character.
 _SEPARATORS = [r"(?<=[;:,])\s+", r"\s+", ""]
+
+
+# A sentence (or a piece of one too long for a passage): start, end, tokens, opens a paragraph.
+Unit = tuple[int, int, int, bool]
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class PassageSplitter:
             strip_whitespace=True,
         )
 
-    def _units(self, text: str) -> list[tuple[int, int, int, bool]]:
+    def _units(self, text: str) -> list[Unit]:
         """(start, end, tokens, opens a paragraph) for each sentence, long sentences cut to fit."""
         units = []
         previous_end = 0
@@ -71,26 +75,46 @@ class PassageSplitter:
         return units
 
     def split(self, text: str) -> list[Passage]:
-        chunks: list[list[tuple[int, int, int, bool]]] = []
-        current: list[tuple[int, int, int, bool]] = []
-        used = 0
+        """Whole paragraphs packed up to the budget; a paragraph too long for one passage goes by sentences.
+
+        Overlap, as in a recursive splitter: the trailing whole units (paragraphs, or sentences
+        inside a long paragraph) of the previous passage, up to ``overlap_tokens``.
+        """
+        paragraphs: list[list[Unit]] = []
         for unit in self._units(text):
-            full = used + unit[2] > self._chunk_tokens
-            new_paragraph = unit[3] and used >= self._chunk_tokens // 2
-            if current and (full or new_paragraph):
-                chunks.append(current)
-                overlap: list[tuple[int, int, int, bool]] = []
-                kept = 0
-                for previous in reversed(current):  # whole trailing sentences, within the overlap budget
-                    if new_paragraph or kept + previous[2] > self._overlap_tokens or kept + previous[2] + unit[2] > self._chunk_tokens:
-                        break
-                    overlap.insert(0, previous)
-                    kept += previous[2]
-                current, used = overlap, kept
-            current.append(unit)
-            used += unit[2]
+            if unit[3] or not paragraphs:
+                paragraphs.append([])
+            paragraphs[-1].append(unit)
+        chunks: list[list[Unit]] = []
+        current: list[list[Unit]] = []  # the current passage as a list of paragraphs (or sentence groups)
+
+        def size(groups: list[list[Unit]]) -> int:
+            return sum(u[2] for g in groups for u in g)
+
+        def close(next_tokens: int) -> list[list[Unit]]:
+            chunks.append([u for g in current for u in g])
+            kept: list[list[Unit]] = []
+            for group in reversed(current):
+                if size([group, *kept]) > self._overlap_tokens or size([group, *kept]) + next_tokens > self._chunk_tokens:
+                    break
+                kept.insert(0, group)
+            return kept
+
+        for paragraph in paragraphs:
+            tokens = size([paragraph])
+            if size(current) + tokens <= self._chunk_tokens:
+                current.append(paragraph)
+                continue
+            if tokens <= self._chunk_tokens:
+                current = close(tokens) if current else []
+                current.append(paragraph)
+                continue
+            for unit in paragraph:  # too long for one passage: sentence by sentence
+                if current and size(current) + unit[2] > self._chunk_tokens:
+                    current = close(unit[2])
+                current.append([unit])
         if current:
-            chunks.append(current)
+            chunks.append([u for g in current for u in g])
         return [
             Passage(index=i, text=text[chunk[0][0] : chunk[-1][1]], start=chunk[0][0], end=chunk[-1][1])
             for i, chunk in enumerate(chunks)
