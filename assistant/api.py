@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.formparsers import MultiPartException
 
-from assistant import prompts
+from assistant import prompts, render
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError, upload_folder
 from assistant.qa import Answer
@@ -87,7 +87,13 @@ def answer_dict(answer: Answer) -> dict:
         "withheld": answer.withheld,
         "answers_question": answer.answers_question,
         "relevance_reason": answer.relevance_reason,
-        "citations": [passage_dict(c.number, c.passage) for c in answer.citations],
+        "citations": [
+            {**passage_dict(c.number, c.passage), "evidence": render.evidence_spans(answer.sentences).get(c.number, [])}
+            for c in answer.citations
+        ],
+        # Every checked sentence: shown as supported or withdrawn, why, and the evidence span(s)
+        # (passage id, source number, character offsets into the passage text, the text itself).
+        "sentences": [s.as_dict() for s in answer.sentences],
         "invalid_citations": answer.invalid_citations,
         "corrected_citations": answer.corrected_citations,
         "uncited_sentences": answer.uncited_sentences,

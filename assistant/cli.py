@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from assistant import render
 from assistant.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Debate Assistant: grounded answers over your articles.")
@@ -185,7 +186,7 @@ def _print_flags(checked) -> None:
         ("removed invalid citation", checked.invalid_citations),
         ("citation corrected", checked.corrected_citations),
         ("no citation", checked.uncited_sentences),
-        ("not supported by its cited passage", checked.unsupported_sentences),
+        ("withdrawn, not supported by its evidence", render.withdrawn(checked.sentences)),
         ("repeats an earlier turn", getattr(checked, "repeated_sentences", [])),  # debate turns only
     ):
         for item in items:
@@ -210,6 +211,9 @@ def _print_answer_report(answer) -> None:
             out.print(f"[bold][{cited.number}][/] [cyan]{escape(p.title)}[/]  {escape(p.source)}  chars {p.start}-{p.end}",
                       highlight=False)  # fmt: skip
             out.print("    " + " ".join(p.text.split()), highlight=False, markup=False)
+            for start, end in render.evidence_spans(answer.sentences).get(cited.number, []):
+                out.print(f"    [green]evidence[/] chars {start}-{end}: " + escape(" ".join(p.text[start:end].split())),
+                          highlight=False)  # fmt: skip
     _print_flags(answer)
     first = f"{t.first_token_ms / 1000:.1f} s" if t.first_token_ms is not None else "-"
     err.print(

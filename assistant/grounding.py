@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from assistant import prompts
 from assistant.citations import normalise_markers, uncited_sentences
 from assistant.retrieval import RetrievedPassage
-from assistant.text import marker_numbers, split_sentences
+from assistant.text import CITATION, marker_numbers, sentence_spans, split_sentences
 from assistant.verify import EvidenceSpan, Verdict, Verifier
 
-_MARKERS = re.compile(r"(?:\[\d+\])+")
+_MARKERS = re.compile(rf"(?:{CITATION.pattern})+")  # a run of canonical markers: "[1][2]"
 _RULES = Verifier()  # the rules stage alone: cheap enough to try every shown passage when re-pointing
 # Fewer words than this make no checkable claim: such a sentence never inherits a citation.
 MIN_CLAIM_WORDS = 4
@@ -115,17 +115,19 @@ def _repointed(sentence: str, number: int) -> str:
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", fixed).rstrip()
 
 
-_COMPLETE_SENTENCE = re.compile(r"[.!?][\"'”’)]*(?:\s*\[\d+\])*")
+_ENDED = re.compile(r"[.!?][\"'”’)]*(?:\s*\[\d+\])*$")
 
 
 def drop_unfinished_sentence(text: str) -> str:
     """``text`` up to its last complete sentence (and that sentence's markers).
 
     For replies cut off by the token limit: the half sentence at the end has lost its
-    citation and often its meaning.
+    citation and often its meaning. Sentences come from the one splitter, so "U.S." is not an end.
     """
-    ends = list(_COMPLETE_SENTENCE.finditer(text))
-    return text[: ends[-1].end()] if ends else text
+    for span in reversed(sentence_spans(text)):
+        if _ENDED.search(span.text):
+            return text[: span.end]
+    return text
 
 
 def _with_marker(sentence: str, marker: str) -> str:

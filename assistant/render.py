@@ -17,7 +17,7 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Protocol
 
-_MARKER = re.compile(r"\[(\d+)\]")
+from assistant.text import CITATION as _MARKER
 
 CITATION_SCRIPT = """
 <script>
@@ -41,6 +41,7 @@ details.source.cited > summary { background: #fff3c4; }
 .turn { border-left: 4px solid #999; padding: 0.3em 0.8em; margin: 0.6em 0; }
 .turn.advocate { border-color: #2a7ae2; } .turn.skeptic { border-color: #d9534f; } .turn.moderator { border-color: #5cb85c; }
 .flag { color: #8a6d3b; font-size: 0.9em; }
+mark.evidence { background: #c8f0c8; }
 """
 
 
@@ -70,19 +71,62 @@ def text_with_links(text: str, scope: str, numbers: set[int]) -> str:
     return _MARKER.sub(link, escaped)
 
 
-def sources_html(sources: Sequence[tuple[int, SourceLike]], scope: str, heading: str = "Sources") -> str:
-    """One closed ``<details>`` per numbered source: title, source, offsets, then the passage."""
+def _highlighted(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """Escaped ``text`` (spacing collapsed) with each ``(start, end)`` span wrapped in ``<mark>``."""
+    pieces, at = [], 0
+    for start, end in sorted(set(spans)):
+        start = max(start, at)
+        if not 0 <= start < end <= len(text):
+            continue
+        pieces.append(html.escape(text[at:start]))
+        pieces.append(f'<mark class="evidence">{html.escape(text[start:end])}</mark>')
+        at = end
+    pieces.append(html.escape(text[at:]))
+    return re.sub(r"\s+", " ", "".join(pieces)).strip()
+
+
+def sources_html(sources: Sequence[tuple[int, SourceLike]], scope: str, heading: str = "Sources",
+                 evidence: dict[int, list[tuple[int, int]]] | None = None) -> str:  # fmt: skip
+    """One closed ``<details>`` per numbered source: title, source, offsets, then the passage.
+
+    ``evidence``: for a source number, the spans of its text that cited sentences were verified
+    against; they are highlighted, so the reader sees exactly what backs each claim.
+    """
     if not sources:
         return ""
     blocks = []
     for number, source in sources:
         where = source.source if "://" in source.source else Path(source.source).name
         summary = f"[{number}] {html.escape(source.title)} · {html.escape(where)} · chars {source.start}-{source.end}"
+        body = _highlighted(source.text, (evidence or {}).get(number, []))
         blocks.append(
             f'<details class="source" id="{scope}-{number}"><summary>{summary}</summary>'
-            f"<blockquote>{html.escape(' '.join(source.text.split()))}</blockquote></details>"
+            f"<blockquote>{body}</blockquote></details>"
         )
     return f'<div class="sources"><strong>{html.escape(heading)}</strong>{"".join(blocks)}</div>'
+
+
+def evidence_spans(sentences: Sequence) -> dict[int, list[tuple[int, int]]]:
+    """Source number -> evidence spans of the *supported* sentences (objects or dicts alike)."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for sentence in sentences:
+        data = sentence if isinstance(sentence, dict) else sentence.as_dict()
+        if not data["supported"]:
+            continue
+        for span in data["evidence"]:
+            if span.get("number") is not None:
+                spans.setdefault(span["number"], []).append((span["start"], span["end"]))
+    return spans
+
+
+def withdrawn(sentences: Sequence) -> list[str]:
+    """Sentences the verifier rejected, with why: never shown as supported."""
+    out = []
+    for sentence in sentences:
+        data = sentence if isinstance(sentence, dict) else sentence.as_dict()
+        if not data["supported"]:
+            out.append(f"{data['text']} ({data['reason']})" if data["reason"] else data["text"])
+    return out
 
 
 def flags_html(flags: Sequence[tuple[str, Sequence[str]]]) -> str:
@@ -104,11 +148,11 @@ def answer_html(answer) -> str:
             [
                 ("removed invalid citation", answer.invalid_citations),
                 ("no citation", answer.uncited_sentences),
-                ("removed, not supported by its source", answer.unsupported_sentences),
+                ("withdrawn, not supported by its evidence", withdrawn(answer.sentences)),
             ]
         )
     )
-    parts.append(sources_html(cited, scope))
+    parts.append(sources_html(cited, scope, evidence=evidence_spans(answer.sentences)))
     return "".join(parts)
 
 
@@ -116,10 +160,13 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
     """The transcript so far (and the turn being generated, as plain escaped text), then the sources."""
     numbers = {s.number for s in sources}
     blocks = []
+    evidence: dict[int, list[tuple[int, int]]] = {}
     for turn in turns:
+        for number, spans in evidence_spans(turn.sentences).items():
+            evidence.setdefault(number, []).extend(spans)
         body = text_with_links(turn.text, scope, numbers)
         flags = flags_html([
-            ("no citation", turn.uncited_sentences), ("removed, not supported", turn.unsupported_sentences),
+            ("no citation", turn.uncited_sentences), ("withdrawn, not supported", withdrawn(turn.sentences)),
             ("removed, repeats an earlier turn", turn.repeated_sentences),
         ])  # fmt: skip
         blocks.append(
@@ -133,4 +180,4 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
             f"<em>(speaking)</em><p>{html.escape(text)}</p></div>"
         )
     cited = [(s.number, s) for s in sources]
-    return "".join(blocks) + sources_html(cited, scope, heading="Sources of this debate")
+    return "".join(blocks) + sources_html(cited, scope, heading="Sources of this debate", evidence=evidence)

@@ -45,6 +45,7 @@ def strip_terminal_escapes(text: str) -> str:
 CITATION = re.compile(r"\[(\d+)\]")
 # One or more markers with the spaces before them: " [1][2]".
 CITATION_RUN = re.compile(r"(?:[ \t]*\[\d+\])+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def sentence_spans(text: str) -> list[Sentence]:
     offset = 0
     for line in text.splitlines(keepends=True):
         if line.strip():
-            for bound in sentencex.get_sentence_boundaries("en", line):
+            # sentencex takes valid UTF-8 only: a lone surrogate becomes U+FFFD (same length, same offsets).
+            for bound in sentencex.get_sentence_boundaries("en", _SURROGATE.sub("\ufffd", line)):
                 start, end = bound["start_index"], bound["end_index"]
                 piece = line[start:end]
                 if not piece.strip():
@@ -137,7 +139,7 @@ NUMBER_WORDS = {
 _MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
 
 # Initialisms written with full stops ("U.S.", "U.N.") become one word ("US", "UN").
-_INITIALISM = re.compile(r"\b(?:[A-Z]\.){2,}")
+_INITIALISM = re.compile(r"\b[A-Z]\.(?: ?[A-Z]\.)+")  # also "U. S.", as the model sometimes writes it
 _HALF = re.compile(r"\bhalf an? (hundred|thousand|million|billion)\b", re.IGNORECASE)  # "half a billion" = 0.5e9
 _TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?")
 
@@ -184,7 +186,7 @@ def words(text: str) -> list[Word]:
 
     Compound number words collapse into one value: "twenty-five" -> 25, "two thousand" -> 2000.
     """
-    text = _INITIALISM.sub(lambda m: m.group(0).replace(".", ""), strip_markers(text))
+    text = _INITIALISM.sub(lambda m: m.group(0).replace(".", "").replace(" ", ""), strip_markers(text))
     text = _HALF.sub(r"0.5 \1", text)
     out: list[Word] = []
     for match in _TOKEN.finditer(text):

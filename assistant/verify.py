@@ -8,10 +8,14 @@ elsewhere in the passage does not make a sentence about something else true.
 
 Stage 1, rules (``verifier = "rules"``), each one a reason to reject:
 - **numbers**: every number of the sentence (digits, number words, ordinals: "five" = 5,
-  "third" = 3, "2,000" = 2000) must occur in the evidence;
-- **names**: every capitalised word not opening the sentence (and every all-caps word) must
-  occur in the evidence or in the document's title, author or publisher, which the sentence
-  may name ("Lee argues ..."); "Korean" matches "Korea", "US" matches "United States";
+  "third" = 3, "2,000" = 2000, "half a billion" = 500 million) must occur in the best
+  evidence sentence, or in its context (the second aligned sentence and the two sentences
+  before it) when the best sentence gives no rival number of the same kind (year or count);
+- **names**: every capitalised word not opening the sentence (every all-caps word, and the
+  first word when the passage writes it as a name) must occur in the best evidence sentence,
+  in its context when that sentence names nobody else or refers back with a pronoun ("He was
+  sent home ..."), or in the document's title, author or publisher, which the sentence may
+  name ("Lee argues ..."); "Korean" matches "Korea", "US" matches "United States";
 - **polarity**: a negation or doubt word (not, no, never, none, without, unlikely, fail,
   doubt, wishful, rather than ...) on one side and none on the other rejects. In the
   evidence a cue counts only near the words the sentence shares with it (its scope);
@@ -124,8 +128,8 @@ class _Candidate:
 
 def _is_name(word: Word, previous: Word | None) -> bool:
     """Capitalised (not at the sentence start), all caps, or hyphen-joined to a name ("Jong-il")."""
-    if word.number is not None or word.lower in ATTRIBUTION:
-        return False
+    if word.number is not None or word.lower in ATTRIBUTION or len(word.surface) < 2:
+        return False  # a lone capital is an initial ("J. Lee"), not a name to look up
     if word.joined and previous is not None and _is_name(previous, None) and word.index > 0:
         return True
     if len(word.surface) >= 2 and word.surface.isupper() and word.surface.isalpha():

@@ -1,8 +1,11 @@
 """Split cleaned text into passages that fit the embedding model, keeping exact offsets.
 
 Lengths are counted with the embedding model's own tokenizer, so no passage is silently
-truncated at its 256-word-piece window. Splits prefer paragraph, then line, then sentence
-boundaries. Each passage records ``start``/``end`` character offsets such that
+truncated at its 256-word-piece window. Passages are whole sentences from the one sentence
+splitter (``assistant.text``, which does not end a sentence at "U.S." or "Jan."): whole
+paragraphs are packed up to the token budget, a paragraph too long for one passage is packed
+sentence by sentence, and only a sentence longer than the budget is cut further, at clause
+and then word boundaries. Overlap repeats whole trailing units (paragraphs or sentences). Each passage records ``start``/``end`` character offsets such that
 ``text[start:end] == passage.text``: citations can point back into the document.
 """
 
@@ -14,26 +17,14 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-# A full stop that ends an initial ("U.S.", "J. Lee") or a common abbreviation ("Jan. 15",
-# "Dr. Lee") ends no sentence: a passage cut there splits "with U.S. security assurances" in
-# two, and neither passage holds the sentence whole. (Python needs fixed-width lookbehinds,
-# hence one group per length.)
-_NOT_AN_ABBREVIATION = (
-    r"(?<!\b[A-Z]\.)"
-    r"(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|No|vs|Mt|Ft|Lt|Co)\.)"
-    r"(?<!\b(?:Mrs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Gen|Col|Sen|Rep|Gov|etc|Inc|Ltd)\.)"
-    r"(?<!\b(?:Sept|Prof|Corp|Capt)\.)"
-)
-# Paragraph, line, sentence end (optionally closed by a quote or bracket), clause, word.
-_SEPARATORS = [
-    r"\n\s*\n",
-    r"\n",
-    _NOT_AN_ABBREVIATION + r"(?<=[.!?])\s+",
-    r"(?<=[.!?][\"'”’)\]])\s+",
-    r"(?<=[;:])\s+",
-    r"\s+",
-    "",
-]
+from assistant.text import sentence_spans
+
+# For a sentence longer than a passage: clause, then word, then character.
+_SEPARATORS = [r"(?<=[;:,])\s+", r"\s+", ""]
+
+
+# A sentence (or a piece of one too long for a passage): start, end, tokens, opens a paragraph.
+Unit = tuple[int, int, int, bool]
 
 
 @dataclass(frozen=True)
@@ -50,27 +41,88 @@ class PassageSplitter:
     """Token-bounded, boundary-aware splitter; build once per tokenizer and reuse."""
 
     def __init__(self, tokenizer: Any, chunk_tokens: int, overlap_tokens: int) -> None:
+        self._tokenizer = tokenizer
+        self._chunk_tokens = chunk_tokens
+        self._overlap_tokens = overlap_tokens
         self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
             tokenizer,
             chunk_size=chunk_tokens,
-            chunk_overlap=overlap_tokens,
+            chunk_overlap=0,
             separators=_SEPARATORS,
             is_separator_regex=True,
             keep_separator="end",
             strip_whitespace=True,
         )
 
+    def _units(self, text: str) -> list[Unit]:
+        """(start, end, tokens, opens a paragraph) for each sentence, long sentences cut to fit."""
+        units = []
+        previous_end = 0
+        for sentence in sentence_spans(text):
+            paragraph = not units or _BLANK_LINE.search(text, previous_end, sentence.start) is not None
+            previous_end = sentence.end
+            n = len(self._tokenizer.tokenize(sentence.text))
+            if n <= self._chunk_tokens:
+                units.append((sentence.start, sentence.end, n, paragraph))
+                continue
+            cursor = (-1, 0)
+            for piece in self._splitter.split_text(sentence.text):
+                at = _locate(sentence.text, piece, *cursor)
+                cursor = (at, at + len(piece))
+                start = sentence.start + at
+                units.append((start, start + len(piece), len(self._tokenizer.tokenize(piece)), paragraph))
+                paragraph = False
+        return units
+
     def split(self, text: str) -> list[Passage]:
-        passages: list[Passage] = []
-        previous_start, previous_end = -1, 0
-        for chunk in self._splitter.split_text(text):
-            start = _locate(text, chunk, previous_start, previous_end)
-            passages.append(Passage(index=len(passages), text=chunk, start=start, end=start + len(chunk)))
-            previous_start, previous_end = start, start + len(chunk)
-        return passages
+        """Whole paragraphs packed up to the budget; a paragraph too long for one passage goes by sentences.
+
+        Overlap, as in a recursive splitter: the trailing whole units (paragraphs, or sentences
+        inside a long paragraph) of the previous passage, up to ``overlap_tokens``.
+        """
+        paragraphs: list[list[Unit]] = []
+        for unit in self._units(text):
+            if unit[3] or not paragraphs:
+                paragraphs.append([])
+            paragraphs[-1].append(unit)
+        chunks: list[list[Unit]] = []
+        current: list[list[Unit]] = []  # the current passage as a list of paragraphs (or sentence groups)
+
+        def size(groups: list[list[Unit]]) -> int:
+            return sum(u[2] for g in groups for u in g)
+
+        def close(next_tokens: int) -> list[list[Unit]]:
+            chunks.append([u for g in current for u in g])
+            kept: list[list[Unit]] = []
+            for group in reversed(current):
+                if size([group, *kept]) > self._overlap_tokens or size([group, *kept]) + next_tokens > self._chunk_tokens:
+                    break
+                kept.insert(0, group)
+            return kept
+
+        for paragraph in paragraphs:
+            tokens = size([paragraph])
+            if size(current) + tokens <= self._chunk_tokens:
+                current.append(paragraph)
+                continue
+            if tokens <= self._chunk_tokens:
+                current = close(tokens) if current else []
+                current.append(paragraph)
+                continue
+            for unit in paragraph:  # too long for one passage: sentence by sentence
+                if current and size(current) + unit[2] > self._chunk_tokens:
+                    current = close(unit[2])
+                current.append([unit])
+        if current:
+            chunks.append([u for g in current for u in g])
+        return [
+            Passage(index=i, text=text[chunk[0][0] : chunk[-1][1]], start=chunk[0][0], end=chunk[-1][1])
+            for i, chunk in enumerate(chunks)
+        ]
 
 
 _NON_SPACE = re.compile(r"\S")
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 
 
 def _locate(text: str, chunk: str, previous_start: int, previous_end: int) -> int:

@@ -146,3 +146,14 @@ def test_concurrent_requests_wait_their_turn_for_the_one_model(settings, article
     assert sum(any(line["type"] == "queued" for line in lines) for lines in results) >= 2
     assert all(lines[-1]["type"] == "answer" and not lines[-1]["declined"] for lines in results)
     service.close()
+
+
+def test_each_answer_sentence_carries_its_evidence_span(api) -> None:
+    client, _ = api
+    answer = client.post("/api/ask", json={"question": "Which observatory published imagery of the Dunmore hall?"}).json()
+    sentence = answer["sentences"][0]
+    assert sentence["supported"] and sentence["evidence"]
+    span = sentence["evidence"][0]
+    cited = next(c for c in answer["citations"] if c["number"] == span["number"])
+    assert cited["text"][span["start"] : span["end"]] == span["text"] and "Corvel Observatory" in span["text"]
+    assert [span["start"], span["end"]] in cited["evidence"]

@@ -68,7 +68,7 @@ def test_report_formats_and_figures_on_fixture_claims(tmp_path: Path) -> None:
 
 @needs_shared
 def test_rules_hold_the_recorded_figures_on_the_shared_claim_set(tmp_path: Path) -> None:
-    args = ["--corpus", str(CORPUS), "--claims", str(CLAIMS), "--out", str(tmp_path / "r"), "--config", "rules"]
+    args = ["--corpus", str(CORPUS), "--claims", str(CLAIMS), "--out", str(tmp_path / "r"), "--config", "rules:verifier=rules"]
     assert main([*args, "--check-baseline"]) == 0
 
 

@@ -34,3 +34,21 @@ def test_sources_are_closed_details_with_escaped_title_and_text() -> None:
 
 def test_each_answer_gets_its_own_id_scope() -> None:
     assert render.new_scope() != render.new_scope()
+
+
+def test_the_evidence_span_is_highlighted_and_withdrawn_sentences_are_marked() -> None:
+    from assistant.qa import finalize
+    from assistant.retrieval import RetrievedPassage
+    from assistant.streaming import Timing
+
+    text = "Critics say talks reward bad behaviour. The accord let 40,000 tonnes of grain <b>cross</b> the border."
+    passage = RetrievedPassage(id="p-1", doc_id="p", index=0, text=text, start=0, end=len(text), title="Why Talking Works",
+                               source="pro.txt", score=1.0)  # fmt: skip
+    raw = "The accord let 40,000 tonnes of grain cross the border [1]. The accord let 90,000 tonnes of grain through [1]."
+    answer = finalize("q", "q", raw, [passage], Timing())
+    shown, rejected = answer.sentences
+    assert shown.supported and shown.evidence[0].text == text[shown.evidence[0].start : shown.evidence[0].end]
+    assert not rejected.supported and "90,000" in rejected.reason and "90,000" not in answer.text
+    html = render.answer_html(answer)
+    assert '<mark class="evidence">The accord let 40,000 tonnes of grain &lt;b&gt;cross&lt;/b&gt; the border.</mark>' in html
+    assert "withdrawn, not supported by its evidence: The accord let 90,000" in html

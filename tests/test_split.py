@@ -57,3 +57,18 @@ def test_abbreviations_and_initials_never_end_a_passage(tokenizer) -> None:
     passages = PassageSplitter(tokenizer, chunk_tokens=40, overlap_tokens=8).split(text)
     assert any(sentence in p.text for p in passages)
     assert not any(p.text.endswith(("U.S.", "Dr.", "J.", "Jan.")) for p in passages)
+
+
+def test_passages_are_whole_sentences_even_around_abbreviations(tokenizer) -> None:
+    from assistant.text import sentence_spans
+
+    text = ("The U.S. Navy and the Arandian coast guard met on Jan. 15, 2019 near Lisk. "
+            "Dr. J. Reyne of the U.N. mission chaired the talks. The talks ended well. "
+            "Observers from the U.K. and the E.U. said so.")  # fmt: skip
+    starts = {s.start for s in sentence_spans(text)}
+    ends = {s.end for s in sentence_spans(text)}
+    for chunk_tokens in (24, 30, 40):  # every sentence fits: only longer ones may be cut inside
+        passages = PassageSplitter(tokenizer, chunk_tokens=chunk_tokens, overlap_tokens=0).split(text)
+        assert len(passages) >= 2
+        for p in passages:
+            assert p.start in starts and p.end in ends, (chunk_tokens, p.text)

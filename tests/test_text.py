@@ -39,6 +39,7 @@ def test_number_words_digits_and_ordinals_compare_alike() -> None:
     values = [number_key(w.number) for w in words("five reasons, 5 reasons, the fifth test, twenty-five days, 40,000 tonnes, 3rd")
               if w.number is not None]  # fmt: skip
     assert values == ["5", "5", "5", "25", "40000", "3"]
+    assert [w.surface for w in words("U.S.-ROK drills, or U. S. drills")] == ["US", "ROK", "drills", "or", "US", "drills"]
 
 
 def test_the_checker_keeps_a_sentence_with_an_abbreviation_whole() -> None:

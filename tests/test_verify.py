@@ -143,3 +143,17 @@ def test_the_judge_only_sees_what_the_rules_pass_and_can_reject_it() -> None:
     assert "Tessaly rail link" in no.calls[0][1] and no.calls[0][2].startswith("Why Talking")
     verifier.verify("The accord let 90,000 tonnes of grain cross the border.", [passage])
     assert len(no.calls) == 1  # the rules rejected it: the model is not asked
+
+
+@pytest.mark.slow
+def test_the_local_model_judges_what_the_rules_cannot(settings) -> None:
+    """The real packaged model under the Yes/No grammar: an antonym the rules let through is caught."""
+    from assistant.verify import make_verifier
+
+    verifier = make_verifier(settings.model_copy(update={"verifier": "rules+llm"}))
+    passage = Passage("pro-0", PRO)
+    assert verifier.rules("The accord reopened the Tessaly rail link after eleven years of peace.", [passage]).supported
+    kept = verifier.verify("Castell says the Harbor Accord reopened the Tessaly rail link after eleven years.", [passage])
+    assert kept.supported and kept.stage == "llm" and kept.seconds["llm"] > 0
+    wrong = verifier.verify("Castell says the Harbor Accord closed the Tessaly rail link for eleven years.", [passage])
+    assert not wrong.supported, wrong
