@@ -28,7 +28,7 @@ from assistant import prompts, render
 from assistant.access import AccessMiddleware, AccessRule, bind_problem, startup_note
 from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
-from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
+from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
 from assistant.retrieval import QueryError, validate_query
@@ -111,8 +111,11 @@ def build_blocks(service: Service) -> gr.Blocks:
         motion = _checked(lambda: validate_query(motion, service.settings.max_question_chars))
         _require_documents()
         # An empty stance is filled in by the chain with the side's default.
-        advocate = prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or "")
-        skeptic = prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or "")
+        try:  # bad names are refused before the request waits for the model
+            advocate, skeptic = check_personas(prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or ""),
+                                               prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or ""))
+        except DebateError as exc:
+            raise gr.Error(str(exc)) from exc
         scope = render.new_scope()
         turns, live_role, live_text, sources, speakers = [], None, "", [], {}
         stream = service.queue.stream(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic))

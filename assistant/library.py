@@ -168,8 +168,8 @@ def remove_stale_upload_folders() -> list[Path]:
 
 
 def _stale(folder: Path) -> bool:
-    pid_text = folder.name.removeprefix(UPLOAD_FOLDER_PREFIX).split("-", 1)[0]
-    if not pid_text.isdigit():  # a folder without a process id (older versions): stale after an hour
+    pid_text, dash, _ = folder.name.removeprefix(UPLOAD_FOLDER_PREFIX).partition("-")
+    if not (dash and pid_text.isdigit()):  # a folder without a process id (older versions): stale after an hour
         return folder.stat().st_mtime < time.time() - 3600
     pid = int(pid_text)
     if pid == os.getpid():  # ours, or a killed predecessor's with the same id (pid 1 in a container)

@@ -203,9 +203,12 @@ class PassageStore:
             where=where,
             include=["metadatas", "distances"],
         )
+        # A query that runs while a document is deleted can get a vector whose metadata is already
+        # gone (None): that passage is on its way out, so it is skipped rather than failing the search.
         return [
             DenseHit(passage_id=pid, doc_id=str(meta["doc_id"]), similarity=1.0 - float(distance))
             for pid, meta, distance in zip(result["ids"][0], result["metadatas"][0], result["distances"][0])
+            if meta is not None
         ]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:

@@ -414,6 +414,16 @@ def test_persona_errors_are_a_422_before_streaming(shared_api, advocate, skeptic
     assert not response.headers["content-type"].startswith("application/x-ndjson")
 
 
+def test_persona_errors_in_the_web_ui_come_before_the_queue(shared_api) -> None:
+    from gradio_client import Client
+
+    client, service = shared_api
+    ui = Client(str(client.base_url), verbose=False)
+    with pytest.raises(Exception, match="different names"):
+        ui.predict("Should Arandia get a pledge first?", 0, "Dana", "", "dana", "", api_name="/do_debate")
+    assert service.transcripts.list() == []  # no debate was started
+
+
 # --- 9. Uploads under their own name ---------------------------------------------------------------------
 
 def test_reuploading_an_edited_file_replaces_it(tmp_path: Path) -> None:
