@@ -79,6 +79,7 @@ class State:
 
     uploaded: dict[str, str] = field(default_factory=dict)  # doc id -> marker text
     deleted: set[str] = field(default_factory=set)
+    uncertain: set[str] = field(default_factory=set)  # deletes whose connection broke: either state is right
     debates: set[int] = field(default_factory=set)
     restarting: bool = False
     restart_window: tuple[float, float] | None = None
@@ -121,7 +122,11 @@ class Soak:
             return await self.search(client, rng)
         doc_id = rng.choice(candidates)
         self.state.deleted.add(doc_id)  # claimed before the call: no two clients delete the same one
-        response = await client.delete(f"/api/documents/{doc_id}")
+        try:
+            response = await client.delete(f"/api/documents/{doc_id}")
+        except httpx.HTTPError:
+            self.state.uncertain.add(doc_id)  # the connection failed (restart): deleted or not, unknown
+            raise
         outcome, detail = self._status(response)
         if outcome != "ok":
             self.state.deleted.discard(doc_id)  # not deleted after all (server restarting)
@@ -302,8 +307,8 @@ def check_data(data_dir: Path, state: State, rounds_turns: int) -> dict:
         unfinished = [f"{d.title} ({d.status})" for d in library.registry.documents(status=None) if d.status != DOC_COMPLETE]
         registry_ids = {p.id for p in library.registry.passages()}
         store_ids = set(library.store.all_ids())
-        lost = sorted(set(state.uploaded) - state.deleted - complete)
-        not_deleted = sorted(state.deleted & complete)
+        lost = sorted(set(state.uploaded) - state.deleted - state.uncertain - complete)
+        not_deleted = sorted((state.deleted - state.uncertain) & complete)
     finally:
         library.close()
     store = TranscriptStore(settings.transcripts_path)
