@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from eval.questions import QuestionSetError, load_questions
-from eval.runner import ConfigError, EvalConfig, run_config
+from eval.runner import ConfigError, baseline_exit_code, load_inputs, run_config
 
 DEFAULT_BASELINES = Path(__file__).parent / "baselines.json"
 
@@ -71,17 +71,9 @@ def check_baseline(report: dict, baselines_file: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        questions = load_questions(args.questions)
-        configs = [EvalConfig.parse(spec) for spec in args.config] or [EvalConfig("default")]
-    except (QuestionSetError, ConfigError, OSError) as exc:
+        questions, configs = load_inputs(load_questions, args.questions, args.config, args.corpus, (QuestionSetError,))
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if len({c.name for c in configs}) != len(configs):
-        print("error: configuration names must differ", file=sys.stderr)
-        return 2
-    missing = [str(p) for p in args.corpus if not p.exists()]
-    if missing:
-        print(f"error: corpus not found: {', '.join(missing)}", file=sys.stderr)
         return 2
 
     data_root = args.data_dir or Path(tempfile.mkdtemp(prefix="da-eval-"))
@@ -111,12 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_markdown(report, []).split("\n## Questions")[0])
     print(f"report: {paths['markdown']} (also report.json, report.html and plots in {args.out})")
     if args.check_baseline:
-        failures = check_baseline(report, args.check_baseline)
-        for failure in failures:
-            print(f"FAIL {failure}", file=sys.stderr)
-        if failures:
-            return 1
-        print(f"baseline holds ({args.check_baseline})")
+        return baseline_exit_code(check_baseline(report, args.check_baseline), args.check_baseline)
     return 0
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.questions import normalize_for_match
-from eval.runner import ConfigError, EvalConfig
+from eval.runner import ConfigError, EvalConfig, baseline_exit_code, load_inputs
 
 DEFAULT_BASELINES = Path(__file__).parent / "baselines.json"
 LABELS = ("supported", "unsupported")
@@ -269,17 +269,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        claims = load_claims(args.claims)
-        configs = [EvalConfig.parse(spec) for spec in args.config] or [EvalConfig("default")]
-    except (ClaimSetError, ConfigError, OSError) as exc:
+        claims, configs = load_inputs(load_claims, args.claims, args.config, args.corpus, (ClaimSetError,))
+    except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if len({c.name for c in configs}) != len(configs):
-        print("error: configuration names must differ", file=sys.stderr)
-        return 2
-    missing = [str(p) for p in args.corpus if not p.exists()]
-    if missing:
-        print(f"error: corpus not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     data_root = args.data_dir or Path(tempfile.mkdtemp(prefix="da-claims-"))
     started, clock = dt.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
@@ -301,12 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render_markdown(report).split("\n## Claims")[0])
     print(f"report: {paths['markdown']} (also report.json and report.html)")
     if args.check_baseline:
-        failures = check_baseline(report, args.check_baseline)
-        for failure in failures:
-            print(f"FAIL {failure}", file=sys.stderr)
-        if failures:
-            return 1
-        print(f"baseline holds ({args.check_baseline})")
+        return baseline_exit_code(check_baseline(report, args.check_baseline), args.check_baseline)
     return 0
 
 

@@ -76,6 +76,24 @@ class EvalConfig:
 Progress = Callable[[str], None]
 
 
+def load_inputs(
+    load: Callable[[Path], list], path: Path, specs: Sequence[str], corpus: Sequence[Path], errors: tuple[type, ...]
+) -> tuple[list, list[EvalConfig]]:
+    """The items of ``path`` (questions or claims), the configurations of ``specs`` (a default one
+    when none) and a check that the corpus exists; ``ConfigError`` with the message for exit code 2."""
+    try:
+        items = load(path)
+        configs = [EvalConfig.parse(spec) for spec in specs] or [EvalConfig("default")]
+    except (*errors, ConfigError, OSError) as exc:
+        raise ConfigError(str(exc)) from exc
+    if len({c.name for c in configs}) != len(configs):
+        raise ConfigError("configuration names must differ")
+    missing = [str(p) for p in corpus if not p.exists()]
+    if missing:
+        raise ConfigError(f"corpus not found: {', '.join(missing)}")
+    return items, configs
+
+
 def _ingest(settings: Settings, corpus: Sequence[Path], progress: Progress) -> tuple[object, dict]:
     from assistant.library import Library
 
@@ -192,3 +210,13 @@ def _one_line(row: dict, k: int) -> str:
         parts.append(f"ok={g['abstention_correct']}")
         parts.append(repr(g["text"][:100]))
     return " ".join(parts)
+
+
+def baseline_exit_code(failures: list[str], baselines_file: Path) -> int:
+    """Print each figure that fell below its recorded baseline; 1 if any did, else 0."""
+    for failure in failures:
+        print(f"FAIL {failure}", file=sys.stderr)
+    if failures:
+        return 1
+    print(f"baseline holds ({baselines_file})")
+    return 0
