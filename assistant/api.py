@@ -33,6 +33,7 @@ from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
 from assistant.streaming import final_item
 from assistant.transcripts import Debate, to_markdown
+from ingest.registry import StanceError, validate_stance
 
 # Conversation history without terminal escape sequences, control characters or chat-template
 # tokens (see prompts.clean_user_text). Questions, queries, motions and personas need no such
@@ -60,6 +61,10 @@ class SearchRequest(BaseModel):
 class PersonaModel(BaseModel):
     name: str
     stance: str = ""
+
+
+class DocumentChange(BaseModel):
+    stance: str = Field(description="advocate, skeptic or unknown")
 
 
 class DebateRequest(BaseModel):
@@ -218,7 +223,9 @@ def build_router(service: Service) -> APIRouter:
         url: Annotated[str | None, Form()] = None,
         text: Annotated[str | None, Form()] = None,
         title: Annotated[str | None, Form()] = None,
+        stance: Annotated[str | None, Form(description="advocate, skeptic or unknown (default: manifest, else unknown)")] = None,
     ) -> list[dict]:
+        stance = validate_stance(stance) if stance else None
         with tempfile.TemporaryDirectory(prefix="da-upload-") as folder:
             items = [_save_upload(upload, Path(folder), i) for i, upload in enumerate(files or [])]
             if url and url.strip():
@@ -226,8 +233,15 @@ def build_router(service: Service) -> APIRouter:
             texts = [(text, title or None)] if text and text.strip() else []
             if not items and not texts:
                 raise HTTPException(422, "send files, a url or text")
-            results = service.library.ingest(items, texts=texts)
+            results = service.library.ingest(items, texts=texts, stance=stance)
         return [asdict(r) for r in results]
+
+    @protected.patch("/documents/{doc_id}", summary="Change a document's stance (nothing is re-embedded)")
+    def update_document(doc_id: str, change: DocumentChange) -> dict:
+        try:
+            return asdict(service.library.set_stance(doc_id, change.stance))
+        except UnknownDocumentError as exc:
+            raise HTTPException(404, str(exc)) from exc
 
     @protected.delete("/documents/{doc_id}", summary="Delete a document and its passages")
     def delete_document(doc_id: str) -> dict:
@@ -294,6 +308,10 @@ def _save_upload(upload: UploadFile, folder: Path, index: int) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StanceError)
+    async def _stance_error(request: Request, exc: StanceError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(DebateError)

@@ -40,9 +40,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from assistant.debate import DebateError
     from assistant.model_files import ModelFileError
     from assistant.store import EmbeddingMismatchError, StoreUnavailableError
+    from ingest.registry import StanceError
 
     return (
-        UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError
+        UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError,
+        StanceError,
     )
 
 
@@ -69,6 +71,7 @@ def ingest(
     items: Annotated[Optional[list[str]], typer.Argument(help="Files, folders or http(s) URLs; '-' reads text from stdin.")] = None,
     title: Annotated[Optional[str], typer.Option(help="Title for text read from stdin.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    stance: Annotated[Optional[str], typer.Option(help="Which side these articles argue: advocate, skeptic or unknown (default: the manifest's, else unknown).")] = None,
 ) -> None:
     """Add articles to the library (re-adding an unchanged article changes nothing)."""
     items = list(items or [])
@@ -81,7 +84,7 @@ def ingest(
             texts.append((sys.stdin.read(), title))
         items = [i for i in items if i != "-"]
     try:
-        results = _library().ingest(items, texts=texts, show_progress=not quiet)
+        results = _library().ingest(items, texts=texts, show_progress=not quiet, stance=stance)
     except _user_errors() as exc:
         _fail(str(exc))
     table = Table("status", "item", "document", "passages", "note", show_lines=False)
@@ -106,10 +109,31 @@ def documents(
     if not docs:
         out.print("The library is empty. Add articles with: da ingest PATH|URL")
         return
-    table = Table("id", "title", "author", "date", "passages", "source", *(["status"] if all_ else []))
+    table = Table("id", "title", "author", "date", "stance", "passages", "source", *(["status"] if all_ else []))
     for d in docs:
-        table.add_row(d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source, *([d.status] if all_ else []))
+        table.add_row(d.id, d.title, d.author or "", d.date or "", stance_label(d), str(d.n_passages), d.source,
+                      *([d.status] if all_ else []))  # fmt: skip
     out.print(table)
+
+
+def stance_label(document) -> str:
+    """The confirmed stance, or the model's suggestion marked as such until a person confirms it."""
+    if document.stance == "unknown" and document.suggested_stance and document.suggested_stance != "unknown":
+        return f"unknown (suggested: {document.suggested_stance}; confirm with 'da stance {document.id} {document.suggested_stance}')"
+    return document.stance
+
+
+@app.command()
+def stance(
+    doc_id: Annotated[str, typer.Argument(help="Document id (see 'da documents').")],
+    value: Annotated[str, typer.Argument(help="advocate, skeptic or unknown")],
+) -> None:
+    """Set which side of a debate a document argues (nothing is re-embedded)."""
+    try:
+        record = _library().set_stance(doc_id, value)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    out.print(f"{record.id} ({escape(record.title)}): stance {record.stance}")
 
 
 @app.command()

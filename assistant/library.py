@@ -55,8 +55,15 @@ class Library:
         texts: list[tuple[str, str | None]] | tuple = (),
         progress: ProgressCallback | None = None,
         show_progress: bool = False,
+        stance: str | None = None,
     ) -> list[ItemResult]:
-        return self.ingestor.ingest(items, texts=texts, progress=progress, show_progress=show_progress)
+        return self.ingestor.ingest(items, texts=texts, progress=progress, show_progress=show_progress, stance=stance)
+
+    def set_stance(self, doc_id: str, stance: str) -> DocumentRecord:
+        """Confirm which side a document argues (StanceError names the allowed values); no re-embedding."""
+        self.document(doc_id)
+        self.registry.set_stance(doc_id, stance)
+        return self.document(doc_id)
 
     def documents(self, include_unfinished: bool = False) -> list[DocumentRecord]:
         return self.registry.documents(status=None if include_unfinished else COMPLETE)

@@ -102,6 +102,22 @@ def test_documents_add_list_delete(api) -> None:
     assert client.post("/api/documents", data={}).status_code == 422
 
 
+def test_document_stance_from_the_form_and_changed_by_patch(api) -> None:
+    client, _ = api
+    added = client.post("/api/documents", data={"text": "Talks with the harbour board failed twice.", "title": "Board",
+                                                "stance": "skeptic"}).json()  # fmt: skip
+    doc_id = added[0]["doc_id"]
+    listing = {d["id"]: d for d in client.get("/api/documents").json()}
+    assert listing[doc_id]["stance"] == "skeptic"
+    assert all(d["stance"] == "unknown" for i, d in listing.items() if i != doc_id)
+    assert client.patch(f"/api/documents/{doc_id}", json={"stance": "advocate"}).json()["stance"] == "advocate"
+    bad = client.patch(f"/api/documents/{doc_id}", json={"stance": "pro"})
+    assert bad.status_code == 422 and "advocate, skeptic, unknown" in bad.json()["detail"]
+    assert client.patch("/api/documents/nope", json={"stance": "skeptic"}).status_code == 404
+    refused = client.post("/api/documents", data={"text": "More notes.", "stance": "neutral"})
+    assert refused.status_code == 422 and len(client.get("/api/documents").json()) == 3
+
+
 def test_bearer_token_protects_the_api_and_basic_auth_the_ui(settings) -> None:
     service = _service(settings, api_token=SecretStr("s3cret"), ui_username="ann", ui_password=SecretStr("pw"))
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=30) as client:
