@@ -25,14 +25,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
 
 from assistant import prompts
-from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
+from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer
 from assistant.retrieval import QueryError
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
 from assistant.streaming import final_item
-from assistant.transcripts import Debate, to_markdown
+from assistant.transcripts import Debate, to_brief, to_json, to_markdown
 from ingest.registry import StanceError, validate_stance
 
 # Conversation history without terminal escape sequences, control characters or chat-template
@@ -177,6 +177,8 @@ def build_router(service: Service) -> APIRouter:
                         yield {"type": "start", "id": event.debate.id, "sources": [asdict(s) for s in event.debate.sources]}
                     elif isinstance(event, TurnStarted):
                         yield {"type": "turn_start", **asdict(event)}
+                    elif isinstance(event, CardMade):
+                        yield {"type": "card", "index": event.index, **asdict(event.card)}
                     elif isinstance(event, TurnText):
                         yield {"type": "token", "index": event.index, "text": event.text}
                     elif isinstance(event, TurnFinished):
@@ -212,6 +214,15 @@ def build_router(service: Service) -> APIRouter:
     @protected.get("/debates/{debate_id}/markdown", summary="A saved debate as Markdown", response_class=PlainTextResponse)
     def debate_markdown(debate_id: int) -> str:
         return to_markdown(_debate(service, debate_id))
+
+    @protected.get("/debates/{debate_id}/brief", summary="Every card of a saved debate, grouped by side (Markdown)",
+                   response_class=PlainTextResponse)  # fmt: skip
+    def debate_brief(debate_id: int) -> str:
+        return to_brief(_debate(service, debate_id))
+
+    @protected.get("/debates/{debate_id}/cards", summary="Per turn and card: tag, quote, passage, document and its stance")
+    def debate_cards(debate_id: int) -> dict:
+        return to_json(_debate(service, debate_id))
 
     @protected.get("/documents", summary="Documents in the library")
     def documents() -> list[dict]:

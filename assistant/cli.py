@@ -7,6 +7,7 @@ plain sentence with a non-zero exit code, never as a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -111,16 +112,9 @@ def documents(
         return
     table = Table("id", "title", "author", "date", "stance", "passages", "source", *(["status"] if all_ else []))
     for d in docs:
-        table.add_row(d.id, d.title, d.author or "", d.date or "", stance_label(d), str(d.n_passages), d.source,
+        table.add_row(d.id, d.title, d.author or "", d.date or "", d.stance_shown, str(d.n_passages), d.source,
                       *([d.status] if all_ else []))  # fmt: skip
     out.print(table)
-
-
-def stance_label(document) -> str:
-    """The confirmed stance, or the model's suggestion marked as such until a person confirms it."""
-    if document.stance == "unknown" and document.suggested_stance and document.suggested_stance != "unknown":
-        return f"unknown (suggested: {document.suggested_stance}; confirm with 'da stance {document.id} {document.suggested_stance}')"
-    return document.stance
 
 
 @app.command()
@@ -304,7 +298,7 @@ def debate(
 ) -> None:
     """Stage a cited debate: two openings, rebuttal rounds, a moderator's summary. Saved; see 'da debates'."""
     from assistant import prompts
-    from assistant.debate import DebateChain, TurnFinished, TurnStarted, TurnText
+    from assistant.debate import CardMade, DebateChain, TurnFinished, TurnStarted, TurnText
     from assistant.retrieval import HybridRetriever
     from assistant.transcripts import Debate, TranscriptStore, to_markdown
 
@@ -317,11 +311,15 @@ def debate(
         "skeptic": prompts.Persona(skeptic or prompts.SKEPTIC.name, skeptic_stance or ""),
     }
     result = None
+    carded: set[int] = set()  # turns shown as cards (their TurnText repeats the cards as plain lines)
     try:
         for event in chain.stream(motion, rounds, doc_ids=doc, **sides):
             if isinstance(event, TurnStarted):
                 out.print(f"\n[bold magenta]{escape(event.speaker)}[/] [dim]({event.kind})[/]", highlight=False)
-            elif isinstance(event, TurnText):
+            elif isinstance(event, CardMade):
+                carded.add(event.index)
+                _print_card(event.card)
+            elif isinstance(event, TurnText) and event.index not in carded:
                 out.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
             elif isinstance(event, TurnFinished):
                 out.print()
@@ -344,6 +342,15 @@ def debate(
     out.print(f"saved as debate {result.id} (da export {result.id})")
 
 
+def _print_card(card) -> None:
+    """Tag in bold (what it answers, whether the tag is the trimmed quote), the quote, the source number."""
+    colour = "green" if card.role == "advocate" else "red"
+    answers = f" [dim](answers {card.answers})[/]" if card.answers else ""
+    trimmed = "" if card.tag_from == "model" else " [dim](tag: trimmed quote)[/]"
+    out.print(f"[bold {colour}]{card.label}[/] [bold]{escape(card.tag)}[/]{answers}{trimmed}", highlight=False)
+    out.print(f"    “{escape(card.quote)}” [bold][{card.source}][/]", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def debates() -> None:
     """List saved debates."""
@@ -363,14 +370,20 @@ def debates() -> None:
 def export_debate(
     debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side) or json.")] = "markdown",
 ) -> None:
-    """Write a saved debate as Markdown with a numbered reference list."""
-    from assistant.transcripts import TranscriptStore, to_markdown
+    """Write a saved debate as Markdown with a numbered reference list, as a brief, or as JSON."""
+    from assistant.transcripts import TranscriptStore, to_brief, to_json, to_markdown
 
+    writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief,
+               "json": lambda d: json.dumps(to_json(d), ensure_ascii=False, indent=2) + "\n"}  # fmt: skip
+    if format_ not in writers:
+        _fail(f"unknown format {format_!r}; use markdown, brief or json")
     try:
-        text = to_markdown(TranscriptStore(Settings().transcripts_path).get(debate_id))
+        debate = TranscriptStore(Settings().transcripts_path).get(debate_id)
     except KeyError:
         _fail(f"no debate with id {debate_id}; see 'da debates'")
+    text = writers[format_](debate)
     if output:
         output.write_text(text, encoding="utf-8")
         out.print(f"written to {output}")

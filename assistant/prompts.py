@@ -201,3 +201,49 @@ def condense_user_prompt(history: Sequence[tuple[str, str]], question: str) -> s
         lines.append(f"User: {asked}")
         lines.append(f"Assistant: {answered}")
     return clean_user_text(CONDENSE_USER.format(history="\n".join(lines), question=question))
+
+
+# --- Debate with evidence cards ---------------------------------------------------------
+# The model picks evidence sentences by id and writes a short tag for each; a JSON schema
+# (llama.cpp grammar) keeps the reply well-formed and every id valid, and code assembles the
+# turn. Kept short: on two cores every prompt token costs ~20 ms before the first output token.
+
+CARDS_SYSTEM = """You are the {name} in a debate. {stance}
+You cut evidence cards: choose evidence sentences by their id, and for each write a tag: one short claim, in your own words, that the sentence itself states."""
+
+CARDS_OPENING = """Motion: {motion}
+
+Evidence sentences:
+{candidates}
+
+Choose the {n} sentences that best support your side of the motion. For each, write a tag: what the sentence proves, in at most 15 words of your own. Reply as JSON: {{"cards": [{{"id": <sentence id>, "tag": "<your claim>"}}]}}"""
+
+CARDS_REBUTTAL = """Motion: {motion}
+
+The {opponent}'s cards:
+{opposing}
+
+Evidence sentences:
+{candidates}
+
+Choose the {n} sentences that best answer the {opponent}'s cards. For each, say which card it answers, and write a tag: what the sentence proves, in at most 15 words of your own. Reply as JSON: {{"cards": [{{"answers": "<card, like {first_label}>", "id": <sentence id>, "tag": "<your claim>"}}]}}"""
+
+MODERATOR_SYSTEM = """You are the neutral moderator of a debate. You judge evidence, not opinions."""
+
+MODERATOR_CHOICE = """Motion: {motion}
+
+{clashes}
+
+For each clash, which quote is more direct evidence on the motion: the first or the second? Reply as JSON: {{"verdicts": ["first", ...]}}"""
+
+# Said before anything is generated when a side has no documents of its own stance or unknown.
+NO_SIDE_MATERIAL = (
+    "The {name} has nothing of its own to argue from: no document{scope} is marked {role} or unknown. "
+    "Add an article that argues {direction} the motion (da ingest FILE --stance {role}, or the stance field "
+    "when adding it), or mark one (da stance DOC_ID {role})."
+)
+
+
+def numbered_lines(items: Sequence[str]) -> str:
+    """``[1] text`` lines, each flattened onto one line (text from articles stays data)."""
+    return "\n".join(f"[{i}] {' '.join(clean_user_text(text).split())}" for i, text in enumerate(items, start=1))

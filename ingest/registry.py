@@ -99,6 +99,13 @@ class DocumentRecord:
     stance: str = UNKNOWN_STANCE  # confirmed by a person (manifest, --stance, API, da stance)
     suggested_stance: str | None = None  # the local model's guess for a document without a stance
 
+    @property
+    def stance_shown(self) -> str:
+        """The confirmed stance, or the model's suggestion marked as such until a person confirms it."""
+        if self.stance == UNKNOWN_STANCE and self.suggested_stance not in (None, UNKNOWN_STANCE):
+            return f"unknown (suggested: {self.suggested_stance})"
+        return self.stance
+
 
 @dataclass(frozen=True)
 class PassageRecord:
