@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from assistant.retrieval import RetrievedPassage
+from assistant.streaming import Timing
 from assistant.text import STOP_WORDS, Sentence, number_key, words
 from assistant.transcripts import Card
 
@@ -146,30 +148,42 @@ def verdict_schema(n_clashes: int) -> dict:
 
 def structured_reply(
     chat_model: BaseChatModel, messages: list[BaseMessage], schema: dict, max_tokens: int
-) -> tuple[dict | None, dict]:
-    """The model's reply parsed as JSON (None if there is none or it does not parse), and token usage.
+) -> tuple[dict | None, Timing]:
+    """The model's reply parsed as JSON (None if there is none or it does not parse), and its timing.
 
     llama.cpp decodes under the schema's grammar; an OpenAI-compatible server gets it as
-    ``response_format``; the extractive baseline has no model to ask (None).
+    ``response_format``; the extractive baseline has no model to ask (None). The reply is
+    streamed only to time the first token.
     """
     from assistant.llm import ExtractiveChatModel, LocalLlamaChatModel
 
+    timing = Timing()
     if isinstance(chat_model, ExtractiveChatModel):
-        return None, {}
+        return None, timing
     options: dict[str, Any] = {"max_tokens": max_tokens}
     if isinstance(chat_model, LocalLlamaChatModel):
         options["response_format"] = {"type": "json_object", "schema": schema}
     elif chat_model._llm_type == "openai-chat":
         options["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
-    message = chat_model.invoke(messages, **options)
-    usage = dict(message.usage_metadata or {})
-    text = message.content if isinstance(message.content, str) else str(message.content)
+    started = time.perf_counter()
+    pieces: list[str] = []
+    for chunk in chat_model.stream(messages, **options):
+        text = chunk.content if isinstance(chunk.content, str) else ""
+        if text and timing.first_token_ms is None:
+            timing.first_token_ms = (time.perf_counter() - started) * 1000
+        pieces.append(text)
+        usage = chunk.usage_metadata or {}
+        timing.prompt_tokens = usage.get("input_tokens", timing.prompt_tokens)
+        timing.output_tokens = usage.get("output_tokens", timing.output_tokens)
+        timing.reused_prompt_tokens = (chunk.response_metadata or {}).get("reused_prompt_tokens", timing.reused_prompt_tokens)
+    timing.generation_s = time.perf_counter() - started
+    text = "".join(pieces)
     match = re.search(r"\{.*\}", text, re.DOTALL)
     try:
         parsed = json.loads(match.group(0)) if match else None
     except ValueError:
         parsed = None
-    return (parsed if isinstance(parsed, dict) else None), usage
+    return (parsed if isinstance(parsed, dict) else None), timing
 
 
 def _picks(reply: dict | None) -> list[dict]:
