@@ -139,6 +139,7 @@ def build_blocks(service: Service) -> gr.Blocks:
             progress((done, total), desc=f"embedding {doc_title}", unit="passages")
 
         results = library.ingest(items, texts=texts, progress=report, stance=None if stance == "unknown" else stance)
+        library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
         return _results_text(results), _documents_table(service), None, "", "", ""
 
     def do_delete(doc_id: str):

@@ -245,6 +245,7 @@ def build_router(service: Service) -> APIRouter:
             if not items and not texts:
                 raise HTTPException(422, "send files, a url or text")
             results = service.library.ingest(items, texts=texts, stance=stance)
+        service.library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
         return [asdict(r) for r in results]
 
     @protected.patch("/documents/{doc_id}", summary="Change a document's stance (nothing is re-embedded)")

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
         8, ge=2, le=20, description="Evidence sentences offered to a debater per turn (each costs prompt tokens)."
     )
 
+    stance_suggestions: bool = Field(
+        True, description="At ingest, let the local model suggest a stance for documents without one (shown as suggested)."
+    )
+
     # Service
     api_token: SecretStr | None = Field(None, description="If set, /api calls need 'Authorization: Bearer <token>'.")
     ui_username: str | None = Field(None, description="With ui_password: HTTP basic auth for the web UI.")

@@ -33,6 +33,8 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             monkeypatch.delenv(key)
     monkeypatch.setenv("DA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("DA_CONFIG_FILE", str(tmp_path / "absent.toml"))
+    # Ingest would otherwise ask the local model for a suggested stance; tests that want it say so.
+    monkeypatch.setenv("DA_STANCE_SUGGESTIONS", "false")
 
 
 @pytest.fixture

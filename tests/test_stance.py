@@ -101,3 +101,46 @@ def test_cli_stance_and_documents(library: Library, articles: Path) -> None:
     assert "skeptic" in listing.output and "stance" in listing.output
     bad = runner.invoke(app, ["stance", doc.id, "for"])
     assert bad.exit_code == 2 and "advocate, skeptic, unknown" in bad.output
+
+
+def test_a_suggested_stance_is_stored_as_a_suggestion_only(library: Library, articles: Path) -> None:
+    from langchain_core.messages import BaseMessage
+
+    from assistant.stance import excerpt
+    from tests.fakes import ScriptedChatModel
+
+    library.ingest([str(articles / "skeptic.txt"), str(articles / "pro_engagement.txt")])
+    docs = {Path(d.source).name: d for d in library.documents()}
+    library.set_stance(docs["pro_engagement.txt"].id, "advocate")
+
+    def rule(messages: list[BaseMessage]) -> str:
+        return '{"stance": "skeptic"}' if "Limits of Engagement" in messages[-1].content else "not json"
+
+    model = ScriptedChatModel(rule=rule, calls=[])
+    assert library.suggest_stances([d.id for d in docs.values()], model) == {docs["skeptic.txt"].id: "skeptic"}
+    assert len(model.calls) == 1  # a confirmed stance is never second-guessed
+    record = library.document(docs["skeptic.txt"].id)
+    assert (record.stance, record.suggested_stance, record.stance_shown) == ("unknown", "skeptic", "unknown (suggested: skeptic)")
+    assert library.suggest_stances([record.id], model) == {}  # computed once
+    text = library.registry.text(record.id)
+    shown = excerpt(text)
+    assert shown.startswith("The Limits of Engagement") and "Corvel Review" in shown and len(shown) < len(text) + 10
+
+
+def test_the_suggestion_is_off_without_the_local_backend(library: Library, articles: Path) -> None:
+    library.ingest([str(articles / "skeptic.txt")])
+    (doc,) = library.documents()
+    library.settings = library.settings.model_copy(update={"stance_suggestions": True, "llm_backend": "extractive"})
+    assert library.suggest_stances([doc.id]) == {}
+
+
+@pytest.mark.slow
+def test_the_local_model_suggests_a_stance(library: Library, articles: Path) -> None:
+    """Real model, two tiny constrained classifications: always one of the allowed values."""
+    library.settings = library.settings.model_copy(update={"stance_suggestions": True, "llm_backend": "llamacpp"})
+    library.ingest([str(articles / "skeptic.txt"), str(articles / "pro_engagement.txt")])
+    suggested = library.suggest_stances([d.id for d in library.documents()])
+    assert len(suggested) == 2 and set(suggested.values()) <= {"advocate", "skeptic", "unknown"}
+    by_file = {Path(d.source).name: d for d in library.documents()}
+    assert by_file["skeptic.txt"].suggested_stance == suggested[by_file["skeptic.txt"].id]
+    assert all(d.stance == "unknown" for d in by_file.values())
