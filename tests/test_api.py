@@ -78,7 +78,16 @@ def test_debate_streams_turns_and_is_saved(api) -> None:
     types = [line["type"] for line in lines]
     assert types[0] == "start" and types[-1] == "debate"
     assert [line["speaker"] for line in lines if line["type"] == "turn_start"] == ["dove", "skeptic", "moderator"]
+    cards = [line for line in lines if line["type"] == "card"]
+    assert len(cards) == 4 and {c["role"] for c in cards} == {"advocate", "skeptic"}
+    sources = {s["number"]: s for s in lines[0]["sources"]}
+    assert all(sources[c["source"]]["text"][c["start"] : c["end"]] == c["quote"] for c in cards)
+    turns = [line for line in lines if line["type"] == "turn"]
+    assert [c["label"] for c in turns[0]["cards"]] == [c["label"] for c in cards[:2]]
     debate_id = lines[-1]["id"]
+    assert f"> “{cards[0]['quote']}”" in client.get(f"/api/debates/{debate_id}/brief").text
+    exported = client.get(f"/api/debates/{debate_id}/cards").json()
+    assert exported["turns"][0]["cards"][0]["document"] in ("skeptic.txt", "pro_engagement.txt")
     assert client.get("/api/debates").json()[0]["id"] == debate_id
     markdown = client.get(f"/api/debates/{debate_id}/markdown").text
     assert markdown.startswith("# Debate: Should Arandia") and "## References" in markdown
