@@ -146,25 +146,58 @@ def verdict_schema(n_clashes: int) -> dict:
     return {"type": "object", "properties": {"verdicts": array}, "required": ["verdicts"]}
 
 
-def structured_reply(
-    chat_model: BaseChatModel, messages: list[BaseMessage], schema: dict, max_tokens: int
-) -> tuple[dict | None, Timing]:
-    """The model's reply parsed as JSON (None if there is none or it does not parse), and its timing.
+@dataclass
+class StructuredReply:
+    """What the model wrote (``raw``), parsed as a JSON object (``parsed``, None if unusable), and its timing."""
 
-    llama.cpp decodes under the schema's grammar; an OpenAI-compatible server gets it as
-    ``response_format``; the extractive baseline has no model to ask (None). The reply is
-    streamed only to time the first token.
+    parsed: dict | None
+    raw: str
+    timing: Timing
+
+
+def _response_formats(chat_model: BaseChatModel, schema: dict) -> list[dict | None]:
+    """The ways to ask this backend for JSON following ``schema``, best first.
+
+    llama.cpp in-process and llama-cpp-python's server take ``json_object`` with a ``schema``
+    (decoded under a grammar); OpenAI, vLLM and llama.cpp's own server take ``json_schema``.
+    An OpenAI-compatible server that refuses one form is asked with the next.
     """
-    from assistant.llm import ExtractiveChatModel, LocalLlamaChatModel
+    from assistant.llm import LocalLlamaChatModel
 
-    timing = Timing()
-    if isinstance(chat_model, ExtractiveChatModel):
-        return None, timing
-    options: dict[str, Any] = {"max_tokens": max_tokens}
+    as_object = {"type": "json_object", "schema": schema}
     if isinstance(chat_model, LocalLlamaChatModel):
-        options["response_format"] = {"type": "json_object", "schema": schema}
-    elif chat_model._llm_type == "openai-chat":
-        options["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+        return [as_object]
+    if chat_model._llm_type == "openai-chat":
+        return [{"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}, as_object, None]
+    return [None]
+
+
+def structured_reply(chat_model: BaseChatModel, messages: list[BaseMessage], schema: dict, max_tokens: int) -> StructuredReply:
+    """The model's reply under ``schema`` (see ``_response_formats``), streamed only to time the first token.
+
+    The extractive baseline has no model to ask: an empty reply, and the caller falls back.
+    """
+    from assistant.llm import ExtractiveChatModel
+
+    if isinstance(chat_model, ExtractiveChatModel):
+        return StructuredReply(None, "", Timing())
+    formats = _response_formats(chat_model, schema)
+    for n, response_format in enumerate(formats):
+        try:
+            return _stream_reply(chat_model, messages, response_format, max_tokens)
+        except Exception as exc:  # an OpenAI-compatible server refusing this response_format (HTTP 400/422)
+            if n == len(formats) - 1 or getattr(exc, "status_code", None) not in (400, 422):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stream_reply(
+    chat_model: BaseChatModel, messages: list[BaseMessage], response_format: dict | None, max_tokens: int
+) -> StructuredReply:
+    timing = Timing()
+    options: dict[str, Any] = {"max_tokens": max_tokens}
+    if response_format is not None:
+        options["response_format"] = response_format
     started = time.perf_counter()
     pieces: list[str] = []
     for chunk in chat_model.stream(messages, **options):
@@ -183,7 +216,7 @@ def structured_reply(
         parsed = json.loads(match.group(0)) if match else None
     except ValueError:
         parsed = None
-    return (parsed if isinstance(parsed, dict) else None), timing
+    return StructuredReply(parsed if isinstance(parsed, dict) else None, text, timing)
 
 
 def _picks(reply: dict | None) -> list[dict]:

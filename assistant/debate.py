@@ -21,7 +21,6 @@ choice), and what was left open.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from assistant import prompts
 from assistant.cards import (
     Candidate,
+    StructuredReply,
     assemble_cards,
     card_schema,
     card_text,
@@ -43,7 +43,7 @@ from assistant.cards import (
 from assistant.context import ContextBuilder, content_stems
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_query
-from assistant.streaming import Timing, final_item
+from assistant.streaming import final_item
 from assistant.transcripts import COMPLETE, FAILED, Card, Debate, DebateTurn, SourcePassage, TranscriptStore
 
 
@@ -288,15 +288,14 @@ class DebateChain:
         else:
             user = prompts.CARDS_OPENING.format(**values)
         messages = [SystemMessage(prompts.CARDS_SYSTEM.format(name=speaker, stance=me.stance)), HumanMessage(user)]
-        reply, timing = structured_reply(self.chat_model, messages, card_schema(len(candidates), n_cards, labels),
-                                         self.settings.debate_turn_max_tokens)  # fmt: skip
+        reply = structured_reply(self.chat_model, messages, card_schema(len(candidates), n_cards, labels),
+                                 self.settings.debate_turn_max_tokens)  # fmt: skip
         used_tags = {text_key(c.tag) for c in earlier}
         first = sum(1 for c in earlier if c.role == role) + 1
-        cards = assemble_cards(role, reply, candidates, n_cards, first, used_tags, labels)
+        cards = assemble_cards(role, reply.parsed, candidates, n_cards, first, used_tags, labels)
         return DebateTurn(
             index=index, role=role, kind=kind, speaker=speaker, text="\n".join(card_text(c) for c in cards),
-            raw_text=json.dumps(reply) if reply is not None else "", cited=sorted({c.source for c in cards}),
-            cards=cards, timing=timing.as_dict(),
+            raw_text=reply.raw, cited=sorted({c.source for c in cards}), cards=cards, timing=reply.timing.as_dict(),
         )  # fmt: skip
 
     # -- the moderator -------------------------------------------------------------------
@@ -311,7 +310,7 @@ class DebateChain:
         if not clashes:
             return DebateTurn(index=index, role="moderator", kind="summary", speaker=speakers["moderator"],
                               text=prompts.NO_MATERIAL, no_material=True)  # fmt: skip
-        verdicts, timing = self._verdicts(motion, clashes)
+        verdicts, reply = self._verdicts(motion, clashes)
         lines, records = [], []
         for number, ((first, second), verdict) in enumerate(zip(clashes, verdicts), start=1):
             winner = first if verdict == "first" else second
@@ -330,18 +329,18 @@ class DebateChain:
         mentioned = [c for pair in clashes for c in pair] + open_cards
         return DebateTurn(
             index=index, role="moderator", kind="summary", speaker=speakers["moderator"], text="\n".join(lines),
-            cited=sorted({c.source for c in mentioned}), clashes=records, timing=timing.as_dict(),
+            raw_text=reply.raw, cited=sorted({c.source for c in mentioned}), clashes=records, timing=reply.timing.as_dict(),
         )  # fmt: skip
 
-    def _verdicts(self, motion: str, clashes: Sequence[tuple[Card, Card]]) -> tuple[list[str], Timing]:
+    def _verdicts(self, motion: str, clashes: Sequence[tuple[Card, Card]]) -> tuple[list[str], StructuredReply]:
         """"first" or "second" per clash: the model's constrained choice, else the quote sharing more words with the motion."""
         shown = "\n\n".join(
             f"Clash {n}:\nfirst: “{trimmed_quote(a.quote, MODERATOR_QUOTE_WORDS)}”\nsecond: “{trimmed_quote(b.quote, MODERATOR_QUOTE_WORDS)}”"
             for n, (a, b) in enumerate(clashes, start=1)
         )
         messages = [SystemMessage(prompts.MODERATOR_SYSTEM), HumanMessage(prompts.MODERATOR_CHOICE.format(motion=motion, clashes=shown))]
-        reply, timing = structured_reply(self.chat_model, messages, verdict_schema(len(clashes)), 12 + 6 * len(clashes))
-        given = reply.get("verdicts") if reply else None
+        reply = structured_reply(self.chat_model, messages, verdict_schema(len(clashes)), 12 + 6 * len(clashes))
+        given = reply.parsed.get("verdicts") if reply.parsed else None
         motion_stems = content_stems(motion)
         verdicts = []
         for n, (a, b) in enumerate(clashes):
@@ -350,7 +349,7 @@ class DebateChain:
             else:
                 closer = len(motion_stems & content_stems(a.quote)) >= len(motion_stems & content_stems(b.quote))
                 verdicts.append("first" if closer else "second")
-        return verdicts, timing
+        return verdicts, reply
 
 
 def _clean_persona(persona: Persona, role: str) -> Persona:

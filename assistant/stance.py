@@ -43,6 +43,6 @@ def suggest_stance(chat_model: BaseChatModel, text: str) -> str:
     if not text.strip():
         return UNKNOWN_STANCE
     messages = [SystemMessage(prompts.STANCE_SYSTEM), HumanMessage(prompts.STANCE_USER.format(excerpt=excerpt(text)))]
-    reply, _ = structured_reply(chat_model, messages, SCHEMA, 12)
+    reply = structured_reply(chat_model, messages, SCHEMA, 12).parsed
     stance = reply.get("stance") if reply else None
     return stance if stance in STANCES else UNKNOWN_STANCE
