@@ -41,6 +41,8 @@ TAG_PATTERN = r"^[A-Z][A-Za-z0-9 ,.;:'%$()/-]{14,119}$"
 TAG_MIN_OVERLAP = 0.7
 # Content words after a negation that it governs ("not engagement but ...": "engagement").
 NEGATION_REACH = 2
+# A letter outside the Latin scripts: the small model sometimes drifts into Chinese mid-tag.
+_FOREIGN_LETTER = re.compile(r"[^\W\d_\u0000-\u024F\u1E00-\u1EFF]")
 _NEGATIONS = frozenset("not no nor never none nothing nobody neither without cannot".split())
 
 
@@ -87,13 +89,11 @@ def tag_supported(tag: str, quote: str) -> bool:
     Most content words of the tag (stems, ``TAG_MIN_OVERLAP``) must occur in the quote,
     every number in the tag must be in the quote, and the tag must not flip the quote's
     polarity: a tag may not add a negation, nor assert without negation what the quote
-    negates ("not engagement"). A tag cut off at the length limit fails. Kept behind this one
+    negates ("not engagement"). A letter of another script fails. Kept behind this one
     function so a stronger claim verifier can replace it.
     """
     tag_words = words(tag)
-    if not tag_words or len(tag_words) > TAG_MAX_WORDS + 4 or len(tag) >= TAG_MAX_CHARS:
-        return False
-    if not re.fullmatch(TAG_PATTERN, tag):
+    if not tag_words or len(tag_words) > TAG_MAX_WORDS + 4 or _FOREIGN_LETTER.search(tag):
         return False
     quote_words = words(quote)
     content = {w.stem for w in tag_words if w.number is None and w.lower not in STOP_WORDS and len(w.lower) > 1}
@@ -243,11 +243,12 @@ def assemble_cards(
         number = pick.get("id")
         if not isinstance(number, int) or not 1 <= number <= len(candidates):
             continue
-        candidate = candidates[number - 1]
+        tag = " ".join(str(pick.get("tag") or "").split())
+        candidate = _meant(candidates[number - 1], tag, candidates, [c for c, _, _ in chosen])
         if any(c is candidate for c, _, _ in chosen):
             continue
         answers = pick.get("answers") if pick.get("answers") in answer_labels else None
-        chosen.append((candidate, " ".join(str(pick.get("tag") or "").split()), answers))
+        chosen.append((candidate, tag, answers))
         if len(chosen) == n_cards:
             break
     for candidate in candidates:  # the model chose fewer (or none): the best-ranked ones
@@ -279,11 +280,24 @@ def _tag_problem(tag: str, quote: str, used_tags: set[str]) -> str:
     """Why the model's tag cannot be shown ("" if it can)."""
     if not tag:
         return "no tag from the model"
+    if len(tag) >= TAG_MAX_CHARS:
+        return "cut off at the length limit"
     if text_key(tag) in used_tags:
         return "repeats an earlier tag"
     if not tag_supported(tag, quote):
         return "not supported by its quote"
     return ""
+
+
+def _meant(candidate: Candidate, tag: str, candidates: Sequence[Candidate], taken: list[Candidate]) -> Candidate:
+    """The candidate the tag describes: the chosen one, or, when the model wrote the tag of another
+    offered sentence under the wrong id (seen with the 1.5B model), that sentence if still free."""
+    if not tag or tag_supported(tag, candidate.sentence.text):
+        return candidate
+    for other in candidates:
+        if other is not candidate and not any(other is t for t in taken) and tag_supported(tag, other.sentence.text):
+            return other
+    return candidate
 
 
 def card_text(card: Card) -> str:

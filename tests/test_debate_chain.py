@@ -188,6 +188,19 @@ def test_assemble_cards_rules() -> None:
     assert all(text[c.start : c.end] == c.quote for c in cards)
 
 
+def test_a_tag_written_under_the_wrong_id_goes_with_the_sentence_it_describes() -> None:
+    passage = RetrievedPassage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
+    text = "Arandia expelled the inspectors in 2011. Imports of steel fell by seventy percent. Talks resumed in 2019."
+    candidates = [Candidate(1, passage, s) for s in sentence_spans(text)]
+    reply = {"cards": [{"id": 1, "tag": "Steel imports fell by seventy percent"}, {"id": 2, "tag": "Talks resumed in 2019"}]}
+    cards = assemble_cards("advocate", reply, candidates, 2, 1, set())
+    assert [(c.quote, c.tag_from) for c in cards] == [
+        ("Imports of steel fell by seventy percent.", "model"), ("Talks resumed in 2019.", "model"),
+    ]  # fmt: skip
+    long_quote = "It does show that concessions given first are pocketed, and that the North returns whenever it likes."
+    assert tag_supported(trimmed_quote(long_quote), long_quote)  # the fallback tag passes its own check
+
+
 @pytest.mark.parametrize(
     ("tag", "quote", "ok"),
     [
