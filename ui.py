@@ -37,13 +37,15 @@ from assistant.settings import Settings
 from assistant.transcripts import Debate, to_markdown
 from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError
+from ingest.registry import STANCES, StanceError
 
-DOC_COLUMNS = ["id", "title", "author", "date", "passages", "source"]
+DOC_COLUMNS = ["id", "title", "author", "date", "passages", "source", "stance"]
 HIT_COLUMNS = ["rank", "score", "title", "passage", "source", "chars"]
 
 
 def _documents_table(service: Service) -> list[list[str]]:
-    return [[d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source] for d in service.library.documents()]
+    return [[d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source, d.stance_shown]
+            for d in service.library.documents()]  # fmt: skip
 
 
 def _results_text(results) -> str:
@@ -147,7 +149,7 @@ def build_blocks(service: Service) -> gr.Blocks:
             await stream.aclose()
 
     # --- Library ------------------------------------------------------------------------
-    def do_ingest(files, url: str, text: str, title: str, progress=gr.Progress()):
+    def do_ingest(files, url: str, text: str, title: str, stance: str = "unknown", progress=gr.Progress()):
         paths = [f if isinstance(f, str) else f.name for f in (files or [])]
         uploads = [(path, Path(path).name) for path in paths]  # recorded as upload:<name>, not the cache path
         items = []
@@ -165,9 +167,11 @@ def build_blocks(service: Service) -> gr.Blocks:
             progress((done, total), desc=f"embedding {doc_title}", unit="passages")
 
         try:
-            results = library.ingest(items, texts=texts, uploads=uploads, progress=report)
+            results = library.ingest(items, texts=texts, uploads=uploads, progress=report,
+                                     stance=None if stance == "unknown" else stance)  # fmt: skip
         except DuplicateUploadError as exc:
             raise gr.Error(str(exc)) from exc
+        library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
         return _results_text(results), _documents_table(service), None, "", "", ""
 
     def do_delete(doc_id: str):
@@ -176,6 +180,13 @@ def build_blocks(service: Service) -> gr.Blocks:
         except UnknownDocumentError as exc:
             raise gr.Error(str(exc)) from exc
         return f"deleted {record.title}", _documents_table(service), ""
+
+    def do_set_stance(doc_id: str, stance: str):
+        try:
+            record = library.set_stance((doc_id or "").strip(), stance)
+        except (UnknownDocumentError, StanceError) as exc:
+            raise gr.Error(str(exc)) from exc
+        return f"{record.title}: stance {record.stance}", _documents_table(service)
 
     def do_reindex(progress=gr.Progress()):
         n = library.reindex(progress=lambda done, total, t: progress((done, total), desc=f"reindexing {t}"))
@@ -225,6 +236,8 @@ def build_blocks(service: Service) -> gr.Blocks:
                     url = gr.Textbox(label="Add a URL", placeholder="https://...")
                     title = gr.Textbox(label="Title for pasted text")
                     text = gr.Textbox(label="Or paste an article", lines=6)
+                    stance = gr.Dropdown(list(STANCES), value="unknown", label="Stance (which side these articles argue)",
+                                         elem_id="stance")  # fmt: skip
             add = gr.Button("Add to library", variant="primary", elem_id="add")
             status = gr.Textbox(label="Result", interactive=False, lines=3, elem_id="ingest-status")
             docs = gr.Dataframe(value=_documents_table(service), headers=DOC_COLUMNS, interactive=False, wrap=True,
@@ -233,7 +246,12 @@ def build_blocks(service: Service) -> gr.Blocks:
                 delete_id = gr.Textbox(label="Document id to delete", elem_id="delete-id")
                 delete = gr.Button("Delete", variant="stop", elem_id="delete")
                 rebuild = gr.Button("Rebuild index")
-            add.click(do_ingest, [files, url, text, title], [status, docs, files, url, text, title])
+            with gr.Row():
+                stance_id = gr.Textbox(label="Document id", elem_id="stance-id")
+                new_stance = gr.Dropdown(list(STANCES), value="advocate", label="Set its stance (no re-embedding)")
+                set_stance = gr.Button("Set stance", elem_id="set-stance")
+            add.click(do_ingest, [files, url, text, title, stance], [status, docs, files, url, text, title])
+            set_stance.click(do_set_stance, [stance_id, new_stance], [status, docs])
             delete.click(do_delete, [delete_id], [status, docs, delete_id])
             rebuild.click(do_reindex, [], [status, docs])
             demo.load(lambda: _documents_table(service), None, docs)

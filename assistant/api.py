@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.formparsers import MultiPartException
 
 from assistant import prompts, render
-from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError, upload_folder
 from assistant.qa import Answer
 from assistant.responses import GenerationResponse, register_user_error
@@ -33,10 +33,11 @@ from assistant.retrieval import QueryError, validate_history, validate_query
 from assistant.service import Queued, Service
 from assistant.store import StoreUnavailableError
 from assistant.text import strip_terminal_escapes
-from assistant.transcripts import Debate, to_markdown
+from assistant.transcripts import Debate, to_brief, to_json, to_markdown
 from assistant.uploads import UploadTooLarge, read_form
 from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError
+from ingest.registry import StanceError, validate_stance
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
 DebateId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A saved debate's id.")]
@@ -60,6 +61,10 @@ class SearchRequest(BaseModel):
 class PersonaModel(BaseModel):
     name: str
     stance: str = ""
+
+
+class DocumentChange(BaseModel):
+    stance: str = Field(description="advocate, skeptic or unknown")
 
 
 class DebateRequest(BaseModel):
@@ -161,6 +166,8 @@ def build_router(service: Service) -> APIRouter:
                 return {"type": "start", "id": item.debate.id, "sources": [asdict(s) for s in item.debate.sources]}
             if isinstance(item, TurnStarted):
                 return {"type": "turn_start", **asdict(item)}
+            if isinstance(item, CardMade):
+                return {"type": "card", "index": item.index, **asdict(item.card)}
             if isinstance(item, TurnText):
                 return {"type": "token", "index": item.index, "text": item.text}
             if isinstance(item, TurnFinished):
@@ -201,6 +208,15 @@ def build_router(service: Service) -> APIRouter:
     def debate_markdown(debate_id: DebateId) -> str:
         return to_markdown(_debate(service, debate_id))
 
+    @protected.get("/debates/{debate_id}/brief", summary="Every card of a saved debate, grouped by side (Markdown)",
+                   response_class=PlainTextResponse)  # fmt: skip
+    def debate_brief(debate_id: int) -> str:
+        return to_brief(_debate(service, debate_id))
+
+    @protected.get("/debates/{debate_id}/cards", summary="Per turn and card: tag, quote, passage, document and its stance")
+    def debate_cards(debate_id: int) -> dict:
+        return to_json(_debate(service, debate_id))
+
     @protected.get("/documents", summary="Documents in the library")
     def documents() -> list[dict]:
         return [asdict(d) for d in service.library.documents()]
@@ -217,10 +233,17 @@ def build_router(service: Service) -> APIRouter:
             raise HTTPException(422, exc.message) from exc
         try:
             files = [f for f in form.getlist("files") if isinstance(f, StarletteUploadFile)]
-            fields = {key: value for key in ("url", "text", "title") if isinstance(value := form.get(key), str)}
+            fields = {key: value for key in ("url", "text", "title", "stance") if isinstance(value := form.get(key), str)}
             return await run_in_threadpool(_add_documents, service, files, **fields)
         finally:
             await form.close()
+
+    @protected.patch("/documents/{doc_id}", summary="Change a document's stance (nothing is re-embedded)")
+    def update_document(doc_id: str, change: DocumentChange) -> dict:
+        try:
+            return asdict(service.library.set_stance(doc_id, change.stance))
+        except UnknownDocumentError as exc:
+            raise HTTPException(404, str(exc)) from exc
 
     @protected.delete("/documents/{doc_id}", summary="Delete a document and its passages")
     def delete_document(doc_id: str) -> dict:
@@ -313,6 +336,8 @@ _UPLOAD_FORM = {
                         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                                   "description": "Article files (each at most max_file_bytes)"},
                         "url": {"type": "string"}, "text": {"type": "string"}, "title": {"type": "string"},
+                        "stance": {"type": "string", "enum": ["advocate", "skeptic", "unknown"],
+                                   "description": "default: the manifest's, else unknown"},
                     },
                 }
             }
@@ -323,8 +348,9 @@ _UPLOAD_FORM = {
 
 def _add_documents(
     service: Service, files: list[StarletteUploadFile], url: str | None = None, text: str | None = None,
-    title: str | None = None,
+    title: str | None = None, stance: str | None = None,
 ) -> list[dict]:  # fmt: skip
+    stance = validate_stance(stance) if stance and stance.strip() else None  # StanceError: 422
     with upload_folder() as folder:
         uploads = [_save_upload(upload, folder, i) for i, upload in enumerate(files)]
         items = [_web_url(url)] if url and url.strip() else []
@@ -332,15 +358,20 @@ def _add_documents(
         if not uploads and not items and not texts:
             raise HTTPException(422, "send files, a url or text")
         try:
-            results = service.library.ingest(items, texts=texts, uploads=uploads)
+            results = service.library.ingest(items, texts=texts, uploads=uploads, stance=stance)
         except DuplicateUploadError as exc:
             raise HTTPException(422, str(exc)) from exc
+    service.library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
     return [asdict(r) for r in results]
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StanceError)
+    async def _stance_error(request: Request, exc: StanceError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(DebateError)

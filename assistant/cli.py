@@ -7,6 +7,7 @@ plain sentence with a non-zero exit code, never as a traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -41,9 +42,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from assistant.debate import DebateError
     from assistant.model_files import ModelFileError
     from assistant.store import EmbeddingMismatchError, StoreUnavailableError
+    from ingest.registry import StanceError
 
     return (
-        UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError
+        UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError,
+        StanceError,
     )
 
 
@@ -70,6 +73,7 @@ def ingest(
     items: Annotated[Optional[list[str]], typer.Argument(help="Files, folders or http(s) URLs; '-' reads text from stdin.")] = None,
     title: Annotated[Optional[str], typer.Option(help="Title for text read from stdin.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    stance: Annotated[Optional[str], typer.Option(help="Which side these articles argue: advocate, skeptic or unknown (default: the manifest's, else unknown).")] = None,
 ) -> None:
     """Add articles to the library (re-adding an unchanged article changes nothing)."""
     items = list(items or [])
@@ -82,7 +86,9 @@ def ingest(
             texts.append((sys.stdin.read(), title))
         items = [i for i in items if i != "-"]
     try:
-        results = _library().ingest(items, texts=texts, show_progress=not quiet)
+        library = _library()
+        results = library.ingest(items, texts=texts, show_progress=not quiet, stance=stance)
+        library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
     except _user_errors() as exc:
         _fail(str(exc))
     table = Table("status", "item", "document", "passages", "note", show_lines=False)
@@ -107,10 +113,24 @@ def documents(
     if not docs:
         out.print("The library is empty. Add articles with: da ingest PATH|URL")
         return
-    table = Table("id", "title", "author", "date", "passages", "source", *(["status"] if all_ else []))
+    table = Table("id", "title", "author", "date", "stance", "passages", "source", *(["status"] if all_ else []))
     for d in docs:
-        table.add_row(d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source, *([d.status] if all_ else []))
+        table.add_row(d.id, d.title, d.author or "", d.date or "", d.stance_shown, str(d.n_passages), d.source,
+                      *([d.status] if all_ else []))  # fmt: skip
     out.print(table)
+
+
+@app.command()
+def stance(
+    doc_id: Annotated[str, typer.Argument(help="Document id (see 'da documents').")],
+    value: Annotated[str, typer.Argument(help="advocate, skeptic or unknown")],
+) -> None:
+    """Set which side of a debate a document argues (nothing is re-embedded)."""
+    try:
+        record = _library().set_stance(doc_id, value)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    out.print(f"{record.id} ({escape(record.title)}): stance {record.stance}")
 
 
 @app.command()
@@ -286,7 +306,7 @@ def debate(
 ) -> None:
     """Stage a cited debate: two openings, rebuttal rounds, a moderator's summary. Saved; see 'da debates'."""
     from assistant import prompts
-    from assistant.debate import DebateChain, TurnFinished, TurnStarted, TurnText
+    from assistant.debate import CardMade, DebateChain, TurnFinished, TurnStarted, TurnText
     from assistant.retrieval import HybridRetriever
     from assistant.transcripts import Debate, TranscriptStore, to_markdown
 
@@ -299,11 +319,15 @@ def debate(
         "skeptic": prompts.Persona(skeptic or prompts.SKEPTIC.name, skeptic_stance or ""),
     }
     result = None
+    carded: set[int] = set()  # turns shown as cards (their TurnText repeats the cards as plain lines)
     try:
         for event in chain.stream(motion, rounds, doc_ids=doc, **sides):
             if isinstance(event, TurnStarted):
                 out.print(f"\n[bold magenta]{escape(event.speaker)}[/] [dim]({event.kind})[/]", highlight=False)
-            elif isinstance(event, TurnText):
+            elif isinstance(event, CardMade):
+                carded.add(event.index)
+                _print_card(event.card)
+            elif isinstance(event, TurnText) and event.index not in carded:
                 out.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
             elif isinstance(event, TurnFinished):
                 out.print()
@@ -326,6 +350,15 @@ def debate(
     out.print(f"saved as debate {result.id} (da export {result.id})")
 
 
+def _print_card(card) -> None:
+    """Tag in bold (what it answers, whether the tag is the trimmed quote), the quote, the source number."""
+    colour = "green" if card.role == "advocate" else "red"
+    answers = f" [dim](answers {card.answers})[/]" if card.answers else ""
+    trimmed = "" if card.tag_from == "model" else " [dim](tag: trimmed quote)[/]"
+    out.print(f"[bold {colour}]{card.label}[/] [bold]{escape(card.tag)}[/]{answers}{trimmed}", highlight=False)
+    out.print(f"    “{escape(card.quote)}” [bold][{card.source}][/]", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def debates() -> None:
     """List saved debates."""
@@ -345,14 +378,20 @@ def debates() -> None:
 def export_debate(
     debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side) or json.")] = "markdown",
 ) -> None:
-    """Write a saved debate as Markdown with a numbered reference list."""
-    from assistant.transcripts import TranscriptStore, to_markdown
+    """Write a saved debate as Markdown with a numbered reference list, as a brief, or as JSON."""
+    from assistant.transcripts import TranscriptStore, to_brief, to_json, to_markdown
 
+    writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief,
+               "json": lambda d: json.dumps(to_json(d), ensure_ascii=False, indent=2) + "\n"}  # fmt: skip
+    if format_ not in writers:
+        _fail(f"unknown format {format_!r}; use markdown, brief or json")
     try:
-        text = to_markdown(TranscriptStore(Settings().transcripts_path).get(debate_id))
+        debate = TranscriptStore(Settings().transcripts_path).get(debate_id)
     except KeyError:
         _fail(f"no debate with id {debate_id}; see 'da debates'")
+    text = writers[format_](debate)
     if output:
         output.write_text(text, encoding="utf-8")
         out.print(f"written to {output}")

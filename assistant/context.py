@@ -131,6 +131,12 @@ class ContextBuilder:
         order = sorted(by_origin, key=lambda origin: (first_of_document[pool[origin].doc_id], origin))
         return [by_origin[origin] for origin in order]
 
+    def rank_sentences(self, query: str, passages: Sequence[RetrievedPassage]) -> list[tuple[int, Sentence, float]]:
+        """(position of the passage, whole sentence, score) for every sentence of ``passages``,
+        best first, each text once: the debate's evidence cards choose from these."""
+        ranked = sorted(self._rank(query, list(passages)), key=lambda c: -c.score)
+        return [(c.origin, c.sentence, c.score) for c in ranked]
+
     def _with_list_continuations(self, passages: list[RetrievedPassage]) -> tuple[list[RetrievedPassage], list[int]]:
         """``passages`` plus, for each one that announces or carries a list, the next
         ``MAX_LIST_PASSAGES`` passages of its document (list items are long: "Second, ..." can

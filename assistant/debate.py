@@ -1,42 +1,59 @@
-"""Debate: advocate and skeptic argue a motion from one shared, numbered source list.
+"""Debate: advocate and skeptic argue a motion with evidence cards; a moderator weighs the clashes.
 
 Order of play: advocate opening, skeptic opening, ``rounds`` rebuttal rounds (each side
-answers the other's last turn), then the moderator's summary (agreement, clash, what the
-sources leave open).
+answers the other's cards), then the moderator's summary.
 
-Side-aware retrieval: each side searches with the motion plus its own stance, so it gets
-passages that support its case; the union (interleaved, duplicates once) becomes the one
-source list of the whole debate, numbered once, so ``[n]`` means the same passage in every
-turn and both sides may cite the same passage. The list is fixed before the first turn: the
-system prompt (rules + sources) is then identical for every turn and llama.cpp evaluates it
-only once; each turn adds only the transcript and its speaker's instruction, which come last.
+Side-aware evidence: every document has a stance (advocate, skeptic or unknown). Each side
+searches its own-stance documents first, then unknown ones, never the other side's, so a
+side cannot argue its opponent's case with its opponent's evidence. When a side has no
+documents to draw from, the debate refuses before anything is generated and says which kind
+of article to add. The union of both sides' passages is the debate's one numbered source list.
 
-Each side's instruction names the numbers its own search found ("the sources that help your
-side most are [2], [4]"): a small model otherwise cites whatever comes first.
-
-Every turn is checked like an answer (``assistant.grounding``). A turn with no supported
-citation is replaced by the honest ``NO_MATERIAL`` sentence instead of unsupported claims.
+A debater's turn is 2-3 evidence cards (``assistant.cards``): the best sentences of its own
+passages for the motion (or for the opponent's cards, in a rebuttal) are offered with ids;
+the model picks ids and writes a tag for each under a JSON-schema grammar; code builds each
+card from the chosen sentence (the quote is exact by construction), checks the tag against
+its quote, and never offers a quote already used in the debate. A rebuttal card names the
+opponent card it answers. The moderator's summary is assembled from the cards: each clash
+(a card and the card it answers), which evidence is more direct (a short constrained model
+choice), and what was left open.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
+from assistant.cards import (
+    Candidate,
+    StructuredReply,
+    assemble_cards,
+    card_schema,
+    card_text,
+    structured_reply,
+    text_key,
+    trimmed_quote,
+    verdict_schema,
+)
+from assistant.context import ContextBuilder, content_stems
 from assistant.cancel import GenerationStopped
-from assistant.text import split_sentences
-from assistant.grounding import check_grounding
-from assistant.verify import Verifier, make_verifier
 from assistant.prompts import Persona
 from assistant.retrieval import HybridRetriever, QueryError, RetrievedPassage, validate_query, validate_text
-from assistant.streaming import Generated, Timing, final_item, stream_filtered
-from assistant.transcripts import COMPLETE, FAILED, STOPPED, Debate, DebateTurn, SourcePassage, TranscriptStore
+from assistant.streaming import final_item
+from assistant.transcripts import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn, SourcePassage, TranscriptStore
+
+
+SIDES = ("advocate", "skeptic")
+# Quotes shorter than this say too little to be evidence; longer ones cost too many prompt tokens.
+MIN_QUOTE_CHARS = 40
+MAX_QUOTE_CHARS = 400
+# Words of a quote shown to the moderator's model (the whole quote is in the transcript).
+MODERATOR_QUOTE_WORDS = 30
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,18 @@ class TurnStarted:
 
 @dataclass(frozen=True)
 class TurnText:
+    """Text of a turn as it becomes known (one card line at a time)."""
+
     index: int
     text: str
+
+
+@dataclass(frozen=True)
+class CardMade:
+    """One evidence card of the turn ``index``, as soon as it is built."""
+
+    index: int
+    card: Card
 
 
 @dataclass(frozen=True)
@@ -69,11 +96,12 @@ class TurnFinished:
     turn: DebateTurn
 
 
-DebateEvent = DebateStarted | TurnStarted | TurnText | TurnFinished | Debate
+DebateEvent = DebateStarted | TurnStarted | TurnText | CardMade | TurnFinished | Debate
 
 
 class DebateError(ValueError):
-    """A debate request that cannot be run (bad rounds, empty persona name); the message says why."""
+    """A debate request that cannot be run (bad rounds, empty persona name, a side with no
+    documents of its own); the message says why."""
 
 
 def _plan(rounds: int) -> list[tuple[str, str]]:
@@ -94,6 +122,20 @@ def interleave_sources(per_side: Sequence[Sequence[RetrievedPassage]]) -> list[R
     return list(merged.values())
 
 
+def side_documents(stances: dict[str, str], role: str, doc_ids: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """(documents of ``role``'s own stance, documents of unknown stance), within ``doc_ids`` if given."""
+    allowed = set(doc_ids) if doc_ids is not None else None
+    pool = {d: s for d, s in stances.items() if allowed is None or d in allowed}
+    return sorted(d for d, s in pool.items() if s == role), sorted(d for d, s in pool.items() if s == "unknown")
+
+
+def _no_material(role: str, persona: Persona, doc_ids: Sequence[str] | None) -> str:
+    return prompts.NO_SIDE_MATERIAL.format(
+        name=persona.name, role=role, scope=" among the chosen documents" if doc_ids else " in the library",
+        direction="for" if role == "advocate" else "against",
+    )  # fmt: skip
+
+
 def gather_sources(
     retriever: HybridRetriever,
     motion: str,
@@ -102,11 +144,23 @@ def gather_sources(
     k_per_side: int,
     doc_ids: Sequence[str] | None = None,
 ) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
-    """The shared numbered list, and for each side the numbers its own search found (best first)."""
-    per_side = {
-        role: retriever.retrieve(prompts.SIDE_QUERY.format(motion=motion, search=p.search_text), k_per_side, doc_ids=doc_ids)
-        for role, p in (("advocate", advocate), ("skeptic", skeptic))
-    }
+    """The shared numbered list, and for each side the numbers of its own passages (best first).
+
+    Each side searches the documents of its own stance first and fills up to ``k_per_side``
+    from documents of unknown stance; it never draws on the other side's documents. A side
+    with no such documents raises DebateError naming the kind of article to add.
+    """
+    stances = retriever.library.registry.stances()
+    per_side: dict[str, list[RetrievedPassage]] = {}
+    for role, persona in (("advocate", advocate), ("skeptic", skeptic)):
+        own, unknown = side_documents(stances, role, doc_ids)
+        if not own and not unknown:
+            raise DebateError(_no_material(role, persona, doc_ids))
+        query = prompts.SIDE_QUERY.format(motion=motion, search=persona.search_text)
+        found = retriever.retrieve(query, k_per_side, doc_ids=own) if own else []
+        if unknown and len(found) < k_per_side:
+            found += retriever.retrieve(query, k_per_side - len(found), doc_ids=unknown)
+        per_side[role] = found
     passages = interleave_sources(list(per_side.values()))
     number = {p.id: n for n, p in enumerate(passages, start=1)}
     return passages, {role: [number[p.id] for p in found] for role, found in per_side.items()}
@@ -120,32 +174,13 @@ class DebateChain:
         self.chat_model = chat_model
         self.store = store
         self.settings = retriever.settings
-        self._verifier: Verifier | None = None
-
-    @property
-    def verifier(self) -> Verifier:
-        """The configured verifier, built on first use (``rules+llm`` loads the local model)."""
-        if self._verifier is None:
-            self._verifier = make_verifier(self.settings)
-        return self._verifier
+        embeddings = retriever.library.embeddings
+        self.ranker = ContextBuilder(embeddings.embed_documents, embeddings.embed_query, retriever.next_passage, 0)
 
     def gather_sources(
         self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None
     ) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
         return gather_sources(self.retriever, motion, advocate, skeptic, self.settings.debate_k_per_side, doc_ids)
-
-    def _instruction(self, role: str, kind: str, advocate: Persona, skeptic: Persona, hints: dict[str, list[int]]) -> str:
-        sentences = self.settings.debate_turn_sentences
-        if role == "moderator":
-            return prompts.MODERATOR_INSTRUCTION.format(first=advocate.name, second=skeptic.name, max_sentences=sentences)
-        me, other = (advocate, skeptic) if role == "advocate" else (skeptic, advocate)
-        template = prompts.OPENING_INSTRUCTION if kind == "opening" else prompts.REBUTTAL_INSTRUCTION
-        hint = ", ".join(f"[{n}]" for n in hints[role][:3])
-        return template.format(name=me.name, stance=me.stance, opponent=other.name, max_sentences=sentences, hint=hint)
-
-    def turn_messages(self, system: str, motion: str, turns: Sequence[DebateTurn], instruction: str) -> list[BaseMessage]:
-        history = [(t.speaker, t.text) for t in turns]
-        return [SystemMessage(system), HumanMessage(prompts.debate_turn_prompt(motion, history, instruction))]
 
     def stream(
         self,
@@ -163,31 +198,27 @@ class DebateChain:
         advocate, skeptic = check_personas(advocate, skeptic)
 
         passages, hints = self.gather_sources(motion, advocate, skeptic, doc_ids)
-        sources = [_source(n, p) for n, p in enumerate(passages, start=1)]
+        stances = self.retriever.library.registry.stances()
+        sources = [_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
         debate = self.store.create(motion, rounds, advocate, skeptic, sources)
         speakers = debate.speakers()
-        system = prompts.debate_system_prompt(passages)
+        personas = {"advocate": advocate, "skeptic": skeptic}
         yield DebateStarted(debate, hints)
         try:
             for index, (role, kind) in enumerate(_plan(rounds)):
                 yield TurnStarted(index, role, kind, speakers[role])
-                if not passages:
-                    turn = _turn(index, role, kind, speakers[role], prompts.NO_MATERIAL, passages, Timing())
+                started = time.perf_counter()
+                if role == "moderator":
+                    turn = self._moderate(index, motion, debate)
                 else:
-                    instruction = self._instruction(role, kind, advocate, skeptic, hints)
-                    messages = self.turn_messages(system, motion, debate.turns, instruction)
-                    timing, raw = Timing(), ""
-                    started = time.perf_counter()
-                    for item in stream_filtered(self.chat_model, messages, len(passages), timing,
-                                                max_tokens=self.settings.debate_turn_max_tokens):  # fmt: skip
-                        if isinstance(item, Generated):
-                            raw = item.text
-                        else:
-                            yield TurnText(index, item)
-                    earlier = debate.turns if role != "moderator" else ()
-                    turn = _turn(index, role, kind, speakers[role], raw, passages, timing, earlier, self.verifier)
-                    timing.total_s = time.perf_counter() - started
-                    turn.timing = timing.as_dict()
+                    own = [(n, passages[n - 1]) for n in hints[role]]
+                    turn = self._card_turn(index, role, kind, personas, motion, debate, own)
+                turn.timing["total_s"] = time.perf_counter() - started
+                for card in turn.cards:
+                    yield CardMade(index, card)
+                    yield TurnText(index, card_text(card) + "\n")
+                if not turn.cards:
+                    yield TurnText(index, turn.text)
                 debate.turns.append(turn)
                 self.store.add_turn(debate.id, turn)
                 yield TurnFinished(turn)
@@ -205,6 +236,123 @@ class DebateChain:
     def run(self, motion: str, rounds: int | None = None, **options) -> Debate:
         """The whole debate, without streaming."""
         return final_item(self.stream(motion, rounds, **options), Debate)
+
+    # -- a debater's turn ----------------------------------------------------------------
+    def candidates(
+        self, query: str, own: Sequence[tuple[int, RetrievedPassage]], used_quotes: set[str]
+    ) -> list[Candidate]:
+        """The side's best sentences for ``query``, none quoted earlier in the debate."""
+        ranked = self.ranker.rank_sentences(query, [p for _, p in own])
+        chosen: list[Candidate] = []
+        for origin, sentence, _ in ranked:
+            key = text_key(sentence.text)
+            if key in used_quotes or not MIN_QUOTE_CHARS <= len(sentence.text) <= MAX_QUOTE_CHARS:
+                continue
+            if sentence.text.rstrip().endswith(":"):  # announces a list: says nothing by itself
+                continue
+            if any(text_key(c.sentence.text) == key for c in chosen):
+                continue
+            number, passage = own[origin]
+            chosen.append(Candidate(number, passage, sentence))
+            if len(chosen) == self.settings.debate_card_candidates:
+                break
+        return chosen
+
+    def _card_turn(
+        self,
+        index: int,
+        role: str,
+        kind: str,
+        personas: dict[str, Persona],
+        motion: str,
+        debate: Debate,
+        own: Sequence[tuple[int, RetrievedPassage]],
+    ) -> DebateTurn:
+        """2-3 cards from the side's own passages; in a rebuttal, each answers an opponent card."""
+        me = personas[role]
+        opponent_role = "skeptic" if role == "advocate" else "advocate"
+        earlier = [c for t in debate.turns for c in t.cards]
+        answered = {c.answers for c in earlier if c.role == role and c.answers}
+        opposing = [c for c in earlier if c.role == opponent_role and c.label not in answered][-4:] if kind == "rebuttal" else []
+        query = " ".join([motion, *(c.tag for c in opposing)]) if opposing else f"{motion} {me.search_text}"
+        used_quotes = {text_key(c.quote) for c in earlier}
+        candidates = self.candidates(query, own, used_quotes)
+        speaker = debate.speakers()[role]
+        if not candidates:
+            return DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True)
+        n_cards = min(self.settings.debate_cards_per_turn, len(candidates))
+        labels = [c.label for c in opposing]
+        values = dict(name=speaker, motion=motion, n=n_cards, candidates=prompts.numbered_lines([c.sentence.text for c in candidates]))
+        if opposing:
+            user = prompts.CARDS_REBUTTAL.format(
+                **values, opponent=debate.speakers()[opponent_role], first_label=labels[0],
+                opposing="\n".join(f"{c.label}: {c.tag}" for c in opposing),
+            )  # fmt: skip
+        else:
+            user = prompts.CARDS_OPENING.format(**values)
+        messages = [SystemMessage(prompts.CARDS_SYSTEM.format(name=speaker, stance=me.stance)), HumanMessage(user)]
+        reply = structured_reply(self.chat_model, messages, card_schema(len(candidates), n_cards, labels),
+                                 self.settings.debate_turn_max_tokens)  # fmt: skip
+        used_tags = {text_key(c.tag) for c in earlier}
+        first = sum(1 for c in earlier if c.role == role) + 1
+        cards = assemble_cards(role, reply.parsed, candidates, n_cards, first, used_tags, labels)
+        return DebateTurn(
+            index=index, role=role, kind=kind, speaker=speaker, text="\n".join(card_text(c) for c in cards),
+            raw_text=reply.raw, cited=sorted({c.source for c in cards}), cards=cards, timing=reply.timing.as_dict(),
+        )  # fmt: skip
+
+    # -- the moderator -------------------------------------------------------------------
+    def _moderate(self, index: int, motion: str, debate: Debate) -> DebateTurn:
+        """Clashes (card against the card it answers), the more direct evidence of each, and what is left open."""
+        cards = {c.label: c for t in debate.turns for c in t.cards}
+        clashes = [(cards[c.answers], c) for c in cards.values() if c.answers in cards]
+        if not clashes:  # no rebuttals: the openings' cards face each other in order
+            sides = [[c for c in cards.values() if c.role == role] for role in SIDES]
+            clashes = list(zip(*sides))
+        speakers = debate.speakers()
+        if not clashes:
+            return DebateTurn(index=index, role="moderator", kind="summary", speaker=speakers["moderator"],
+                              text=prompts.NO_MATERIAL, no_material=True)  # fmt: skip
+        verdicts, reply = self._verdicts(motion, clashes)
+        lines, records = [], []
+        for number, ((first, second), verdict) in enumerate(zip(clashes, verdicts), start=1):
+            winner = first if verdict == "first" else second
+            lines.append(
+                f"Clash {number}: {first.label} “{first.tag}” [{first.source}] against {second.label} “{second.tag}” "
+                f"[{second.source}]: the {speakers[winner.role]}'s evidence ({winner.label}) is more direct."
+            )
+            records.append({"cards": [first.label, second.label], "more_direct": winner.label})
+        in_clash = {label for record in records for label in record["cards"]}
+        open_cards = [c for c in cards.values() if c.label not in in_clash]
+        if open_cards:
+            listed = "; ".join(f"{c.label} “{c.tag}” [{c.source}]" for c in open_cards)
+            lines.append(f"Left open: no card answered {listed}; the sources do not settle {'it' if len(open_cards) == 1 else 'them'}.")
+        else:
+            lines.append("Left open: each clash rests on different facts, and the sources do not weigh them against each other.")
+        mentioned = [c for pair in clashes for c in pair] + open_cards
+        return DebateTurn(
+            index=index, role="moderator", kind="summary", speaker=speakers["moderator"], text="\n".join(lines),
+            raw_text=reply.raw, cited=sorted({c.source for c in mentioned}), clashes=records, timing=reply.timing.as_dict(),
+        )  # fmt: skip
+
+    def _verdicts(self, motion: str, clashes: Sequence[tuple[Card, Card]]) -> tuple[list[str], StructuredReply]:
+        """"first" or "second" per clash: the model's constrained choice, else the quote sharing more words with the motion."""
+        shown = "\n\n".join(
+            f"Clash {n}:\nfirst: “{trimmed_quote(a.quote, MODERATOR_QUOTE_WORDS)}”\nsecond: “{trimmed_quote(b.quote, MODERATOR_QUOTE_WORDS)}”"
+            for n, (a, b) in enumerate(clashes, start=1)
+        )
+        messages = [SystemMessage(prompts.MODERATOR_SYSTEM), HumanMessage(prompts.MODERATOR_CHOICE.format(motion=motion, clashes=shown))]
+        reply = structured_reply(self.chat_model, messages, verdict_schema(len(clashes)), 12 + 6 * len(clashes))
+        given = reply.parsed.get("verdicts") if reply.parsed else None
+        motion_stems = content_stems(motion)
+        verdicts = []
+        for n, (a, b) in enumerate(clashes):
+            if isinstance(given, list) and n < len(given) and given[n] in ("first", "second"):
+                verdicts.append(given[n])
+            else:
+                closer = len(motion_stems & content_stems(a.quote)) >= len(motion_stems & content_stems(b.quote))
+                verdicts.append("first" if closer else "second")
+        return verdicts, reply
 
 
 def check_personas(advocate: Persona, skeptic: Persona) -> tuple[Persona, Persona]:
@@ -231,65 +379,9 @@ def _clean_persona(persona: Persona, role: str) -> Persona:
     return Persona(name=name, stance=stance, search_terms=" ".join(persona.search_terms.split()))
 
 
-def _source(number: int, passage: RetrievedPassage) -> SourcePassage:
+def _source(number: int, passage: RetrievedPassage, stance: str) -> SourcePassage:
     return SourcePassage(
         number=number, passage_id=passage.id, doc_id=passage.doc_id, title=passage.title, author=passage.author,
         publisher=passage.publisher, source=passage.source, start=passage.start, end=passage.end, text=passage.text,
+        stance=stance,
     )  # fmt: skip
-
-
-def _sentence_key(sentence: str) -> str:
-    """A sentence without markers, case and punctuation: two turns saying it alike get one key."""
-    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"\[[^\]]*\]", " ", sentence.lower())))
-
-
-def drop_repeated_sentences(raw: str, earlier: Sequence[DebateTurn]) -> tuple[str, list[str]]:
-    """``raw`` without the sentences an earlier turn already said, and those sentences.
-
-    The small model sometimes answers its opponent by copying the opponent's turn word for
-    word; a side repeating the other side is not arguing its own case, so the copy is removed
-    (and reported) before the citation check. The moderator is exempt: quoting the sides'
-    strongest facts is its job.
-    """
-    said = {_sentence_key(s) for turn in earlier for s in split_sentences(turn.text)}
-    said.discard("")
-    repeated = [s for s in split_sentences(raw) if _sentence_key(s) in said]
-    for sentence in repeated:
-        raw = raw.replace(sentence, "", 1)
-    return raw, repeated
-
-
-def _turn(
-    index: int,
-    role: str,
-    kind: str,
-    speaker: str,
-    raw: str,
-    passages: Sequence[RetrievedPassage],
-    timing: Timing,
-    earlier: Sequence[DebateTurn] = (),
-    verifier: Verifier | None = None,
-) -> DebateTurn:
-    """Check ``raw`` against the sources; a turn without one supported citation says so honestly."""
-    fresh, repeated = drop_repeated_sentences(raw, earlier)
-    started = time.perf_counter()
-    checked = check_grounding(fresh, passages, verifier)
-    timing.verify_ms = (time.perf_counter() - started) * 1000
-    shown = checked.shown(prompts.NO_MATERIAL)
-    return DebateTurn(
-        index=index,
-        role=role,
-        kind=kind,
-        speaker=speaker,
-        text=shown.text,
-        raw_text=raw,
-        cited=shown.cited,
-        no_material=not checked.grounded,
-        invalid_citations=shown.invalid_citations,
-        corrected_citations=shown.corrected_citations,
-        uncited_sentences=shown.uncited_sentences,
-        unsupported_sentences=shown.unsupported_sentences,
-        repeated_sentences=repeated,
-        timing=timing.as_dict(),
-        sentences=[s.as_dict() for s in shown.sentences],
-    )

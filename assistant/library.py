@@ -68,11 +68,45 @@ class Library:
         uploads: list[tuple[str, str]] | tuple = (),
         progress: ProgressCallback | None = None,
         show_progress: bool = False,
+        stance: str | None = None,
     ) -> list[ItemResult]:
         """See ``Ingestor.ingest``; one ingest or repair at a time in this process (see ``_writing``)."""
         with self._writing:
             return self.ingestor.ingest(items, texts=texts, uploads=uploads, progress=progress,
-                                        show_progress=show_progress)  # fmt: skip
+                                        show_progress=show_progress, stance=stance)  # fmt: skip
+
+    def suggest_stances(self, doc_ids: list[str], chat_model=None) -> dict[str, str]:
+        """Ask the local model once which side each document argues; stored as a suggestion only.
+
+        Only documents without a confirmed stance are asked about. ``chat_model`` defaults to the
+        local llama.cpp model; with another backend (or suggestions turned off) nothing is asked.
+        """
+        from assistant.stance import suggest_stance
+
+        if chat_model is None:
+            if not self.settings.stance_suggestions or self.settings.llm_backend != "llamacpp":
+                return {}
+            from assistant.llm import make_chat_model
+            from assistant.model_files import ModelFileError
+
+            try:
+                chat_model = make_chat_model(self.settings)
+            except ModelFileError:  # no local model yet: the documents are added all the same
+                return {}
+        suggested: dict[str, str] = {}
+        for doc_id in doc_ids:
+            record = self.registry.get(doc_id)
+            if record is None or record.stance != "unknown" or record.suggested_stance:
+                continue
+            suggested[doc_id] = suggest_stance(chat_model, self.registry.text(doc_id) or "")
+            self.registry.set_suggested_stance(doc_id, suggested[doc_id])
+        return suggested
+
+    def set_stance(self, doc_id: str, stance: str) -> DocumentRecord:
+        """Confirm which side a document argues (StanceError names the allowed values); no re-embedding."""
+        self.document(doc_id)
+        self.registry.set_stance(doc_id, stance)
+        return self.document(doc_id)
 
     def documents(self, include_unfinished: bool = False) -> list[DocumentRecord]:
         return self.registry.documents(status=None if include_unfinished else COMPLETE)

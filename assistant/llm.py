@@ -179,12 +179,17 @@ class LocalLlamaChatModel(BaseChatModel):
         return LlamaModelCache.get(self.model_path, self.n_ctx, self.n_threads, self.seed)
 
     def _options(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {
+        """llama.cpp options; ``response_format`` ({"type": "json_object", "schema": ...}) makes
+        llama.cpp decode under the schema's grammar (the debate's evidence cards)."""
+        options = {
             "max_tokens": int(kwargs.get("max_tokens", self.max_tokens)),
             "temperature": float(kwargs.get("temperature", self.temperature)),
             "stop": list(stop or self.stop or []) or None,
             "seed": self.seed,
         }
+        if kwargs.get("response_format"):
+            options["response_format"] = kwargs["response_format"]
+        return options
 
     def _response_metadata(self, finish_reason: str | None, reused: int) -> dict[str, Any]:
         return {

@@ -42,6 +42,8 @@ details.source.cited > summary { background: #fff3c4; }
 .turn.advocate { border-color: #2a7ae2; } .turn.skeptic { border-color: #d9534f; } .turn.moderator { border-color: #5cb85c; }
 .flag { color: #8a6d3b; font-size: 0.9em; }
 mark.evidence { background: #c8f0c8; }
+.card { margin: 0.4em 0; } .card .tag { font-weight: 600; } .card mark { background: #fff3c4; }
+.card blockquote { margin: 0.2em 0 0.2em 1em; } .card .label { font-family: monospace; }
 """
 
 
@@ -156,6 +158,21 @@ def answer_html(answer) -> str:
     return "".join(parts)
 
 
+def cards_html(cards: Sequence, scope: str, numbers: set[int]) -> str:
+    """Evidence cards: label and tag, what a rebuttal card answers, the quote highlighted, its source link."""
+    parts = []
+    for card in cards:
+        answers = f" <em>(answers {html.escape(card.answers)})</em>" if card.answers else ""
+        trimmed = "" if card.tag_from == "model" else ' <span class="flag">(tag: trimmed quote)</span>'
+        source = text_with_links(f"[{card.source}]", scope, numbers)
+        parts.append(
+            f'<div class="card"><span class="label">{html.escape(card.label)}</span> '
+            f'<span class="tag">{html.escape(card.tag)}</span>{answers}{trimmed}'
+            f"<blockquote><mark>{html.escape(card.quote)}</mark> {source}</blockquote></div>"
+        )
+    return "".join(parts)
+
+
 def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, scope: str, live: tuple[str, str] | None = None) -> str:
     """The transcript so far (and the turn being generated, as plain escaped text), then the sources."""
     numbers = {s.number for s in sources}
@@ -164,7 +181,10 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
     for turn in turns:
         for number, spans in evidence_spans(turn.sentences).items():
             evidence.setdefault(number, []).extend(spans)
-        body = text_with_links(turn.text, scope, numbers)
+        if turn.cards:
+            body = cards_html(turn.cards, scope, numbers)
+        else:
+            body = text_with_links(turn.text, scope, numbers).replace("\n", "<br>")
         flags = flags_html([
             ("no citation", turn.uncited_sentences), ("withdrawn, not supported", withdrawn(turn.sentences)),
             ("removed, repeats an earlier turn", turn.repeated_sentences),

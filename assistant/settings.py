@@ -131,7 +131,14 @@ class Settings(BaseSettings):
     debate_max_rounds: int = Field(5, ge=0)
     debate_k_per_side: int = Field(4, ge=1, le=20, description="Passages each side's search adds to the shared list.")
     debate_turn_max_tokens: int = Field(200, ge=16, le=4096)
-    debate_turn_sentences: int = Field(3, ge=1, le=20)
+    debate_cards_per_turn: int = Field(2, ge=1, le=3, description="Evidence cards in each debater's turn.")
+    debate_card_candidates: int = Field(
+        8, ge=2, le=20, description="Evidence sentences offered to a debater per turn (each costs prompt tokens)."
+    )
+
+    stance_suggestions: bool = Field(
+        True, description="At ingest, let the local model suggest a stance for documents without one (shown as suggested)."
+    )
 
     # Service
     queue_timeout_s: float = Field(

@@ -58,6 +58,31 @@ class SourcePassage:
     start: int
     end: int
     text: str
+    stance: str = "unknown"  # the document's stance when the debate started (older debates: unknown)
+
+
+@dataclass
+class Card:
+    """A piece of evidence as a debater cuts it: a tag (the claim in the debater's words), the
+    quote (an exact sentence of a numbered source: ``source.text[start:end] == quote``) and
+    the citation. ``tag_from`` is "model" when the model's tag passed its check against the
+    quote, else "quote" (the tag is the trimmed quote; ``model_tag`` and ``tag_note`` say what
+    the model wrote and why it was replaced). ``answers``: the opponent card a rebuttal card answers.
+    """
+
+    label: str  # "A1", "S2": unique in the debate
+    role: str
+    tag: str
+    quote: str
+    source: int  # the debate's source number [n]
+    passage_id: str
+    doc_id: str
+    start: int
+    end: int
+    tag_from: str = "model"
+    model_tag: str = ""
+    tag_note: str = ""
+    answers: str | None = None
 
 
 @dataclass
@@ -80,6 +105,8 @@ class DebateTurn:
     timing: dict = field(default_factory=dict)
     # Each checked sentence: text, supported, reason, evidence spans (passage_id, number, start, end, text).
     sentences: list[dict] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)  # empty for the moderator and for older debates
+    clashes: list[dict] = field(default_factory=list)  # moderator: {"cards": [label, label], "more_direct": label}
 
 
 @dataclass
@@ -151,7 +178,7 @@ class TranscriptStore:
             id=row[0], motion=row[1], created_at=row[2], status=row[3], rounds=row[4],
             advocate=Persona(**personas["advocate"]), skeptic=Persona(**personas["skeptic"]),
             sources=[SourcePassage(**s) for s in json.loads(row[6])],
-            turns=[DebateTurn(**json.loads(t[0])) for t in turns],
+            turns=[_turn_from_json(t[0]) for t in turns],
         )  # fmt: skip
 
     def list(self, limit: int = 50) -> list[tuple[int, str, str, str, int]]:
@@ -174,6 +201,13 @@ class TranscriptStore:
             self._conn.close()
 
 
+def _turn_from_json(data: str) -> DebateTurn:
+    """A stored turn; turns saved before cards existed load with no cards."""
+    fields = json.loads(data)
+    fields["cards"] = [Card(**c) for c in fields.get("cards", [])]
+    return DebateTurn(**fields)
+
+
 _KIND_TITLES = {"opening": "Opening", "rebuttal": "Rebuttal", "summary": "Summary"}
 
 
@@ -190,7 +224,8 @@ def to_markdown(debate: Debate) -> str:
         "",
     ]
     for turn in debate.turns:
-        lines += [f"## {_KIND_TITLES.get(turn.kind, turn.kind)}: {turn.speaker}", "", turn.text, ""]
+        body = "\n".join(_card_markdown(card) for card in turn.cards) if turn.cards else turn.text.replace("\n", "\n\n")
+        lines += [f"## {_KIND_TITLES.get(turn.kind, turn.kind)}: {turn.speaker}", "", body, ""]
         flagged = [f"no citation: {s}" for s in turn.uncited_sentences]
         flagged += [f"not supported by its source: {s}" for s in turn.unsupported_sentences]
         flagged += [f"repeats an earlier turn: {s}" for s in turn.repeated_sentences]
@@ -205,3 +240,62 @@ def to_markdown(debate: Debate) -> str:
         )
         lines.append(f"   > {quote}")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _card_markdown(card: Card) -> str:
+    """A card as a debater prints it: the tag in bold, the quote as a block quote, the citation."""
+    answers = f" *(answers {card.answers})*" if card.answers else ""
+    checked = "" if card.tag_from == "model" else " *(tag: trimmed quote)*"
+    return f"**{card.label}. {card.tag}**{answers}{checked}\n\n> “{card.quote}” [{card.source}]\n"
+
+
+def _document_name(source: SourcePassage) -> str:
+    return Path(source.source).name or source.source
+
+
+def to_brief(debate: Debate) -> str:
+    """Every card grouped by side, each with its full citation: the debate as a brief to print."""
+    sources = {s.number: s for s in debate.sources}
+    speakers = debate.speakers()
+    lines = [f"# Brief: {debate.motion}", ""]
+    for role in ("advocate", "skeptic"):
+        cards = [c for t in debate.turns for c in t.cards if c.role == role]
+        lines += [f"## {speakers[role].capitalize()}", ""]
+        if not cards:
+            lines += ["(no cards)", ""]
+        for card in cards:
+            source = sources[card.source]
+            answers = f" (answers {card.answers})" if card.answers else ""
+            lines += [
+                f"### {card.label}. {card.tag}{answers}",
+                "",
+                f"{source_label(source, with_publisher=True)}; {_document_name(source)}, passage {source.passage_id}, "
+                f"stance {source.stance}.",
+                "",
+                f"> “{card.quote}”",
+                "",
+            ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_json(debate: Debate) -> dict:
+    """Per turn and card: role, tag, quote, passage id, document id, document file name and stance."""
+    sources = {s.number: s for s in debate.sources}
+
+    def card_dict(card: Card) -> dict:
+        source = sources[card.source]
+        return {
+            "label": card.label, "role": card.role, "tag": card.tag, "tag_from": card.tag_from, "quote": card.quote,
+            "answers": card.answers, "source": card.source, "passage_id": card.passage_id, "doc_id": card.doc_id,
+            "document": _document_name(source), "stance": source.stance, "start": card.start, "end": card.end,
+        }  # fmt: skip
+
+    return {
+        "id": debate.id, "motion": debate.motion, "created_at": debate.created_at, "status": debate.status,
+        "rounds": debate.rounds,
+        "turns": [
+            {"index": t.index, "role": t.role, "kind": t.kind, "speaker": t.speaker, "text": t.text,
+             "cards": [card_dict(c) for c in t.cards], "clashes": t.clashes, "cited": t.cited}
+            for t in debate.turns
+        ],
+    }  # fmt: skip

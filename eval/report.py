@@ -20,10 +20,11 @@ QUALITY = (
     "recall_at_k", "mrr", "evidence_holds_quote", "abstention_correct", "declined", "withheld", "rescued",
     "not_an_answer", "no_answer_shown", "keyword_in_answer", "answers_question",
     "keyword_recall", "citation_validity", "citation_precision",
-    "cited_sentence_share", "cited_expected_source", "sides_cite", "advocate_stays_on_side",
-    "skeptic_stays_on_side", "moderator_covers_both",
+    "cited_sentence_share", "cited_expected_source", "sides_cite", "advocate_own_evidence",
+    "skeptic_own_evidence", "quote_exact", "tag_support", "model_tags", "moderator_cites_both",
 )  # fmt: skip
-COST = ("retrieval_ms_p50", "retrieval_ms_p95", "first_token_ms", "tokens_per_s", "verify_ms", "total_s")
+COST = ("retrieval_ms_p50", "retrieval_ms_p95", "first_token_ms", "tokens_per_s", "verify_ms", "total_s",
+        "prompt_tokens_per_turn", "repeated_cards")  # fmt: skip
 LABELS = {
     "recall_at_k": "recall@k", "mrr": "MRR", "all_quotes_found": "all quotes found",
     "abstention_correct": "abstention accuracy", "keyword_recall": "keyword recall",
@@ -34,8 +35,11 @@ LABELS = {
     "citation_validity": "citation validity (raw)", "citation_precision": "citation precision",
     "verify_ms": "verify ms (mean)",
     "cited_sentence_share": "sentences with a citation", "cited_expected_source": "expected source cited",
-    "sides_cite": "both sides cite", "advocate_stays_on_side": "advocate stays on side",
-    "skeptic_stays_on_side": "skeptic stays on side", "moderator_covers_both": "moderator covers both",
+    "sides_cite": "both sides cite", "advocate_own_evidence": "advocate cards from own-stance documents",
+    "skeptic_own_evidence": "skeptic cards from own-stance documents", "quote_exact": "quotes exact",
+    "tag_support": "tags supported by their quote", "model_tags": "tags written by the model",
+    "repeated_cards": "repeated cards", "moderator_cites_both": "moderator cites both sides",
+    "prompt_tokens_per_turn": "prompt tokens per turn",
     "retrieval_ms_p50": "retrieval ms (p50)", "retrieval_ms_p95": "retrieval ms (p95)",
     "first_token_ms": "first token ms (mean)", "tokens_per_s": "tokens/s (mean)", "total_s": "seconds per question",
     "questions": "questions", "retrieval_scored": "questions with a retrieval target",

@@ -34,7 +34,10 @@ GENERATION_METRICS = (
     "citation_validity", "citation_precision", "cited_sentence_share", "cited_expected_source", "first_token_ms",
     "tokens_per_s", "verify_ms", "total_s",
 )  # fmt: skip
-DEBATE_METRICS = ("sides_cite", "advocate_stays_on_side", "skeptic_stays_on_side", "moderator_covers_both")
+DEBATE_METRICS = (
+    "sides_cite", "advocate_own_evidence", "skeptic_own_evidence", "quote_exact", "tag_support", "model_tags",
+    "repeated_cards", "moderator_cites_both", "prompt_tokens_per_turn",
+)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -161,7 +164,9 @@ def run_config(
         from assistant.qa import AskChain
         from assistant.transcripts import TranscriptStore
         from eval.ask_eval import score_answer
-        from eval.debate_eval import run_debate
+        from eval.debate_eval import manifest_stances, run_debate
+
+        stances = manifest_stances(corpus)
 
         model = make_chat_model(settings)
         ask_chain = AskChain(retriever, model)
@@ -174,7 +179,7 @@ def run_config(
             if ask_chain is not None and question.mode == "ask":
                 row["generation"] = asdict(score_answer(question, ask_chain.ask(question.question)))
             elif debate_chain is not None and question.mode == "debate":
-                row["generation"] = asdict(run_debate(debate_chain, question, debate_rounds))
+                row["generation"] = asdict(run_debate(debate_chain, question, debate_rounds, stances))
             if row.get("generation") and settings.llm_backend == "extractive":
                 row["generation"]["tokens_per_s"] = None  # it emits whole sentences, not tokens
             rows.append(row)

@@ -31,7 +31,19 @@ from ingest.loaders import (
     load_pasted,
     load_url,
 )
-from ingest.registry import COMPLETE, DELETING, PENDING, DocumentRecord, PassageRecord, Registry, now_iso, passage_id
+from ingest.registry import (
+    COMPLETE,
+    DELETING,
+    PENDING,
+    UNKNOWN_STANCE,
+    DocumentRecord,
+    PassageRecord,
+    Registry,
+    StanceError,
+    now_iso,
+    passage_id,
+    validate_stance,
+)
 from ingest.split import PassageSplitter
 
 # Embedding batches per model call during ingest (see Ingestor._write_documents); progress
@@ -134,14 +146,24 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def prepare(raw: RawDocument, item: str, splitter: PassageSplitter, settings: Settings) -> PreparedDocument:
-    """Clean and split a raw document and give it its deterministic ids."""
+def prepare(
+    raw: RawDocument, item: str, splitter: PassageSplitter, settings: Settings, stance: str | None = None
+) -> PreparedDocument:
+    """Clean and split a raw document and give it its deterministic ids.
+
+    ``stance`` (from ``da ingest --stance`` or the API) wins over the manifest's; a manifest
+    stance that is not allowed fails this item with the allowed values named.
+    """
     cleaned = clean_text(raw.text)
     if not cleaned.text.strip():
         raise LoadError(f"{item}: no article text left after removing boilerplate")
     digest = content_hash(cleaned.text)
     doc_id = digest[:16]
     meta = raw.metadata
+    try:
+        stance = validate_stance(stance or meta.get("stance"))
+    except StanceError as exc:
+        raise LoadError(f"{item}: {exc}") from exc
     is_file = raw.kind not in ("pasted",) and not is_url(raw.source)
     fallback_title = Path(raw.source.removeprefix(UPLOAD_PREFIX)).stem if is_file else raw.source
     record = DocumentRecord(
@@ -158,6 +180,7 @@ def prepare(raw: RawDocument, item: str, splitter: PassageSplitter, settings: Se
         status=PENDING,
         embedding_model=settings.embedding_model,
         added_at=now_iso(),
+        stance=stance,
     )
     passages = [
         PassageRecord(id=passage_id(doc_id, p.index), doc_id=doc_id, index=p.index, start=p.start, end=p.end, text=p.text)
@@ -270,9 +293,14 @@ class Ingestor:
         uploads: Iterable[tuple[str, str]] = (),
         progress: ProgressCallback | None = None,
         show_progress: bool = False,
+        stance: str | None = None,
     ) -> list[ItemResult]:
         """Ingest paths/URLs, pasted ``(text, title)`` pairs and uploaded ``(saved path, file name)``
-        pairs (recorded as ``upload:<file name>``); one result per item, in order."""
+        pairs (recorded as ``upload:<file name>``); one result per item, in order.
+
+        ``stance`` applies to every item (StanceError before anything is read if not allowed).
+        """
+        stance = validate_stance(stance) if stance is not None else None
         uploads = list(uploads)
         check_upload_names(name for _, name in uploads)
         self.finish_interrupted()
@@ -293,7 +321,7 @@ class Ingestor:
         ]
         for item, load in tqdm(loaders, desc="reading", unit="item", disable=not show_progress or len(loaders) < 2):
             try:
-                prepared.append(prepare(load(), item, self.splitter, self.settings))
+                prepared.append(prepare(load(), item, self.splitter, self.settings, stance))
             except LoadError as exc:
                 results.append(ItemResult(item, ERROR, str(exc)))
             except Exception as exc:  # an unexpected failure of one item must not stop the batch
@@ -335,6 +363,7 @@ class Ingestor:
                 if any(d.record.hash == doc.record.hash for _, d in group):
                     write_group()  # the same text twice in one ingest: the second is a duplicate
                 known = self._already_known(doc)
+                doc = self._inherit_stance(doc)
                 if known is not None:
                     advance(len(doc.passages), doc.record.title)
                     slots.append(known)
@@ -350,13 +379,30 @@ class Ingestor:
             bar.close()
         return results + [slot for slot in slots if slot is not None]
 
+    def _inherit_stance(self, doc: PreparedDocument) -> PreparedDocument:
+        """A new version of a document keeps the stance a person gave the earlier one."""
+        if doc.record.stance != UNKNOWN_STANCE:
+            return doc
+        older = [d.stance for d in self.registry.find_by_source(doc.record.source) if d.stance != UNKNOWN_STANCE]
+        if not older:
+            return doc
+        return PreparedDocument(doc.item, DocumentRecord(**{**doc.record.__dict__, "stance": older[-1]}), doc.text,
+                                doc.passages, doc.removed)  # fmt: skip
+
     def _already_known(self, doc: PreparedDocument) -> ItemResult | None:
-        """The result for a document whose text the library already holds, else None."""
+        """The result for a document whose text the library already holds, else None.
+
+        Re-adding an unchanged document with a stance (manifest or ``--stance``) sets that
+        stance; nothing is re-embedded.
+        """
         existing = self.registry.find_by_hash(doc.record.hash)
         if existing is None or existing.status != COMPLETE:
             return None
         base = self._result_fields(doc)
         if existing.source == doc.record.source:
+            if doc.record.stance != UNKNOWN_STANCE and doc.record.stance != existing.stance:
+                self.registry.set_stance(existing.id, doc.record.stance)
+                return ItemResult(doc.item, UNCHANGED, f"already in the library; stance set to {doc.record.stance}", **base)
             return ItemResult(doc.item, UNCHANGED, "already in the library, unchanged", **base)
         return ItemResult(
             doc.item,

@@ -23,6 +23,25 @@ PENDING = "pending"
 COMPLETE = "complete"
 DELETING = "deleting"
 
+# Which side of a debate a document argues. Debates draw each side's evidence from its own
+# stance first, then from unknown documents (``assistant.debate.gather_sources``).
+STANCES = ("advocate", "skeptic", "unknown")
+UNKNOWN_STANCE = "unknown"
+# The schema version (PRAGMA user_version) this code writes; see ``_migrate``.
+SCHEMA_VERSION = 1
+
+
+class StanceError(ValueError):
+    """A stance that is not one of ``STANCES``; the message names the allowed ones."""
+
+
+def validate_stance(value: str | None) -> str:
+    """``value`` lower-cased and stripped if it is an allowed stance (None -> unknown), else StanceError."""
+    stance = (value or UNKNOWN_STANCE).strip().lower()
+    if stance not in STANCES:
+        raise StanceError(f"stance must be one of {', '.join(STANCES)}, not {value!r}")
+    return stance
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
@@ -38,7 +57,9 @@ CREATE TABLE IF NOT EXISTS documents (
     text TEXT NOT NULL,
     status TEXT NOT NULL,
     embedding_model TEXT NOT NULL,
-    added_at TEXT NOT NULL
+    added_at TEXT NOT NULL,
+    stance TEXT NOT NULL DEFAULT 'unknown',
+    suggested_stance TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
 CREATE TABLE IF NOT EXISTS passages (
@@ -55,7 +76,8 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
 
 _DOC_COLUMNS = (
-    "id, hash, source, title, author, date, url, publisher, kind, n_passages, status, embedding_model, added_at"
+    "id, hash, source, title, author, date, url, publisher, kind, n_passages, status, embedding_model, added_at, "
+    "stance, suggested_stance"
 )
 
 
@@ -74,6 +96,15 @@ class DocumentRecord:
     status: str
     embedding_model: str
     added_at: str
+    stance: str = UNKNOWN_STANCE  # confirmed by a person (manifest, --stance, API, da stance)
+    suggested_stance: str | None = None  # the local model's guess for a document without a stance
+
+    @property
+    def stance_shown(self) -> str:
+        """The confirmed stance, or the model's suggestion marked as such until a person confirms it."""
+        if self.stance == UNKNOWN_STANCE and self.suggested_stance not in (None, UNKNOWN_STANCE):
+            return f"unknown (suggested: {self.suggested_stance})"
+        return self.stance
 
 
 @dataclass(frozen=True)
@@ -102,7 +133,28 @@ class Registry:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older database up to ``SCHEMA_VERSION`` in place; nothing is lost.
+
+        Version 0 (before stances) has no ``stance``/``suggested_stance`` columns: they are
+        added, every existing document starting as ``unknown``. ``CREATE TABLE IF NOT EXISTS``
+        alone would leave such a database without the columns.
+        """
+        with self._lock:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"the registry was written by a newer version (schema {version}, this code knows {SCHEMA_VERSION})"
+                )
+            self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(documents)")}
+            if "stance" not in columns:
+                self._conn.execute("ALTER TABLE documents ADD COLUMN stance TEXT NOT NULL DEFAULT 'unknown'")
+            if "suggested_stance" not in columns:
+                self._conn.execute("ALTER TABLE documents ADD COLUMN suggested_stance TEXT")
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
@@ -160,11 +212,12 @@ class Registry:
         with self._transaction() as conn:
             conn.execute("DELETE FROM documents WHERE id = ?", (record.id,))
             conn.execute(
-                f"INSERT INTO documents ({_DOC_COLUMNS}, text) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO documents ({_DOC_COLUMNS}, text) VALUES ({', '.join('?' * 16)})",
                 (
                     record.id, record.hash, record.source, record.title, record.author, record.date,
                     record.url, record.publisher, record.kind, record.n_passages, PENDING,
-                    record.embedding_model, record.added_at, text,
+                    record.embedding_model, record.added_at, validate_stance(record.stance),
+                    record.suggested_stance, text,
                 ),
             )  # fmt: skip
             conn.executemany(
@@ -183,6 +236,23 @@ class Registry:
             changed = conn.execute("UPDATE documents SET status = ? WHERE status = ?", (PENDING, COMPLETE)).rowcount
             self._bump(conn)
         return changed
+
+    def set_stance(self, doc_id: str, stance: str) -> str:
+        """Confirm a document's stance (validated); the text and vectors stay as they are."""
+        stance = validate_stance(stance)
+        with self._transaction() as conn:
+            conn.execute("UPDATE documents SET stance = ? WHERE id = ?", (stance, doc_id))
+        return stance
+
+    def set_suggested_stance(self, doc_id: str, stance: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("UPDATE documents SET suggested_stance = ? WHERE id = ?", (validate_stance(stance), doc_id))
+
+    def stances(self) -> dict[str, str]:
+        """Confirmed stance of every complete document, read fresh (a debate must see a change at once)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT id, stance FROM documents WHERE status = ?", (COMPLETE,)).fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def set_embedding_model(self, doc_id: str, model: str) -> None:
         with self._transaction() as conn:

@@ -37,6 +37,8 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     # chain tests with a scripted model must not load the real one.
     monkeypatch.setenv("DA_VERIFIER", "rules")
     monkeypatch.setenv("DA_RELEVANCE", "rules")
+    # Ingest would otherwise ask the local model for a suggested stance; tests that want it say so.
+    monkeypatch.setenv("DA_STANCE_SUGGESTIONS", "false")
 
 
 @pytest.fixture

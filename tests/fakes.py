@@ -47,3 +47,13 @@ def number_of(messages: list[BaseMessage], phrase: str) -> int:
     raise AssertionError(f"no passage with {phrase!r} in the prompt")
 
 
+
+
+def evidence(messages: list[BaseMessage]) -> dict[int, str]:
+    """The numbered evidence sentences of a debate card prompt (the last message), by id."""
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] (.*)$", messages[-1].content, re.MULTILINE)}
+
+
+def evidence_id(messages: list[BaseMessage], phrase: str) -> int | None:
+    """The id of the first evidence sentence containing ``phrase`` (None if none is offered)."""
+    return next((i for i, text in evidence(messages).items() if phrase in text), None)

@@ -78,7 +78,16 @@ def test_debate_streams_turns_and_is_saved(api) -> None:
     types = [line["type"] for line in lines]
     assert types[0] == "start" and types[-1] == "debate"
     assert [line["speaker"] for line in lines if line["type"] == "turn_start"] == ["dove", "skeptic", "moderator"]
+    cards = [line for line in lines if line["type"] == "card"]
+    assert len(cards) == 4 and {c["role"] for c in cards} == {"advocate", "skeptic"}
+    sources = {s["number"]: s for s in lines[0]["sources"]}
+    assert all(sources[c["source"]]["text"][c["start"] : c["end"]] == c["quote"] for c in cards)
+    turns = [line for line in lines if line["type"] == "turn"]
+    assert [c["label"] for c in turns[0]["cards"]] == [c["label"] for c in cards[:2]]
     debate_id = lines[-1]["id"]
+    assert f"> “{cards[0]['quote']}”" in client.get(f"/api/debates/{debate_id}/brief").text
+    exported = client.get(f"/api/debates/{debate_id}/cards").json()
+    assert exported["turns"][0]["cards"][0]["document"] in ("skeptic.txt", "pro_engagement.txt")
     assert client.get("/api/debates").json()[0]["id"] == debate_id
     markdown = client.get(f"/api/debates/{debate_id}/markdown").text
     assert markdown.startswith("# Debate: Should Arandia") and "## References" in markdown
@@ -100,6 +109,22 @@ def test_documents_add_list_delete(api) -> None:
     assert client.delete(f"/api/documents/{doc_id}").json()["deleted"] == doc_id
     assert client.delete(f"/api/documents/{doc_id}").status_code == 404
     assert client.post("/api/documents", data={}).status_code == 422
+
+
+def test_document_stance_from_the_form_and_changed_by_patch(api) -> None:
+    client, _ = api
+    added = client.post("/api/documents", data={"text": "Talks with the harbour board failed twice.", "title": "Board",
+                                                "stance": "skeptic"}).json()  # fmt: skip
+    doc_id = added[0]["doc_id"]
+    listing = {d["id"]: d for d in client.get("/api/documents").json()}
+    assert listing[doc_id]["stance"] == "skeptic"
+    assert all(d["stance"] == "unknown" for i, d in listing.items() if i != doc_id)
+    assert client.patch(f"/api/documents/{doc_id}", json={"stance": "advocate"}).json()["stance"] == "advocate"
+    bad = client.patch(f"/api/documents/{doc_id}", json={"stance": "pro"})
+    assert bad.status_code == 422 and "advocate, skeptic, unknown" in bad.json()["detail"]
+    assert client.patch("/api/documents/nope", json={"stance": "skeptic"}).status_code == 404
+    refused = client.post("/api/documents", data={"text": "More notes.", "stance": "neutral"})
+    assert refused.status_code == 422 and len(client.get("/api/documents").json()) == 3
 
 
 def test_bearer_token_protects_the_api_and_basic_auth_the_ui(settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import re
 import subprocess
@@ -114,5 +116,11 @@ def test_debate_streams_turns_saves_and_exports(articles: Path, tmp_path: Path) 
     assert "Should Arandia get a non-aggression pledge first?" in listing.output and "complete" in listing.output
     exported = _run("export", "1")
     assert exported.exit_code == 0 and "## References" in exported.output
+    as_json = json.loads(_run("export", "1", "--format", "json").output)
+    card = as_json["turns"][0]["cards"][0]
+    assert card["role"] == "advocate" and card["quote"] and card["document"].endswith((".txt", ".md", ".html"))
+    assert set(card) >= {"tag", "passage_id", "doc_id", "stance"}
+    assert _run("export", "1", "--format", "brief").output.startswith("# Brief: Should Arandia")
+    assert _run("export", "1", "--format", "pdf").exit_code == 2
     assert _run("export", "42").exit_code == 2
     assert _run("debate", "Anything?", "--rounds", "99", "--backend", "extractive").exit_code == 2

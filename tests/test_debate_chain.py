@@ -1,148 +1,306 @@
-"""Debate logic with a deterministic chat model (real retrieval, real Chroma, real SQLite)."""
+"""Debate logic with a deterministic chat model (real retrieval, real Chroma, real SQLite).
+
+The scripted model answers the card prompts the chain builds: it picks evidence sentences by
+the phrase they contain and writes tags, as the local model does under its JSON grammar.
+"""
 
 from __future__ import annotations
 
-import re
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 from langchain_core.messages import BaseMessage
 
 from assistant import prompts
-from assistant.debate import DebateChain, DebateError, TurnStarted, TurnText
+from assistant.cards import Candidate, assemble_cards, tag_supported, text_key, trimmed_quote
+from assistant.debate import CardMade, DebateChain, DebateError, TurnStarted, TurnText
 from assistant.library import Library
+from assistant.llm import ExtractiveChatModel
 from assistant.prompts import Persona
-from assistant.retrieval import HybridRetriever, QueryError
-from assistant.transcripts import COMPLETE, FAILED, Debate, TranscriptStore, to_markdown
-from tests.fakes import ScriptedChatModel, number_of
+from assistant.retrieval import HybridRetriever, QueryError, RetrievedPassage
+from assistant.text import sentence_spans
+from assistant.transcripts import COMPLETE, FAILED, Debate, TranscriptStore, to_brief, to_json, to_markdown
+from tests.fakes import ScriptedChatModel, evidence, evidence_id
 
 MOTION = "Should the government offer Arandia a non-aggression pledge before full disarmament?"
+# What each side would like to quote, best first.
+ADVOCATE_PHRASES = ["40,000 tonnes", "no missile tests", "hotline", "security assurances work best"]
+SKEPTIC_PHRASES = ["expelled the international inspectors", "a third of donated fuel", "enrichment hall", "seventy percent"]
 
 
-def speaker_of(messages: list[BaseMessage]) -> str:
-    instruction = messages[-1].content.rsplit("\n\n", 1)[-1]
-    if instruction.startswith("You are the neutral moderator"):
+def role_of(messages: list[BaseMessage]) -> str:
+    system = messages[0].content
+    if system.startswith("You are the neutral moderator"):
         return "moderator"
-    return re.match(r"You are the (.+?)\. ", instruction).group(1)
+    return "advocate" if "You are the engagement advocate" in system or "You are the dove" in system else "skeptic"
 
 
 def debater(messages: list[BaseMessage]) -> str:
-    """Cites the pro article for the advocate, the con article for the skeptic, both for the moderator."""
-    who = speaker_of(messages)
-    pro = f"The Harbor Accord let 40,000 tonnes of grain cross the border [{number_of(messages, '40,000 tonnes')}]."
-    con = f"The Copper Lake agreement collapsed after Arandia expelled the inspectors [{number_of(messages, 'expelled')}]."
-    if who == "moderator":
-        return f"Clash: {pro} {con}"
-    said = pro if "advocate" in who or who == "dove" else con
-    if "last statement" in messages[-1].content.rsplit("\n\n", 1)[-1]:  # a rebuttal says it anew
-        said = "In answer, the record shows it again: " + said[0].lower() + said[1:]
-    return said
+    """Cards quoting the side's phrases with tags in its own words; the moderator prefers the first quote."""
+    role = role_of(messages)
+    if role == "moderator":
+        clashes = messages[-1].content.count("Clash ")
+        return json.dumps({"verdicts": ["first"] * clashes})
+    phrases = ADVOCATE_PHRASES if role == "advocate" else SKEPTIC_PHRASES
+    ids = [i for i in (evidence_id(messages, p) for p in phrases) if i is not None][:2]
+    labels = [line.split(":")[0] for line in messages[-1].content.splitlines() if line[:1] in "AS" and line[1:2].isdigit()]
+    cards = []
+    for n, i in enumerate(ids):
+        words = evidence(messages)[i].rstrip(".").split()
+        card = {"id": i, "tag": " ".join(words[:12])}  # the sentence's own words: supported
+        if labels:
+            card = {"answers": labels[n % len(labels)], **card}
+        cards.append(card)
+    return json.dumps({"cards": cards})
+
+
+def _chain(library: Library, rule=debater) -> DebateChain:
+    return DebateChain(
+        HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]), TranscriptStore(library.settings.transcripts_path)
+    )
+
+
+def _mark_sides(library: Library) -> dict[str, str]:
+    """pro_engagement.txt argues for, skeptic.txt against; the other fixture articles stay unknown."""
+    stances = {}
+    for doc in library.documents():
+        name = Path(doc.source).name
+        stance = {"pro_engagement.txt": "advocate", "skeptic.txt": "skeptic"}.get(name, "unknown")
+        library.set_stance(doc.id, stance)
+        stances[doc.id] = stance
+    return stances
 
 
 @pytest.fixture
 def chain(library: Library, articles: Path) -> DebateChain:
     library.ingest([str(articles)])
-    return DebateChain(
-        HybridRetriever(library), ScriptedChatModel(rule=debater, calls=[]), TranscriptStore(library.settings.transcripts_path)
-    )
+    _mark_sides(library)
+    return _chain(library)
 
 
-def test_turn_order_streaming_and_a_shared_numbered_source_list(chain: DebateChain) -> None:
+def _cards(debate: Debate):
+    return [c for t in debate.turns for c in t.cards]
+
+
+def test_turns_are_cards_with_exact_quotes_from_their_own_side(chain: DebateChain) -> None:
     events = list(chain.stream(MOTION, rounds=1))
-    started = [(e.role, e.kind, e.speaker) for e in events if isinstance(e, TurnStarted)]
-    assert started == [
-        ("advocate", "opening", "engagement advocate"),
-        ("skeptic", "opening", "skeptic"),
-        ("advocate", "rebuttal", "engagement advocate"),
-        ("skeptic", "rebuttal", "skeptic"),
-        ("moderator", "summary", "moderator"),
-    ]
-    assert sum(isinstance(e, TurnText) for e in events) > 10  # streamed in pieces
+    started = [(e.role, e.kind) for e in events if isinstance(e, TurnStarted)]
+    assert started == [("advocate", "opening"), ("skeptic", "opening"), ("advocate", "rebuttal"),
+                       ("skeptic", "rebuttal"), ("moderator", "summary")]  # fmt: skip
     debate = events[-1]
     assert isinstance(debate, Debate) and debate.status == COMPLETE
+    made = [e.card for e in events if isinstance(e, CardMade)]
+    assert made == _cards(debate) and len(made) == 8
+    assert sum(isinstance(e, TurnText) for e in events) >= 9
     sources = {s.number: s for s in debate.sources}
-    assert {Path(s.source).name for s in debate.sources} >= {"pro_engagement.txt", "skeptic.txt"}
-    advocate, skeptic, *_, moderator = debate.turns
-    assert all(Path(sources[n].source).name == "pro_engagement.txt" for n in advocate.cited)
-    assert all(Path(sources[n].source).name == "skeptic.txt" for n in skeptic.cited)
-    assert len(moderator.cited) == 2
-    # One numbering for the whole debate: the same passage carries the same [n] in every turn.
-    assert debate.turns[0].cited == debate.turns[2].cited and debate.turns[1].cited == debate.turns[3].cited
+    for turn in debate.turns[:4]:
+        assert len(turn.cards) == 2 and turn.cited == sorted({c.source for c in turn.cards})
+        for card in turn.cards:
+            source = sources[card.source]
+            assert source.text[card.start : card.end] == card.quote  # exact by construction
+            assert (card.passage_id, card.doc_id) == (source.passage_id, source.doc_id)
+            assert source.stance in (card.role, "unknown")  # own side (or unknown) only
+            assert card.tag_from == "model" and tag_supported(card.tag, card.quote)
+            assert card.label[0] == card.role[0].upper()
+    advocate_quotes = " ".join(c.quote for c in debate.turns[0].cards)
+    assert "40,000 tonnes" in advocate_quotes and "no missile tests" in advocate_quotes
+    assert "expelled the international inspectors" in " ".join(c.quote for c in debate.turns[1].cards)
 
 
-def test_every_turn_shares_the_system_prompt_and_extends_the_transcript(chain: DebateChain) -> None:
+def test_no_quote_or_tag_is_used_twice_and_rebuttals_name_what_they_answer(chain: DebateChain) -> None:
+    debate = chain.run(MOTION, rounds=2)
+    cards = _cards(debate)
+    assert len({text_key(c.quote) for c in cards}) == len(cards)
+    assert len({text_key(c.tag) for c in cards}) == len(cards)
+    labels = {c.label: c for c in cards}
+    assert len(labels) == len(cards)
+    for turn in debate.turns:
+        for card in turn.cards:
+            if turn.kind == "rebuttal":
+                assert card.answers in labels and labels[card.answers].role != card.role
+            else:
+                assert card.answers is None
+
+
+def test_a_side_never_sees_the_other_sides_documents(chain: DebateChain) -> None:
     chain.run(MOTION, rounds=1)
-    calls = chain.chat_model.calls
-    assert len(calls) == 5
-    assert len({c[0].content for c in calls}) == 1  # sources + rules identical: llama.cpp reuses them
-    users = [c[1].content for c in calls]
-    for earlier, later in zip(users, users[1:]):
-        transcript_part = earlier.rsplit("You are the", 1)[0]
-        assert later.startswith(transcript_part)  # each prompt extends the previous one; role comes last
-    assert "engagement advocate: The Harbor Accord" in users[1]
+    for call in chain.chat_model.calls:
+        role = role_of(call)
+        offered = " ".join(evidence(call).values())
+        if role == "advocate":
+            assert not any(p in offered for p in SKEPTIC_PHRASES)
+        elif role == "skeptic":
+            assert not any(p in offered for p in ADVOCATE_PHRASES)
 
 
-def test_renamed_personas_with_their_own_stances(chain: DebateChain) -> None:
-    dove = Persona("dove", "You argue that talks with Arandia pay off.")
-    hawk = Persona("hawk", "You argue that pressure on Arandia works better than talks.")
-    debate = chain.run(MOTION, rounds=0, advocate=dove, skeptic=hawk)
-    assert [t.speaker for t in debate.turns] == ["dove", "hawk", "moderator"]
-    first_prompt = chain.chat_model.calls[0][1].content
-    assert "You are the dove. You argue that talks with Arandia pay off." in first_prompt
+def test_a_side_without_documents_of_its_own_is_told_before_anything_runs(library: Library, articles: Path) -> None:
+    library.ingest([str(articles / "pro_engagement.txt")])
+    (doc,) = library.documents()
+    library.set_stance(doc.id, "advocate")
+    chain = _chain(library)
+    with pytest.raises(DebateError, match="skeptic has nothing of its own") as caught:
+        chain.run(MOTION, rounds=1)
+    assert "--stance skeptic" in str(caught.value) and "against the motion" in str(caught.value)
+    assert chain.chat_model.calls == [] and chain.store.list() == []
+    library.set_stance(doc.id, "unknown")  # unknown documents serve both sides
+    assert chain.run(MOTION, rounds=0).status == COMPLETE
 
 
-def test_invalid_citations_are_removed_and_a_side_without_support_says_so(library: Library, articles: Path) -> None:
+def test_repeated_unsupported_or_missing_tags_fall_back_to_the_trimmed_quote(chain: DebateChain) -> None:
+    def sloppy(messages: list[BaseMessage]) -> str:
+        if role_of(messages) == "moderator":
+            return "no json here"
+        ids = list(evidence(messages))
+        return json.dumps({"cards": [{"id": ids[0], "tag": "Dragons never guard the northern border"},
+                                     {"id": ids[0], "tag": "Same id twice"}, {"id": 99, "tag": "Out of range"}]})  # fmt: skip
+
+    chain.chat_model.rule = sloppy
+    debate = chain.run(MOTION, rounds=1)
+    cards = _cards(debate)
+    assert len(cards) == 8 and len({text_key(c.quote) for c in cards}) == 8
+    first = debate.turns[0].cards[0]
+    assert first.tag_from == "quote" and first.model_tag == "Dragons never guard the northern border"
+    assert first.tag_note == "not supported by its quote" and first.tag == trimmed_quote(first.quote)
+    filled = debate.turns[0].cards[1]
+    assert filled.tag_from == "quote" and filled.tag_note == "no tag from the model"
+    moderator = debate.turns[-1]
+    assert len(moderator.clashes) == 4  # unparseable verdicts: decided by overlap with the motion
+    assert {c["more_direct"] for c in moderator.clashes} <= {c.label for c in cards}
+
+
+def test_assemble_cards_rules() -> None:
+    passage = RetrievedPassage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
+    text = "Arandia expelled the inspectors in 2011. Imports of steel fell by seventy percent. Talks resumed in 2019."
+    sentences = sentence_spans(text)
+    candidates = [Candidate(3, passage, s) for s in sentences]
+    used = {text_key("Talks resumed in 2019")}
+    reply = {"cards": [
+        {"id": 2, "tag": "Steel imports fell by fifty percent"},  # wrong number
+        {"id": 3, "tag": "Talks resumed in 2019"},  # used before
+    ]}  # fmt: skip
+    cards = assemble_cards("skeptic", reply, candidates, 3, 4, used, ["A1", "A2"])
+    assert [c.label for c in cards] == ["S4", "S5", "S6"]
+    assert [c.tag_note for c in cards] == ["not supported by its quote", "repeats an earlier tag", "no tag from the model"]
+    assert [c.quote for c in cards] == [sentences[1].text, sentences[2].text, sentences[0].text]
+    assert [c.answers for c in cards] == ["A1", "A2", "A1"]  # unnamed answers go to unanswered cards first
+    assert all(text[c.start : c.end] == c.quote for c in cards)
+
+
+def test_a_tag_written_under_the_wrong_id_goes_with_the_sentence_it_describes() -> None:
+    passage = RetrievedPassage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
+    text = "Arandia expelled the inspectors in 2011. Imports of steel fell by seventy percent. Talks resumed in 2019."
+    candidates = [Candidate(1, passage, s) for s in sentence_spans(text)]
+    reply = {"cards": [{"id": 1, "tag": "Steel imports fell by seventy percent"}, {"id": 2, "tag": "Talks resumed in 2019"}]}
+    cards = assemble_cards("advocate", reply, candidates, 2, 1, set())
+    assert [(c.quote, c.tag_from) for c in cards] == [
+        ("Imports of steel fell by seventy percent.", "model"), ("Talks resumed in 2019.", "model"),
+    ]  # fmt: skip
+    long_quote = "It does show that concessions given first are pocketed, and that the North returns whenever it likes."
+    assert tag_supported(trimmed_quote(long_quote), long_quote)  # the fallback tag passes its own check
+
+
+@pytest.mark.parametrize(
+    ("tag", "quote", "ok"),
+    [
+        ("Wages were diverted to weapons programs", "Most of the wages had been diverted to its weapons programs.", True),
+        ("Wages were not diverted to weapons", "Most of the wages had been diverted to its weapons programs.", False),
+        ("Five inspectors were expelled", "Three inspectors were expelled in 2011.", False),
+        ("The accord offered sticks and carrots", "The accord offered not engagement but sticks and carrots.", True),
+        ("The accord offered engagement", "The accord offered not engagement but sticks and carrots.", False),
+        ("Engagement catalyzes new directions", "Development aid reached the northern provinces in 2005.", False),
+        ("After the summit the two Koreas signed a军事", "After the summit the two Koreas signed a military pact.", False),
+    ],
+)
+def test_tag_check(tag: str, quote: str, ok: bool) -> None:
+    assert tag_supported(tag, quote) is ok
+
+
+def test_moderator_lists_clashes_citing_both_sides(chain: DebateChain) -> None:
+    debate = chain.run(MOTION, rounds=1)
+    moderator = debate.turns[-1]
+    cards = {c.label: c for c in _cards(debate)}
+    assert moderator.clashes and all(len(c["cards"]) == 2 for c in moderator.clashes)
+    for clash in moderator.clashes:
+        a, b = (cards[label] for label in clash["cards"])
+        assert a.role != b.role and clash["more_direct"] == a.label  # the scripted model says "first"
+    roles = {cards[label].role for clash in moderator.clashes for label in clash["cards"]}
+    assert roles == {"advocate", "skeptic"}
+    assert moderator.text.count("Clash ") == len(moderator.clashes) and "Left open:" in moderator.text
+    assert set(moderator.cited) >= {cards[label].source for clash in moderator.clashes for label in clash["cards"]}
+
+
+def test_without_rebuttals_the_openings_face_each_other(chain: DebateChain) -> None:
+    debate = chain.run(MOTION, rounds=0)
+    assert [c["cards"] for c in debate.turns[-1].clashes] == [["A1", "S1"], ["A2", "S2"]]
+
+
+def test_the_extractive_baseline_debates_with_quoted_tags(library: Library, articles: Path) -> None:
     library.ingest([str(articles)])
-
-    def rule(messages: list[BaseMessage]) -> str:
-        if speaker_of(messages) == "skeptic":
-            return "Dragons guard the northern border and eat all the grain [2]."
-        return f"The Harbor Accord reopened the Tessaly rail link after eleven years [{number_of(messages, 'Tessaly rail')}][42]."
-
-    chain = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]),
-                        TranscriptStore(library.settings.transcripts_path))  # fmt: skip
-    debate = chain.run(MOTION, rounds=0)
-    advocate, skeptic, _ = debate.turns
-    assert advocate.invalid_citations == ["[42]"] and "[42]" not in advocate.text and advocate.cited
-    assert skeptic.no_material and skeptic.text == prompts.NO_MATERIAL and skeptic.cited == []
-    assert "Dragons" in skeptic.raw_text
+    _mark_sides(library)
+    chain = DebateChain(HybridRetriever(library), ExtractiveChatModel(), TranscriptStore(library.settings.transcripts_path))
+    debate = chain.run(MOTION, rounds=1)
+    cards = _cards(debate)
+    assert len(cards) == 8 and all(c.tag_from == "quote" for c in cards)
+    assert debate.turns[-1].clashes
 
 
-def test_transcript_is_saved_after_every_turn_and_exports_markdown(chain: DebateChain) -> None:
-    debate = chain.run(MOTION, rounds=0)
+def test_saved_debates_load_with_their_cards_and_old_turns_without(chain: DebateChain, library: Library) -> None:
+    debate = chain.run(MOTION, rounds=1)
     saved = chain.store.get(debate.id)
     assert saved.turns == debate.turns and saved.sources == debate.sources and saved.status == COMPLETE
-    markdown = to_markdown(saved)
-    assert markdown.startswith(f"# Debate: {MOTION}")
-    assert "## Opening: engagement advocate" in markdown and "## Summary: moderator" in markdown
-    references = markdown.split("## References", 1)[1]
-    for source in saved.sources:
-        assert f"\n{source.number}. {source.title}" in references
-    assert chain.store.list()[0][:2] == (debate.id, MOTION)
+    # A debate saved before cards and stances existed.
+    db = sqlite3.connect(library.settings.transcripts_path)
+    old_turn = {"index": 0, "role": "advocate", "kind": "opening", "speaker": "engagement advocate", "text": "Old [1].",
+                "raw_text": "Old [1].", "cited": [1], "timing": {}}  # fmt: skip
+    old_source = {k: v for k, v in json.loads(db.execute("SELECT sources FROM debates").fetchone()[0])[0].items() if k != "stance"}
+    cursor = db.execute("INSERT INTO debates(motion, created_at, status, rounds, personas, sources) SELECT motion, "
+                        "created_at, status, 0, personas, ? FROM debates LIMIT 1", (json.dumps([old_source]),))  # fmt: skip
+    db.execute("INSERT INTO turns VALUES (?, 0, ?)", (cursor.lastrowid, json.dumps(old_turn)))
+    db.commit()
+    db.close()
+    old = chain.store.get(cursor.lastrowid)
+    assert old.turns[0].cards == [] and old.sources[0].stance == "unknown"
+    assert "Old [1]." in to_markdown(old) and to_json(old)["turns"][0]["cards"] == []
 
 
-def test_a_failure_mid_debate_keeps_the_finished_turns(library: Library, articles: Path) -> None:
-    library.ingest([str(articles)])
+def test_exports_markdown_brief_and_json(chain: DebateChain) -> None:
+    debate = chain.run(MOTION, rounds=1)
+    markdown = to_markdown(debate)
+    first = debate.turns[0].cards[0]
+    assert f"**{first.label}. {first.tag}**" in markdown and f"> “{first.quote}” [{first.source}]" in markdown
+    assert "## Summary: moderator" in markdown and "## References" in markdown
+    brief = to_brief(debate)
+    advocate_part, skeptic_part = brief.split("## Skeptic")
+    assert all(c.quote in advocate_part for c in _cards(debate) if c.role == "advocate")
+    assert all(c.quote in skeptic_part for c in _cards(debate) if c.role == "skeptic")
+    exported = to_json(debate)
+    cards = [c for t in exported["turns"] for c in t["cards"]]
+    assert len(cards) == 8
+    assert {c["document"] for c in cards} == {"pro_engagement.txt", "skeptic.txt"}
+    assert all(c["stance"] == c["role"] for c in cards)
+    assert set(cards[0]) >= {"role", "tag", "quote", "passage_id", "doc_id", "document", "stance"}
 
+
+def test_a_failure_mid_debate_keeps_the_finished_turns(chain: DebateChain) -> None:
     def rule(messages: list[BaseMessage]) -> str:
-        if speaker_of(messages) == "skeptic":
+        if role_of(messages) == "skeptic":
             raise RuntimeError("model crashed")
         return debater(messages)
 
-    store = TranscriptStore(library.settings.transcripts_path)
-    chain = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]), store)
+    chain.chat_model.rule = rule
     with pytest.raises(RuntimeError):
         chain.run(MOTION, rounds=1)
-    debate_id, _, _, status, n_turns = store.list()[0]
+    debate_id, _, _, status, n_turns = chain.store.list()[0]
     assert status == FAILED and n_turns == 1
-    assert store.get(debate_id).turns[0].speaker == "engagement advocate"
+    assert chain.store.get(debate_id).turns[0].cards
 
 
-def test_empty_library_gives_honest_turns_without_calling_the_model(library: Library) -> None:
-    chain = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=debater, calls=[]),
-                        TranscriptStore(library.settings.transcripts_path))  # fmt: skip
-    debate = chain.run(MOTION, rounds=0)
-    assert [t.text for t in debate.turns] == [prompts.NO_MATERIAL] * 3
+def test_empty_library_is_refused_without_calling_the_model(library: Library) -> None:
+    chain = _chain(library)
+    with pytest.raises(DebateError, match="nothing of its own"):
+        chain.run(MOTION, rounds=0)
     assert chain.chat_model.calls == []
 
 
@@ -163,50 +321,37 @@ def test_bad_requests_are_refused_before_any_work(chain: DebateChain, kwargs: di
     assert chain.chat_model.calls == [] and chain.store.list() == []
 
 
-def test_prompts_put_role_last() -> None:
-    prompt = prompts.debate_turn_prompt("M?", [("a", "x [1].")], "You are the b. Argue.")
-    assert prompt.index("Motion: M?") < prompt.index("Debate so far") < prompt.index("a: x [1].") < prompt.index("You are the b")
-    assert prompts.debate_turn_prompt("M?", [], "Go.") == "Motion: M?\n\nGo."
+def test_renamed_personas_with_their_own_stances(chain: DebateChain) -> None:
+    dove = Persona("dove", "You argue that talks with Arandia pay off.")
+    hawk = Persona("hawk", "You argue that pressure on Arandia works better than talks.")
+    debate = chain.run(MOTION, rounds=0, advocate=dove, skeptic=hawk)
+    assert [t.speaker for t in debate.turns] == ["dove", "hawk", "moderator"]
+    assert "You are the dove in a debate. You argue that talks with Arandia pay off." in chain.chat_model.calls[0][0].content
 
 
 def test_a_renamed_side_without_a_stance_keeps_its_default_stance(chain: DebateChain) -> None:
-    """...and its search words; a side given its own stance searches with that stance."""
     debate = chain.run(MOTION, rounds=0, advocate=Persona("dove", "  "))
     assert debate.advocate == Persona("dove", prompts.ADVOCATE.stance, prompts.ADVOCATE.search_terms)
-    assert f"You are the dove. {prompts.ADVOCATE.stance}" in chain.chat_model.calls[0][1].content
 
 
-def test_each_side_searches_with_its_own_words(chain: DebateChain, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default personas search with short topic words, a custom stance with itself."""
-    queries: list[str] = []
+def test_each_side_searches_its_own_documents_with_its_own_words(chain: DebateChain, monkeypatch: pytest.MonkeyPatch) -> None:
+    stances = chain.retriever.library.registry.stances()
+    searches: list[tuple[str, list[str]]] = []
     retrieve = chain.retriever.retrieve
-    monkeypatch.setattr(chain.retriever, "retrieve", lambda q, *a, **kw: queries.append(q) or retrieve(q, *a, **kw))
+
+    def spy(query, *args, **kwargs):
+        searches.append((query, sorted(stances[d] for d in kwargs["doc_ids"])))
+        return retrieve(query, *args, **kwargs)
+
+    monkeypatch.setattr(chain.retriever, "retrieve", spy)
     chain.gather_sources(MOTION, prompts.ADVOCATE, Persona("hawk", "Sanctions first."))
-    assert queries == [f"{MOTION} {prompts.ADVOCATE.search_terms}", f"{MOTION} Sanctions first."]
-
-
-def test_a_side_that_copies_its_opponent_is_not_shown_the_copy(library: Library, articles: Path) -> None:
-    """The skeptic repeating the advocate's sentence word for word: removed and reported; with
-    nothing of its own left, the skeptic's turn says honestly that it has no material."""
-    library.ingest([str(articles)])
-
-    def parrot(messages: list[BaseMessage]) -> str:
-        said = f"The Harbor Accord let 40,000 tonnes of grain cross the border [{number_of(messages, '40,000 tonnes')}]."
-        return said if speaker_of(messages) != "moderator" else f"Both sides spoke. {said}"
-
-    chain = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=parrot, calls=[]),
-                        TranscriptStore(library.settings.transcripts_path))  # fmt: skip
-    debate = chain.run(MOTION, rounds=0)
-    advocate, skeptic, moderator = debate.turns
-    assert advocate.cited and not advocate.repeated_sentences
-    assert skeptic.no_material and skeptic.text == prompts.NO_MATERIAL
-    assert skeptic.repeated_sentences == [advocate.raw_text]
-    assert moderator.cited and not moderator.repeated_sentences  # quoting the sides is the moderator's job
-    assert chain.store.get(debate.id).turns[1].repeated_sentences == skeptic.repeated_sentences
+    assert searches[0] == (f"{MOTION} {prompts.ADVOCATE.search_terms}", ["advocate"])
+    assert all(query == f"{MOTION} Sanctions first." and set(kinds) <= {"skeptic", "unknown"}
+               for query, kinds in searches if query.endswith("Sanctions first."))  # fmt: skip
+    assert (f"{MOTION} Sanctions first.", ["skeptic"]) in searches
 
 
 def test_persona_names_and_stances_lose_control_characters_on_every_surface(chain: DebateChain) -> None:
-    """The debate cleans personas itself, so CLI, API and UI all store what the UI can show."""
     debate = chain.run(MOTION, rounds=0, advocate=Persona("\x1b[31mdove\x00", "Talks\x07 work.\x1b]0;x\x07"))
     assert debate.advocate.name == "dove" and debate.advocate.stance == "Talks work."
     assert chain.store.get(debate.id).advocate.name == "dove"

@@ -13,7 +13,8 @@ import pytest
 
 from assistant.prompts import Persona
 from eval.__main__ import main as eval_main
-from eval.debate_eval import moderator_covers_both, stays_on_side
+from assistant.transcripts import Card
+from eval.debate_eval import manifest_stances, own_evidence_share, repeated_cards
 from eval.metrics import generation_fields, keyword_recall, raw_citation_validity
 from eval.questions import Question
 from eval.questions import load_questions
@@ -64,14 +65,22 @@ def test_declined_withheld_and_rescued_are_told_apart() -> None:
     assert wrong["evidence_holds_quote"] is False and wrong["citation_precision"] == 0.0
 
 
-def test_debate_side_checks() -> None:
-    assert stays_on_side({1, 3}, {1, 2, 3})
-    assert not stays_on_side({4, 5, 1}, {1, 2})
-    assert not stays_on_side(set(), {1, 2})
-    belongs = {"advocate": {1, 2}, "skeptic": {2, 3}}
-    assert moderator_covers_both({1, 3}, belongs)
-    assert not moderator_covers_both({2}, belongs)  # one passage cannot stand for both sides
-    assert not moderator_covers_both({1}, belongs)
+def _card(label: str, role: str, source: int, quote: str, tag: str) -> Card:
+    return Card(label, role, tag, quote, source, f"p{source}", f"d{source}", 0, len(quote))
+
+
+def test_debate_side_checks_use_the_manifest(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(
+        '[{"file": "pro.txt", "stance": "advocate"}, {"file": "con.txt", "stance": "skeptic"}, {"file": "x.txt"}]'
+    )
+    stances = manifest_stances([tmp_path])
+    assert stances == {"pro.txt": "advocate", "con.txt": "skeptic"}
+    stance_of = {1: "advocate", 2: "skeptic", 3: "unknown"}
+    cards = [_card("A1", "advocate", 1, "q1", "t1"), _card("A2", "advocate", 2, "q2", "t2"),
+             _card("S1", "skeptic", 3, "q3", "t3"), _card("S2", "skeptic", 2, "q1", "t4")]  # fmt: skip
+    assert own_evidence_share(cards, "advocate", stance_of) == 0.5  # A2 quotes the skeptic's article
+    assert own_evidence_share(cards, "skeptic", stance_of) == 1.0  # unknown counts as its own
+    assert repeated_cards(cards) == 1  # S2 repeats A1's quote
 
 
 def test_config_specs() -> None:
@@ -103,7 +112,8 @@ def test_whole_run_with_the_extractive_baseline(tmp_path: Path) -> None:
     assert rows["fx-01"]["generation"]["keyword_recall"] == 1.0
     assert rows["fx-01"]["generation"]["citation_validity"] == 1.0
     debate = rows["fx-04"]["generation"]
-    assert debate["side"] == "skeptic" and set(debate) >= {"sides_cite", "moderator_covers_both", "skeptic_stays_on_side"}
+    assert debate["side"] == "skeptic" and set(debate) >= {"sides_cite", "moderator_cites_both", "skeptic_own_evidence"}
+    assert debate["quote_exact"] == 1.0 and debate["repeated_cards"] == 0 and debate["moderator_cites_both"]
     assert set(report["by_mode"]) == {"ask", "debate", "all"}
     assert report["by_mode"]["ask"]["questions"] == 3 and report["by_mode"]["debate"]["questions"] == 1
     assert report["by_mode"]["all"]["recall_at_5"] == 1.0

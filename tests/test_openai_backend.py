@@ -52,3 +52,20 @@ def test_a_wrong_api_key_is_a_clear_error(openai_server: str, tmp_path: Path) ->
                         openai_api_key="wrong")  # fmt: skip
     with pytest.raises(openai.AuthenticationError):
         make_chat_model(settings).invoke("Say hello.")
+
+
+def test_card_replies_follow_the_schema_through_the_server(openai_server: str, tmp_path: Path) -> None:
+    """llama-cpp-python's server refuses ``json_schema``; the assistant asks again with json_object + schema."""
+    from langchain_core.messages import HumanMessage
+
+    from assistant.cards import card_schema, structured_reply
+
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
+                        openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY)  # fmt: skip
+    prompt = ("Evidence sentences:\n[1] The accord let 40,000 tonnes of grain cross the border.\n"
+              "[2] A hotline defused two naval incidents.\n\nChoose 1 sentence and write a short tag for it. "
+              'Reply as JSON: {"cards": [{"id": <sentence id>, "tag": "<your claim>"}]}')  # fmt: skip
+    reply = structured_reply(make_chat_model(settings), [HumanMessage(prompt)], card_schema(2, 1), 60)
+    assert reply.parsed is not None, reply.raw
+    (card,) = reply.parsed["cards"]
+    assert card["id"] in (1, 2) and card["tag"][:1].isupper(), reply.raw

@@ -63,3 +63,18 @@ def test_article_markup_reaches_the_table_verbatim_as_plain_text(running_app) ->
     _, table, *_ = client.predict(None, "", hostile, "<b>Bold title</b>", api_name="/do_ingest")
     titles = [row[1] for row in table["data"]]
     assert "<b>Bold title</b>" in titles  # kept as text; the browser test checks it is not rendered
+
+
+def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) -> None:
+    url, service = running_app
+    client = Client(url, verbose=False)
+    status, table, *_ = client.predict(None, "", "Talks with Arandia reopened the Tessaly rail link after eleven years.",
+                                       "Rail notes", "advocate", api_name="/do_ingest")  # fmt: skip
+    rows = {row[1]: row for row in table["data"]}
+    assert rows["Rail notes"][-1] == "advocate" and rows["The Limits of Engagement with Arandia"][-1] == "unknown"
+    skeptic_id = rows["The Limits of Engagement with Arandia"][0]
+    status, table = client.predict(skeptic_id, "skeptic", api_name="/do_set_stance")
+    assert status.endswith("stance skeptic") and service.library.document(skeptic_id).stance == "skeptic"
+    status, html, _ = client.predict("Should Arandia get a non-aggression pledge first?", 0, "engagement advocate", "",
+                                     "skeptic", "", api_name="/do_debate")  # fmt: skip
+    assert status.startswith("Debate ") and html.count('class="card"') == 3 and "<mark>" in html  # the advocate's note holds one sentence

@@ -1,0 +1,48 @@
+"""A suggested stance for a document without one: a short constrained classification by the local model.
+
+Computed once at ingest from the document's opening and closing paragraphs (where an opinion
+piece states its case), decoded under a grammar that allows only "advocate", "skeptic" or
+"unknown". It is stored as ``suggested_stance`` and shown as a suggestion; debates use only a
+stance a person confirmed (manifest, ``--stance``, the API, ``da stance``).
+"""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from assistant import prompts
+from assistant.cards import structured_reply
+from ingest.registry import STANCES, UNKNOWN_STANCE
+
+OPENING_CHARS = 700
+CLOSING_CHARS = 500
+SCHEMA = {"type": "object", "properties": {"stance": {"type": "string", "enum": list(STANCES)}}, "required": ["stance"]}
+
+
+def excerpt(text: str) -> str:
+    """The opening and the closing paragraphs (about 300 tokens at most), "..." between them."""
+    paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
+    opening, closing = [], []
+    for paragraph in paragraphs:
+        if sum(map(len, opening)) >= OPENING_CHARS:
+            break
+        opening.append(paragraph)
+    for paragraph in reversed(paragraphs[len(opening) :]):
+        if sum(map(len, closing)) >= CLOSING_CHARS:
+            break
+        closing.insert(0, paragraph)
+    shown = "\n".join(opening)[:OPENING_CHARS]
+    if closing:
+        shown += "\n...\n" + "\n".join(closing)[-CLOSING_CHARS:]
+    return shown
+
+
+def suggest_stance(chat_model: BaseChatModel, text: str) -> str:
+    """advocate, skeptic or unknown (also when the reply is unusable)."""
+    if not text.strip():
+        return UNKNOWN_STANCE
+    messages = [SystemMessage(prompts.STANCE_SYSTEM), HumanMessage(prompts.STANCE_USER.format(excerpt=excerpt(text)))]
+    reply = structured_reply(chat_model, messages, SCHEMA, 12).parsed
+    stance = reply.get("stance") if reply else None
+    return stance if stance in STANCES else UNKNOWN_STANCE

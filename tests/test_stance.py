@@ -1,0 +1,146 @@
+"""Stance is part of a document: registry migration, manifest, --stance, API, changing it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.cli import app
+from assistant.library import Library
+from ingest.registry import SCHEMA_VERSION, Registry, StanceError, validate_stance
+
+
+def _by_file(library: Library) -> dict[str, str]:
+    return {Path(d.source).name: d.stance for d in library.documents()}
+
+
+def test_stance_values_are_validated_with_the_allowed_ones_named() -> None:
+    assert validate_stance(" Skeptic ") == "skeptic"
+    assert validate_stance(None) == "unknown"
+    with pytest.raises(StanceError, match="advocate, skeptic, unknown"):
+        validate_stance("pro")
+
+
+def test_an_old_registry_gains_the_stance_columns_and_keeps_its_documents(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """CREATE TABLE documents (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
+        title TEXT NOT NULL, author TEXT, date TEXT, url TEXT, publisher TEXT, kind TEXT NOT NULL,
+        n_passages INTEGER NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL, embedding_model TEXT NOT NULL,
+        added_at TEXT NOT NULL);
+        INSERT INTO documents VALUES ('d1', 'h1', 'a.txt', 'A', NULL, NULL, NULL, NULL, 'text', 0, 'x',
+        'complete', 'm', '2026-01-01');"""
+    )
+    old.commit()
+    old.close()
+    registry = Registry(path)
+    (doc,) = registry.documents()
+    assert (doc.id, doc.stance, doc.suggested_stance) == ("d1", "unknown", None)
+    registry.set_stance("d1", "skeptic")
+    registry.close()
+    again = Registry(path)  # a second open migrates nothing and loses nothing
+    assert again.get("d1").stance == "skeptic"
+    assert again._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    again.close()
+
+
+def test_manifest_gives_the_stance_and_ingest_option_overrides_it(library: Library, articles: Path) -> None:
+    (articles / "manifest.json").write_text(
+        json.dumps([{"file": "pro_engagement.txt", "stance": "advocate"}, {"file": "skeptic.txt", "stance": "skeptic"}])
+    )
+    library.ingest([str(articles)])
+    stances = _by_file(library)
+    assert stances["pro_engagement.txt"] == "advocate" and stances["skeptic.txt"] == "skeptic"
+    assert stances["composting.md"] == "unknown"
+    # Re-adding the unchanged file with --stance sets it without re-embedding anything.
+    before = library.store.count() if hasattr(library.store, "count") else None
+    (result,) = library.ingest([str(articles / "composting.md")], stance="skeptic")
+    assert result.status == "unchanged" and "stance set to skeptic" in result.message
+    assert _by_file(library)["composting.md"] == "skeptic"
+    if before is not None:
+        assert library.store.count() == before
+
+
+def test_a_bad_stance_is_refused_before_anything_is_read(library: Library, articles: Path) -> None:
+    with pytest.raises(StanceError, match="one of advocate, skeptic, unknown"):
+        library.ingest([str(articles)], stance="neutral")
+    assert library.documents() == []
+
+
+def test_a_bad_manifest_stance_fails_only_that_file(library: Library, articles: Path) -> None:
+    (articles / "manifest.json").write_text(json.dumps([{"file": "skeptic.txt", "stance": "against"}]))
+    results = {Path(r.item).name: r for r in library.ingest([str(articles)])}
+    assert results["skeptic.txt"].status == "error" and "advocate, skeptic, unknown" in results["skeptic.txt"].message
+    assert results["pro_engagement.txt"].status == "added"
+
+
+def test_changing_a_stance_keeps_text_and_passages(library: Library, articles: Path) -> None:
+    library.ingest([str(articles / "skeptic.txt")])
+    (doc,) = library.documents()
+    generation = library.registry.generation()
+    passages = library.registry.passages([doc.id])
+    assert library.set_stance(doc.id, "skeptic").stance == "skeptic"
+    assert library.registry.passages([doc.id]) == passages
+    assert library.registry.generation() == generation  # no search index is rebuilt
+    with pytest.raises(StanceError):
+        library.set_stance(doc.id, "maybe")
+
+
+def test_cli_stance_and_documents(library: Library, articles: Path) -> None:
+    library.ingest([str(articles / "skeptic.txt")])
+    (doc,) = library.documents()
+    runner = CliRunner()
+    result = runner.invoke(app, ["stance", doc.id, "skeptic"])
+    assert result.exit_code == 0, result.output
+    listing = runner.invoke(app, ["documents"])
+    assert "skeptic" in listing.output and "stance" in listing.output
+    bad = runner.invoke(app, ["stance", doc.id, "for"])
+    assert bad.exit_code == 2 and "advocate, skeptic, unknown" in bad.output
+
+
+def test_a_suggested_stance_is_stored_as_a_suggestion_only(library: Library, articles: Path) -> None:
+    from langchain_core.messages import BaseMessage
+
+    from assistant.stance import excerpt
+    from tests.fakes import ScriptedChatModel
+
+    library.ingest([str(articles / "skeptic.txt"), str(articles / "pro_engagement.txt")])
+    docs = {Path(d.source).name: d for d in library.documents()}
+    library.set_stance(docs["pro_engagement.txt"].id, "advocate")
+
+    def rule(messages: list[BaseMessage]) -> str:
+        return '{"stance": "skeptic"}' if "Limits of Engagement" in messages[-1].content else "not json"
+
+    model = ScriptedChatModel(rule=rule, calls=[])
+    assert library.suggest_stances([d.id for d in docs.values()], model) == {docs["skeptic.txt"].id: "skeptic"}
+    assert len(model.calls) == 1  # a confirmed stance is never second-guessed
+    record = library.document(docs["skeptic.txt"].id)
+    assert (record.stance, record.suggested_stance, record.stance_shown) == ("unknown", "skeptic", "unknown (suggested: skeptic)")
+    assert library.suggest_stances([record.id], model) == {}  # computed once
+    text = library.registry.text(record.id)
+    shown = excerpt(text)
+    assert shown.startswith("The Limits of Engagement") and "Corvel Review" in shown and len(shown) < len(text) + 10
+
+
+def test_the_suggestion_is_off_without_the_local_backend(library: Library, articles: Path) -> None:
+    library.ingest([str(articles / "skeptic.txt")])
+    (doc,) = library.documents()
+    library.settings = library.settings.model_copy(update={"stance_suggestions": True, "llm_backend": "extractive"})
+    assert library.suggest_stances([doc.id]) == {}
+
+
+@pytest.mark.slow
+def test_the_local_model_suggests_a_stance(library: Library, articles: Path) -> None:
+    """Real model, two tiny constrained classifications: always one of the allowed values."""
+    library.settings = library.settings.model_copy(update={"stance_suggestions": True, "llm_backend": "llamacpp"})
+    library.ingest([str(articles / "skeptic.txt"), str(articles / "pro_engagement.txt")])
+    suggested = library.suggest_stances([d.id for d in library.documents()])
+    assert len(suggested) == 2 and set(suggested.values()) <= {"advocate", "skeptic", "unknown"}
+    by_file = {Path(d.source).name: d for d in library.documents()}
+    assert by_file["skeptic.txt"].suggested_stance == suggested[by_file["skeptic.txt"].id]
+    assert all(d.stance == "unknown" for d in by_file.values())
