@@ -108,7 +108,7 @@ def test_web_ui_url_box_refuses_local_paths(tmp_path: Path, secret_files: dict[s
         client = Client(url, verbose=False)
         for name in ("absolute", "relative", "file-url", "tilde", "folder", "missing"):
             with pytest.raises(Exception) as refused:
-                client.predict(None, secret_files[name], "", "", api_name="/do_ingest")
+                client.predict(None, secret_files[name], "", "", "unknown", api_name="/do_ingest")
             errors[name] = str(refused.value)
     documents = service.library.documents(include_unfinished=True)
     service.close()
@@ -121,7 +121,7 @@ def test_gradio_file_input_cannot_name_a_server_file(tmp_path: Path, secret_file
     service = _service(tmp_path / "data")
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
         file_data = {"path": secret_files["absolute"], "meta": {"_type": "gradio.FileData"}, "orig_name": "secret.md"}
-        started = client.post("/gradio_api/call/do_ingest", json={"data": [[file_data], "", "", ""]})
+        started = client.post("/gradio_api/call/do_ingest", json={"data": [[file_data], "", "", "", "unknown"]})
         result = client.get(f"/gradio_api/call/do_ingest/{started.json()['event_id']}").text if started.is_success else ""
     documents = service.library.documents(include_unfinished=True)
     service.close()
@@ -201,7 +201,7 @@ def test_every_route_but_health_needs_credentials(locked_app) -> None:
     with httpx.Client(base_url=url, timeout=30) as client:
         for method, path in routes:
             concrete = _concrete(path)
-            body = {"data": [None, "", "A pasted article about the Osk ferry.", "x"]} if method == "POST" else None
+            body = {"data": [None, "", "A pasted article about the Osk ferry.", "x", "unknown"]} if method == "POST" else None
             with client.stream(method, concrete, json=body) as response:  # headers only: some routes stream forever
                 answers[(method, path)] = response.status_code
         # A browser gets the login form with its 401.
@@ -216,13 +216,13 @@ def test_the_issue_attack_gradio_call_without_token_adds_nothing(tmp_path: Path)
     service = _service(tmp_path / "data", api_token=SecretStr(TOKEN))  # token only, no UI password
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
         info = client.get("/gradio_api/info")
-        call = client.post("/gradio_api/call/do_ingest", json={"data": [None, "", "Harbour notes: the Osk pier.", "x"]})
+        call = client.post("/gradio_api/call/do_ingest", json={"data": [None, "", "Harbour notes: the Osk pier.", "x", "unknown"]})
         home = client.get("/")
         # With the token, the same calls work.
         auth = {"Authorization": f"Bearer {TOKEN}"}
         info_ok = client.get("/gradio_api/info", headers=auth)
         started = client.post("/gradio_api/call/do_ingest", headers=auth,
-                              json={"data": [None, "", "Harbour notes: the Osk pier was rebuilt in May.", "Pier"]})  # fmt: skip
+                              json={"data": [None, "", "Harbour notes: the Osk pier was rebuilt in May.", "Pier", "unknown"]})  # fmt: skip
         finished = client.get(f"/gradio_api/call/do_ingest/{started.json()['event_id']}", headers=auth)
     titles = [d.title for d in service.library.documents()]
     service.close()
