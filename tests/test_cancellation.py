@@ -243,7 +243,7 @@ def test_with_prefill_steps_a_stop_lands_while_the_prompt_is_still_read(settings
     text = (ARTICLES / "pro_engagement.txt").read_text()[:2500]
     messages = [SystemMessage(f"Sources:\n{text}"), HumanMessage("What crossed the border? Answer in one sentence.")]
     stepped = make_chat_model(settings.model_copy(update={"llm_prefill_step_tokens": 16, "llm_max_tokens": 12}))
-    stepped._llama()[0].reset()
+    _reset(stepped)
     signal = StopSignal()
     threading.Timer(1.0, signal.stop, ["the client went away"]).start()
     pieces: list[str] = []
@@ -252,5 +252,14 @@ def test_with_prefill_steps_a_stop_lands_while_the_prompt_is_still_read(settings
             pieces.append(chunk.content)
     assert pieces == []  # stopped before the first token: the prompt was still being read
     whole = make_chat_model(settings.model_copy(update={"llm_max_tokens": 12}))
-    whole._llama()[0].reset()
+    _reset(whole)
     assert stepped.invoke(messages).content == whole.invoke(messages).content
+
+
+def _reset(chat_model) -> None:
+    """Empty the shared model's context, under its lock: a generation an earlier test abandoned may
+    still be unwinding on a worker thread (it stops at its next token), and llama.cpp must not be
+    reset under it."""
+    llama, lock = chat_model._llama()
+    with lock:
+        llama.reset()
