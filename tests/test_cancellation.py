@@ -92,8 +92,8 @@ def test_a_streamed_ask_abandoned_mid_answer_frees_the_model_for_the_next_reques
 
 def test_a_debate_abandoned_mid_turn_is_saved_as_stopped_and_frees_the_model(app: AppProcess) -> None:
     with httpx.stream("POST", f"{app.base_url}/api/debate", json={"motion": MOTION}, timeout=600) as r:
-        # The first turn finishes, the second one starts speaking, and then the client leaves.
-        lines = _read_until(r.iter_lines(), lambda line: line["type"] == "token" and line["index"] == 1)
+        # The first turn finishes, the second one starts (its cards are being chosen), and then the client leaves.
+        lines = _read_until(r.iter_lines(), lambda line: line["type"] == "turn_start" and line["index"] == 1)
     debate_id = next(line["id"] for line in lines if line["type"] == "start")
     assert [line["index"] for line in lines if line["type"] == "turn"] == [0]
     assert _wait_queue(app.base_url, {"running": False, "waiting": 0}, 10) == {"running": False, "waiting": 0}
@@ -130,11 +130,11 @@ def test_a_non_streamed_ask_whose_client_left_is_cancelled_not_run(app: AppProce
 
 @pytest.mark.parametrize("moment", ["generating", "reading_the_prompt"])
 def test_sigterm_during_a_generation_stops_the_server_with_exit_code_0(tmp_path: Path, moment: str) -> None:
-    """While the second turn speaks (a stop lands at the next token), or while the first turn's
+    """While the second turn is generated (a stop lands at the next token), or while the first turn's
     prompt is still being read (one llama.cpp call that cannot be interrupted: the process saves
     everything and exits without waiting for it)."""
     if moment == "generating":
-        signal_at, kept = (lambda line: line["type"] == "token" and line["index"] == 1), [0]
+        signal_at, kept = (lambda line: line["type"] == "turn_start" and line["index"] == 1), [0]
     else:
         signal_at, kept = (lambda line: line["type"] == "turn_start" and line["index"] == 0), []
     server = AppProcess(tmp_path / "data", tmp_path / "server.log", SETTINGS)
