@@ -191,13 +191,13 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
         ])  # fmt: skip
         blocks.append(
             f'<div class="turn {html.escape(turn.role)}"><strong>{html.escape(turn.speaker)}</strong> '
-            f"<em>({html.escape(turn.kind)})</em><p>{body}</p>{flags}</div>"
+            f"<em>({html.escape(turn.kind)})</em><div class=\"turn-body\">{body}</div>{flags}</div>"
         )
     if live is not None:
         role, text = live
         blocks.append(
             f'<div class="turn {html.escape(role)}"><strong>{html.escape(speakers.get(role, role))}</strong> '
-            f"<em>(speaking)</em><p>{html.escape(text)}</p></div>"
+            f"<em>(speaking)</em><div class=\"turn-body\">{html.escape(text)}</div></div>"
         )
     cited = [(s.number, s) for s in sources]
     return "".join(blocks) + sources_html(cited, scope, heading="Sources of this debate", evidence=evidence)

@@ -217,9 +217,9 @@ def test_closing_the_tab_mid_debate_stops_it_saved_as_stopped(settings) -> None:
             page.get_by_role("tab", name="Debate").click()
             page.locator("#motion textarea").fill(MOTION)
             page.locator("#start-debate").click()
-            # The first speaker is talking: some words of the live turn are on screen.
+            # The first speaker's cards are on screen: the debate is under way.
             page.wait_for_function(
-                "(document.querySelector('#transcript .turn p')?.innerText || '').trim().split(/\\s+/).length >= 3",
+                "(document.querySelector('#transcript .turn .turn-body')?.innerText || '').trim().split(/\\s+/).length >= 3",
                 timeout=300_000,
             )
             page.close()
