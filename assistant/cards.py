@@ -185,8 +185,10 @@ def structured_reply(chat_model: BaseChatModel, messages: list[BaseMessage], sch
     for n, response_format in enumerate(formats):
         try:
             return _stream_reply(chat_model, messages, response_format, max_tokens)
-        except Exception as exc:  # an OpenAI-compatible server refusing this response_format (HTTP 400/422)
-            if n == len(formats) - 1 or getattr(exc, "status_code", None) not in (400, 422):
+        except Exception as exc:  # an OpenAI-compatible server refusing this response_format: HTTP 400/422,
+            # or a 500 naming it (llama-cpp-python's server validates the field that way)
+            refused = getattr(exc, "status_code", None) in (400, 422) or "response_format" in str(exc)
+            if n == len(formats) - 1 or not refused:
                 raise
     raise AssertionError("unreachable")
 
