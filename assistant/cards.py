@@ -187,6 +187,8 @@ def structured_reply(chat_model: BaseChatModel, messages: list[BaseMessage], sch
             return _stream_reply(chat_model, messages, response_format, max_tokens)
         except Exception as exc:  # an OpenAI-compatible server refusing this response_format: HTTP 400/422,
             # or a 500 naming it (llama-cpp-python's server validates the field that way)
+            if type(exc).__name__ == "LengthFinishReasonError":  # openai's parser: the reply hit the token limit
+                return StructuredReply(None, "", Timing())  # no usable cards: the caller falls back to quotes
             refused = getattr(exc, "status_code", None) in (400, 422) or "response_format" in str(exc)
             if n == len(formats) - 1 or not refused:
                 raise
