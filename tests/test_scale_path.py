@@ -76,7 +76,7 @@ def settings_for_servers(
         data_dir=tmp_path_factory.mktemp("scaled") / "data",
         store_mode="http", chroma_host="127.0.0.1", chroma_port=chroma_port, chroma_retry_s=5,
         llm_backend="openai", openai_base_url=llm_base_url, openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY,
-        retrieval_k=3, llm_max_tokens=80, debate_turn_max_tokens=48, debate_turn_sentences=2, debate_k_per_side=2,
+        retrieval_k=3, llm_max_tokens=80, debate_turn_max_tokens=160, debate_k_per_side=2,
     )  # fmt: skip
 
 
