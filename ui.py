@@ -30,7 +30,7 @@ from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
 from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError
-from assistant.qa import Answer
+from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.retrieval import QueryError, validate_query
 from assistant.service import Queued, QueueTimeout, Service, ShuttingDown
 from assistant.settings import Settings
@@ -89,18 +89,26 @@ def build_blocks(service: Service) -> gr.Blocks:
         question = _checked(lambda: validate_query(question, service.settings.max_question_chars))
         _require_documents()
         chat = list(chat or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
-        shown = ""
+        shown, sources, checked, scope = "", [], [], render.new_scope()
         stream = service.queue.stream(lambda: service.ask_chain.stream(question, [tuple(h) for h in history or []]))
         try:
             async for item in stream:
                 if isinstance(item, Queued):
                     chat[-1] = {"role": "assistant", "content": _queued_note(item.ahead)}
-                elif isinstance(item, Answer):
+                    yield "", chat, history
+                    continue
+                if isinstance(item, Answer):
                     chat[-1] = {"role": "assistant", "content": render.answer_html(item)}
                     history = list(history or []) + [[question, item.text]]
+                    yield "", chat, history
+                    continue
+                if isinstance(item, SourcesFound):
+                    sources = item.passages
+                elif isinstance(item, SentenceChecked):
+                    checked.append(item.sentence)
                 else:
                     shown += item
-                    chat[-1] = {"role": "assistant", "content": render.text_with_links(shown, "live", set())}
+                chat[-1] = {"role": "assistant", "content": render.live_answer_html(shown, scope, sources, checked)}
                 yield "", chat, history
         except _GENERATION_ERRORS as exc:
             raise gr.Error(str(exc)) from exc

@@ -27,7 +27,7 @@ from starlette.formparsers import MultiPartException
 from assistant import prompts, render
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError, upload_folder
-from assistant.qa import Answer
+from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.responses import GenerationResponse, register_user_error
 from assistant.retrieval import QueryError, validate_history, validate_query
 from assistant.service import Queued, Service
@@ -135,6 +135,12 @@ def build_router(service: Service) -> APIRouter:
         def event(item) -> dict:
             if isinstance(item, Queued):
                 return {"type": "queued", "ahead": item.ahead}
+            if isinstance(item, SourcesFound):  # before the model reads them: the user can start reading
+                return {"type": "sources", "sources": [
+                    {**passage_dict(n, p), "shown": text} for n, (p, text) in enumerate(zip(item.passages, item.texts), 1)
+                ]}  # fmt: skip
+            if isinstance(item, SentenceChecked):  # each sentence marked supported or withdrawn as its check ends
+                return {"type": "checked", "index": item.index, **item.sentence.as_dict()}
             if isinstance(item, Answer):
                 return {"type": "answer", **answer_dict(item)}
             return {"type": "token", "text": item}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.text import CITATION, split_sentences
+from assistant.text import CITATION, sentence_spans, split_sentences
 
 # A bracket group, possibly doubled: [[2]] or [2] (or [[2], half doubled). Inner text may not
 # contain brackets. A second "]" belongs to the marker only if it opened with "[[": otherwise
@@ -71,6 +71,45 @@ def normalise_markers(text: str, n_sources: int) -> tuple[str, list[int], list[s
     """Rewrite valid markers canonically, drop invalid ones; return (text, cited, invalid)."""
     normalised, cited, invalid = _rewrite_markers(text, n_sources)
     return normalised.strip(), cited, invalid
+
+
+_MARKER_RUN = re.compile(rf"(?:{CITATION.pattern})+")
+# What may come before a marker that opens a sentence: the start of the text, a line break, or a sentence end.
+_OPENS_SENTENCE = re.compile(r"(?:^|\n|[.!?][\"'”’)]*)\s*$")
+
+
+def with_marker(sentence: str, marker: str) -> str:
+    """``sentence`` with ``marker`` before its closing punctuation: "It rained [2]." """
+    ending = re.search(r"[.!?][\"'”’)]*$", sentence)
+    return f"{sentence[: ending.start()]} {marker}{ending.group(0)}" if ending else f"{sentence} {marker}"
+
+
+def markers_after_sentences(text: str) -> str:
+    """Canonical ``text`` whose markers all *open* sentences ("[1] A. B. [2] C.") rewritten with
+    each marker after every sentence it opens ("A [1]. B [1]. C [2].").
+
+    Small models copy the "[n] sentence" layout of their sources. Left as it is, the splitter
+    (which gives a sentence the markers after its full stop) would hand [2] to the sentence
+    before it. A reply that mixes both layouts is left alone.
+    """
+    runs = list(_MARKER_RUN.finditer(text))
+    if not runs or runs[0].start() != len(text) - len(text.lstrip()):
+        return text
+    if not all(_OPENS_SENTENCE.search(text[: run.start()]) for run in runs):
+        return text
+    pieces = [text[: runs[0].start()]]
+    for run, following in zip(runs, [*runs[1:], None]):
+        segment = text[run.end() : following.start() if following else len(text)]
+        if not segment.strip() and len(pieces) > 1:  # a marker closing the text: "[1] A. [2]" cites A with both
+            pieces[-1] = re.sub(r"(\[\d+\])+(?=[.!?][\"'”’)]*\s*$)", lambda m: m.group(0) + run.group(0), pieces[-1].rstrip())
+            continue
+        marked, at = [], 0
+        for span in sentence_spans(segment):
+            marked.append(segment[at : span.start] + with_marker(span.text, run.group(0)))
+            at = span.end
+        pieces.append("".join(marked) + segment[at:])
+    joined = re.sub(r"[ \t]{2,}", " ", "".join(pieces))
+    return re.sub(r"\n[ \t]+", "\n", joined).strip()
 
 
 def _rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], list[str]]:

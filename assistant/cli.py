@@ -275,7 +275,7 @@ def ask(
             for item in chain.stream(question, history, k=k, doc_ids=doc):
                 if isinstance(item, Answer):
                     answer = item
-                else:
+                elif isinstance(item, str):  # the sources and each sentence's verdict come in the report below
                     out.print(item, end="", highlight=False, markup=False, soft_wrap=True)
             out.print()
         except _user_errors() as exc:

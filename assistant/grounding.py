@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from assistant import prompts
-from assistant.citations import normalise_markers, uncited_sentences
+from assistant.citations import markers_after_sentences, normalise_markers, uncited_sentences, with_marker
 from assistant.retrieval import RetrievedPassage
 from assistant.text import CITATION, marker_numbers, sentence_spans, split_sentences
 from assistant.verify import EvidenceSpan, Verdict, Verifier
@@ -89,18 +89,18 @@ class Grounding:
 
 
 def _verdict(verifier: Verifier, sentence: str, passages: Sequence[RetrievedPassage], numbers: Sequence[int],
-             rules_only: bool = False) -> Verdict:  # fmt: skip
-    """``sentence`` checked against the cited ``numbers`` (1-based into ``passages``)."""
+             rules_only: bool = False, question: str = "") -> Verdict:  # fmt: skip
+    """``sentence`` checked against the cited ``numbers`` (1-based into ``passages``), as an answer to ``question``."""
     cited = [passages[n - 1] for n in numbers]
     check = verifier.rules if rules_only else verifier.verify
-    return check(sentence, cited, list(numbers))
+    return check(sentence, cited, list(numbers), question)
 
 
-def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[int]) -> int | None:
+def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[int], question: str = "") -> int | None:
     """The one shown passage whose evidence supports ``sentence`` best (by the rules), if any does."""
     good = sorted(
         ((verdict.coverage, number) for number in range(1, len(passages) + 1) if number not in cited
-         for verdict in [_verdict(_RULES, sentence, passages, [number])] if verdict.supported),
+         for verdict in [_verdict(_RULES, sentence, passages, [number], question=question)] if verdict.supported),
         reverse=True,
     )  # fmt: skip
     if not good or (len(good) > 1 and good[0][0] == good[1][0]):
@@ -130,13 +130,8 @@ def drop_unfinished_sentence(text: str) -> str:
     return text
 
 
-def _with_marker(sentence: str, marker: str) -> str:
-    """``sentence`` with ``marker`` before its closing punctuation: "It rained [2]." """
-    ending = re.search(r"[.!?][\"'”’)]*$", sentence)
-    return f"{sentence[: ending.start()]} {marker}{ending.group(0)}" if ending else f"{sentence} {marker}"
-
-
-def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[RetrievedPassage]) -> tuple[str, list[str]]:
+def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[RetrievedPassage],
+                               question: str = "") -> tuple[str, list[str]]:  # fmt: skip
     """Give an unmarked sentence the marker that closes its paragraph, if that passage supports it.
 
     Small models often cite once per paragraph ("A. B. C. [2]"). Each sentence carried this
@@ -154,22 +149,38 @@ def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Ret
                 markers_after = found
             elif markers_after and len(sentence.split()) >= MIN_CLAIM_WORDS:
                 numbers = [int(n) for n in markers_after if 1 <= int(n) <= n_sources]
-                if numbers and _verdict(_RULES, sentence, passages, numbers).supported:
-                    sentence = _with_marker(sentence, "".join(f"[{n}]" for n in numbers))
+                if numbers and _verdict(_RULES, sentence, passages, numbers, question=question).supported:
+                    sentence = with_marker(sentence, "".join(f"[{n}]" for n in numbers))
                     carried.append(f"carried {''.join(f'[{n}]' for n in numbers)}: {sentence}")
             rebuilt.append(sentence)
         paragraphs.append(" ".join(reversed(rebuilt)) if sentences else paragraph)
     return "".join(paragraphs), list(reversed(carried))
 
 
-def check_grounding(raw: str, passages: Sequence[RetrievedPassage], verifier: Verifier | None = None) -> Grounding:
+def check_grounding(raw: str, passages: Sequence[RetrievedPassage], verifier: Verifier | None = None,
+                    question: str = "") -> Grounding:  # fmt: skip
     """Validate, verify and repair the citations of ``raw`` against ``passages`` (numbered from 1).
 
     ``verifier``: rules only when not given (``assistant.verify.make_verifier`` builds the configured one).
+    ``question``: what ``raw`` answers; names and numbers it gives may be restated (``Verifier.rules``).
+    """
+    *_, result = iter_grounding(raw, passages, verifier, question)
+    assert isinstance(result, Grounding)
+    return result
+
+
+def iter_grounding(
+    raw: str, passages: Sequence[RetrievedPassage], verifier: Verifier | None = None, question: str = ""
+) -> Iterator[CheckedSentence | Grounding]:
+    """``check_grounding`` step by step: each sentence's verdict as its check completes, then the result.
+
+    The model stage takes about a second per sentence on a laptop CPU, so the UI and the API
+    mark each sentence verified or withdrawn as it is decided instead of after the last one.
     """
     verifier = verifier or _RULES
     text, _, invalid = normalise_markers(raw, len(passages))
-    carried_text, carried = _carry_paragraph_citations(text, len(passages), passages)
+    text = markers_after_sentences(text)
+    carried_text, carried = _carry_paragraph_citations(text, len(passages), passages, question)
     if carried:
         text = normalise_markers(carried_text, len(passages))[0]  # tidy the rejoined spacing
     result = Grounding(
@@ -182,10 +193,11 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage], verifier: Ve
         numbers = marker_numbers(sentence)
         if is_decline(sentence):
             continue
-        verdict = _verdict(verifier, sentence, passages, numbers) if numbers else None
+        verdict = _verdict(verifier, sentence, passages, numbers, question=question) if numbers else None
         if verdict is not None and verdict.supported:
             result.supported_sentences.append(sentence)
             result.sentences.append(CheckedSentence(sentence, True, "", verdict.evidence, verdict.stage))
+            yield result.sentences[-1]
             continue
         # No claim without a source: a sentence whose citation does not support it (as bad as an
         # invented one), or that has none, gets the one shown passage that supports it, or leaves
@@ -193,22 +205,24 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage], verifier: Ve
         # gets a passage: that drops what an article smuggled into the reply ("Arr, matey!"
         # when a passage orders a pirate voice), whose words match the injected passage.
         claim = bool(numbers) or len(sentence.split()) >= MIN_CLAIM_WORDS
-        better = _repoint(sentence, passages, numbers) if claim else None
-        repointed = _verdict(verifier, sentence, passages, [better]) if better is not None else None
+        better = _repoint(sentence, passages, numbers, question) if claim else None
+        repointed = _verdict(verifier, sentence, passages, [better], question=question) if better is not None else None
         if repointed is None or not repointed.supported:
             final = repointed or verdict
             reason = final.reason if final else "no citation"
             result.unsupported_sentences.append(sentence)
             result.sentences.append(CheckedSentence(sentence, False, reason, final.evidence if final else (),
                                                     final.stage if final else "rules"))  # fmt: skip
+            yield result.sentences[-1]
             text = text.replace(sentence, "", 1)
             continue
-        fixed = _repointed(sentence, better) if numbers else _with_marker(sentence, f"[{better}]")
+        fixed = _repointed(sentence, better) if numbers else with_marker(sentence, f"[{better}]")
         text = text.replace(sentence, fixed, 1)
         result.supported_sentences.append(fixed)
         result.sentences.append(CheckedSentence(fixed, True, "", repointed.evidence, repointed.stage))
+        yield result.sentences[-1]
         was = "".join(f"[{n}]" for n in numbers)
         result.corrected_citations.append(f"{was} -> [{better}]: {fixed}" if numbers else f"added [{better}]: {fixed}")
     result.text = re.sub(r"[ \t]{2,}", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()
     result.cited = marker_numbers(text)
-    return result
+    yield result

@@ -18,7 +18,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.context import ContextBuilder
-from assistant.grounding import CheckedSentence, check_grounding, is_decline
+from assistant.grounding import CheckedSentence, Grounding, is_decline, iter_grounding
 from assistant.relevance import RelevanceCheck, make_relevance_check, related_text
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
@@ -41,6 +41,23 @@ class CitedPassage:
     @property
     def source(self) -> str:
         return self.passage.source
+
+
+@dataclass(frozen=True)
+class SourcesFound:
+    """The numbered sources of the prompt, shown the moment retrieval ends: the model needs
+    seconds to read them before its first word, and the user can start reading too."""
+
+    passages: list[RetrievedPassage]
+    texts: list[str]
+
+
+@dataclass(frozen=True)
+class SentenceChecked:
+    """One sentence of the reply, decided as its check completes: supported (with its evidence) or withdrawn."""
+
+    index: int
+    sentence: CheckedSentence
 
 
 @dataclass
@@ -90,8 +107,22 @@ def finalize(
     otherwise the user sees the decline, with the supported sentences below it under
     "Related, but not an answer:".
     """
+    return final_item(iter_finalize(question, standalone, raw, passages, timing, verifier, relevance), Answer)
+
+
+def iter_finalize(
+    question: str, standalone: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing,
+    verifier: Verifier | None = None, relevance: RelevanceCheck | None = None,
+) -> Iterator[SentenceChecked | Answer]:
+    """``finalize`` step by step: a ``SentenceChecked`` per sentence as it is decided, then the ``Answer``."""
     started = time.perf_counter()
-    checked = check_grounding(raw, passages, verifier)
+    checked: Grounding | None = None
+    for index, item in enumerate(iter_grounding(raw, passages, verifier, standalone)):
+        if isinstance(item, Grounding):
+            checked = item
+        else:
+            yield SentenceChecked(index, item)
+    assert checked is not None
     shown = checked.shown(prompts.DECLINE)
     verdict = None
     if checked.grounded and relevance is not None:
@@ -100,7 +131,7 @@ def finalize(
     timing.total_s += timing.verify_ms / 1000
     declined = not checked.grounded and (is_decline(raw) or not raw.strip())
     text = shown.text if verdict is None or verdict.answers else related_text(prompts.DECLINE, shown.text)
-    return Answer(
+    yield Answer(
         question=question,
         standalone_question=standalone,
         text=text,
@@ -194,8 +225,9 @@ class AskChain:
         *,
         k: int | None = None,
         doc_ids: Sequence[str] | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield display-safe text pieces as they are generated, then the final ``Answer``."""
+    ) -> Iterator[str | SourcesFound | SentenceChecked | Answer]:
+        """Yield the sources once retrieved, display-safe text pieces as they are generated, each
+        sentence's verdict as it is checked, then the final ``Answer``."""
         question = validate_query(question, self.settings.max_question_chars)
         history = validate_history(history, self.settings.max_question_chars)
         timing = Timing()
@@ -212,6 +244,7 @@ class AskChain:
             yield finalize(question, standalone, prompts.DECLINE, [], timing)
             return
 
+        yield SourcesFound(passages, shown)
         raw = ""
         messages = self.answer_messages(standalone, passages, shown)
         for item in stream_filtered(self.chat_model, messages, len(passages), timing):
@@ -220,7 +253,7 @@ class AskChain:
             else:
                 yield item
         timing.total_s = time.perf_counter() - started
-        yield finalize(question, standalone, raw, passages, timing, self.verifier, self.relevance)
+        yield from iter_finalize(question, standalone, raw, passages, timing, self.verifier, self.relevance)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), **options) -> Answer:
         """The finished answer, without streaming."""

@@ -158,6 +158,22 @@ def answer_html(answer) -> str:
     return "".join(parts)
 
 
+def live_answer_html(text: str, scope: str, sources: Sequence[SourceLike], checked: Sequence) -> str:
+    """An answer while it is made: the streamed text, each sentence's verdict as its check ends
+    (✓ verified, ✗ withdrawn and why), and the sources, shown from the moment they are found."""
+    numbers = set(range(1, len(sources) + 1))
+    parts = [text_with_links(text, scope, numbers) if text else '<p class="flag">Reading the sources…</p>']
+    if checked:
+        marks = []
+        for sentence in checked:
+            data = sentence if isinstance(sentence, dict) else sentence.as_dict()
+            mark, why = ("✓ verified", "") if data["supported"] else ("✗ withdrawn", f" ({data['reason']})" if data["reason"] else "")
+            marks.append(f"<li>{mark}: {text_with_links(data['text'], scope, numbers)}{html.escape(why)}</li>")
+        parts.append(f'<ul class="checks">{"".join(marks)}</ul>')
+    parts.append(sources_html(list(enumerate(sources, 1)), scope, heading="Sources found"))
+    return "".join(parts)
+
+
 def cards_html(cards: Sequence, scope: str, numbers: set[int]) -> str:
     """Evidence cards: label and tag, what a rebuttal card answers, the quote highlighted, its source link."""
     parts = []

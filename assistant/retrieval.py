@@ -51,6 +51,9 @@ class RetrievedPassage:
     dense_similarity: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
+    # The end of the passage before it in its document: what "that summit" or "he" at the start
+    # of this passage refers to. Read by the verifier, never shown or cited.
+    lead_in: str = ""
 
 
 def _invisible(ch: str) -> bool:
@@ -252,4 +255,14 @@ class _Rankings:
             dense_similarity=self.dense_similarity.get(pid),
             lexical_rank=lexical_rank,
             lexical_score=self.lexical_score.get(pid),
+            lead_in=_lead_in(snapshot, passage),
         )
+
+
+LEAD_IN_CHARS = 400
+
+
+def _lead_in(snapshot: _Snapshot, passage: PassageRecord) -> str:
+    """The last ``LEAD_IN_CHARS`` of the passage before ``passage`` in its document, if any."""
+    previous = snapshot.passages.get(passage_id(passage.doc_id, passage.index - 1)) if passage.index else None
+    return previous.text[-LEAD_IN_CHARS:] if previous is not None else ""

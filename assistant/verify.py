@@ -65,7 +65,9 @@ NEGATIONS = frozenset(
     """.split()
 )  # fmt: skip
 # A sentence holding one of these refers back: its names may be in the sentences before.
-PRONOUNS = frozenset("he she it they him her them his its their this these that".split())
+PRONOUNS = frozenset("he she it they him her them his its their".split())
+# These refer back only before a noun ("that summit"), not as a conjunction or relative ("a package that, in ...").
+DEMONSTRATIVES = frozenset("this these that those".split())
 MONTHS = frozenset("january february march april may june july august september october november december".split())
 # How many sentences before the best one count as its context (what "it", "the North", "that summit" refer to).
 CONTEXT_SENTENCES = 2
@@ -89,6 +91,7 @@ class PassageLike(Protocol):
     title: str
     author: str | None
     publisher: str | None
+    # Optional ``lead_in``: the end of the passage before it (``RetrievedPassage.lead_in``).
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,14 @@ def _is_name(word: Word, previous: Word | None) -> bool:
     return word.index > 0 and word.capitalised and (word.lower not in STOP_WORDS or word.lower == "may")
 
 
+def _refers_back(ws: Sequence[Word]) -> bool:
+    """Does the sentence point at something said before it ("He was sent home", "before that summit")?"""
+    return any(
+        w.lower in PRONOUNS or (w.lower in DEMONSTRATIVES and nxt is not None and _content(nxt))
+        for w, nxt in zip(ws, [*ws[1:], None])
+    )
+
+
 def _is_year(word: Word) -> bool:
     return word.surface.isdigit() and len(word.surface) == 4 and 1800 <= int(word.surface) <= 2100
 
@@ -158,6 +169,8 @@ def _same_word(a: str, b: str) -> bool:
     if a == b:
         return True
     shorter, longer = sorted((a, b), key=len)
+    if len(shorter) >= 3 and longer in (shorter + "s", shorter + "es"):
+        return True  # a plural the stemmer keeps: "NGO"/"NGOs", "veto"/"vetoes"
     if len(shorter) < 4:
         return False
     common = 0
@@ -253,13 +266,24 @@ class Verifier:
         return [words(span.text) for span in self._spans(passage)]
 
     def _antecedents(self, candidate: _Candidate) -> tuple[Word, ...]:
-        """Words of the ``CONTEXT_SENTENCES`` sentences just before ``candidate`` in its passage."""
+        """Words of the ``CONTEXT_SENTENCES`` sentences just before ``candidate``: in its passage,
+        and for a passage's first sentences, at the end of the one before (its ``lead_in``)."""
         spans = self._spans(candidate.passage)
         at = next((i for i, s in enumerate(spans) if s.start == candidate.sentence.start), 0)
-        return tuple(w for span in spans[max(0, at - CONTEXT_SENTENCES) : at] for w in words(span.text))
+        before = [span.text for span in spans[max(0, at - CONTEXT_SENTENCES) : at]]
+        if at < CONTEXT_SENTENCES:
+            lead_in = getattr(candidate.passage, "lead_in", "")
+            before = [span.text for span in sentence_spans(lead_in)][-(CONTEXT_SENTENCES - at) :] + before if lead_in else before
+        return tuple(w for text in before for w in words(text))
 
-    def rules(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None) -> Verdict:
-        """Stage 1 only: alignment plus the number, name, polarity and coverage rules."""
+    def rules(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None,
+              given: str = "") -> Verdict:  # fmt: skip
+        """Stage 1 only: alignment plus the number, name, polarity and coverage rules.
+
+        ``given``: the question the sentence answers. A name or number the question itself gives
+        ("Which NGO effort ...", "... July 2014 threat ...") is the user's premise, restated: it
+        must be in a cited passage, not necessarily in the sentence the claim is aligned with.
+        """
         chosen, _ = self.align(claim, passages, numbers)
         if not chosen:
             return Verdict(False, "no passage to check against")
@@ -271,7 +295,8 @@ class Verifier:
         meta_text = " ".join(_metadata(p) for p in passages)
         meta = words(meta_text)
         claim_words = words(claim)
-        reject = self._reject(claim, claim_words, chosen, meta, meta_text.lower())
+        premise = self._premise(given, passages)
+        reject = self._reject(claim, claim_words, chosen, meta, meta_text.lower(), premise)
         terms = [w for w in claim_words if _content(w)]
         found = [w for w in terms if _found(w, pool, pool_text) or _found(w, meta, meta_text.lower())]
         coverage = len(found) / len(terms) if terms else 0.0
@@ -283,8 +308,20 @@ class Verifier:
             return Verdict(False, f"only {coverage:.0%} of its words are in the evidence", evidence, coverage)
         return Verdict(True, "", evidence, coverage)
 
+    def _premise(self, given: str, passages: Sequence[PassageLike]) -> list[Word]:
+        """Names and numbers of the question ``given`` that the cited passages contain."""
+        if not given:
+            return []
+        text = " ".join(p.text for p in passages)
+        pool = words(text)
+        numbers = {number_key(w.number) for w in pool if w.number is not None}
+        asked = words(given)
+        return [w for w in asked
+                if (w.number is not None and number_key(w.number) in numbers)
+                or (w.number is None and _is_name(w, None) and _found(w, pool, text.lower()))]  # fmt: skip
+
     def _reject(self, claim: str, claim_words: list[Word], chosen: list[_Candidate], meta: list[Word],
-                meta_text: str) -> str:  # fmt: skip
+                meta_text: str, premise: Sequence[Word] = ()) -> str:  # fmt: skip
         """The first rule the claim breaks against its best evidence sentence, or "".
 
         Numbers and names must be in the best sentence. They may come from its context (the
@@ -300,10 +337,11 @@ class Verifier:
         claim_numbers = {number_key(w.number) for w in claim_words if w.number is not None}
         best_numbers = {(number_key(w.number), _is_year(w)) for w in best.words if w.number is not None}
         context_numbers = {number_key(w.number) for w in context if w.number is not None}
+        premise_numbers = {number_key(w.number) for w in premise if w.number is not None}
         for word in claim_words:
             if word.number is None or (number_key(word.number), _is_year(word)) in best_numbers:
                 continue
-            if number_key(word.number) in {n for n, _ in best_numbers}:
+            if number_key(word.number) in {n for n, _ in best_numbers} | premise_numbers:
                 continue
             # A year may come from the context unless the best sentence gives another year; a count likewise.
             rival = any(year == _is_year(word) and n not in claim_numbers for n, year in best_numbers)
@@ -312,12 +350,12 @@ class Verifier:
         competing = [w for w in _names(list(best.words)) if w.lower not in MONTHS
                      and not _found(w, claim_words, claim_text) and not _found(w, meta, meta_text)]  # fmt: skip
         pool = list(best.words)
-        if not competing or any(w.lower in PRONOUNS for w in best.words):
+        if not competing or _refers_back(best.words):
             pool += context
         pool_text = " ".join(w.surface for w in pool).lower()
         proper = frozenset(w.lower for c in self._all(best.passage) for w in _names(c))
         for word in _names(claim_words, proper):
-            if not (_found(word, pool, pool_text) or _found(word, meta, meta_text)):
+            if not (_found(word, pool, pool_text) or _found(word, meta, meta_text) or _found(word, premise, "")):
                 return f"name {word.surface!r} is not in the evidence"
         claim_negated = bool(_negated(claim_words, claim))
         shared = [w.index for w in best.words if any(_same_word(w.stem, t.stem) for t in claim_words if _content(t))]
@@ -329,10 +367,11 @@ class Verifier:
             return f"negation or doubt in {side} only"
         return ""
 
-    def verify(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None) -> Verdict:
-        """Rules, then (if configured) the judge on what the rules pass."""
+    def verify(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None,
+               given: str = "") -> Verdict:  # fmt: skip
+        """Rules, then (if configured) the judge on what the rules pass; ``given`` as in ``rules``."""
         started = time.perf_counter()
-        verdict = self.rules(claim, passages, numbers)
+        verdict = self.rules(claim, passages, numbers, given)
         rules_s = time.perf_counter() - started
         if not verdict.supported or self.judge is None:
             return Verdict(verdict.supported, verdict.reason, verdict.evidence, verdict.coverage, "rules",

@@ -69,7 +69,7 @@ def _ask_run(chain, llama, question: str, cold: bool = True) -> tuple[float, int
     for item in chain.stream(question):
         if isinstance(item, Answer):
             answer = item
-        elif first is None and item:
+        elif first is None and isinstance(item, str) and item:
             first = (time.perf_counter() - started) * 1000
     assert answer is not None
     return first or 0.0, answer.timing.output_tokens, answer.timing.tokens_per_s, answer.timing.retrieval_ms

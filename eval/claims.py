@@ -86,10 +86,13 @@ class _Passage:
     title: str
     author: str | None
     publisher: str | None
+    lead_in: str = ""  # as the product's retriever gives it: the end of the passage before
 
 
 def locate(claim: Claim, library) -> _Passage:
     """The ingested passage holding ``claim.evidence`` (or two neighbours together); LookupError if none."""
+    from assistant.retrieval import LEAD_IN_CHARS
+
     docs = [d for d in library.documents() if Path(d.source).name == claim.source]
     if not docs:
         raise LookupError(f"{claim.id}: source {claim.source!r} is not in the ingested corpus")
@@ -97,11 +100,13 @@ def locate(claim: Claim, library) -> _Passage:
     wanted = normalize_for_match(claim.evidence)
     passages = sorted(library.registry.passages([doc.id]), key=lambda p: p.index)
     text = library.registry.text(doc.id) or ""
-    windows = [(p.id, p.text) for p in passages]
-    windows += [(f"{a.id}+{b.id}", text[a.start : b.end]) for a, b in zip(passages, passages[1:])]
-    for pid, body in windows:
+    windows = [(p.id, p.text, before) for p, before in zip(passages, [None, *passages])]
+    windows += [(f"{a.id}+{b.id}", text[a.start : b.end], before)
+                for a, b, before in zip(passages, passages[1:], [None, *passages])]  # fmt: skip
+    for pid, body, before in windows:
         if wanted in normalize_for_match(body):
-            return _Passage(pid, body, doc.title, doc.author, doc.publisher)
+            lead_in = before.text[-LEAD_IN_CHARS:] if before is not None else ""
+            return _Passage(pid, body, doc.title, doc.author, doc.publisher, lead_in)
     raise LookupError(f"{claim.id}: evidence not found in the passages of {claim.source}: {claim.evidence[:80]!r}")
 
 

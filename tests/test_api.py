@@ -60,6 +60,14 @@ def test_ask_as_json_and_as_a_stream(api) -> None:
     lines = _lines(streamed)
     assert [line["type"] for line in lines][-1] == "answer" and any(line["type"] == "token" for line in lines)
     assert "".join(line["text"] for line in lines if line["type"] == "token").startswith("Satellite imagery")
+    # The sources arrive before the first token; each sentence's verdict before the final answer.
+    types = [line["type"] for line in lines]
+    assert types.index("sources") < types.index("token") < types.index("checked") < types.index("answer")
+    sources = next(line["sources"] for line in lines if line["type"] == "sources")
+    assert any("Corvel Observatory" in s["text"] for s in sources) and all(s["shown"] for s in sources)
+    checked = [line for line in lines if line["type"] == "checked"]
+    assert [c["text"] for c in checked] == [s["text"] for s in lines[-1]["sentences"]]
+    assert all(c["supported"] and c["evidence"] for c in checked)
 
 
 @pytest.mark.parametrize("question", ["", "   ", "x" * 10_000_000])

@@ -15,7 +15,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from assistant import prompts
 from assistant.library import Library
 from assistant.llm import ExtractiveChatModel
-from assistant.qa import Answer, AskChain
+from assistant.qa import Answer, AskChain, SentenceChecked
 from assistant.retrieval import HybridRetriever, QueryError
 from tests.fakes import ScriptedChatModel, number_of
 
@@ -35,10 +35,26 @@ def run(chain: AskChain, question: str, history=()) -> tuple[str, Answer]:
     for item in chain.stream(question, history):
         if isinstance(item, Answer):
             answer = item
-        else:
+        elif isinstance(item, str):
             shown.append(item)
     assert answer is not None
     return "".join(shown), answer
+
+
+def test_sources_come_before_the_first_token_and_each_verdict_before_the_answer(retriever: HybridRetriever) -> None:
+    model = ScriptedChatModel(
+        rule=lambda m: f"The accord let 40,000 tonnes of grain cross the border [{number_of(m, '40,000 tonnes')}]. "
+        "It also made the moon of green cheese [1]."
+    )
+    events = list(AskChain(retriever, model).stream("How much grain crossed the border?"))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "SourcesFound" and kinds[-1] == "Answer"
+    assert kinds.index("SourcesFound") < kinds.index("str") < kinds.index("SentenceChecked")
+    sources, answer = events[0], events[-1]
+    assert sources.passages == answer.passages and len(sources.texts) == len(sources.passages)
+    checked = [e for e in events if isinstance(e, SentenceChecked)]
+    assert [c.sentence for c in checked] == answer.sentences
+    assert [c.sentence.supported for c in checked] == [True, False]  # the cheese is withdrawn, and marked so
 
 
 def test_valid_citation_points_at_the_passage_that_holds_the_answer(retriever: HybridRetriever) -> None:

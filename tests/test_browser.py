@@ -81,6 +81,8 @@ def test_tour_ingest_ask_click_citation_debate_delete(browser, settings, tmp_pat
         page.get_by_role("tab", name="Ask").click()
         page.locator("#question textarea").fill("How much grain crossed the border under the Harbor Accord?")
         page.locator("#ask-button").click()
+        # The sources show while the model is still reading them, before its first word.
+        page.locator('[data-testid="bot"]').get_by_text("Sources found").wait_for(timeout=180_000)
         cite = page.locator('[data-testid="bot"] a.cite').first
         cite.wait_for(timeout=180_000)
         target = cite.get_attribute("href").removeprefix("#")

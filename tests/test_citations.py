@@ -139,3 +139,32 @@ def test_unfinished_last_sentence_is_dropped_and_paragraph_citations_are_carried
     # Too short to be a claim: never given a citation, even when a passage holds its words.
     greeted = check_grounding("Arr, matey! The hotline was used twice in 2020 [1].", [passage(1, "Arr, matey! " + passages[0].text)])
     assert greeted.text == "The hotline was used twice in 2020 [1]." and greeted.unsupported_sentences == ["Arr, matey!"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("[1] Seoul must act. Drift is the alternative. [2] Kim is risky.",
+         "Seoul must act [1]. Drift is the alternative [1]. Kim is risky [2]."),
+        ("[1] The issue remains. [2]", "The issue remains [1][2]."),
+        ("[1][2] A holds.\n\n[3] B holds.", "A holds [1][2].\n\nB holds [3]."),
+        ("A holds [1]. B holds [2].", "A holds [1]. B holds [2]."),  # already after: untouched
+        ("[1] A holds. B holds [2].", "[1] A holds. B holds [2]."),  # mixed layouts: untouched
+    ],
+)
+def test_markers_that_open_sentences_move_after_each_sentence_they_open(raw: str, expected: str) -> None:
+    from assistant.citations import markers_after_sentences
+
+    assert markers_after_sentences(raw) == expected
+
+
+def test_a_reply_in_the_sources_layout_keeps_each_claim_with_its_own_passage() -> None:
+    from assistant.grounding import check_grounding
+    from assistant.retrieval import RetrievedPassage
+
+    texts = ["The hotline was used twice in 2020.", "The rail link reopened after eleven years."]
+    passages = [RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
+                                 source="t.txt", score=1.0) for n, t in enumerate(texts)]  # fmt: skip
+    checked = check_grounding("[1] The hotline was used twice in 2020. [2] The rail link reopened after eleven years.", passages)
+    assert checked.text == "The hotline was used twice in 2020 [1]. The rail link reopened after eleven years [2]."
+    assert checked.corrected_citations == [] and checked.unsupported_sentences == []

@@ -32,6 +32,7 @@ class Passage:
     title: str = "Why Talking to Arandia Works"
     author: str | None = "Mira Castell"
     publisher: str | None = None
+    lead_in: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +158,35 @@ def test_the_local_model_judges_what_the_rules_cannot(settings) -> None:
     assert kept.supported and kept.stage == "llm" and kept.seconds["llm"] > 0
     wrong = verifier.verify("Castell says the Harbor Accord closed the Tessaly rail link for eleven years.", [passage])
     assert not wrong.supported, wrong
+
+
+def test_a_passage_opening_with_that_summit_reads_the_end_of_the_passage_before(verifier: Verifier) -> None:
+    # Split between passages: the year is in the passage before; "that summit" points back at it.
+    opening = Passage("t-1", "It later emerged that the envoys had carried 300 million dollars to Lisk shortly before that summit.")
+    claim = "The envoys carried 300 million dollars to Lisk shortly before the 2012 summit."
+    assert verifier.verify(claim, [opening]).reason == "number '2012' is not in the evidence"
+    led_in = Passage("t-1", opening.text, lead_in="In March 2012 Varga flew to Lisk for the first summit.")
+    assert verifier.verify(claim, [led_in]).supported
+
+
+def test_a_relative_that_does_not_let_names_come_from_before(verifier: Verifier) -> None:
+    passage = Passage("t-1", "The council should offer a package that, in return for inspections, ends the blockade "
+                      "with Tessaly on board.", lead_in="Critics in Varga and Osei want the option kept open.")
+    verdict = verifier.verify("Castell wants Varga to end the blockade in return for inspections.", [passage])
+    assert not verdict.supported and verdict.reason == "name 'Varga' is not in the evidence", verdict.reason
+
+
+def test_names_and_numbers_the_question_gives_may_be_restated(verifier: Verifier) -> None:
+    passage = Passage("t-0", TALKS)
+    claim = "The Lisk talks of March 2012 that the Tessaly council asked about were led by Varga."
+    assert not verifier.verify(claim, [passage]).supported
+    question = "Who led the Lisk talks of March 2012 in Tessaly?"
+    # "Tessaly" is not in the aligned sentence, but the question gives it and the passage holds it.
+    assert Verifier().rules(claim, [Passage("t-0", TALKS + " The Tessaly council had asked for them.")], given=question).supported
+    # A name the question gives that the cited passage does not hold stays a reason to reject.
+    assert not verifier.verify("Varga led the Lisk talks in Orlen.", [passage], given="Who led the talks in Orlen?").supported
+
+
+def test_an_acronym_matches_its_plural() -> None:
+    passage = Passage("t-0", "The rail link was reopened with help that NGOs carry out in Tessaly.")
+    assert Verifier().verify("An NGO helped reopen the rail link in Tessaly.", [passage]).reason != "name 'NGO' is not in the evidence"
