@@ -12,9 +12,8 @@ are reported as uncited (headings, list intros and the decline sentence excepted
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from assistant.text import CITATION, sentence_spans, split_sentences
+from assistant.text import CITATION, MARKER_RUN, sentence_spans, split_sentences
 
 # A bracket group, possibly doubled: [[2]] or [2] (or [[2], half doubled). Inner text may not
 # contain brackets. A second "]" belongs to the marker only if it opened with "[[": otherwise
@@ -27,16 +26,6 @@ _LABEL = re.compile(r"^(?:sources?|passages?|refs?\.?|references?|doc(?:ument)?s
 _NUMBERS = re.compile(r"^\d+(?:\s*(?:[-–—]|,|;|and|&)\s*\d+)*$")
 _MAX_RANGE = 10
 _WORDS = re.compile(r"[A-Za-z]{2,}")
-
-
-@dataclass
-class Validation:
-    """Normalised text, the valid source numbers in order of first use, and what was wrong."""
-
-    text: str
-    cited: list[int] = field(default_factory=list)
-    invalid: list[str] = field(default_factory=list)
-    uncited_sentences: list[str] = field(default_factory=list)
 
 
 def _numbers(inner: str) -> list[int] | None:
@@ -73,7 +62,6 @@ def normalise_markers(text: str, n_sources: int) -> tuple[str, list[int], list[s
     return normalised.strip(), cited, invalid
 
 
-_MARKER_RUN = re.compile(rf"(?:{CITATION.pattern})+")
 # What may come before a marker that opens a sentence: the start of the text, a line break, or a sentence end.
 _OPENS_SENTENCE = re.compile(r"(?:^|\n|[.!?][\"'”’)]*)\s*$")
 
@@ -92,7 +80,7 @@ def markers_after_sentences(text: str) -> str:
     (which gives a sentence the markers after its full stop) would hand [2] to the sentence
     before it. A reply that mixes both layouts is left alone.
     """
-    runs = list(_MARKER_RUN.finditer(text))
+    runs = list(MARKER_RUN.finditer(text))
     if not runs or runs[0].start() != len(text) - len(text.lstrip()):
         return text
     if not all(_OPENS_SENTENCE.search(text[: run.start()]) for run in runs):
@@ -101,7 +89,7 @@ def markers_after_sentences(text: str) -> str:
     for run, following in zip(runs, [*runs[1:], None]):
         segment = text[run.end() : following.start() if following else len(text)]
         if not segment.strip() and len(pieces) > 1:  # a marker closing the text: "[1] A. [2]" cites A with both
-            pieces[-1] = re.sub(r"(\[\d+\])+(?=[.!?][\"'”’)]*\s*$)", lambda m: m.group(0) + run.group(0), pieces[-1].rstrip())
+            pieces[-1] = re.sub(rf"{MARKER_RUN.pattern}(?=[.!?][\"'”’)]*\s*$)", lambda m: m.group(0) + run.group(0), pieces[-1].rstrip())
             continue
         marked, at = [], 0
         for span in sentence_spans(segment):
@@ -158,13 +146,6 @@ def uncited_sentences(normalised: str, exempt_sentences: tuple[str, ...] = ()) -
         s for s in split_sentences(normalised)
         if not CITATION.search(s) and _needs_citation(s, exempt)
     ]  # fmt: skip
-
-
-def validate(text: str, n_sources: int, exempt_sentences: tuple[str, ...] = ()) -> Validation:
-    """Normalise markers and list sentences that carry no valid citation."""
-    normalised, cited, invalid = normalise_markers(text, n_sources)
-    uncited = uncited_sentences(normalised, exempt_sentences)
-    return Validation(text=normalised, cited=cited, invalid=invalid, uncited_sentences=uncited)
 
 
 class StreamingCitationFilter:

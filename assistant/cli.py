@@ -428,9 +428,9 @@ def run_app(
         "a firewall or a proxy with its own login).")] = False,
 ) -> None:
     """Start the web app (without credentials only on 127.0.0.1; see README, Security)."""
-    import ui
+    from assistant.webapp import main as serve_app
 
-    ui.main(host=host, port=port, allow_no_auth=allow_no_auth)
+    serve_app(host=host, port=port, allow_no_auth=allow_no_auth)
 
 
 def main() -> None:

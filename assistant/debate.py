@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -43,8 +44,10 @@ from assistant.cards import (
 from assistant.context import ContextBuilder, content_stems
 from assistant.cancel import GenerationStopped
 from assistant.prompts import Persona
+from assistant.relevance import RebuttalCheck, make_rebuttal_check
 from assistant.retrieval import HybridRetriever, QueryError, RetrievedPassage, validate_query, validate_text
 from assistant.streaming import final_item
+from assistant.verify import make_verifier
 from assistant.transcripts import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn, SourcePassage, TranscriptStore
 
 
@@ -177,6 +180,11 @@ class DebateChain:
         embeddings = retriever.library.embeddings
         self.ranker = ContextBuilder(embeddings.embed_documents, embeddings.embed_query, retriever.next_passage, 0)
 
+    @cached_property
+    def rebuttals(self) -> RebuttalCheck | None:
+        """The configured check that a rebuttal card answers the card it names, built on first use."""
+        return make_rebuttal_check(self.settings, make_verifier(self.settings))
+
     def gather_sources(
         self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None
     ) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
@@ -296,10 +304,26 @@ class DebateChain:
         used_tags = {text_key(c.tag) for c in earlier}
         first = sum(1 for c in earlier if c.role == role) + 1
         cards = assemble_cards(role, reply.parsed, candidates, n_cards, first, used_tags, labels)
+        cards = self._checked_answers(cards, {c.label: c for c in opposing})
         return DebateTurn(
             index=index, role=role, kind=kind, speaker=speaker, text="\n".join(card_text(c) for c in cards),
             raw_text=reply.raw, cited=sorted({c.source for c in cards}), cards=cards, timing=reply.timing.as_dict(),
         )  # fmt: skip
+
+    def _checked_answers(self, cards: list[Card], opposing: dict[str, Card]) -> list[Card]:
+        """Each rebuttal card keeps the opponent card it names only if it answers it (``RebuttalCheck``);
+        otherwise the link is dropped, with why, and the moderator lists that card as left open."""
+        if self.rebuttals is None:
+            return cards
+        checked = []
+        for card in cards:
+            named = opposing.get(card.answers or "")
+            if named is not None:
+                verdict = self.rebuttals.check(f"{named.tag} {named.quote}", f"{card.tag} {card.quote}")
+                if not verdict.answers:
+                    card = replace(card, answers=None, answer_note=f"does not answer {named.label}: {verdict.reason}")
+            checked.append(card)
+        return checked
 
     # -- the moderator -------------------------------------------------------------------
     def _moderate(self, index: int, motion: str, debate: Debate) -> DebateTurn:

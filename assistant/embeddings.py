@@ -34,11 +34,6 @@ class EmbeddingModelCache:
                 cls._models[key] = _load(model_path, batch_size)
             return cls._models[key]
 
-    @classmethod
-    def clear(cls) -> None:
-        with cls._lock:
-            cls._models.clear()
-
 
 def _load(model_path: Path, batch_size: int) -> HuggingFaceEmbeddings:
     if not (model_path / "modules.json").is_file() and not (model_path / "config.json").is_file():

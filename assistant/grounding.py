@@ -2,7 +2,7 @@
 
 Three steps, all deterministic:
 1. ``citations.validate``: markers that name no shown passage are removed and reported;
-   sentences with no marker are flagged as uncited.
+   sentences with no marker are flagged as uncited (unless step 3 gives them their passage).
 2. Support: every cited sentence is aligned with the sentence(s) of the passages it cites
    that say the same thing and verified against them (``assistant.verify``: numbers, names,
    negation, coverage, then optionally the local model as a Yes/No judge). The evidence span
@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from assistant import prompts
 from assistant.citations import markers_after_sentences, normalise_markers, uncited_sentences, with_marker
 from assistant.retrieval import RetrievedPassage
-from assistant.text import CITATION, marker_numbers, sentence_spans, split_sentences
+from assistant.text import CITATION, MARKER_RUN, marker_numbers, sentence_spans, split_sentences
 from assistant.verify import EvidenceSpan, Verdict, Verifier
 
-_MARKERS = re.compile(rf"(?:{CITATION.pattern})+")  # a run of canonical markers: "[1][2]"
 _RULES = Verifier()  # the rules stage alone: cheap enough to try every shown passage when re-pointing
 # Fewer words than this make no checkable claim: such a sentence never inherits a citation.
 MIN_CLAIM_WORDS = 4
@@ -111,11 +110,11 @@ def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[in
 def _repointed(sentence: str, number: int) -> str:
     """``sentence`` with its first marker group replaced by ``[number]`` and any others removed."""
     groups = itertools.count()
-    fixed = _MARKERS.sub(lambda m: f"[{number}]" if next(groups) == 0 else "", sentence)
+    fixed = MARKER_RUN.sub(lambda m: f"[{number}]" if next(groups) == 0 else "", sentence)
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", fixed).rstrip()
 
 
-_ENDED = re.compile(r"[.!?][\"'”’)]*(?:\s*\[\d+\])*$")
+_ENDED = re.compile(rf"[.!?][\"'”’)]*(?:\s*{CITATION.pattern})*$")
 
 
 def drop_unfinished_sentence(text: str) -> str:
@@ -189,7 +188,9 @@ def iter_grounding(
         uncited_sentences=uncited_sentences(text, (prompts.DECLINE,)),
         corrected_citations=carried,
     )
-    for sentence in split_sentences(result.text):
+    edits: list[tuple[int, int, str]] = []  # (start, end, new text) of sentences withdrawn or repaired
+    for span in sentence_spans(text):
+        sentence = span.text
         numbers = marker_numbers(sentence)
         if is_decline(sentence):
             continue
@@ -214,15 +215,19 @@ def iter_grounding(
             result.sentences.append(CheckedSentence(sentence, False, reason, final.evidence if final else (),
                                                     final.stage if final else "rules"))  # fmt: skip
             yield result.sentences[-1]
-            text = text.replace(sentence, "", 1)
+            edits.append((span.start, span.end, ""))
             continue
         fixed = _repointed(sentence, better) if numbers else with_marker(sentence, f"[{better}]")
-        text = text.replace(sentence, fixed, 1)
+        if not numbers and sentence in result.uncited_sentences:  # it has its passage now: no longer uncited
+            result.uncited_sentences.remove(sentence)
+        edits.append((span.start, span.end, fixed))
         result.supported_sentences.append(fixed)
         result.sentences.append(CheckedSentence(fixed, True, "", repointed.evidence, repointed.stage))
         yield result.sentences[-1]
         was = "".join(f"[{n}]" for n in numbers)
         result.corrected_citations.append(f"{was} -> [{better}]: {fixed}" if numbers else f"added [{better}]: {fixed}")
+    for start, end, new in reversed(edits):  # by offset: the same words earlier in the text stay as they are
+        text = text[:start] + new + text[end:]
     result.text = re.sub(r"[ \t]{2,}", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()
     result.cited = marker_numbers(text)
     yield result

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.text import strip_markers, words
-from assistant.verify import MONTHS, LlamaJudge, Verifier, _found, _is_year, _names, make_llama_judge
+from assistant.verify import MONTHS, LlamaJudge, Verifier, _content, _found, _is_year, _names, make_llama_judge
 
 RELATED_HEADING = "Related, but not an answer:"
 _QUANTITY_QUESTION = re.compile(r"\bhow (many|much|long|often)\b|\bwhat (number|percentage|share|amount|proportion)\b", re.I)
@@ -136,6 +136,45 @@ class LlamaAnswerJudge:
 
     def answers(self, question: str, answer: str) -> bool:
         return self._judge.yes(relevance_prompt(question, answer))
+
+
+def rebuttal_prompt(claim: str, reply: str) -> str:
+    """Raw ChatML for the Yes/No judge of a rebuttal: the opponent's card, the reply, then the instruction."""
+    return (
+        f"<|im_start|>system\n{RELEVANCE_SYSTEM}<|im_end|>\n<|im_start|>user\n"
+        f"Claim: {' '.join(claim.split())}\n"
+        f"Reply: {' '.join(reply.split())}\n"
+        "Does the reply respond to the claim (dispute, qualify or counter it)? Answer Yes or No.<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+class RebuttalCheck:
+    """Does a rebuttal card answer the opponent card it names? The same rule as for answers:
+    shared subject matter first (no content word in common is no answer), then the local model."""
+
+    def __init__(self, judge: LlamaJudge | None = None) -> None:
+        self.judge = judge
+
+    def check(self, claim: str, reply: str) -> Relevance:
+        started = time.perf_counter()
+        claim_stems = {w.stem for w in words(claim) if _content(w)}
+        if not any(w.stem in claim_stems for w in words(reply) if _content(w)):
+            return Relevance(False, "it shares no subject with the card it names", "rules", time.perf_counter() - started)
+        if self.judge is None:
+            return Relevance(True, "", "rules", time.perf_counter() - started)
+        yes = self.judge.yes(rebuttal_prompt(claim, reply))
+        reason = "" if yes else "the local model judged that it does not respond to the card it names"
+        return Relevance(yes, reason, "llm", time.perf_counter() - started)
+
+
+def make_rebuttal_check(settings, verifier: Verifier) -> RebuttalCheck | None:
+    """The rebuttal check the ``relevance`` setting asks for (None when off)."""
+    if settings.relevance == "off":
+        return None
+    if settings.relevance == "rules":
+        return RebuttalCheck()
+    return RebuttalCheck(verifier.judge if isinstance(verifier.judge, LlamaJudge) else make_llama_judge(settings))
 
 
 def make_relevance_check(settings, verifier: Verifier) -> RelevanceCheck | None:

@@ -179,6 +179,8 @@ def cards_html(cards: Sequence, scope: str, numbers: set[int]) -> str:
     parts = []
     for card in cards:
         answers = f" <em>(answers {html.escape(card.answers)})</em>" if card.answers else ""
+        if getattr(card, "answer_note", ""):
+            answers = f' <span class="flag">({html.escape(card.answer_note)})</span>'
         trimmed = "" if card.tag_from == "model" else ' <span class="flag">(tag: trimmed quote)</span>'
         source = text_with_links(f"[{card.source}]", scope, numbers)
         parts.append(

@@ -177,9 +177,6 @@ class PassageStore:
     def delete_document(self, doc_id: str) -> None:
         self._call(self._collection.delete, where={"doc_id": doc_id})
 
-    def ids_for_document(self, doc_id: str) -> list[str]:
-        return list(self._call(self._collection.get, where={"doc_id": doc_id}, include=[])["ids"])
-
     def all_ids(self) -> list[str]:
         """Every passage id in the collection (for consistency checks against the registry)."""
         return list(self._call(self._collection.get, include=[])["ids"])

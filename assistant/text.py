@@ -44,7 +44,9 @@ def strip_terminal_escapes(text: str) -> str:
 # The canonical citation marker, as written after normalisation: "[2]".
 CITATION = re.compile(r"\[(\d+)\]")
 # One or more markers with the spaces before them: " [1][2]".
-CITATION_RUN = re.compile(r"(?:[ \t]*\[\d+\])+")
+CITATION_RUN = re.compile(rf"(?:[ \t]*{CITATION.pattern})+")
+# One or more markers written together: "[1][2]".
+MARKER_RUN = re.compile(rf"(?:{CITATION.pattern})+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

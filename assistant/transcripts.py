@@ -83,6 +83,8 @@ class Card:
     model_tag: str = ""
     tag_note: str = ""
     answers: str | None = None
+    # Set when the card named an opponent card it did not answer (the link was dropped): why.
+    answer_note: str = ""
 
 
 @dataclass
@@ -244,7 +246,7 @@ def to_markdown(debate: Debate) -> str:
 
 def _card_markdown(card: Card) -> str:
     """A card as a debater prints it: the tag in bold, the quote as a block quote, the citation."""
-    answers = f" *(answers {card.answers})*" if card.answers else ""
+    answers = f" *(answers {card.answers})*" if card.answers else (f" *({card.answer_note})*" if card.answer_note else "")
     checked = "" if card.tag_from == "model" else " *(tag: trimmed quote)*"
     return f"**{card.label}. {card.tag}**{answers}{checked}\n\n> “{card.quote}” [{card.source}]\n"
 

@@ -7,7 +7,9 @@
 - retrieval: p50/p95 latency at 1k, 10k and 100k passages, hybrid, dense and BM25
   (``bench.retrieval_scale``);
 - llm: time to first token and tokens/s of ``ask`` against raw llama.cpp on the same prompts
-  (``bench.llm_overhead``).
+  and on the whole-passage prompt (``bench.llm_overhead``);
+- checks: seconds and prompt tokens per answer of the verifier's stages and the relevance
+  check (``bench.check_cost``).
 Run it on an otherwise idle machine: two cores are easily shared away.
 """
 
@@ -20,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-PARTS = ("ingest", "retrieval", "llm")
+PARTS = ("ingest", "retrieval", "llm", "checks")
 
 
 def _markdown(results: dict) -> str:
@@ -59,7 +61,16 @@ def _markdown(results: dict) -> str:
             f"{warm['first_token_ms_median']:.0f} | {warm['tokens_per_s_mean']:.2f} |", "",
             f"Ratios ask / raw: first token **{llm['first_token_ratio_ask_over_raw']:.3f}**, tokens/s "
             f"**{llm['tokens_per_s_ratio_ask_over_raw']:.3f}**; retrieval inside ask {llm['ask_retrieval_ms_mean']:.0f} ms.", "",
+            f"Median over questions of ask / raw first token: **{llm['first_token_ratio_ask_over_raw_median']:.3f}** on "
+            f"ask's own prompt, **{llm['first_token_ratio_ask_over_whole_passages_median']:.3f}** against raw llama.cpp on "
+            f"the five-whole-passage prompt. Prompt tokens per request: {llm['prompt_tokens_mean']['raw']:.0f} "
+            f"(evidence sentences) against {llm['prompt_tokens_mean']['raw_whole_passages']:.0f} (whole passages); "
+            f"sources shown after {llm['ask_sources_ms_median']:.0f} ms (median), before the first token.", "",
         ]  # fmt: skip
+    if checks := results.get("checks"):
+        from bench.check_cost import markdown
+
+        lines += [markdown(checks)]
     return "\n".join(lines)
 
 
@@ -77,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s): {', '.join(unknown)}")
-    if "llm" in parts and not (args.corpus and args.questions):
-        parser.error("the llm part needs --corpus and --questions")
+    if {"llm", "checks"} & set(parts) and not (args.corpus and args.questions):
+        parser.error("the llm and checks parts need --corpus and --questions")
 
     work = Path(tempfile.mkdtemp(prefix="da-bench-"))
     results: dict = {"started_at": dt.datetime.now().isoformat(timespec="seconds"), "cpu_count": os.cpu_count()}
@@ -95,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.llm_overhead import measure_llm_overhead
 
         results["llm"] = measure_llm_overhead(args.corpus, args.questions, limit=args.llm_limit, data_dir=work / "llm")
+    if "checks" in parts:
+        from bench.check_cost import measure_check_cost
+
+        results["checks"] = measure_check_cost(args.corpus, args.questions, limit=args.llm_limit, data_dir=work / "checks")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     markdown = _markdown(results)

@@ -53,26 +53,28 @@ def _raw_run(llama, messages: list[dict], max_tokens: int, seed: int) -> tuple[f
     return first, tokens, _decode_rate(tokens, time.perf_counter() - started, first)
 
 
-def _ask_run(chain, llama, question: str, cold: bool = True) -> tuple[float, int, float, float]:
-    """(first displayed token ms, tokens, decode tokens/s, retrieval ms) for the ask chain.
+def _ask_run(chain, llama, question: str, cold: bool = True) -> tuple[float, int, float, float, float]:
+    """(first displayed token ms, tokens, decode tokens/s, retrieval ms, sources shown ms) for the ask chain.
 
     ``cold=False`` keeps the context as the previous call left it, as in real use, where the
     instruction part of the prompt is already evaluated.
     """
-    from assistant.qa import Answer
+    from assistant.qa import Answer, SourcesFound
 
     if cold:
         llama.reset()
     started = time.perf_counter()
-    first = None
+    first = sources = None
     answer = None
     for item in chain.stream(question):
         if isinstance(item, Answer):
             answer = item
+        elif isinstance(item, SourcesFound):
+            sources = (time.perf_counter() - started) * 1000
         elif first is None and isinstance(item, str) and item:
             first = (time.perf_counter() - started) * 1000
     assert answer is not None
-    return first or 0.0, answer.timing.output_tokens, answer.timing.tokens_per_s, answer.timing.retrieval_ms
+    return first or 0.0, answer.timing.output_tokens, answer.timing.tokens_per_s, answer.timing.retrieval_ms, sources or 0.0
 
 
 def measure_llm_overhead(
@@ -114,15 +116,15 @@ def measure_llm_overhead(
                     rows.append({"id": question.id, "side": side, "first_token_ms": first, "tokens": tokens,
                                  "tokens_per_s": rate, "prompt_tokens": prompt_tokens(messages)})  # fmt: skip
                 else:
-                    first, tokens, rate, retrieval_ms = _ask_run(chain, llama, question.question)
+                    first, tokens, rate, retrieval_ms, sources_ms = _ask_run(chain, llama, question.question)
                     rows.append({"id": question.id, "side": "ask", "first_token_ms": first, "tokens": tokens,
-                                 "tokens_per_s": rate, "retrieval_ms": retrieval_ms})  # fmt: skip
+                                 "tokens_per_s": rate, "retrieval_ms": retrieval_ms, "sources_ms": sources_ms})  # fmt: skip
                 print(json.dumps(rows[-1]), file=sys.stderr)
 
     # As in real use: one question after another, each finding the previous one's prompt in the
     # context, so only the instruction part at the start is reused (never the same question).
     for question in questions:
-        first, tokens, rate, retrieval_ms = _ask_run(chain, llama, question.question, cold=False)
+        first, tokens, rate, retrieval_ms, _ = _ask_run(chain, llama, question.question, cold=False)
         rows.append({"id": question.id, "side": "ask_warm", "first_token_ms": first, "tokens": tokens,
                      "tokens_per_s": rate, "retrieval_ms": retrieval_ms})  # fmt: skip
         print(json.dumps(rows[-1]), file=sys.stderr)
@@ -163,6 +165,7 @@ def measure_llm_overhead(
         ),
         "ask_warm_prefix": summary("ask_warm"),
         "ask_retrieval_ms_mean": statistics.mean(r["retrieval_ms"] for r in rows if r["side"] == "ask"),
+        "ask_sources_ms_median": statistics.median(r["sources_ms"] for r in rows if r["side"] == "ask"),
         "first_token_ratio_ask_over_raw": ask["first_token_ms_mean"] / raw["first_token_ms_mean"],
         "tokens_per_s_ratio_ask_over_raw": ask["tokens_per_s_mean"] / raw["tokens_per_s_mean"],
         "runs": rows,

@@ -254,10 +254,6 @@ class Registry:
             rows = self._conn.execute("SELECT id, stance FROM documents WHERE status = ?", (COMPLETE,)).fetchall()
         return {row[0]: row[1] for row in rows}
 
-    def set_embedding_model(self, doc_id: str, model: str) -> None:
-        with self._transaction() as conn:
-            conn.execute("UPDATE documents SET embedding_model = ? WHERE id = ?", (model, doc_id))
-
     def remove(self, doc_id: str) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))

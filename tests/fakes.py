@@ -7,6 +7,7 @@ cite "the passage that mentions X" without knowing in advance which number it wi
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,3 +58,21 @@ def evidence(messages: list[BaseMessage]) -> dict[int, str]:
 def evidence_id(messages: list[BaseMessage], phrase: str) -> int | None:
     """The id of the first evidence sentence containing ``phrase`` (None if none is offered)."""
     return next((i for i, text in evidence(messages).items() if phrase in text), None)
+
+
+@dataclass
+class Validated:
+    """What the citation step makes of a reply: canonical text, cited numbers, invalid markers, uncited sentences."""
+
+    text: str
+    cited: list[int]
+    invalid: list[str]
+    uncited_sentences: list[str]
+
+
+def validate(text: str, n_sources: int, exempt_sentences: tuple[str, ...] = ()) -> Validated:
+    """``normalise_markers`` then ``uncited_sentences``, as ``assistant.grounding`` runs them."""
+    from assistant.citations import normalise_markers, uncited_sentences
+
+    normalised, cited, invalid = normalise_markers(text, n_sources)
+    return Validated(normalised, cited, invalid, uncited_sentences(normalised, exempt_sentences))

@@ -43,3 +43,19 @@ def test_cli_writes_json_and_markdown(tmp_path: Path) -> None:
     assert (tmp_path / "bench.json").stat().st_size > 0
     with pytest.raises(SystemExit):
         bench_main(["--only", "llm", "--out", str(tmp_path)])  # needs --corpus and --questions
+
+
+@pytest.mark.slow
+def test_check_cost_times_both_verifier_stages_on_the_same_reply(tmp_path: Path) -> None:
+    """Real model, two fixture questions: every answer is checked by both stages, and the model
+    stage reads prompt tokens for every sentence it judges."""
+    from bench.check_cost import markdown, measure_check_cost
+
+    fixtures = Path(__file__).parent / "fixtures"
+    report = measure_check_cost(fixtures / "articles", fixtures / "questions.jsonl", limit=2, data_dir=tmp_path)
+    assert report["answers"] >= 1 and report["sentences_checked"] >= 1
+    for row in report["rows"]:
+        assert row["verify_llm_calls"] == row["judged_sentences"]
+        assert (row["verify_llm_prompt_tokens"] > 0) == (row["judged_sentences"] > 0)
+        assert row["kept_llm"] <= row["kept_rules"]  # the model stage only ever removes
+    assert "| verify, rules+llm |" in markdown(report)

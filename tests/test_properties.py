@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from assistant.citations import StreamingCitationFilter, normalise_markers, split_sentences, validate
+from assistant.citations import StreamingCitationFilter, normalise_markers, split_sentences
+from tests.fakes import validate
 from assistant.embeddings import load_tokenizer
 from assistant.settings import Settings
 from ingest.split import PassageSplitter

@@ -103,3 +103,12 @@ def test_the_local_model_judges_relevance(settings) -> None:
     assert not judge.answers(
         "How many missiles did Arandia launch in 2023?", "A hotline was used twice in 2020 to defuse naval incidents."
     )
+
+
+def test_a_rebuttal_must_share_the_subject_of_the_card_it_answers() -> None:
+    from assistant.relevance import RebuttalCheck
+
+    check = RebuttalCheck()
+    off = check.check("Sanctions cut steel imports by seventy percent.", "A hotline was used twice in 2020.")
+    assert not off.answers and off.reason == "it shares no subject with the card it names"
+    assert check.check("Sanctions cut steel imports by seventy percent.", "Steel imports rose again within a year.").answers

@@ -78,3 +78,18 @@ def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) ->
     status, html, _ = client.predict("Should Arandia get a non-aggression pledge first?", 0, "engagement advocate", "",
                                      "skeptic", "", api_name="/do_debate")  # fmt: skip
     assert status.startswith("Debate ") and html.count('class="card"') == 3 and "<mark>" in html  # the advocate's note holds one sentence
+
+
+def test_debate_downloads_share_one_folder_that_is_not_one_per_debate(running_app) -> None:
+    """Bug: every debate in the UI made a temporary folder that was never removed."""
+    import tempfile
+
+    url, _ = running_app
+    before = set(Path(tempfile.gettempdir()).glob("da-debate-*"))
+    client = Client(url, verbose=False)
+    for motion in ("Should Arandia get a pledge first?", "Should inspectors return to Arandia first?"):
+        status, _, _ = client.predict(motion, 0, "engagement advocate", "", "skeptic", "", api_name="/do_debate")
+        assert status.startswith("Debate ")
+    assert set(Path(tempfile.gettempdir()).glob("da-debate-*")) == before
+    folders = {p.parent for p in Path(tempfile.gettempdir()).glob("da-exports-*/debate-*.md")}
+    assert len([f for f in folders if len(list(f.glob("debate-*.md"))) >= 2]) >= 1  # both in one folder
