@@ -177,11 +177,7 @@ def iter_grounding(
     mark each sentence verified or withdrawn as it is decided instead of after the last one.
     """
     verifier = verifier or _RULES
-    text, _, invalid = normalise_markers(raw, len(passages))
-    text = markers_after_sentences(text)
-    carried_text, carried = _carry_paragraph_citations(text, len(passages), passages, question)
-    if carried:
-        text = normalise_markers(carried_text, len(passages))[0]  # tidy the rejoined spacing
+    text, invalid, carried = _prepared(raw, passages, question)
     result = Grounding(
         text=text,
         invalid_citations=invalid,
@@ -226,8 +222,24 @@ def iter_grounding(
         yield result.sentences[-1]
         was = "".join(f"[{n}]" for n in numbers)
         result.corrected_citations.append(f"{was} -> [{better}]: {fixed}" if numbers else f"added [{better}]: {fixed}")
-    for start, end, new in reversed(edits):  # by offset: the same words earlier in the text stay as they are
-        text = text[:start] + new + text[end:]
-    result.text = re.sub(r"[ \t]{2,}", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()
-    result.cited = marker_numbers(text)
+    result.text = _edited(text, edits)
+    result.cited = marker_numbers(result.text)
     yield result
+
+
+def _prepared(raw: str, passages: Sequence[RetrievedPassage], question: str) -> tuple[str, list[str], list[str]]:
+    """(canonical text, invalid markers, carried citations): markers checked and rewritten, moved
+    after the sentences they open, and carried to the unmarked sentences of their paragraph."""
+    text, _, invalid = normalise_markers(raw, len(passages))
+    text = markers_after_sentences(text)
+    carried_text, carried = _carry_paragraph_citations(text, len(passages), passages, question)
+    if carried:
+        text = normalise_markers(carried_text, len(passages))[0]  # tidy the rejoined spacing
+    return text, invalid, carried
+
+
+def _edited(text: str, edits: Sequence[tuple[int, int, str]]) -> str:
+    """``text`` with each (start, end) span replaced, by offset: the same words earlier stay as they are."""
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return re.sub(r"[ \t]{2,}", " ", re.sub(r"\n{3,}", "\n\n", text)).strip()

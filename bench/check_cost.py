@@ -99,9 +99,14 @@ def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = N
             row["answers_rules"], row["answers_llm"] = verdict.answers, judged.answers
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
+    return _summary(rows)
 
-    def mean(key: str, of: list[dict] | None = None) -> float | None:
-        values = [r[key] for r in (rows if of is None else of) if key in r]
+
+def _summary(rows: list[dict]) -> dict:
+    """Means per answer, per sentence and per judged sentence, with the rows."""
+
+    def mean(key: str) -> float | None:
+        values = [r[key] for r in rows if key in r]
         return statistics.mean(values) if values else None
 
     sentences = sum(r["sentences"] for r in rows)
