@@ -116,10 +116,22 @@ def debate_dict(debate: Debate) -> dict:
 
 
 def build_router(service: Service) -> APIRouter:
+    """Every route under /api, registered by group in the order the OpenAPI docs list them."""
     router = APIRouter(prefix="/api")
     # Access is checked for every route but /api/health by assistant.access.AccessMiddleware, before
     # routing; this dependency only shows the bearer scheme in the OpenAPI docs ("Authorize").
     protected = APIRouter(dependencies=[Depends(HTTPBearer(auto_error=False))])
+    _add_health_route(router, service)
+    _add_generation_routes(protected, service)
+    _add_search_route(protected, service)
+    _add_saved_debate_routes(protected, service)
+    _add_document_routes(protected, service)
+    router.include_router(protected)
+    return router
+
+
+def _add_health_route(router: APIRouter, service: Service) -> None:
+    """The one route open without credentials: monitors poll it."""
 
     @router.get("/health", summary="Liveness, library size and the model queue")
     def health() -> dict:
@@ -130,21 +142,46 @@ def build_router(service: Service) -> APIRouter:
             "queue": {"running": service.queue.running, "waiting": service.queue.waiting},
         }
 
-    @protected.post("/ask", summary="Answer a question with validated citations")
-    def ask(request: AskRequest):
-        def event(item) -> dict:
-            if isinstance(item, Queued):
-                return {"type": "queued", "ahead": item.ahead}
-            if isinstance(item, SourcesFound):  # before the model reads them: the user can start reading
-                return {"type": "sources", "sources": [
-                    {**passage_dict(n, p), "shown": text} for n, (p, text) in enumerate(zip(item.passages, item.texts), 1)
-                ]}  # fmt: skip
-            if isinstance(item, SentenceChecked):  # each sentence marked supported or withdrawn as its check ends
-                return {"type": "checked", "index": item.index, **item.sentence.as_dict()}
-            if isinstance(item, Answer):
-                return {"type": "answer", **answer_dict(item)}
-            return {"type": "token", "text": item}
 
+def _ask_event(item) -> dict:
+    """One ask stream item as its NDJSON line."""
+    if isinstance(item, Queued):
+        return {"type": "queued", "ahead": item.ahead}
+    if isinstance(item, SourcesFound):  # before the model reads them: the user can start reading
+        return {"type": "sources", "sources": [
+            {**passage_dict(n, p), "shown": text} for n, (p, text) in enumerate(zip(item.passages, item.texts), 1)
+        ]}  # fmt: skip
+    if isinstance(item, SentenceChecked):  # each sentence marked supported or withdrawn as its check ends
+        return {"type": "checked", "index": item.index, **item.sentence.as_dict()}
+    if isinstance(item, Answer):
+        return {"type": "answer", **answer_dict(item)}
+    return {"type": "token", "text": item}
+
+
+def _debate_event(item) -> dict | None:
+    """One debate stream event as its NDJSON line (None: not sent)."""
+    if isinstance(item, Queued):
+        return {"type": "queued", "ahead": item.ahead}
+    if isinstance(item, DebateStarted):
+        return {"type": "start", "id": item.debate.id, "sources": [asdict(s) for s in item.debate.sources]}
+    if isinstance(item, TurnStarted):
+        return {"type": "turn_start", **asdict(item)}
+    if isinstance(item, CardMade):
+        return {"type": "card", "index": item.index, **asdict(item.card)}
+    if isinstance(item, TurnText):
+        return {"type": "token", "index": item.index, "text": item.text}
+    if isinstance(item, TurnFinished):
+        return {"type": "turn", **asdict(item.turn)}
+    if isinstance(item, Debate):
+        return {"type": "debate", **debate_dict(item)}
+    return None
+
+
+def _add_generation_routes(router: APIRouter, service: Service) -> None:
+    """Ask and debate: the routes that wait for the model (through ``service.queue``) and stream."""
+
+    @router.post("/ask", summary="Answer a question with validated citations")
+    def ask(request: AskRequest):
         # Refuse bad questions or history (422) and unknown documents (404) before any streaming starts.
         _check_question(service, request.question)
         _check_text(lambda: validate_history(request.history, service.settings.max_question_chars))
@@ -153,10 +190,10 @@ def build_router(service: Service) -> APIRouter:
         return GenerationResponse(
             service.queue,
             lambda: service.ask_chain.stream(request.question, request.history, k=request.k, doc_ids=request.doc_ids),
-            event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
+            _ask_event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
         )  # fmt: skip
 
-    @protected.post("/debate", summary="Stage a debate; streamed as NDJSON")
+    @router.post("/debate", summary="Stage a debate; streamed as NDJSON")
     def debate(request: DebateRequest):
         advocate, skeptic = check_personas(_persona(request.advocate, prompts.ADVOCATE),
                                            _persona(request.skeptic, prompts.SKEPTIC))  # DebateError: 422
@@ -164,32 +201,18 @@ def build_router(service: Service) -> APIRouter:
         _check_doc_ids(service, request.doc_ids)
         if request.rounds is not None and request.rounds > service.settings.debate_max_rounds:
             raise HTTPException(422, f"rounds must be at most {service.settings.debate_max_rounds}")
-
-        def event(item) -> dict | None:
-            if isinstance(item, Queued):
-                return {"type": "queued", "ahead": item.ahead}
-            if isinstance(item, DebateStarted):
-                return {"type": "start", "id": item.debate.id, "sources": [asdict(s) for s in item.debate.sources]}
-            if isinstance(item, TurnStarted):
-                return {"type": "turn_start", **asdict(item)}
-            if isinstance(item, CardMade):
-                return {"type": "card", "index": item.index, **asdict(item.card)}
-            if isinstance(item, TurnText):
-                return {"type": "token", "index": item.index, "text": item.text}
-            if isinstance(item, TurnFinished):
-                return {"type": "turn", **asdict(item.turn)}
-            if isinstance(item, Debate):
-                return {"type": "debate", **debate_dict(item)}
-            return None
-
         # Chain errors become an "error" line; a client that goes away stops the debate (saved as "stopped").
         return GenerationResponse(
             service.queue,
             lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids),
-            event,
+            _debate_event,
         )
 
-    @protected.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue")
+
+def _add_search_route(router: APIRouter, service: Service) -> None:
+    """Retrieval on its own: no model, no queue, so it stays fast while generations wait."""
+
+    @router.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue")
     def search(request: SearchRequest) -> list[dict]:
         _check_question(service, request.query)
         _check_doc_ids(service, request.doc_ids)
@@ -200,34 +223,42 @@ def build_router(service: Service) -> APIRouter:
             for rank, hit in enumerate(hits, start=1)
         ]  # fmt: skip
 
-    @protected.get("/debates", summary="Saved debates, newest first")
+
+def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
+    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards)."""
+
+    @router.get("/debates", summary="Saved debates, newest first")
     def debates() -> list[dict]:
         return [
             {"id": i, "motion": m, "created_at": c, "status": s, "turns": n} for i, m, c, s, n in service.transcripts.list()
         ]
 
-    @protected.get("/debates/{debate_id}", summary="One saved debate")
+    @router.get("/debates/{debate_id}", summary="One saved debate")
     def get_debate(debate_id: DebateId) -> dict:
         return debate_dict(_debate(service, debate_id))
 
-    @protected.get("/debates/{debate_id}/markdown", summary="A saved debate as Markdown", response_class=PlainTextResponse)
+    @router.get("/debates/{debate_id}/markdown", summary="A saved debate as Markdown", response_class=PlainTextResponse)
     def debate_markdown(debate_id: DebateId) -> str:
         return to_markdown(_debate(service, debate_id))
 
-    @protected.get("/debates/{debate_id}/brief", summary="Every card of a saved debate, grouped by side (Markdown)",
-                   response_class=PlainTextResponse)  # fmt: skip
+    @router.get("/debates/{debate_id}/brief", summary="Every card of a saved debate, grouped by side (Markdown)",
+                response_class=PlainTextResponse)  # fmt: skip
     def debate_brief(debate_id: int) -> str:
         return to_brief(_debate(service, debate_id))
 
-    @protected.get("/debates/{debate_id}/cards", summary="Per turn and card: tag, quote, passage, document and its stance")
+    @router.get("/debates/{debate_id}/cards", summary="Per turn and card: tag, quote, passage, document and its stance")
     def debate_cards(debate_id: int) -> dict:
         return to_json(_debate(service, debate_id))
 
-    @protected.get("/documents", summary="Documents in the library")
+
+def _add_document_routes(router: APIRouter, service: Service) -> None:
+    """The library: list, add (multipart upload, URL or text), change a stance, delete."""
+
+    @router.get("/documents", summary="Documents in the library")
     def documents() -> list[dict]:
         return [asdict(d) for d in service.library.documents()]
 
-    @protected.post("/documents", summary="Add files, a URL and/or pasted text", openapi_extra=_UPLOAD_FORM)
+    @router.post("/documents", summary="Add files, a URL and/or pasted text", openapi_extra=_UPLOAD_FORM)
     async def add_documents(request: Request) -> list[dict]:
         # Read here, not by FastAPI's File() parameters: each file is checked against max_file_bytes
         # while it streams in (413 at once), instead of after the whole request was spooled to disk.
@@ -244,23 +275,20 @@ def build_router(service: Service) -> APIRouter:
         finally:
             await form.close()
 
-    @protected.patch("/documents/{doc_id}", summary="Change a document's stance (nothing is re-embedded)")
+    @router.patch("/documents/{doc_id}", summary="Change a document's stance (nothing is re-embedded)")
     def update_document(doc_id: str, change: DocumentChange) -> dict:
         try:
             return asdict(service.library.set_stance(doc_id, change.stance))
         except UnknownDocumentError as exc:
             raise HTTPException(404, str(exc)) from exc
 
-    @protected.delete("/documents/{doc_id}", summary="Delete a document and its passages")
+    @router.delete("/documents/{doc_id}", summary="Delete a document and its passages")
     def delete_document(doc_id: str) -> dict:
         try:
             record = service.library.delete(doc_id)
         except UnknownDocumentError as exc:
             raise HTTPException(404, str(exc)) from exc
         return {"deleted": doc_id, "title": record.title, "passages": record.n_passages}
-
-    router.include_router(protected)
-    return router
 
 
 def _check_question(service: Service, question: str) -> None:

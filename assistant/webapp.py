@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import gradio as gr
@@ -83,22 +84,26 @@ def export_folder() -> Path:
     return folder
 
 
-def build_blocks(service: Service) -> gr.Blocks:
-    library = service.library
-    exports = export_folder()
+def _require_documents(service: Service) -> None:
+    """Refuse a generation over an empty library before it waits for the model."""
+    if not service.library.documents():
+        raise gr.Error("The library is empty: add articles in the Library tab first.")
 
-    def _require_documents() -> None:
-        if not library.documents():
-            raise gr.Error("The library is empty: add articles in the Library tab first.")
 
-    # --- Ask ----------------------------------------------------------------------------
+# Handlers are closures made per service, not methods or partials: Gradio names each endpoint after
+# its function (``/do_ask``, ``/do_debate``, ...), and clients call them by those names.
+
+# --- Ask ----------------------------------------------------------------------------------
+def _ask_handler(service: Service) -> Callable[..., AsyncIterator[tuple]]:
+    """``do_ask`` over ``service``."""
+
     async def do_ask(question: str, chat: list[dict], history: list[list[str]]):
         """Stream the answer into the chat; the last yield replaces it with the checked HTML.
 
         An async generator reading a server-owned job: when the tab closes, Gradio closes this
         generator, and closing ``stream`` cancels the generation within one token."""
         question = _checked(lambda: validate_query(question, service.settings.max_question_chars))
-        _require_documents()
+        _require_documents(service)
         chat = list(chat or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
         shown, sources, checked, scope = "", [], [], render.new_scope()
         stream = service.queue.stream(lambda: service.ask_chain.stream(question, [tuple(h) for h in history or []]))
@@ -126,17 +131,43 @@ def build_blocks(service: Service) -> gr.Blocks:
         finally:
             await stream.aclose()  # finished, failed or abandoned: the job is cancelled if still running
 
-    # --- Debate -------------------------------------------------------------------------
+    return do_ask
+
+
+def _ask_tab(service: Service) -> None:
+    """The chat: a question (Enter or the button) streams its answer; the history feeds follow-ups."""
+    do_ask = _ask_handler(service)
+    with gr.Tab("Ask", id="ask"):
+        chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, sanitize_html=True, render_markdown=False)
+        history = gr.State([])
+        with gr.Row():
+            question = gr.Textbox(label="Question", placeholder="Ask about your articles", elem_id="question", scale=5)
+            ask_button = gr.Button("Ask", variant="primary", elem_id="ask-button", scale=1)
+        clear = gr.Button("Clear conversation", elem_id="clear")
+        question.submit(do_ask, [question, chat, history], [question, chat, history], concurrency_limit=None)
+        ask_button.click(do_ask, [question, chat, history], [question, chat, history], concurrency_limit=None)
+        clear.click(lambda: ([], []), None, [chat, history])
+
+
+# --- Debate -------------------------------------------------------------------------------
+def _personas(adv_name: str, adv_stance: str, sk_name: str, sk_stance: str) -> tuple[prompts.Persona, prompts.Persona]:
+    """The two sides as typed (blank names take the defaults; the chain fills in a blank stance),
+    bad names refused before the request waits for the model."""
+    try:
+        return check_personas(prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or ""),
+                              prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or ""))  # fmt: skip
+    except DebateError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncIterator[tuple]]:
+    """``do_debate`` over ``service``, writing each finished debate's Markdown into ``exports``."""
+
     async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
         """Stream the turns into the transcript; a closed tab stops the debate (saved as "stopped")."""
         motion = _checked(lambda: validate_query(motion, service.settings.max_question_chars))
-        _require_documents()
-        # An empty stance is filled in by the chain with the side's default.
-        try:  # bad names are refused before the request waits for the model
-            advocate, skeptic = check_personas(prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or ""),
-                                               prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or ""))
-        except DebateError as exc:
-            raise gr.Error(str(exc)) from exc
+        _require_documents(service)
+        advocate, skeptic = _personas(adv_name, adv_stance, sk_name, sk_stance)
         scope = render.new_scope()
         turns, live_role, live_text, sources, speakers = [], None, "", [], {}
         stream = service.queue.stream(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic))
@@ -167,19 +198,54 @@ def build_blocks(service: Service) -> gr.Blocks:
         finally:
             await stream.aclose()
 
-    # --- Library ------------------------------------------------------------------------
+    return do_debate
+
+
+def _debate_tab(service: Service, exports: Path) -> None:
+    """Motion, rounds and the two sides; the transcript streams, then a Markdown download appears."""
+    do_debate = _debate_handler(service, exports)
+    with gr.Tab("Debate", id="debate"):
+        motion = gr.Textbox(label="Motion", placeholder="Should Washington offer a peace treaty before denuclearization?",
+                            elem_id="motion")  # fmt: skip
+        with gr.Row():
+            rounds = gr.Slider(0, service.settings.debate_max_rounds, value=service.settings.debate_rounds, step=1,
+                               label="Rebuttal rounds", elem_id="rounds")  # fmt: skip
+            adv_name = gr.Textbox(label="First side", value=prompts.ADVOCATE.name, elem_id="advocate-name")
+            sk_name = gr.Textbox(label="Second side", value=prompts.SKEPTIC.name, elem_id="skeptic-name")
+        with gr.Accordion("Stances", open=False):
+            adv_stance = gr.Textbox(label="First side argues", value=prompts.ADVOCATE.stance, lines=2)
+            sk_stance = gr.Textbox(label="Second side argues", value=prompts.SKEPTIC.stance, lines=2)
+        start = gr.Button("Start debate", variant="primary", elem_id="start-debate")
+        debate_status = gr.Markdown(elem_id="debate-status")
+        transcript = gr.HTML(elem_id="transcript")
+        download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
+        start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance],
+                    [debate_status, transcript, download], concurrency_limit=None)  # fmt: skip
+
+
+# --- Library ------------------------------------------------------------------------------
+def _ingest_inputs(files, url: str, text: str, title: str) -> tuple[list[tuple[str, str]], list[str], list[tuple]]:
+    """(uploads, URLs, pasted texts) from the form; a URL must be a web address, never a server path."""
+    paths = [f if isinstance(f, str) else f.name for f in (files or [])]
+    uploads = [(path, Path(path).name) for path in paths]  # recorded as upload:<name>, not the cache path
+    items = []
+    if url and url.strip():
+        try:
+            items.append(require_web_url(url))  # never a path on the server
+        except FetchError as exc:
+            raise gr.Error(str(exc)) from exc
+    texts = [(text, title.strip() or None)] if text and text.strip() else []
+    if not uploads and not items and not texts:
+        raise gr.Error("Choose files, enter a URL or paste text first.")
+    return uploads, items, texts
+
+
+def _ingest_handler(service: Service) -> Callable[..., tuple]:
+    """``do_ingest`` over ``service``: add what the form holds, with a progress bar in passages."""
+    library = service.library
+
     def do_ingest(files, url: str, text: str, title: str, stance: str = "unknown", progress=gr.Progress()):
-        paths = [f if isinstance(f, str) else f.name for f in (files or [])]
-        uploads = [(path, Path(path).name) for path in paths]  # recorded as upload:<name>, not the cache path
-        items = []
-        if url and url.strip():
-            try:
-                items.append(require_web_url(url))  # never a path on the server
-            except FetchError as exc:
-                raise gr.Error(str(exc)) from exc
-        texts = [(text, title.strip() or None)] if text and text.strip() else []
-        if not uploads and not items and not texts:
-            raise gr.Error("Choose files, enter a URL or paste text first.")
+        uploads, items, texts = _ingest_inputs(files, url, text, title)
         progress(0, desc="reading")
 
         def report(done: int, total: int, doc_title: str) -> None:
@@ -193,12 +259,12 @@ def build_blocks(service: Service) -> gr.Blocks:
         library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
         return _results_text(results), _documents_table(service), None, "", "", ""
 
-    def do_delete(doc_id: str):
-        try:
-            record = library.delete((doc_id or "").strip())
-        except UnknownDocumentError as exc:
-            raise gr.Error(str(exc)) from exc
-        return f"deleted {record.title}", _documents_table(service), ""
+    return do_ingest
+
+
+def _document_handlers(service: Service) -> tuple[Callable[..., tuple], Callable[..., tuple], Callable[..., tuple]]:
+    """``do_set_stance``, ``do_delete`` and ``do_reindex`` over ``service``: each returns the new table."""
+    library = service.library
 
     def do_set_stance(doc_id: str, stance: str):
         try:
@@ -207,9 +273,55 @@ def build_blocks(service: Service) -> gr.Blocks:
             raise gr.Error(str(exc)) from exc
         return f"{record.title}: stance {record.stance}", _documents_table(service)
 
+    def do_delete(doc_id: str):
+        try:
+            record = library.delete((doc_id or "").strip())
+        except UnknownDocumentError as exc:
+            raise gr.Error(str(exc)) from exc
+        return f"deleted {record.title}", _documents_table(service), ""
+
     def do_reindex(progress=gr.Progress()):
         n = library.reindex(progress=lambda done, total, t: progress((done, total), desc=f"reindexing {t}"))
         return f"reindexed {n} passages", _documents_table(service)
+
+    return do_set_stance, do_delete, do_reindex
+
+
+def _library_tab(service: Service, demo: gr.Blocks) -> None:
+    """Add (upload, URL, paste), list, re-stance, delete and reindex documents; the list refreshes on load."""
+    do_ingest = _ingest_handler(service)
+    do_set_stance, do_delete, do_reindex = _document_handlers(service)
+    with gr.Tab("Library", id="library"):
+        with gr.Row():
+            files = gr.File(label="Upload articles (.txt .md .html .pdf)", file_count="multiple", elem_id="upload")
+            with gr.Column():
+                url = gr.Textbox(label="Add a URL", placeholder="https://...")
+                title = gr.Textbox(label="Title for pasted text")
+                text = gr.Textbox(label="Or paste an article", lines=6)
+                stance = gr.Dropdown(list(STANCES), value="unknown", label="Stance (which side these articles argue)",
+                                     elem_id="stance")  # fmt: skip
+        add = gr.Button("Add to library", variant="primary", elem_id="add")
+        status = gr.Textbox(label="Result", interactive=False, lines=3, elem_id="ingest-status")
+        docs = gr.Dataframe(value=_documents_table(service), headers=DOC_COLUMNS, interactive=False, wrap=True,
+                            elem_id="documents")  # fmt: skip
+        with gr.Row():
+            delete_id = gr.Textbox(label="Document id to delete", elem_id="delete-id")
+            delete = gr.Button("Delete", variant="stop", elem_id="delete")
+            rebuild = gr.Button("Rebuild index")
+        with gr.Row():
+            stance_id = gr.Textbox(label="Document id", elem_id="stance-id")
+            new_stance = gr.Dropdown(list(STANCES), value="advocate", label="Set its stance (no re-embedding)")
+            set_stance = gr.Button("Set stance", elem_id="set-stance")
+        add.click(do_ingest, [files, url, text, title, stance], [status, docs, files, url, text, title])
+        set_stance.click(do_set_stance, [stance_id, new_stance], [status, docs])
+        delete.click(do_delete, [delete_id], [status, docs, delete_id])
+        rebuild.click(do_reindex, [], [status, docs])
+        demo.load(lambda: _documents_table(service), None, docs)
+
+
+# --- Search -------------------------------------------------------------------------------
+def _search_handler(service: Service) -> Callable[..., tuple]:
+    """``do_search`` over ``service``: ranked passages, retrieval only (no model, no queue)."""
 
     def do_search(query: str, k: float):
         try:
@@ -219,68 +331,30 @@ def build_blocks(service: Service) -> gr.Blocks:
         rows = [[i, f"{h.score:.4f}", h.title, h.text, h.source, f"{h.start}-{h.end}"] for i, h in enumerate(hits, 1)]
         return rows, ("" if rows else "No matching passages. Add articles in the Library tab.")
 
+    return do_search
+
+
+def _search_tab(service: Service) -> None:
+    """A query (Enter or the button) and how many passages; the ranked passages in a table."""
+    do_search = _search_handler(service)
+    with gr.Tab("Search", id="search"):
+        query = gr.Textbox(label="Search the library", placeholder="e.g. security assurances", elem_id="search-box")
+        k = gr.Slider(1, 20, value=service.settings.retrieval_k, step=1, label="passages")
+        note = gr.Markdown()
+        hits = gr.Dataframe(headers=HIT_COLUMNS, interactive=False, wrap=True, elem_id="search-results")
+        query.submit(do_search, [query, k], [hits, note])
+        gr.Button("Search").click(do_search, [query, k], [hits, note])
+
+
+def build_blocks(service: Service) -> gr.Blocks:
+    """The UI: one tab per job, each built and wired by its own function over ``service``."""
+    exports = export_folder()
     with gr.Blocks(title="Debate Assistant") as demo:
         gr.Markdown("# Debate Assistant\nGrounded answers and debates over the articles you add. Every claim cites a passage.")
-        with gr.Tab("Ask", id="ask"):
-            chat = gr.Chatbot(label="Conversation", elem_id="chat", height=520, sanitize_html=True, render_markdown=False)
-            history = gr.State([])
-            with gr.Row():
-                question = gr.Textbox(label="Question", placeholder="Ask about your articles", elem_id="question", scale=5)
-                ask_button = gr.Button("Ask", variant="primary", elem_id="ask-button", scale=1)
-            clear = gr.Button("Clear conversation", elem_id="clear")
-            question.submit(do_ask, [question, chat, history], [question, chat, history], concurrency_limit=None)
-            ask_button.click(do_ask, [question, chat, history], [question, chat, history], concurrency_limit=None)
-            clear.click(lambda: ([], []), None, [chat, history])
-        with gr.Tab("Debate", id="debate"):
-            motion = gr.Textbox(label="Motion", placeholder="Should Washington offer a peace treaty before denuclearization?",
-                                elem_id="motion")  # fmt: skip
-            with gr.Row():
-                rounds = gr.Slider(0, service.settings.debate_max_rounds, value=service.settings.debate_rounds, step=1,
-                                   label="Rebuttal rounds", elem_id="rounds")  # fmt: skip
-                adv_name = gr.Textbox(label="First side", value=prompts.ADVOCATE.name, elem_id="advocate-name")
-                sk_name = gr.Textbox(label="Second side", value=prompts.SKEPTIC.name, elem_id="skeptic-name")
-            with gr.Accordion("Stances", open=False):
-                adv_stance = gr.Textbox(label="First side argues", value=prompts.ADVOCATE.stance, lines=2)
-                sk_stance = gr.Textbox(label="Second side argues", value=prompts.SKEPTIC.stance, lines=2)
-            start = gr.Button("Start debate", variant="primary", elem_id="start-debate")
-            debate_status = gr.Markdown(elem_id="debate-status")
-            transcript = gr.HTML(elem_id="transcript")
-            download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
-            start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance],
-                        [debate_status, transcript, download], concurrency_limit=None)  # fmt: skip
-        with gr.Tab("Library", id="library"):
-            with gr.Row():
-                files = gr.File(label="Upload articles (.txt .md .html .pdf)", file_count="multiple", elem_id="upload")
-                with gr.Column():
-                    url = gr.Textbox(label="Add a URL", placeholder="https://...")
-                    title = gr.Textbox(label="Title for pasted text")
-                    text = gr.Textbox(label="Or paste an article", lines=6)
-                    stance = gr.Dropdown(list(STANCES), value="unknown", label="Stance (which side these articles argue)",
-                                         elem_id="stance")  # fmt: skip
-            add = gr.Button("Add to library", variant="primary", elem_id="add")
-            status = gr.Textbox(label="Result", interactive=False, lines=3, elem_id="ingest-status")
-            docs = gr.Dataframe(value=_documents_table(service), headers=DOC_COLUMNS, interactive=False, wrap=True,
-                                elem_id="documents")  # fmt: skip
-            with gr.Row():
-                delete_id = gr.Textbox(label="Document id to delete", elem_id="delete-id")
-                delete = gr.Button("Delete", variant="stop", elem_id="delete")
-                rebuild = gr.Button("Rebuild index")
-            with gr.Row():
-                stance_id = gr.Textbox(label="Document id", elem_id="stance-id")
-                new_stance = gr.Dropdown(list(STANCES), value="advocate", label="Set its stance (no re-embedding)")
-                set_stance = gr.Button("Set stance", elem_id="set-stance")
-            add.click(do_ingest, [files, url, text, title, stance], [status, docs, files, url, text, title])
-            set_stance.click(do_set_stance, [stance_id, new_stance], [status, docs])
-            delete.click(do_delete, [delete_id], [status, docs, delete_id])
-            rebuild.click(do_reindex, [], [status, docs])
-            demo.load(lambda: _documents_table(service), None, docs)
-        with gr.Tab("Search", id="search"):
-            query = gr.Textbox(label="Search the library", placeholder="e.g. security assurances", elem_id="search-box")
-            k = gr.Slider(1, 20, value=service.settings.retrieval_k, step=1, label="passages")
-            note = gr.Markdown()
-            hits = gr.Dataframe(headers=HIT_COLUMNS, interactive=False, wrap=True, elem_id="search-results")
-            query.submit(do_search, [query, k], [hits, note])
-            gr.Button("Search").click(do_search, [query, k], [hits, note])
+        _ask_tab(service)
+        _debate_tab(service, exports)
+        _library_tab(service, demo)
+        _search_tab(service)
     return demo
 
 

@@ -82,7 +82,7 @@ def measure_llm_overhead(
 ) -> dict:
     """All figures of one run (see the module docstring); ``runs`` holds every measured call."""
     from assistant.library import Library
-    from assistant.llm import LlamaModelCache, make_chat_model, to_role_dicts
+    from assistant.llm import LlamaModelCache, make_chat_model
     from assistant.qa import AskChain
     from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
@@ -96,11 +96,22 @@ def measure_llm_overhead(
     llama, _ = LlamaModelCache.get(model.model_path, model.n_ctx, model.n_threads, model.seed)
     questions = [q for q in load_questions(questions_file) if q.mode == "ask"][: limit]
 
-    def prompt_tokens(messages: list[dict]) -> int:
-        return len(llama.tokenize("\n".join(m["content"] for m in messages).encode(), add_bos=False))
+    chain.ask(questions[0].question)  # warm-up: first-call allocations are not what we measure
+    rows = _cold_runs(chain, llama, settings, questions, repeats)
+    rows += _warm_runs(chain, llama, questions)
+    return _overhead_report(Path(model.model_path).name, settings.generation_threads, rows)
+
+
+def _prompt_tokens(llama, messages: list[dict]) -> int:
+    return len(llama.tokenize("\n".join(m["content"] for m in messages).encode(), add_bos=False))
+
+
+def _cold_runs(chain, llama, settings, questions: list, repeats: int) -> list[dict]:
+    """Every question ``repeats`` times on each side (raw, raw on whole passages, ask), from a reset
+    context; the order of the sides alternates between questions so neither always goes first."""
+    from assistant.llm import to_role_dicts
 
     rows = []
-    chain.ask(questions[0].question)  # warm-up: first-call allocations are not what we measure
     for index, question in enumerate(questions):
         passages = chain.retriever.retrieve(question.question)
         prompts_by_side = {
@@ -114,41 +125,53 @@ def measure_llm_overhead(
                     messages = prompts_by_side[side]
                     first, tokens, rate = _raw_run(llama, messages, settings.llm_max_tokens, settings.llm_seed)
                     rows.append({"id": question.id, "side": side, "first_token_ms": first, "tokens": tokens,
-                                 "tokens_per_s": rate, "prompt_tokens": prompt_tokens(messages)})  # fmt: skip
+                                 "tokens_per_s": rate, "prompt_tokens": _prompt_tokens(llama, messages)})  # fmt: skip
                 else:
                     first, tokens, rate, retrieval_ms, sources_ms = _ask_run(chain, llama, question.question)
                     rows.append({"id": question.id, "side": "ask", "first_token_ms": first, "tokens": tokens,
                                  "tokens_per_s": rate, "retrieval_ms": retrieval_ms, "sources_ms": sources_ms})  # fmt: skip
                 print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
 
-    # As in real use: one question after another, each finding the previous one's prompt in the
-    # context, so only the instruction part at the start is reused (never the same question).
+
+def _warm_runs(chain, llama, questions: list) -> list[dict]:
+    """As in real use: one question after another, each finding the previous one's prompt in the
+    context, so only the instruction part at the start is reused (never the same question)."""
+    rows = []
     for question in questions:
         first, tokens, rate, retrieval_ms, _ = _ask_run(chain, llama, question.question, cold=False)
         rows.append({"id": question.id, "side": "ask_warm", "first_token_ms": first, "tokens": tokens,
                      "tokens_per_s": rate, "retrieval_ms": retrieval_ms})  # fmt: skip
         print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
 
-    def summary(side: str) -> dict:
-        mine = [r for r in rows if r["side"] == side]
-        return {
-            "first_token_ms_mean": statistics.mean(r["first_token_ms"] for r in mine),
-            "first_token_ms_median": statistics.median(r["first_token_ms"] for r in mine),
-            "tokens_per_s_mean": statistics.mean(r["tokens_per_s"] for r in mine),
-            "runs": len(mine),
-        }
 
-    raw, ask, whole = summary("raw"), summary("ask"), summary("raw_whole_passages")
-    medians = {}
-    for side in ("raw", "raw_whole_passages", "ask"):
-        by_id = {}
-        for r in rows:
-            if r["side"] == side:
-                by_id.setdefault(r["id"], []).append(r["first_token_ms"])
-        medians[side] = {qid: statistics.median(v) for qid, v in by_id.items()}
-    report = {
-        "model": Path(model.model_path).name,
-        "threads": settings.generation_threads,
+def _side_summary(rows: list[dict], side: str) -> dict:
+    mine = [r for r in rows if r["side"] == side]
+    return {
+        "first_token_ms_mean": statistics.mean(r["first_token_ms"] for r in mine),
+        "first_token_ms_median": statistics.median(r["first_token_ms"] for r in mine),
+        "tokens_per_s_mean": statistics.mean(r["tokens_per_s"] for r in mine),
+        "runs": len(mine),
+    }
+
+
+def _median_first_token_by_question(rows: list[dict], side: str) -> dict:
+    """Question id -> median first token ms of its runs on ``side`` (the repeats of one question)."""
+    by_id: dict = {}
+    for r in rows:
+        if r["side"] == side:
+            by_id.setdefault(r["id"], []).append(r["first_token_ms"])
+    return {qid: statistics.median(v) for qid, v in by_id.items()}
+
+
+def _overhead_report(model_name: str, threads, rows: list[dict]) -> dict:
+    """Means and medians per side, the ask-over-raw ratios, and every run."""
+    raw, ask, whole = _side_summary(rows, "raw"), _side_summary(rows, "ask"), _side_summary(rows, "raw_whole_passages")
+    medians = {side: _median_first_token_by_question(rows, side) for side in ("raw", "raw_whole_passages", "ask")}
+    return {
+        "model": model_name,
+        "threads": threads,
         "raw_llama_cpp": raw,
         "raw_llama_cpp_whole_passages": whole,
         "ask": ask,
@@ -163,14 +186,13 @@ def measure_llm_overhead(
         "first_token_ratio_ask_over_raw_median": statistics.median(
             medians["ask"][qid] / medians["raw"][qid] for qid in medians["ask"]
         ),
-        "ask_warm_prefix": summary("ask_warm"),
+        "ask_warm_prefix": _side_summary(rows, "ask_warm"),
         "ask_retrieval_ms_mean": statistics.mean(r["retrieval_ms"] for r in rows if r["side"] == "ask"),
         "ask_sources_ms_median": statistics.median(r["sources_ms"] for r in rows if r["side"] == "ask"),
         "first_token_ratio_ask_over_raw": ask["first_token_ms_mean"] / raw["first_token_ms_mean"],
         "tokens_per_s_ratio_ask_over_raw": ask["tokens_per_s_mean"] / raw["tokens_per_s_mean"],
         "runs": rows,
     }
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:

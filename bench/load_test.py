@@ -202,12 +202,7 @@ async def drive(
         askers = [asyncio.create_task(_ask_client(client, deadline, ask, records, seed + 1000 + i)) for i in range(ask_clients)]
         await asyncio.gather(*searchers)
         search_window = time.monotonic() - started
-        try:
-            await asyncio.wait_for(asyncio.gather(*askers), timeout=max(drain_seconds, 1.0))
-        except asyncio.TimeoutError:
-            for task in askers:
-                task.cancel()
-            ask.fail(f"asks still running {drain_seconds:g} s after the end of the window")
+        await _drain_asks(askers, ask, drain_seconds)
         total_window = time.monotonic() - started
         stop.set()
         polls = await poller
@@ -216,33 +211,56 @@ async def drive(
         "base_url": base_url,
         "config": {"clients": clients, "seconds": seconds, "ask_clients": ask_clients, "k": k,
                    "health_interval_s": health_interval, "health_timeout_s": health_timeout},  # fmt: skip
-        "search": {
-            "requests": len(search.latencies) + search.errors,
-            "errors": search.errors,
-            "requests_per_s": round(len(search.latencies) / search_window, 2) if search_window else 0.0,
-            "latency_ms": percentiles(search.latencies),
-            "error_samples": search.error_samples,
-        },
-        "ask": {
-            "requests": len(ask.latencies) + ask.errors,
-            "errors": ask.errors,
-            "latency_s": percentiles(ask.latencies),
-            "first_token_s": percentiles([r.first_token_s for r in records if r.first_token_s is not None]),
-            "queued": sum(r.queued for r in records),
-            "declined": sum(r.declined for r in records),
-            "answers": [r.__dict__ for r in records],
-            "error_samples": ask.error_samples,
-        },
-        "health": {
-            "polls": polls,
-            "answered": len(health.latencies),
-            "failures": health.errors,
-            "latency_ms": percentiles(health.latencies),
-            "max_queue_waiting": max((q["waiting"] for q in queue_seen), default=0),
-            "failure_samples": health.error_samples,
-        },
+        "search": _search_figures(search, search_window),
+        "ask": _ask_figures(ask, records),
+        "health": _health_figures(health, polls, queue_seen),
         "errors": search.errors + ask.errors,
         "window_s": {"search": round(search_window, 1), "total": round(total_window, 1)},
+    }
+
+
+async def _drain_asks(askers: list[asyncio.Task], ask: Tally, drain_seconds: float) -> None:
+    """Wait for the asks still generating after the window; those left after ``drain_seconds`` are
+    cancelled and counted as one error."""
+    try:
+        await asyncio.wait_for(asyncio.gather(*askers), timeout=max(drain_seconds, 1.0))
+    except asyncio.TimeoutError:
+        for task in askers:
+            task.cancel()
+        ask.fail(f"asks still running {drain_seconds:g} s after the end of the window")
+
+
+def _search_figures(search: Tally, window: float) -> dict:
+    return {
+        "requests": len(search.latencies) + search.errors,
+        "errors": search.errors,
+        "requests_per_s": round(len(search.latencies) / window, 2) if window else 0.0,
+        "latency_ms": percentiles(search.latencies),
+        "error_samples": search.error_samples,
+    }
+
+
+def _ask_figures(ask: Tally, records: list[AskRecord]) -> dict:
+    return {
+        "requests": len(ask.latencies) + ask.errors,
+        "errors": ask.errors,
+        "latency_s": percentiles(ask.latencies),
+        "first_token_s": percentiles([r.first_token_s for r in records if r.first_token_s is not None]),
+        "queued": sum(r.queued for r in records),
+        "declined": sum(r.declined for r in records),
+        "answers": [r.__dict__ for r in records],
+        "error_samples": ask.error_samples,
+    }
+
+
+def _health_figures(health: Tally, polls: int, queue_seen: list[dict]) -> dict:
+    return {
+        "polls": polls,
+        "answered": len(health.latencies),
+        "failures": health.errors,
+        "latency_ms": percentiles(health.latencies),
+        "max_queue_waiting": max((q["waiting"] for q in queue_seen), default=0),
+        "failure_samples": health.error_samples,
     }
 
 

@@ -365,7 +365,7 @@ def table(records: list[Record]) -> tuple[list[dict], str]:
     return rows, "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=20)
@@ -379,15 +379,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--articles", type=Path, default=ARTICLES)
     parser.add_argument("--output", type=Path, help="JSON report (default: in the run folder)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    run_dir = Path(tempfile.mkdtemp(prefix="da-soak-"))
-    settings = {
+
+def _server_settings(args: argparse.Namespace) -> dict:
+    """The app's settings for the run: short generations, no rebuttal rounds, a short shutdown grace."""
+    return {
         "llm_backend": args.backend, "llm_max_tokens": args.max_tokens, "debate_turn_max_tokens": args.turn_max_tokens,
         "debate_rounds": 0, "queue_timeout_s": args.queue_timeout, "generation_timeout_s": args.generation_timeout,
         "shutdown_grace_s": 5,
     }  # fmt: skip
-    app = AppProcess(run_dir / "data", run_dir / "server.log", settings)
+
+
+def _soak_app(app: AppProcess, args: argparse.Namespace) -> tuple[Soak, dict, int | None, float]:
+    """Start the app, add the articles, run the soak, then SIGTERM the app:
+    (the soak, its run figures, the final exit code, the final shutdown seconds)."""
     app.start()
     try:
         files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in sorted(args.articles.iterdir())]
@@ -398,11 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         code, shutdown_s = app.terminate(30.0) if app.process and app.process.poll() is None else (None, 0.0)
         app.stop()
     run["final_exit_code"], run["final_shutdown_s"] = code, round(shutdown_s, 2)
-    data = check_data(run_dir / "data", soak.state, rounds_turns=3)
-    rows, markdown = table(soak.records)
-    over = [asdict(r) for r in soak.records if r.latency_s > r.bound_s]
-    errors = [asdict(r) for r in soak.records if r.outcome == "error"]
-    checks = {
+    return soak, run, code, shutdown_s
+
+
+def _checks(run: dict, code: int | None, data: dict, over: list[dict], errors: list[dict]) -> dict[str, bool]:
+    """The pass/fail checks of the module docstring."""
+    return {
         "queue_idle_at_end": run["final_queue"] == {"running": False, "waiting": 0},
         "exit_code_0_on_sigterm": run["restart"]["exit_code"] == 0 and code == 0,
         "registry_and_store_agree": data["registry_and_store_agree"] and not data["unfinished_documents"],
@@ -411,6 +418,31 @@ def main(argv: list[str] | None = None) -> int:
         "no_request_over_its_bound": not over,
         "no_errors": not errors,
     }
+
+
+def _print_summary(markdown: str, report: dict, code: int | None, shutdown_s: float, output: Path) -> None:
+    run, data, checks = report["run"], report["data"], report["checks"]
+    print(markdown)
+    print(f"restart: {run['restart']}; final shutdown: exit {code} in {shutdown_s:.1f} s; final queue {run['final_queue']}; "
+          f"max waiting {report['max_queue_waiting']}")  # fmt: skip
+    print(f"data: {data['documents']} documents, {data['registry_passages']} passages / {data['store_vectors']} vectors, "
+          f"debates {data['debates']}, lost {len(data['lost_uploads'])}, bad debates {len(data['bad_debates'])}")  # fmt: skip
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'} {name}")
+    print(f"report: {output}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    run_dir = Path(tempfile.mkdtemp(prefix="da-soak-"))
+    settings = _server_settings(args)
+    app = AppProcess(run_dir / "data", run_dir / "server.log", settings)
+    soak, run, code, shutdown_s = _soak_app(app, args)
+    data = check_data(run_dir / "data", soak.state, rounds_turns=3)
+    rows, markdown = table(soak.records)
+    over = [asdict(r) for r in soak.records if r.latency_s > r.bound_s]
+    errors = [asdict(r) for r in soak.records if r.outcome == "error"]
+    checks = _checks(run, code, data, over, errors)
     report = {
         "config": {**vars(args), "articles": str(args.articles), "output": str(args.output), **settings},
         "run": run, "table": rows, "data": data, "checks": checks,
@@ -420,14 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     output = args.output or run_dir / "soak.json"
     output.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(markdown)
-    print(f"restart: {run['restart']}; final shutdown: exit {code} in {shutdown_s:.1f} s; final queue {run['final_queue']}; "
-          f"max waiting {report['max_queue_waiting']}")  # fmt: skip
-    print(f"data: {data['documents']} documents, {data['registry_passages']} passages / {data['store_vectors']} vectors, "
-          f"debates {data['debates']}, lost {len(data['lost_uploads'])}, bad debates {len(data['bad_debates'])}")  # fmt: skip
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'} {name}")
-    print(f"report: {output}")
+    _print_summary(markdown, report, code, shutdown_s, output)
     return 0 if all(checks.values()) else 1
 
 

@@ -138,6 +138,53 @@ def _summarise(rows: list[dict], k: int) -> dict:
     return summary
 
 
+@dataclass
+class _Chains:
+    """The model-backed chains of one configuration; both None for a retrieval-only run."""
+
+    ask: object | None = None
+    debate: object | None = None
+    stances: dict[str, str] = field(default_factory=dict)
+
+
+def _make_chains(settings: Settings, retriever, corpus: Sequence[Path], retrieval_only: bool) -> _Chains:
+    """Load the model and build the ask and debate chains, unless only retrieval is scored."""
+    if retrieval_only:
+        return _Chains()
+    from assistant.debate import DebateChain
+    from assistant.llm import make_chat_model
+    from assistant.qa import AskChain
+    from assistant.transcripts import TranscriptStore
+    from eval.debate_eval import manifest_stances
+
+    stances = manifest_stances(corpus)
+
+    model = make_chat_model(settings)
+    ask_chain = AskChain(retriever, model)
+    debate_chain = DebateChain(retriever, model, TranscriptStore(settings.transcripts_path))
+    return _Chains(ask_chain, debate_chain, stances)
+
+
+def _score_question(
+    question: Question, retriever, k: int, chains: _Chains, settings: Settings, debate_rounds: int
+) -> dict:
+    """One question's row: its retrieval scores and, with the model, its answer's or debate's."""
+    row: dict = {"id": question.id, "mode": question.mode, "question": question.question}
+    if is_scored(question):
+        row["retrieval"] = asdict(score_retrieval(retriever, question, k))
+    if chains.ask is not None and question.mode == "ask":
+        from eval.ask_eval import score_answer
+
+        row["generation"] = asdict(score_answer(question, chains.ask.ask(question.question)))
+    elif chains.debate is not None and question.mode == "debate":
+        from eval.debate_eval import run_debate
+
+        row["generation"] = asdict(run_debate(chains.debate, question, debate_rounds, chains.stances))
+    if row.get("generation") and settings.llm_backend == "extractive":
+        row["generation"]["tokens_per_s"] = None  # it emits whole sentences, not tokens
+    return row
+
+
 def run_config(
     config: EvalConfig,
     corpus: Sequence[Path],
@@ -157,35 +204,19 @@ def run_config(
     retriever = HybridRetriever(library)
     k = settings.retrieval_k
     rows: list[dict] = []
-    ask_chain = debate_chain = None
-    if not retrieval_only:
-        from assistant.debate import DebateChain
-        from assistant.llm import make_chat_model
-        from assistant.qa import AskChain
-        from assistant.transcripts import TranscriptStore
-        from eval.ask_eval import score_answer
-        from eval.debate_eval import manifest_stances, run_debate
-
-        stances = manifest_stances(corpus)
-
-        model = make_chat_model(settings)
-        ask_chain = AskChain(retriever, model)
-        debate_chain = DebateChain(retriever, model, TranscriptStore(settings.transcripts_path))
+    chains = _make_chains(settings, retriever, corpus, retrieval_only)
     try:
         for question in tqdm(questions, desc=config.name, unit="question", file=sys.stderr, leave=False):
-            row: dict = {"id": question.id, "mode": question.mode, "question": question.question}
-            if is_scored(question):
-                row["retrieval"] = asdict(score_retrieval(retriever, question, k))
-            if ask_chain is not None and question.mode == "ask":
-                row["generation"] = asdict(score_answer(question, ask_chain.ask(question.question)))
-            elif debate_chain is not None and question.mode == "debate":
-                row["generation"] = asdict(run_debate(debate_chain, question, debate_rounds, stances))
-            if row.get("generation") and settings.llm_backend == "extractive":
-                row["generation"]["tokens_per_s"] = None  # it emits whole sentences, not tokens
-            rows.append(row)
-            progress(f"[{config.name}] {_one_line(row, k)}")
+            rows.append(_score_question(question, retriever, k, chains, settings, debate_rounds))
+            progress(f"[{config.name}] {_one_line(rows[-1], k)}")
     finally:
         library.close()
+    return _config_report(config, settings, debate_rounds, ingest, rows)
+
+
+def _config_report(config: EvalConfig, settings: Settings, debate_rounds: int, ingest: dict, rows: list[dict]) -> dict:
+    """The report of one configuration: what it ran with, its ingest, its means by mode, every row."""
+    k = settings.retrieval_k
     return {
         "name": config.name,
         "overrides": config.overrides,

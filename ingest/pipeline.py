@@ -201,6 +201,23 @@ def passage_metadata(record: DocumentRecord, passage: PassageRecord) -> dict:
     }
 
 
+class _PassageCounter:
+    """Passages embedded so far in one ingest: a tqdm bar, and the caller's callback if any."""
+
+    def __init__(self, total: int, progress: ProgressCallback | None, show_progress: bool) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+        self.bar = tqdm(total=total, desc="embedding", unit="passage", disable=not show_progress)
+
+    def advance(self, n: int, title: str) -> None:
+        self.done += n
+        self.bar.update(n)
+        if self.progress:
+            self.progress(self.done, self.total, title)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 class Ingestor:
     """Runs ingests against one registry and one store."""
 
@@ -305,7 +322,15 @@ class Ingestor:
         check_upload_names(name for _, name in uploads)
         self.finish_interrupted()
         files, results = expand_items(items)
-        prepared: list[PreparedDocument] = []
+        loaders = self._loaders(files, texts, uploads)
+        prepared = self._prepare_all(loaders, stance, results, show_progress)
+        counter = _PassageCounter(sum(len(p.passages) for p in prepared), progress, show_progress)
+        return results + self._write_prepared(prepared, counter)
+
+    def _loaders(
+        self, files: list[str], texts: Iterable[tuple[str, str | None]], uploads: list[tuple[str, str]]
+    ) -> list[tuple[str, Callable[[], RawDocument]]]:
+        """(item name, reader) per input, uploads first: nothing is read yet, so errors land per item."""
         loaders: list[tuple[str, Callable[[], RawDocument]]] = [
             (name, lambda path=path, name=name: _as_upload(load_file(Path(path), self.settings), name))
             for path, name in uploads
@@ -319,6 +344,14 @@ class Ingestor:
             (f"pasted text {title or ''}".strip(), lambda text=text, title=title: load_pasted(text, title))
             for text, title in texts
         ]
+        return loaders
+
+    def _prepare_all(
+        self, loaders: list[tuple[str, Callable[[], RawDocument]]], stance: str | None, results: list[ItemResult],
+        show_progress: bool,
+    ) -> list[PreparedDocument]:  # fmt: skip
+        """Read, clean and split every item; an item that fails gets an error in ``results`` and the rest go on."""
+        prepared: list[PreparedDocument] = []
         for item, load in tqdm(loaders, desc="reading", unit="item", disable=not show_progress or len(loaders) < 2):
             try:
                 prepared.append(prepare(load(), item, self.splitter, self.settings, stance))
@@ -326,58 +359,55 @@ class Ingestor:
                 results.append(ItemResult(item, ERROR, str(exc)))
             except Exception as exc:  # an unexpected failure of one item must not stop the batch
                 results.append(ItemResult(item, ERROR, f"{item}: {type(exc).__name__}: {exc}"))
+        return prepared
 
-        total = sum(len(p.passages) for p in prepared)
-        bar = tqdm(total=total, desc="embedding", unit="passage", disable=not show_progress)
-        done = 0
-
-        def advance(n: int, title: str) -> None:
-            nonlocal done
-            done += n
-            bar.update(n)
-            if progress:
-                progress(done, total, title)
-
+    def _write_prepared(self, prepared: list[PreparedDocument], counter: _PassageCounter) -> list[ItemResult]:
+        """Register and embed the prepared documents in groups of about ``_passages_per_write`` passages;
+        one result per document, in order (documents the library already holds are not written)."""
         slots: list[ItemResult | None] = []  # one per prepared document, in order
         group: list[tuple[int, PreparedDocument]] = []  # registered as pending, vectors not yet written
-
-        def write_group() -> None:
-            docs = [doc for _, doc in group]
-            bar.set_postfix_str(docs[-1].record.title[:40])
-            try:
-                self._write_documents([(d.record, d.passages) for d in docs], lambda n: advance(n, docs[-1].record.title))
-            except StoreUnavailableError:
-                # Every later document would wait out the same retry budget and fail the same
-                # way: stop here. These stay pending; the next ingest finishes them.
-                raise
-            except Exception as exc:  # unexpected: report these documents, keep the rest going
-                for index, doc in group:
-                    slots[index] = ItemResult(doc.item, ERROR, f"{type(exc).__name__}: {exc}", doc.record.id)
-            else:
-                for index, doc in group:
-                    slots[index] = self._finished(doc)
-            group.clear()
-
         try:
             for doc in prepared:
                 if any(d.record.hash == doc.record.hash for _, d in group):
-                    write_group()  # the same text twice in one ingest: the second is a duplicate
+                    # the same text twice in one ingest: the second is a duplicate
+                    self._write_group(group, slots, counter)
                 known = self._already_known(doc)
                 doc = self._inherit_stance(doc)
                 if known is not None:
-                    advance(len(doc.passages), doc.record.title)
+                    counter.advance(len(doc.passages), doc.record.title)
                     slots.append(known)
                     continue
                 self.registry.begin(doc.record, doc.text, doc.passages)
                 slots.append(None)
                 group.append((len(slots) - 1, doc))
                 if sum(len(d.passages) for _, d in group) >= self._passages_per_write:
-                    write_group()
+                    self._write_group(group, slots, counter)
             if group:
-                write_group()
+                self._write_group(group, slots, counter)
         finally:
-            bar.close()
-        return results + [slot for slot in slots if slot is not None]
+            counter.close()
+        return [slot for slot in slots if slot is not None]
+
+    def _write_group(
+        self, group: list[tuple[int, PreparedDocument]], slots: list[ItemResult | None], counter: _PassageCounter
+    ) -> None:
+        """Write the vectors of the pending documents in ``group``, fill in their results, empty the group."""
+        docs = [doc for _, doc in group]
+        title = docs[-1].record.title
+        counter.bar.set_postfix_str(title[:40])
+        try:
+            self._write_documents([(d.record, d.passages) for d in docs], lambda n: counter.advance(n, title))
+        except StoreUnavailableError:
+            # Every later document would wait out the same retry budget and fail the same
+            # way: stop here. These stay pending; the next ingest finishes them.
+            raise
+        except Exception as exc:  # unexpected: report these documents, keep the rest going
+            for index, doc in group:
+                slots[index] = ItemResult(doc.item, ERROR, f"{type(exc).__name__}: {exc}", doc.record.id)
+        else:
+            for index, doc in group:
+                slots[index] = self._finished(doc)
+        group.clear()
 
     def _inherit_stance(self, doc: PreparedDocument) -> PreparedDocument:
         """A new version of a document keeps the stance a person gave the earlier one."""
