@@ -190,3 +190,16 @@ def test_names_and_numbers_the_question_gives_may_be_restated(verifier: Verifier
 def test_an_acronym_matches_its_plural() -> None:
     passage = Passage("t-0", "The rail link was reopened with help that NGOs carry out in Tessaly.")
     assert Verifier().verify("An NGO helped reopen the rail link in Tessaly.", [passage]).reason != "name 'NGO' is not in the evidence"
+
+
+def test_a_fragment_answer_is_checked_as_the_answer_to_its_question(verifier: Verifier) -> None:
+    passage = Passage("t-0", TALKS)
+    assert verifier.verify("March 2012 [1].", [passage]).reason == "too few words to make a checkable claim"
+    assert verifier.verify("March 2012 [1].", [passage], given="When did Varga meet the Arandian leader in Lisk?").supported
+    assert not verifier.verify("March 2011 [1].", [passage], given="When did Varga meet the Arandian leader in Lisk?").supported
+
+
+def test_not_x_but_y_negates_x_only(verifier: Verifier) -> None:
+    passage = Passage("t-0", "What the council offered Arandia was not engagement but sanctions tied to inspections.")
+    assert verifier.verify("The council offered Arandia sanctions tied to inspections.", [passage]).supported
+    assert not verifier.verify("The council offered Arandia engagement.", [passage]).supported
