@@ -199,8 +199,11 @@ def _negated(ws: Sequence[Word], text: str) -> list[int]:
 
 def answer_with_question(claim: str, question: str) -> str:
     """A fragment that only makes sense as the answer ("October 2006 [4]" to "When did ...?"),
-    as the statement it makes: the question followed by it. Any other sentence as it is."""
-    if not question or sum(_content(w) for w in words(claim)) >= 2:
+    as the statement it makes: the question followed by it. Any other sentence as it is; so is a
+    fragment that names no value (a number or a name), such as a reply cut off mid-sentence."""
+    ws = words(claim)
+    names_a_value = any(w.number is not None or (w.capitalised and w.lower not in STOP_WORDS | ATTRIBUTION) for w in ws)
+    if not question or sum(_content(w) for w in ws) >= 2 or not names_a_value:
         return claim
     return f"{' '.join(question.split()).rstrip('?')}: {claim}"
 
