@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from assistant.text import strip_markers, words
+from assistant.text import STOP_WORDS, Word, strip_markers, words
 from assistant.verify import MONTHS, LlamaJudge, Verifier, _content, _found, _is_year, _names, make_llama_judge
 
 RELATED_HEADING = "Related, but not an answer:"
@@ -99,11 +99,35 @@ def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata
         w.number is not None or w.lower in _QUANTITY_WORDS for w in answer_words
     ):
         return "the question asks how many or how much; the answer gives no number"
+    for word in counted_words(question):
+        if not _found(word, pool, pool_text):
+            return f"the question counts {word.surface!r}; the answer does not"
     if _TIME_QUESTION.search(question) and not any(
         w.number is not None or w.lower in MONTHS or w.lower in _TIME_WORDS for w in answer_words
     ):
         return "the question asks when; the answer gives no date or time"
     return ""
+
+
+_COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
+# Measures a number answers without naming them: "How much money ..." is answered in dollars.
+_GENERIC_MEASURES = frozenset("money time people persons times years months days weeks hours cost".split())
+
+
+def counted_words(question: str) -> list[Word]:
+    """What a "how many / how much" question counts: the words after it up to the first stop word
+    ("How many sailors survived the sinking" -> sailors, survived). An answer must speak of them:
+    "46 sailors died" does not say how many survived."""
+    match = _COUNTED.search(question)
+    if not match:
+        return []
+    counted = []
+    for word in words(match.group(1)):
+        if word.lower in STOP_WORDS or word.number is not None:
+            break
+        if word.lower not in _GENERIC_MEASURES:
+            counted.append(word)
+    return counted
 
 
 def related_text(decline: str, supported: str) -> str:

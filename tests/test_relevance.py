@@ -112,3 +112,14 @@ def test_a_rebuttal_must_share_the_subject_of_the_card_it_answers() -> None:
     off = check.check("Sanctions cut steel imports by seventy percent.", "A hotline was used twice in 2020.")
     assert not off.answers and off.reason == "it shares no subject with the card it names"
     assert check.check("Sanctions cut steel imports by seventy percent.", "Steel imports rose again within a year.").answers
+
+
+def test_a_count_must_be_of_what_the_question_counts() -> None:
+    from assistant.relevance import rule_violation
+
+    asked = "How many sailors survived the sinking of the corvette?"
+    reason = rule_violation(asked, "46 sailors died when the corvette sank.", ["In March 2010 the corvette sank and 46 sailors died."])
+    assert reason == "the question counts 'survived'; the answer does not"
+    assert rule_violation(asked, "58 sailors survived the sinking.", ["Of its crew, 58 sailors survived the sinking."]) == ""
+    # A measure the number answers without naming it is not required ("How much money" -> dollars).
+    assert rule_violation("How much money did the group send?", "About 500 million dollars.", ["It sent about 500 million dollars."]) == ""
