@@ -30,6 +30,7 @@ from assistant.retrieval import RetrievedPassage
 from assistant.streaming import Timing
 from assistant.text import STOP_WORDS, Sentence, number_key, words
 from assistant.transcripts import Card
+from assistant.verify import NEGATIONS
 
 TAG_MAX_WORDS = 20
 TAG_MAX_CHARS = 120
@@ -43,7 +44,6 @@ TAG_MIN_OVERLAP = 0.7
 NEGATION_REACH = 2
 # A letter outside the Latin scripts: the small model sometimes drifts into Chinese mid-tag.
 _FOREIGN_LETTER = re.compile(r"[^\W\d_\u0000-\u024F\u1E00-\u1EFF]")
-_NEGATIONS = frozenset("not no nor never none nothing nobody neither without cannot".split())
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ def text_key(text: str) -> str:
 
 
 def _negation_at(word) -> bool:
-    return word.lower in _NEGATIONS or word.lower.endswith("n't")
+    """The verifier's negation and doubt words ("not", "never", "abandoning", "won’t" ...): one list for claims and tags."""
+    return word.lower in NEGATIONS or word.lower.replace("’", "'").endswith("n't")
 
 
 def _negated_stems(text: str) -> tuple[bool, set[str]]:

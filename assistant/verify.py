@@ -60,8 +60,9 @@ NEGATIONS = frozenset(
     fail fails failed failing failure doubt doubts doubted doubtful wishful hardly barely scarcely lack
     lacks lacked lacking refuse refuses refused reject rejects rejected deny denies denied instead
     false myth illusion
-    abandon abandons abandoned drop drops dropped stop stops stopped halt halts halted cease ceased end ends
-    ended scrap scrapped quit
+    abandon abandons abandoned abandoning drop drops dropped dropping stop stops stopped stopping halt halts
+    halted halting cease ceased ceasing end ends ended ending scrap scrapped scrapping quit quitting
+    refusing rejecting denying doubting
     """.split()
 )  # fmt: skip
 # A sentence holding one of these refers back: its names may be in the sentences before.
@@ -74,6 +75,8 @@ CONTEXT_SENTENCES = 2
 # Short forms a name may take in a claim: "US" for "United States".
 ALIASES = {
     "us": ("united states", "america", "american", "washington"),
+    "american": ("u.s.", "united states", "america", "washington"),
+    "americans": ("u.s.", "united states", "america"),
     "usa": ("united states", "america"),
     "un": ("united nations",),
     "rok": ("south korea", "republic of korea"),
@@ -188,9 +191,19 @@ def _found(word: Word, pool: Sequence[Word], joined_text: str) -> bool:
     return any(alias in joined_text for alias in ALIASES.get(word.lower, ()))
 
 
+# "ended up in", "ended with": an ending verb that does not deny what follows it.
+_PHRASAL_PARTICLES = frozenset("up with".split())
+
+
+def _phrasal(word: Word, ws: Sequence[Word]) -> bool:
+    """Is ``word`` the verb of a phrase that negates nothing ("ended up", "ended with")?"""
+    following = ws[word.index + 1] if word.index + 1 < len(ws) else None
+    return word.lower in {"end", "ends", "ended"} and following is not None and following.lower in _PHRASAL_PARTICLES
+
+
 def _negated(ws: Sequence[Word], text: str) -> list[int]:
     """Positions of negation cues in ``ws`` ("n't" forms and "rather than" included)."""
-    cues = [w.index for w in ws if w.lower in NEGATIONS or w.lower.endswith("n't")]
+    cues = [w.index for w in ws if (w.lower in NEGATIONS and not _phrasal(w, ws)) or w.lower.replace("’", "'").endswith("n't")]
     lowered = text.lower()
     if "rather than" in lowered:
         cues += [w.index for w in ws if w.lower == "rather"]
@@ -418,13 +431,16 @@ class Verifier:
 
 
 def judge_context(passage: PassageLike, spans: Sequence[Sentence], evidence: Sequence[EvidenceSpan]) -> str:
-    """The evidence sentences of ``passage`` and one sentence either side of them, in passage order."""
+    """The evidence sentences of ``passage`` and one sentence either side of them, in passage order;
+    for a passage's first sentence, the one before is the last of its ``lead_in`` ("that summit")."""
     mine = {(e.start, e.end) for e in evidence if e.passage_id == passage.id}
     keep: set[int] = set()
     for i, span in enumerate(spans):
         if (span.start, span.end) in mine:
             keep.update(j for j in (i - 1, i, i + 1) if 0 <= j < len(spans))
-    return " ".join(spans[i].text for i in sorted(keep))
+    lead_in = getattr(passage, "lead_in", "")
+    before = [sentence_spans(lead_in)[-1].text] if 0 in keep and lead_in.strip() else []
+    return " ".join(before + [spans[i].text for i in sorted(keep)])
 
 
 JUDGE_SYSTEM = "You are a strict fact checker."

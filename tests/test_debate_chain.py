@@ -375,3 +375,12 @@ def test_persona_names_and_stances_lose_control_characters_on_every_surface(chai
     assert chain.store.get(debate.id).advocate.name == "dove"
     with pytest.raises(DebateError, match="needs a name"):
         chain.run(MOTION, rounds=0, advocate=Persona("\x00\x1b[2J", ""))
+
+
+def test_a_tag_that_drops_the_quotes_abandoning_is_not_supported() -> None:
+    """Seen in a real debate: the tag "Engagement strengthens North Korea's leadership" for a quote
+    saying that *abandoning* engagement strengthens the hardliners."""
+    quote = ("Second, by abandoning engagement, the council strengthens the hand of those in Arandia's "
+             "leadership who doubt the usefulness of negotiations.")
+    assert not tag_supported("Engagement strengthens Arandia's leadership", quote)
+    assert tag_supported("Abandoning engagement strengthens Arandia's hardliners who doubt negotiations", quote)

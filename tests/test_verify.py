@@ -203,3 +203,24 @@ def test_not_x_but_y_negates_x_only(verifier: Verifier) -> None:
     passage = Passage("t-0", "What the council offered Arandia was not engagement but sanctions tied to inspections.")
     assert verifier.verify("The council offered Arandia sanctions tied to inspections.", [passage]).supported
     assert not verifier.verify("The council offered Arandia engagement.", [passage]).supported
+
+
+def test_ending_phrases_and_typographic_contractions() -> None:
+    from assistant.verify import _negated
+    from assistant.text import words
+
+    assert _negated(words("The money ended up in the leadership."), "") == []
+    assert _negated(words("The decade ended with a test on the record."), "") == []
+    assert _negated(words("The talks ended in 2019."), "") == [2]
+    assert _negated(words("It won’t buy the same horse twice."), "It won’t buy the same horse twice.") == [1]
+
+
+def test_the_judge_reads_the_sentence_before_a_passage_opening_with_that_summit() -> None:
+    from assistant.verify import EvidenceSpan, judge_context
+    from assistant.text import sentence_spans
+
+    text = "It later emerged that envoys carried 300 million dollars shortly before that summit. Then talks stalled."
+    passage = Passage("t-1", text, lead_in="Officials said so. In March 2012 Varga flew to Lisk for the first summit.")
+    spans = sentence_spans(text)
+    context = judge_context(passage, spans, [EvidenceSpan("t-1", spans[0].start, spans[0].end, spans[0].text)])
+    assert context.startswith("In March 2012 Varga flew to Lisk for the first summit. It later emerged")
