@@ -142,14 +142,18 @@ def related_text(decline: str, supported: str) -> str:
 RELEVANCE_SYSTEM = "You are a strict grader."
 
 
-def relevance_prompt(question: str, answer: str) -> str:
-    """Raw ChatML for the Yes/No judge: the question, the response, then the instruction."""
+def _yes_no_prompt(fields: Sequence[tuple[str, str]], question: str) -> str:
+    """Raw ChatML for the Yes/No judge: the labelled texts (spacing collapsed), then the question."""
+    body = "".join(f"{label}: {' '.join(text.split())}\n" for label, text in fields)
     return (
-        f"<|im_start|>system\n{RELEVANCE_SYSTEM}<|im_end|>\n<|im_start|>user\n"
-        f"Question: {' '.join(question.split())}\n"
-        f"Response: {answer}\n"
-        "Does the response answer the question? Answer Yes or No.<|im_end|>\n<|im_start|>assistant\n"
+        f"<|im_start|>system\n{RELEVANCE_SYSTEM}<|im_end|>\n<|im_start|>user\n{body}"
+        f"{question} Answer Yes or No.<|im_end|>\n<|im_start|>assistant\n"
     )
+
+
+def relevance_prompt(question: str, answer: str) -> str:
+    """The relevance question: the question, the response, then the instruction."""
+    return _yes_no_prompt([("Question", question), ("Response", answer)], "Does the response answer the question?")
 
 
 class LlamaAnswerJudge:
@@ -163,14 +167,9 @@ class LlamaAnswerJudge:
 
 
 def rebuttal_prompt(claim: str, reply: str) -> str:
-    """Raw ChatML for the Yes/No judge of a rebuttal: the opponent's card, the reply, then the instruction."""
-    return (
-        f"<|im_start|>system\n{RELEVANCE_SYSTEM}<|im_end|>\n<|im_start|>user\n"
-        f"Claim: {' '.join(claim.split())}\n"
-        f"Reply: {' '.join(reply.split())}\n"
-        "Does the reply respond to the claim (dispute, qualify or counter it)? Answer Yes or No.<|im_end|>\n"
-        "<|im_start|>assistant\n"
-    )
+    """The rebuttal question: the opponent's card, the reply, then the instruction."""
+    return _yes_no_prompt([("Claim", claim), ("Reply", reply)],
+                          "Does the reply respond to the claim (dispute, qualify or counter it)?")
 
 
 class RebuttalCheck:

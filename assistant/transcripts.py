@@ -9,6 +9,7 @@ deleted from the library.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Iterator
+from typing import TypeVar
 
 from assistant.prompts import MODERATOR_NAME, Persona, source_label
 
@@ -25,6 +27,9 @@ COMPLETE = "complete"
 FAILED = "failed"
 STOPPED = "stopped"  # cancelled mid-way (client gone, shutdown, time budget): the finished turns are kept
 
+T = TypeVar("T")
+# The schema version (PRAGMA user_version) this code writes; see ``_migrate``.
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS debates (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -135,7 +140,7 @@ class TranscriptStore:
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.executescript(_SCHEMA)
+        _migrate(self._conn)
         self._lock = threading.Lock()
         self._unfinished: set[int] = set()  # debates this store started and no status has ended yet
 
@@ -179,7 +184,7 @@ class TranscriptStore:
         return Debate(
             id=row[0], motion=row[1], created_at=row[2], status=row[3], rounds=row[4],
             advocate=Persona(**personas["advocate"]), skeptic=Persona(**personas["skeptic"]),
-            sources=[SourcePassage(**s) for s in json.loads(row[6])],
+            sources=[_known(SourcePassage, s) for s in json.loads(row[6])],
             turns=[_turn_from_json(t[0]) for t in turns],
         )  # fmt: skip
 
@@ -203,11 +208,31 @@ class TranscriptStore:
             self._conn.close()
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Create the tables, or bring a file written by an older version up to ``SCHEMA_VERSION``.
+
+    Version 0 (the first release) has the same tables; turns and sources are JSON and load by
+    field name (``_known``), so a field added since takes its default and nothing is rewritten.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"the transcripts were written by a newer version (schema {version}, this code knows {SCHEMA_VERSION})")
+    conn.executescript(_SCHEMA)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _known(kind: type[T], fields: dict) -> T:
+    """``kind(**fields)`` with only the fields ``kind`` has: a field a later version dropped or
+    renamed is skipped instead of failing every saved debate; one it added takes its default."""
+    names = {f.name for f in dataclasses.fields(kind)}
+    return kind(**{k: v for k, v in fields.items() if k in names})
+
+
 def _turn_from_json(data: str) -> DebateTurn:
     """A stored turn; turns saved before cards existed load with no cards."""
     fields = json.loads(data)
-    fields["cards"] = [Card(**c) for c in fields.get("cards", [])]
-    return DebateTurn(**fields)
+    fields["cards"] = [_known(Card, c) for c in fields.get("cards", [])]
+    return _known(DebateTurn, fields)
 
 
 _KIND_TITLES = {"opening": "Opening", "rebuttal": "Rebuttal", "summary": "Summary"}

@@ -8,8 +8,8 @@ so a side that quotes its opponent's articles is caught whatever its search foun
 - **own-side evidence**, per side: the share of its cards quoting a document whose manifest
   stance is that side's (or that has none, i.e. unknown).
 - **quote exactness**: the share of cards whose quote is exactly ``source.text[start:end]``.
-- **tag support**: the share of cards whose shown tag passes ``assistant.cards.tag_supported``
-  against its quote; **model tags** is the share of those tags the model wrote (the rest are
+- **tag support**: the share of cards whose shown tag the verifier's rules accept against its
+  quote (not the card builder's own ``tag_supported``); **model tags** is the share of those tags the model wrote (the rest are
   trimmed quotes, used when the model's tag failed).
 - **repeated cards**: cards whose quote or tag an earlier card of the debate already used.
 - **moderator cites both**: the moderator's clashes (or cited cards) include cards of both sides.
