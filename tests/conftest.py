@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-import assistant  # noqa: F401  (offline environment first)
+# The CLI's consoles take their width when first imported: wide enough for its tables whether
+# pytest runs in a terminal or in an xdist worker (which has none, so Rich would pick 80).
+os.environ.setdefault("COLUMNS", "250")
+
+import assistant  # noqa: E402,F401  (offline environment first)
 from assistant.library import Library
 from assistant.settings import Settings
 

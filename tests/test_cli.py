@@ -60,6 +60,7 @@ def test_empty_library_message() -> None:
     assert "The library is empty" in _run("documents").output
 
 
+@pytest.mark.slow  # a fresh interpreter (or a 20-client load run): about 15 s
 def test_stdin_ingest_as_a_real_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "DA_DATA_DIR": str(tmp_path / "sub"), "COLUMNS": "250"}
     text = "Orchard report\n\nThe Kestrel Hill orchard harvested 12 tonnes of quince in its first year."

@@ -73,6 +73,7 @@ def test_percentiles_of_nothing_and_of_something() -> None:
     assert figures["p50"] == 50.5 and figures["max"] == 100.0 and 95 <= figures["p95"] <= 96
 
 
+@pytest.mark.slow  # a fresh interpreter (or a 20-client load run): about 15 s
 def test_a_bounded_load_run_has_no_errors_and_every_health_poll_answered(tmp_path: Path, capsys) -> None:
     output = tmp_path / "report.json"
     code = load_test.main(["--clients", "5", "--seconds", "5", "--ask-clients", "1", "--backend", "extractive",
