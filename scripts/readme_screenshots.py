@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         page.locator("#question textarea").wait_for(timeout=60_000)
 
         page.get_by_role("tab", name="Library").click()
-        page.locator("#documents").get_by_text("advocate").first.wait_for(timeout=60_000)
+        page.wait_for_function("(document.querySelector('#documents')?.innerText || '').includes('advocate')",
+                               timeout=60_000)  # fmt: skip
         page.screenshot(path=str(args.out / "library.png"))
 
         page.get_by_role("tab", name="Ask").click()
