@@ -47,7 +47,6 @@ from assistant.prompts import Persona
 from assistant.relevance import RebuttalCheck, make_rebuttal_check
 from assistant.retrieval import HybridRetriever, QueryError, RetrievedPassage, validate_query, validate_text
 from assistant.streaming import final_item
-from assistant.verify import make_verifier
 from assistant.transcripts import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn, SourcePassage, TranscriptStore
 
 
@@ -183,7 +182,7 @@ class DebateChain:
     @cached_property
     def rebuttals(self) -> RebuttalCheck | None:
         """The configured check that a rebuttal card answers the card it names, built on first use."""
-        return make_rebuttal_check(self.settings, make_verifier(self.settings))
+        return make_rebuttal_check(self.settings)
 
     def gather_sources(
         self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None

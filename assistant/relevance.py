@@ -191,13 +191,12 @@ class RebuttalCheck:
         return Relevance(yes, reason, "llm", time.perf_counter() - started)
 
 
-def make_rebuttal_check(settings, verifier: Verifier) -> RebuttalCheck | None:
-    """The rebuttal check the ``relevance`` setting asks for (None when off)."""
+def make_rebuttal_check(settings) -> RebuttalCheck | None:
+    """The rebuttal check the ``relevance`` setting asks for (None when off); the model judge, when
+    asked for, shares the verifier's cached model context (``LlamaModelCache``)."""
     if settings.relevance == "off":
         return None
-    if settings.relevance == "rules":
-        return RebuttalCheck()
-    return RebuttalCheck(verifier.judge if isinstance(verifier.judge, LlamaJudge) else make_llama_judge(settings))
+    return RebuttalCheck(make_llama_judge(settings) if settings.relevance == "rules+llm" else None)
 
 
 def make_relevance_check(settings, verifier: Verifier) -> RelevanceCheck | None:

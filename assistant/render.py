@@ -161,14 +161,15 @@ def answer_html(answer) -> str:
 def live_answer_html(text: str, scope: str, sources: Sequence[SourceLike], checked: Sequence) -> str:
     """An answer while it is made: the streamed text, each sentence's verdict as its check ends
     (✓ verified, ✗ withdrawn and why), and the sources, shown from the moment they are found."""
-    numbers = set(range(1, len(sources) + 1))
-    parts = [text_with_links(text, scope, numbers) if text else '<p class="flag">Reading the sources…</p>']
+    # Markers stay plain text until the final answer replaces this view (a link clicked now would
+    # point at a panel about to be replaced).
+    parts = [text_with_links(text, scope, set()) if text else '<p class="flag">Reading the sources…</p>']
     if checked:
         marks = []
         for sentence in checked:
             data = sentence if isinstance(sentence, dict) else sentence.as_dict()
             mark, why = ("✓ verified", "") if data["supported"] else ("✗ withdrawn", f" ({data['reason']})" if data["reason"] else "")
-            marks.append(f"<li>{mark}: {text_with_links(data['text'], scope, numbers)}{html.escape(why)}</li>")
+            marks.append(f"<li>{mark}: {text_with_links(data['text'], scope, set())}{html.escape(why)}</li>")
         parts.append(f'<ul class="checks">{"".join(marks)}</ul>')
     parts.append(sources_html(list(enumerate(sources, 1)), scope, heading="Sources found"))
     return "".join(parts)

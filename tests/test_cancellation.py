@@ -179,12 +179,15 @@ def test_closing_the_browser_tab_mid_answer_frees_the_model_within_2_s(settings)
             page, _ = _open(browser, url)
             page.locator("#question textarea").fill("Summarise what the articles say about the Harbor Accord and the inspectors.")
             page.locator("#ask-button").click()
-            # Mid-answer: some generated words are on screen (not the placeholder or a queue note).
+            # Mid-answer: some generated words are on screen (not the placeholder, a queue note, or
+            # the sources panel that is shown while the model still reads them).
             page.wait_for_function(
                 """() => {
                     const bots = document.querySelectorAll('[data-testid="bot"]');
                     const text = bots.length ? bots[bots.length - 1].innerText.trim() : '';
-                    return !text.startsWith('Queued') && text.split(/\\s+/).length >= 3;
+                    const answer = text.split('Sources found')[0].trim();
+                    return !answer.startsWith('Queued') && !answer.startsWith('Reading the sources')
+                        && answer.split(/\\s+/).length >= 3;
                 }""",
                 timeout=300_000,
             )
