@@ -99,9 +99,12 @@ def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata
         w.number is not None or w.lower in _QUANTITY_WORDS for w in answer_words
     ):
         return "the question asks how many or how much; the answer gives no number"
-    for word in counted_words(question):
+    counted = counted_words(question)
+    for word in counted:
         if not _found(word, pool, pool_text):
             return f"the question counts {word.surface!r}; the answer does not"
+    if counted and not _counts_them(answer_words, counted):
+        return f"the answer gives no number of {' '.join(w.surface for w in counted)}"
     if _TIME_QUESTION.search(question) and not any(
         w.number is not None or w.lower in MONTHS or w.lower in _TIME_WORDS for w in answer_words
     ):
@@ -128,6 +131,22 @@ def counted_words(question: str) -> list[Word]:
         if word.lower not in _GENERIC_MEASURES:
             counted.append(word)
     return counted
+
+
+# How far a number may stand before the thing it counts: "28,500 U.S. troops", "500 million dollars in aid".
+_COUNT_REACH = 4
+
+
+def _counts_them(answer_words: Sequence[Word], counted: Sequence[Word]) -> bool:
+    """Does a number (or quantity word) of the answer stand just before a word the question counts?
+    "killing two marines" gives a number, but not of the artillery shells that were asked about."""
+    for i, word in enumerate(answer_words):
+        if word.number is None and word.lower not in _QUANTITY_WORDS:
+            continue
+        following = answer_words[i + 1 : i + 1 + _COUNT_REACH]
+        if any(_found(c, following, " ".join(w.lower for w in following)) for c in counted):
+            return True
+    return False
 
 
 def related_text(decline: str, supported: str) -> str:

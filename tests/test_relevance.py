@@ -123,3 +123,16 @@ def test_a_count_must_be_of_what_the_question_counts() -> None:
     assert rule_violation(asked, "58 sailors survived the sinking.", ["Of its crew, 58 sailors survived the sinking."]) == ""
     # A measure the number answers without naming it is not required ("How much money" -> dollars).
     assert rule_violation("How much money did the group send?", "About 500 million dollars.", ["It sent about 500 million dollars."]) == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "ok"),
+    [
+        ("How many artillery shells were fired at the island?", "Artillery shelled the island, killing two marines.", False),
+        ("How many troops does the council keep in Tessaly?", "The council keeps 28,500 Arandian troops in Tessaly.", True),
+        ("How many nuclear tests has Arandia carried out?", "Arandia has carried out six nuclear tests.", True),
+        ("How many workers did the park employ?", "It employed tens of thousands of workers from the North.", True),
+    ],
+)
+def test_the_number_must_count_what_the_question_counts(question: str, answer: str, ok: bool) -> None:
+    assert (rule_violation(question, answer, [answer]) == "") is ok
