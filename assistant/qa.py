@@ -151,13 +151,15 @@ def iter_finalize(
     )
 
 
-def _evidence_of(sentences: Sequence[CheckedSentence], passages: Sequence[RetrievedPassage]) -> tuple[list[str], list[str]]:
-    """The evidence texts of the supported sentences, and the title/author/publisher of their articles."""
+def _evidence_of(
+    sentences: Sequence[CheckedSentence], passages: Sequence[RetrievedPassage]
+) -> tuple[list[str], list[str], list[str]]:
+    """The evidence texts of the supported sentences, and the title/author/publisher and stance of their articles."""
     by_id = {p.id: p for p in passages}
     evidence = [e.text for s in sentences if s.supported for e in s.evidence]
-    cited = {e.passage_id for s in sentences if s.supported for e in s.evidence}
-    metadata = [" ".join(filter(None, (by_id[i].title, by_id[i].author, by_id[i].publisher))) for i in cited if i in by_id]
-    return evidence, metadata
+    cited = [by_id[i] for i in {e.passage_id for s in sentences if s.supported for e in s.evidence} if i in by_id]
+    metadata = [" ".join(filter(None, (p.title, p.author, p.publisher))) for p in cited]
+    return evidence, metadata, [p.stance for p in cited]
 
 
 class AskChain:

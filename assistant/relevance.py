@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.text import STOP_WORDS, Word, strip_markers, words
-from assistant.verify import MONTHS, LlamaJudge, Verifier, _content, _found, _is_year, _names, make_llama_judge
+from assistant.verify import MONTHS, LlamaJudge, Verifier, _content, _found, _is_year, _names, make_llama_judge, named_side
 
 RELATED_HEADING = "Related, but not an answer:"
 _QUANTITY_QUESTION = re.compile(r"\bhow (many|much|long|often)\b|\bwhat (number|percentage|share|amount|proportion)\b", re.I)
@@ -65,11 +65,12 @@ class RelevanceCheck:
     def __init__(self, judge: AnswerJudge | None = None) -> None:
         self.judge = judge
 
-    def check(self, question: str, answer: str, evidence: Sequence[str], metadata: Sequence[str] = ()) -> Relevance:
+    def check(self, question: str, answer: str, evidence: Sequence[str], metadata: Sequence[str] = (),
+              stances: Sequence[str] = ()) -> Relevance:  # fmt: skip
         """``answer``: the shown sentences; ``evidence``: what they were verified against;
-        ``metadata``: titles, authors and publishers of the cited articles."""
+        ``metadata``: titles, authors and publishers of the cited articles; ``stances``: their stances."""
         started = time.perf_counter()
-        reason = rule_violation(question, strip_markers(answer), evidence, metadata)
+        reason = rule_violation(question, strip_markers(answer), evidence, metadata, stances)
         if reason:
             return Relevance(False, reason, "rules", time.perf_counter() - started)
         if self.judge is None:
@@ -79,8 +80,12 @@ class RelevanceCheck:
         return Relevance(yes, reason, "llm", time.perf_counter() - started)
 
 
-def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata: Sequence[str] = ()) -> str:
+def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata: Sequence[str] = (),
+                   stances: Sequence[str] = ()) -> str:  # fmt: skip
     """The first rule the answer breaks for this question, or ""."""
+    conflict = named_side(question, set(stances)) if stances else None
+    if conflict:  # "What would the skeptic article accept?" answered from the advocate's article
+        return f"the question asks about the {conflict[0]} side; the answer cites only the {conflict[1]} side"
     question_words = words(question)
     answer_words = words(answer)
     pool_text = " ".join([answer, *evidence]).lower()

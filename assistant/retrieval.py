@@ -54,6 +54,9 @@ class RetrievedPassage:
     # The end of the passage before it in its document: what "that summit" or "he" at the start
     # of this passage refers to. Read by the verifier, never shown or cited.
     lead_in: str = ""
+    # The document's confirmed stance (advocate, skeptic or unknown): a sentence that says "the
+    # skeptic article argues ..." must cite a skeptic document (``assistant.verify``).
+    stance: str = "unknown"
 
 
 def _invisible(ch: str) -> bool:
@@ -256,6 +259,7 @@ class _Rankings:
             lexical_rank=lexical_rank,
             lexical_score=self.lexical_score.get(pid),
             lead_in=_lead_in(snapshot, passage),
+            stance=document.stance,
         )
 
 

@@ -30,6 +30,7 @@ first and the statement last, so sentences citing the same passage share the eva
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -234,6 +235,30 @@ def _in_scope(cue: int, index: int, ws: Sequence[Word]) -> bool:
     return cue < index < contrast if contrast is not None else True
 
 
+# "the skeptic article says ...", "the pro-engagement author argues ...": which side a sentence
+# attributes its claim to. Words of attribution otherwise count for nothing, so this is checked apart.
+_SIDE_NAMED = {
+    "skeptic": re.compile(r"\b(?:skeptic(?:al)?|sceptic(?:al)?)\s+(?:article|author|piece|op-ed|essay|writer|side|view)", re.I),
+    "advocate": re.compile(r"\b(?:advocate'?s?|pro-engagement|engagement advocate'?s?)\s+(?:article|author|piece|op-ed|essay|writer|side|view)", re.I),
+}
+
+
+def named_side(text: str, stances: set[str]) -> tuple[str, str] | None:
+    """(side named, side cited) when ``text`` names one side's article ("the skeptic article") and
+    ``stances``, the stances of the documents it rests on, are all the other side's; else None."""
+    for side, named in _SIDE_NAMED.items():
+        other = "advocate" if side == "skeptic" else "skeptic"
+        if named.search(text) and stances == {other}:
+            return side, other
+    return None
+
+
+def _stance_conflict(claim: str, passages: Sequence[PassageLike]) -> str:
+    """A reason to reject when the sentence names one side's article but cites only the other side's."""
+    conflict = named_side(claim, {getattr(p, "stance", "unknown") for p in passages})
+    return f"it attributes this to the {conflict[0]} side; its evidence is from the {conflict[1]} side" if conflict else ""
+
+
 def _metadata(passage: PassageLike) -> str:
     return " ".join(filter(None, (passage.title, passage.author, passage.publisher)))
 
@@ -338,6 +363,7 @@ class Verifier:
         terms = [w for w in claim_words if _content(w)]
         found = [w for w in terms if _found(w, pool, pool_text) or _found(w, meta, meta_text.lower())]
         coverage = len(found) / len(terms) if terms else 0.0
+        reject = reject or _stance_conflict(claim, passages)
         if reject:
             return Verdict(False, reject, evidence, coverage)
         if len(terms) < 2:

@@ -136,3 +136,13 @@ def test_a_count_must_be_of_what_the_question_counts() -> None:
 )
 def test_the_number_must_count_what_the_question_counts(question: str, answer: str, ok: bool) -> None:
     assert (rule_violation(question, answer, [answer]) == "") is ok
+
+
+def test_a_question_about_one_sides_article_is_not_answered_from_the_other_side() -> None:
+    question = "What kind of engagement would the skeptic article accept?"
+    answer = "Only genuine engagement holds out hope of settling the issue."
+    assert rule_violation(question, answer, [answer], [], ["advocate"]) == (
+        "the question asks about the skeptic side; the answer cites only the advocate side"
+    )
+    assert rule_violation(question, answer, [answer], [], ["skeptic"]) == ""
+    assert rule_violation(question, answer, [answer], [], ["unknown"]) == ""

@@ -224,3 +224,18 @@ def test_the_judge_reads_the_sentence_before_a_passage_opening_with_that_summit(
     spans = sentence_spans(text)
     context = judge_context(passage, spans, [EvidenceSpan("t-1", spans[0].start, spans[0].end, spans[0].text)])
     assert context.startswith("In March 2012 Varga flew to Lisk for the first summit. It later emerged")
+
+
+def test_a_sentence_that_names_one_sides_article_must_cite_that_side() -> None:
+    """Seen in the eval: "What kind of engagement would the skeptic article accept?" answered from the advocate's article."""
+    claim = "The skeptic article says the Harbor Accord reopened the Tessaly rail link after eleven years."
+    assert Verifier().verify(claim, [Passage("t-0", PRO)]).supported  # no stance known: nothing to compare
+    advocate_side = _Sided("t-0", PRO, stance="advocate")
+    assert Verifier().verify(claim.replace("skeptic article", "advocate's article"), [advocate_side]).supported
+    verdict = Verifier().verify(claim, [advocate_side])
+    assert verdict.reason == "it attributes this to the skeptic side; its evidence is from the advocate side"
+
+
+@dataclass(frozen=True)
+class _Sided(Passage):
+    stance: str = "unknown"
