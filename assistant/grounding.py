@@ -1,7 +1,7 @@
 """Check model text against the numbered passages it was shown (answers and debate turns alike).
 
 Three steps, all deterministic:
-1. ``citations.validate``: markers that name no shown passage are removed and reported;
+1. ``citations.normalise_markers``: markers that name no shown passage are removed and reported;
    sentences with no marker are flagged as uncited (unless step 3 gives them their passage).
 2. Support: every cited sentence is aligned with the sentence(s) of the passages it cites
    that say the same thing and verified against them (``assistant.verify``: numbers, names,
@@ -88,11 +88,9 @@ class Grounding:
 
 
 def _verdict(verifier: Verifier, sentence: str, passages: Sequence[RetrievedPassage], numbers: Sequence[int],
-             rules_only: bool = False, question: str = "") -> Verdict:  # fmt: skip
+             question: str = "") -> Verdict:  # fmt: skip
     """``sentence`` checked against the cited ``numbers`` (1-based into ``passages``), as an answer to ``question``."""
-    cited = [passages[n - 1] for n in numbers]
-    check = verifier.rules if rules_only else verifier.verify
-    return check(sentence, cited, list(numbers), question)
+    return verifier.verify(sentence, [passages[n - 1] for n in numbers], list(numbers), question)
 
 
 def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[int], question: str = "") -> int | None:

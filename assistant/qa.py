@@ -22,7 +22,7 @@ from assistant.grounding import CheckedSentence, Grounding, is_decline, iter_gro
 from assistant.relevance import RelevanceCheck, make_relevance_check, related_text
 from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
-from assistant.verify import Verifier, make_verifier
+from assistant.verify import Verifier, article_label, make_verifier
 
 CONDENSE_MAX_TOKENS = 60
 
@@ -126,7 +126,7 @@ def iter_finalize(
     shown = checked.shown(prompts.DECLINE)
     verdict = None
     if checked.grounded and relevance is not None:
-        verdict = relevance.check(standalone, shown.text, *_evidence_of(shown.sentences, passages))
+        verdict = relevance.check(standalone, shown.text, *cited_evidence(shown.sentences, passages))
     timing.verify_ms = (time.perf_counter() - started) * 1000
     timing.total_s += timing.verify_ms / 1000
     declined = not checked.grounded and (is_decline(raw) or not raw.strip())
@@ -151,15 +151,14 @@ def iter_finalize(
     )
 
 
-def _evidence_of(
+def cited_evidence(
     sentences: Sequence[CheckedSentence], passages: Sequence[RetrievedPassage]
 ) -> tuple[list[str], list[str], list[str]]:
     """The evidence texts of the supported sentences, and the title/author/publisher and stance of their articles."""
     by_id = {p.id: p for p in passages}
     evidence = [e.text for s in sentences if s.supported for e in s.evidence]
     cited = [by_id[i] for i in {e.passage_id for s in sentences if s.supported for e in s.evidence} if i in by_id]
-    metadata = [" ".join(filter(None, (p.title, p.author, p.publisher))) for p in cited]
-    return evidence, metadata, [p.stance for p in cited]
+    return evidence, [article_label(p) for p in cited], [p.stance for p in cited]
 
 
 class AskChain:
@@ -185,7 +184,7 @@ class AskChain:
     @cached_property
     def relevance(self) -> RelevanceCheck | None:
         """The configured relevance check (None when switched off), built on first use."""
-        return make_relevance_check(self.settings, self.verifier)
+        return make_relevance_check(self.settings)
 
     def sources(self, question: str, passages: Sequence[RetrievedPassage]) -> tuple[list[RetrievedPassage], list[str]]:
         """The numbered sources of the prompt and the text shown of each: the chosen evidence

@@ -10,9 +10,12 @@ answer. So before an answer is shown, this check runs on the kept sentences as a
    - every name the question uses (capitalised words, not the question word) must be in the
      answer, its evidence, or the title/author/publisher of a cited article: a question
      about the Singapore summit is not answered by sentences about Panmunjom;
-   - "how many / how much" needs a number or a quantity word in the answer; "when / what
-     year / what date" needs a number (year, date, time of day), a month or a word such as
-     "morning".
+   - a question that names one side's article ("the skeptic article") must be answered from
+     documents of that stance;
+   - "how many / how much" needs a number or a quantity word in the answer, and a number of
+     what the question counts ("How many sailors survived" is not answered by "46 sailors
+     died"); "when / what year / what date" needs a number (year, date, time of day), a month
+     or a word such as "morning".
 2. Judge (``relevance = "rules+llm"``): the local model, under a grammar that allows only
    "Yes" or "No", is asked whether the answer gives what the question asks for.
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.text import STOP_WORDS, Word, strip_markers, words
-from assistant.verify import MONTHS, LlamaJudge, Verifier, _content, _found, _is_year, _names, make_llama_judge, named_side
+from assistant.verify import MONTHS, LlamaJudge, found_in, is_content_word, is_year, make_llama_judge, named_side, names_in
 
 RELATED_HEADING = "Related, but not an answer:"
 _QUANTITY_QUESTION = re.compile(r"\bhow (many|much|long|often)\b|\bwhat (number|percentage|share|amount|proportion)\b", re.I)
@@ -93,12 +96,12 @@ def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata
     meta_text = " ".join(metadata).lower()
     meta = words(" ".join(metadata))
     for word in question_words:
-        if _is_year(word) and word.surface not in pool_text:
+        if is_year(word) and word.surface not in pool_text:
             return f"the question asks about {word.surface}; the answer does not"
-    for word in _names(question_words):
+    for word in names_in(question_words):
         if word.lower in _QUESTION_WORDS or word.lower in MONTHS:
             continue
-        if not (_found(word, pool, pool_text) or _found(word, meta, meta_text)):
+        if not (found_in(word, pool, pool_text) or found_in(word, meta, meta_text)):
             return f"the question is about {word.surface}; the answer is not"
     if _QUANTITY_QUESTION.search(question) and not any(
         w.number is not None or w.lower in _QUANTITY_WORDS for w in answer_words
@@ -106,7 +109,7 @@ def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata
         return "the question asks how many or how much; the answer gives no number"
     counted = counted_words(question)
     for word in counted:
-        if not _found(word, pool, pool_text):
+        if not found_in(word, pool, pool_text):
             return f"the question counts {word.surface!r}; the answer does not"
     if counted and not _counts_them(answer_words, counted):
         return f"the answer gives no number of {' '.join(w.surface for w in counted)}"
@@ -149,7 +152,7 @@ def _counts_them(answer_words: Sequence[Word], counted: Sequence[Word]) -> bool:
         if word.number is None and word.lower not in _QUANTITY_WORDS:
             continue
         following = answer_words[i + 1 : i + 1 + _COUNT_REACH]
-        if any(_found(c, following, " ".join(w.lower for w in following)) for c in counted):
+        if any(found_in(c, following, " ".join(w.lower for w in following)) for c in counted):
             return True
     return False
 
@@ -205,8 +208,8 @@ class RebuttalCheck:
 
     def check(self, claim: str, reply: str) -> Relevance:
         started = time.perf_counter()
-        claim_stems = {w.stem for w in words(claim) if _content(w)}
-        if not any(w.stem in claim_stems for w in words(reply) if _content(w)):
+        claim_stems = {w.stem for w in words(claim) if is_content_word(w)}
+        if not any(w.stem in claim_stems for w in words(reply) if is_content_word(w)):
             return Relevance(False, "it shares no subject with the card it names", "rules", time.perf_counter() - started)
         if self.judge is None:
             return Relevance(True, "", "rules", time.perf_counter() - started)
@@ -215,19 +218,20 @@ class RebuttalCheck:
         return Relevance(yes, reason, "llm", time.perf_counter() - started)
 
 
+def _model_judge(settings) -> LlamaJudge | None:
+    """The local model as Yes/No judge when ``relevance = "rules+llm"``: the same cached model
+    context as the verifier's judge (``LlamaModelCache``), so nothing is loaded twice."""
+    return make_llama_judge(settings) if settings.relevance == "rules+llm" else None
+
+
 def make_rebuttal_check(settings) -> RebuttalCheck | None:
-    """The rebuttal check the ``relevance`` setting asks for (None when off); the model judge, when
-    asked for, shares the verifier's cached model context (``LlamaModelCache``)."""
-    if settings.relevance == "off":
-        return None
-    return RebuttalCheck(make_llama_judge(settings) if settings.relevance == "rules+llm" else None)
+    """The rebuttal check the ``relevance`` setting asks for (None when off)."""
+    return None if settings.relevance == "off" else RebuttalCheck(_model_judge(settings))
 
 
-def make_relevance_check(settings, verifier: Verifier) -> RelevanceCheck | None:
-    """The check the settings ask for (None when off); "rules+llm" shares the verifier's model context."""
+def make_relevance_check(settings) -> RelevanceCheck | None:
+    """The answer check the ``relevance`` setting asks for (None when off)."""
     if settings.relevance == "off":
         return None
-    if settings.relevance == "rules":
-        return RelevanceCheck()
-    judge = verifier.judge if isinstance(verifier.judge, LlamaJudge) else make_llama_judge(settings)
-    return RelevanceCheck(LlamaAnswerJudge(judge))
+    judge = _model_judge(settings)
+    return RelevanceCheck(LlamaAnswerJudge(judge) if judge is not None else None)

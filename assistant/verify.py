@@ -147,16 +147,16 @@ def _is_name(word: Word, previous: Word | None) -> bool:
 def _refers_back(ws: Sequence[Word]) -> bool:
     """Does the sentence point at something said before it ("He was sent home", "before that summit")?"""
     return any(
-        w.lower in PRONOUNS or (w.lower in DEMONSTRATIVES and nxt is not None and _content(nxt))
+        w.lower in PRONOUNS or (w.lower in DEMONSTRATIVES and nxt is not None and is_content_word(nxt))
         for w, nxt in zip(ws, [*ws[1:], None])
     )
 
 
-def _is_year(word: Word) -> bool:
+def is_year(word: Word) -> bool:
     return word.surface.isdigit() and len(word.surface) == 4 and 1800 <= int(word.surface) <= 2100
 
 
-def _names(ws: Sequence[Word], proper: frozenset[str] = frozenset()) -> list[Word]:
+def names_in(ws: Sequence[Word], proper: frozenset[str] = frozenset()) -> list[Word]:
     """Names of a sentence; its first word too when the passage writes it capitalised mid-sentence (``proper``)."""
     found = [w for i, w in enumerate(ws) if _is_name(w, ws[i - 1] if i else None)]
     if ws and ws[0].lower in proper and ws[0] not in found:
@@ -164,7 +164,7 @@ def _names(ws: Sequence[Word], proper: frozenset[str] = frozenset()) -> list[Wor
     return found
 
 
-def _content(word: Word) -> bool:
+def is_content_word(word: Word) -> bool:
     return word.number is None and word.lower not in STOP_WORDS and word.lower not in ATTRIBUTION and len(word.lower) > 1
 
 
@@ -185,7 +185,7 @@ def _same_word(a: str, b: str) -> bool:
     return common >= 4 and common >= len(shorter) - 1
 
 
-def _found(word: Word, pool: Sequence[Word], joined_text: str) -> bool:
+def found_in(word: Word, pool: Sequence[Word], joined_text: str) -> bool:
     """Is ``word`` in ``pool`` (stems, near-prefix, alias of a short form)?"""
     if any(_same_word(word.stem, w.stem) or _same_word(word.lower, w.lower) for w in pool):
         return True
@@ -217,7 +217,7 @@ def answer_with_question(claim: str, question: str) -> str:
     fragment that names no value (a number or a name), such as a reply cut off mid-sentence."""
     ws = words(claim)
     names_a_value = any(w.number is not None or (w.capitalised and w.lower not in STOP_WORDS | ATTRIBUTION) for w in ws)
-    if not question or sum(_content(w) for w in ws) >= 2 or not names_a_value:
+    if not question or sum(is_content_word(w) for w in ws) >= 2 or not names_a_value:
         return claim
     return f"{' '.join(question.split()).rstrip('?')}: {claim}"
 
@@ -259,7 +259,8 @@ def _stance_conflict(claim: str, passages: Sequence[PassageLike]) -> str:
     return f"it attributes this to the {conflict[0]} side; its evidence is from the {conflict[1]} side" if conflict else ""
 
 
-def _metadata(passage: PassageLike) -> str:
+def article_label(passage: PassageLike) -> str:
+    """Title, author and publisher of the passage's article: what a sentence may name ("Lee argues ...")."""
     return " ".join(filter(None, (passage.title, passage.author, passage.publisher)))
 
 
@@ -295,7 +296,7 @@ class Verifier:
     def align(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None
               ) -> tuple[list[_Candidate], list[_Candidate]]:  # fmt: skip
         """The one or two sentences of ``passages`` sharing most content with ``claim``, and all candidates."""
-        terms = [w for w in words(claim) if _content(w) or w.number is not None]
+        terms = [w for w in words(claim) if is_content_word(w) or w.number is not None]
         candidates: list[_Candidate] = []
         for i, passage in enumerate(passages):
             number = numbers[i] if numbers else None
@@ -305,7 +306,7 @@ class Verifier:
             return [], []
 
         def matched(c: _Candidate) -> set[int]:
-            return {t.index for t in terms if _found(t, c.words, c.sentence.text.lower())}
+            return {t.index for t in terms if found_in(t, c.words, c.sentence.text.lower())}
 
         def weight(indices: set[int]) -> float:
             by_index = {t.index: t for t in terms}
@@ -355,13 +356,13 @@ class Verifier:
         )
         pool = [w for c in chosen for w in c.words]
         pool_text = " ".join(c.sentence.text for c in chosen).lower()
-        meta_text = " ".join(_metadata(p) for p in passages)
+        meta_text = " ".join(article_label(p) for p in passages)
         meta = words(meta_text)
         claim_words = words(claim)
         premise = self._premise(given, passages)
         reject = self._reject(claim, claim_words, chosen, meta, meta_text.lower(), premise)
-        terms = [w for w in claim_words if _content(w)]
-        found = [w for w in terms if _found(w, pool, pool_text) or _found(w, meta, meta_text.lower())]
+        terms = [w for w in claim_words if is_content_word(w)]
+        found = [w for w in terms if found_in(w, pool, pool_text) or found_in(w, meta, meta_text.lower())]
         coverage = len(found) / len(terms) if terms else 0.0
         reject = reject or _stance_conflict(claim, passages)
         if reject:
@@ -382,7 +383,7 @@ class Verifier:
         asked = words(given)
         return [w for w in asked
                 if (w.number is not None and number_key(w.number) in numbers)
-                or (w.number is None and _is_name(w, None) and _found(w, pool, text.lower()))]  # fmt: skip
+                or (w.number is None and _is_name(w, None) and found_in(w, pool, text.lower()))]  # fmt: skip
 
     def _reject(self, claim: str, claim_words: list[Word], chosen: list[_Candidate], meta: list[Word],
                 meta_text: str, premise: Sequence[Word] = ()) -> str:  # fmt: skip
@@ -399,30 +400,30 @@ class Verifier:
         context = [w for c in chosen[1:] for w in c.words] + list(self._antecedents(best))
         claim_text = claim.lower()
         claim_numbers = {number_key(w.number) for w in claim_words if w.number is not None}
-        best_numbers = {(number_key(w.number), _is_year(w)) for w in best.words if w.number is not None}
+        best_numbers = {(number_key(w.number), is_year(w)) for w in best.words if w.number is not None}
         context_numbers = {number_key(w.number) for w in context if w.number is not None}
         premise_numbers = {number_key(w.number) for w in premise if w.number is not None}
         for word in claim_words:
-            if word.number is None or (number_key(word.number), _is_year(word)) in best_numbers:
+            if word.number is None or (number_key(word.number), is_year(word)) in best_numbers:
                 continue
             if number_key(word.number) in {n for n, _ in best_numbers} | premise_numbers:
                 continue
             # A year may come from the context unless the best sentence gives another year; a count likewise.
-            rival = any(year == _is_year(word) and n not in claim_numbers for n, year in best_numbers)
+            rival = any(year == is_year(word) and n not in claim_numbers for n, year in best_numbers)
             if rival or number_key(word.number) not in context_numbers:
                 return f"number {word.surface!r} is not in the evidence"
-        competing = [w for w in _names(list(best.words)) if w.lower not in MONTHS
-                     and not _found(w, claim_words, claim_text) and not _found(w, meta, meta_text)]  # fmt: skip
+        competing = [w for w in names_in(list(best.words)) if w.lower not in MONTHS
+                     and not found_in(w, claim_words, claim_text) and not found_in(w, meta, meta_text)]  # fmt: skip
         pool = list(best.words)
         if not competing or _refers_back(best.words):
             pool += context
         pool_text = " ".join(w.surface for w in pool).lower()
-        proper = frozenset(w.lower for c in self._all(best.passage) for w in _names(c))
-        for word in _names(claim_words, proper):
-            if not (_found(word, pool, pool_text) or _found(word, meta, meta_text) or _found(word, premise, "")):
+        proper = frozenset(w.lower for c in self._all(best.passage) for w in names_in(c))
+        for word in names_in(claim_words, proper):
+            if not (found_in(word, pool, pool_text) or found_in(word, meta, meta_text) or found_in(word, premise, "")):
                 return f"name {word.surface!r} is not in the evidence"
         claim_negated = bool(_negated(claim_words, claim))
-        shared = [w.index for w in best.words if any(_same_word(w.stem, t.stem) for t in claim_words if _content(t))]
+        shared = [w.index for w in best.words if any(_same_word(w.stem, t.stem) for t in claim_words if is_content_word(t))]
         evidence_negated = any(
             _in_scope(cue, i, best.words) for cue in _negated(best.words, best.sentence.text) for i in shared
         )
@@ -435,7 +436,6 @@ class Verifier:
                given: str = "") -> Verdict:  # fmt: skip
         """Rules, then (if configured) the judge on what the rules pass; ``given`` as in ``rules``."""
         started = time.perf_counter()
-        claim = answer_with_question(claim, given)
         verdict = self.rules(claim, passages, numbers, given)
         rules_s = time.perf_counter() - started
         if not verdict.supported or self.judge is None:
@@ -445,10 +445,10 @@ class Verifier:
         by_id = {p.id: p for p in passages}
         first = by_id[verdict.evidence[0].passage_id]
         context = judge_context(first, self._spans(first), verdict.evidence)
-        label = _metadata(first)
+        label = article_label(first)
         # Without its markers: asked about "... Peninsula [1].", the 1.5B judge says No to a sentence
         # it accepts without the "[1]" (measured on real answers; the claim sets have no markers).
-        yes = self.judge(strip_markers(claim), context, label)
+        yes = self.judge(strip_markers(answer_with_question(claim, given)), context, label)
         llm_s = time.perf_counter() - started
         if yes:
             return Verdict(True, "", verdict.evidence, verdict.coverage, "llm", {"rules": rules_s, "llm": llm_s})

@@ -63,7 +63,7 @@ def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = N
     from assistant.grounding import check_grounding
     from assistant.library import Library
     from assistant.llm import make_chat_model
-    from assistant.qa import AskChain, _evidence_of
+    from assistant.qa import AskChain, cited_evidence
     from assistant.relevance import LlamaAnswerJudge, RelevanceCheck
     from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
@@ -92,7 +92,7 @@ def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = N
         row["verify_llm_calls"], row["verify_llm_prompt_tokens"] = judge.take()
         row["kept_rules"], row["kept_llm"] = len(grounded.supported_sentences), len(checked.supported_sentences)
         if checked.grounded:
-            evidence = _evidence_of(checked.sentences, answer.passages)
+            evidence = cited_evidence(checked.sentences, answer.passages)
             verdict, row["relevance_rules_s"] = _timed(relevance_rules.check, answer.standalone_question, checked.text, *evidence)
             judged, row["relevance_llm_s"] = _timed(relevance_llm.check, answer.standalone_question, checked.text, *evidence)
             row["relevance_llm_calls"], row["relevance_llm_prompt_tokens"] = judge.take()
