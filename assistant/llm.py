@@ -36,6 +36,7 @@ from pydantic import Field
 
 from assistant import prompts
 from assistant.cancel import check_stop
+from assistant.prefix_cache import snapshots_of
 from assistant.settings import Settings
 from assistant.text import STOP_WORDS, split_sentences
 
@@ -85,24 +86,53 @@ def _chat_prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int]
     return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
 
-def _prefill(llama: Any, messages: list[dict[str, str]], step_tokens: int) -> None:
-    """Evaluate the prompt but its last token in steps of ``step_tokens``, checking the stop signal
-    before each step, so that a cancelled request lets go of the model while its prompt is still
-    being read (one llama.cpp call cannot be interrupted, and a long prompt takes 15 s or more).
+def _prefill(llama: Any, messages: list[dict[str, str]], step_tokens: int) -> int | None:
+    """Evaluate the prompt but its last token, starting from the saved state of its system message.
+
+    The system message holds only fixed instructions (``assistant.prompts``), so its state is saved
+    the first time it is read (``PrefixSnapshots``) and put back whenever the context holds less of
+    it, e.g. after a judge prompt ran in between. The rest is read in steps of ``step_tokens`` (0:
+    one step), checking the stop signal before each, so that a cancelled request lets go of the
+    model while its prompt is still being read (one llama.cpp call cannot be interrupted).
 
     ``create_chat_completion`` then finds the prompt in the cache and evaluates one token. Should the
     tokens here ever differ from its own, it re-evaluates from the first difference: slower, never wrong.
+    Returns how many prompt tokens were not read (found in the context or a saved state), None when
+    the model's chat format is not one this can render.
     """
-    tokens = _chat_prompt_tokens(llama, messages) if step_tokens else None
+    tokens = _chat_prompt_tokens(llama, messages)
     if not tokens:
-        return
+        return None
     target = tokens[:-1]
     keep = _common_prefix(_evaluated_tokens(llama), target)
+    fixed = _system_prefix_length(llama, messages, target)
+    snapshots = snapshots_of(llama)
+    if keep < fixed and snapshots.restore(llama, target[:fixed]):
+        keep = fixed
+    reused = keep
     llama.n_tokens = keep  # eval() drops the cached state after this point
-    for start in range(keep, len(target), step_tokens):
-        check_stop()
-        llama.eval(target[start : start + step_tokens])
+    if keep < fixed:
+        _evaluate(llama, target[keep:fixed], step_tokens)
+        snapshots.save(llama)
+        keep = fixed
+    _evaluate(llama, target[keep:], step_tokens)
     check_stop()
+    return reused
+
+
+def _system_prefix_length(llama: Any, messages: list[dict[str, str]], target: list[int]) -> int:
+    """How many leading tokens of ``target`` render the system message (0 without one)."""
+    if len(messages) < 2 or messages[0]["role"] != "system":
+        return 0
+    alone = _chat_prompt_tokens(llama, messages[:1]) or []
+    return _common_prefix(alone, target)
+
+
+def _evaluate(llama: Any, tokens: list[int], step_tokens: int) -> None:
+    step = step_tokens or len(tokens)
+    for start in range(0, len(tokens), step or 1):
+        check_stop()
+        llama.eval(tokens[start : start + step])
 
 
 def _evaluated_tokens(llama: Any) -> list[int]:
@@ -209,7 +239,7 @@ class LocalLlamaChatModel(BaseChatModel):
         role_dicts = to_role_dicts(messages)
         with lock:
             before = _evaluated_tokens(llama)
-            _prefill(llama, role_dicts, self.prefill_step_tokens)
+            reused = _prefill(llama, role_dicts, self.prefill_step_tokens)
             produced = 0
             finish_reason = None
             for chunk in llama.create_chat_completion(messages=role_dicts, stream=True, **self._options(stop, kwargs)):
@@ -225,7 +255,8 @@ class LocalLlamaChatModel(BaseChatModel):
                     run_manager.on_llm_new_token(text, chunk=generation)
                 yield generation
             prompt_tokens = max(llama.n_tokens - produced, 0)
-            reused = _common_prefix(before, _evaluated_tokens(llama)[:prompt_tokens])
+            if reused is None:
+                reused = _common_prefix(before, _evaluated_tokens(llama)[:prompt_tokens])
         usage = UsageMetadata(input_tokens=prompt_tokens, output_tokens=produced, total_tokens=prompt_tokens + produced)
         yield ChatGenerationChunk(
             message=AIMessageChunk(
@@ -250,13 +281,16 @@ class LocalLlamaChatModel(BaseChatModel):
 _WORD = re.compile(r"[a-z0-9]+")
 # A numbered source as ``assistant.prompts.format_sources`` writes it: "[n] text", one line.
 _SOURCE_LINE = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
+# The question line of ``assistant.prompts.ANSWER_USER``.
+_QUESTION_LINE = re.compile(r"^Question: (.*)$", re.MULTILINE)
 
 
 class ExtractiveChatModel(BaseChatModel):
     """Quotes the source sentence with the largest word overlap with the question, cited.
 
-    It reads the numbered sources from the system message (``[n] ...`` blocks, the format
-    ``assistant.prompts`` writes) and the question from the last human message. Below
+    It reads the numbered sources from the prompt (``[n] ...`` lines, the format
+    ``assistant.prompts`` writes) and the question from the last human message (its
+    "Question:" line when it has one). Below
     ``min_overlap`` shared content words it declines with ``decline_text``.
     """
 
@@ -268,11 +302,13 @@ class ExtractiveChatModel(BaseChatModel):
         return "extractive-baseline"
 
     def _answer(self, messages: list[BaseMessage]) -> str:
-        system = "\n".join(_text_of(m) for m in messages if isinstance(m, SystemMessage))
-        question = next((_text_of(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+        prompt = "\n".join(_text_of(m) for m in messages)
+        user = next((_text_of(m) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+        asked = _QUESTION_LINE.search(user)
+        question = asked.group(1) if asked else user
         wanted = set(_WORD.findall(question.lower())) - STOP_WORDS
         best: tuple[int, int, str] | None = None
-        for match in _SOURCE_LINE.finditer(system):
+        for match in _SOURCE_LINE.finditer(prompt):
             number, body = int(match.group(1)), match.group(2)
             for sentence in split_sentences(body.strip()):
                 overlap = len(wanted & (set(_WORD.findall(sentence.lower())) - STOP_WORDS))

@@ -215,8 +215,8 @@ class AskChain:
     ) -> list[BaseMessage]:
         """The prompt for answering ``question`` from the numbered ``passages`` (shown as ``texts``)."""
         return [
-            SystemMessage(prompts.answer_system_prompt(passages, texts=texts)),
-            HumanMessage(prompts.answer_user_prompt(question)),
+            SystemMessage(prompts.answer_system_prompt()),
+            HumanMessage(prompts.answer_user_prompt(question, passages, texts)),
         ]
 
     def stream(

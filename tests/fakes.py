@@ -41,8 +41,8 @@ class ScriptedChatModel(BaseChatModel):
 
 def number_of(messages: list[BaseMessage], phrase: str) -> int:
     """The [n] under which the prompt shows the passage containing ``phrase``."""
-    system = next(m.content for m in messages if isinstance(m, SystemMessage))
-    for match in re.finditer(r"^\[(\d+)\] (.*)$", system, re.MULTILINE):
+    prompt = "\n".join(str(m.content) for m in messages)
+    for match in re.finditer(r"^\[(\d+)\] (.*)$", prompt, re.MULTILINE):
         if phrase in match.group(2):
             return int(match.group(1))
     raise AssertionError(f"no passage with {phrase!r} in the prompt")

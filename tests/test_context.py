@@ -63,8 +63,8 @@ def test_context_fits_its_budget_and_holds_no_cut_sentences(library: Library, ar
     whole = sum(len(p.text) for p in passages)
     assert sum(len(t) for t in shown) < whole  # sentences, not whole passages
     # One header per document, every passage on one numbered line under it.
-    system = prompts.answer_system_prompt(numbered, texts=shown)
-    sources = system.partition("\nSources:\n")[2]
+    user = prompts.answer_user_prompt(question, numbered, shown)
+    sources = user.partition("Sources:\n")[2].partition("\n\nQuestion: ")[0]
     headers = [line for line in sources.splitlines() if line.startswith("From (")]
     assert len(headers) == len({p.doc_id for p in numbered})
     assert [line.split("]")[0] for line in sources.splitlines() if line.startswith("[")] == [

@@ -131,6 +131,19 @@ def test_prompt_prefix_is_reused_between_calls(model_path: str) -> None:
     assert second.response_metadata["reused_prompt_tokens"] > 300
 
 
+def test_a_system_prompt_is_read_once_per_process_even_after_other_prompts(model_path: str) -> None:
+    """The state of a system message is saved when first read and put back when another prompt
+    ran in between (``assistant.prefix_cache``); the answer is the one a fresh read gives."""
+    model = LocalLlamaChatModel(model_path=model_path, max_tokens=6, n_ctx=2048)
+    system = SystemMessage("You answer in three words. " + "Background: the hill towns trade copper and rye. " * 30)
+    question = HumanMessage("Name one good traded.")
+    first = model.invoke([system, question])
+    model.invoke([SystemMessage("You are a poet."), HumanMessage("Say hello.")])  # the context now holds another prompt
+    again = model.invoke([system, question])
+    assert first.response_metadata["reused_prompt_tokens"] < 300 < again.response_metadata["reused_prompt_tokens"]
+    assert again.content == first.content
+
+
 def test_a_debate_is_argued_with_well_formed_cards_quoting_exact_sentences(local_library: Library) -> None:
     """Real model under the cards grammar: every card quotes an exact sentence of its own side's article."""
     for doc in local_library.documents():
