@@ -27,6 +27,7 @@ from starlette.formparsers import MultiPartException
 from assistant import prompts, render
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError, upload_folder
+from assistant.passage import NumberedPassage
 from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.responses import GenerationResponse, register_user_error
 from assistant.retrieval import QueryError, validate_history, validate_query
@@ -75,14 +76,6 @@ class DebateRequest(BaseModel):
     doc_ids: list[str] | None = None
 
 
-def passage_dict(number: int, passage) -> dict:
-    return {
-        "number": number, "passage_id": passage.id if hasattr(passage, "id") else passage.passage_id,
-        "doc_id": passage.doc_id, "title": passage.title, "author": passage.author, "source": passage.source,
-        "start": passage.start, "end": passage.end, "text": passage.text,
-    }  # fmt: skip
-
-
 def answer_dict(answer: Answer) -> dict:
     return {
         "question": answer.question,
@@ -93,7 +86,7 @@ def answer_dict(answer: Answer) -> dict:
         "answers_question": answer.answers_question,
         "relevance_reason": answer.relevance_reason,
         "citations": [
-            {**passage_dict(c.number, c.passage), "evidence": render.evidence_spans(answer.sentences).get(c.number, [])}
+            {**c.as_dict(), "evidence": render.evidence_spans(answer.sentences).get(c.number, [])}
             for c in answer.citations
         ],
         # Every checked sentence: shown as supported or withdrawn, why, and the evidence span(s)
@@ -111,7 +104,7 @@ def debate_dict(debate: Debate) -> dict:
     return {
         "id": debate.id, "motion": debate.motion, "created_at": debate.created_at, "status": debate.status,
         "rounds": debate.rounds, "advocate": asdict(debate.advocate), "skeptic": asdict(debate.skeptic),
-        "sources": [asdict(s) for s in debate.sources], "turns": [asdict(t) for t in debate.turns],
+        "sources": [s.as_dict() for s in debate.sources], "turns": [asdict(t) for t in debate.turns],
     }  # fmt: skip
 
 
@@ -149,7 +142,7 @@ def _ask_event(item) -> dict:
         return {"type": "queued", "ahead": item.ahead}
     if isinstance(item, SourcesFound):  # before the model reads them: the user can start reading
         return {"type": "sources", "sources": [
-            {**passage_dict(n, p), "shown": text} for n, (p, text) in enumerate(zip(item.passages, item.texts), 1)
+            {**NumberedPassage(n, p).as_dict(), "shown": text} for n, (p, text) in enumerate(zip(item.passages, item.texts), 1)
         ]}  # fmt: skip
     if isinstance(item, SentenceChecked):  # each sentence marked supported or withdrawn as its check ends
         return {"type": "checked", "index": item.index, **item.sentence.as_dict()}
@@ -163,7 +156,7 @@ def _debate_event(item) -> dict | None:
     if isinstance(item, Queued):
         return {"type": "queued", "ahead": item.ahead}
     if isinstance(item, DebateStarted):
-        return {"type": "start", "id": item.debate.id, "sources": [asdict(s) for s in item.debate.sources]}
+        return {"type": "start", "id": item.debate.id, "sources": [s.as_dict() for s in item.debate.sources]}
     if isinstance(item, TurnStarted):
         return {"type": "turn_start", **asdict(item)}
     if isinstance(item, CardMade):
@@ -218,7 +211,7 @@ def _add_search_route(router: APIRouter, service: Service) -> None:
         _check_doc_ids(service, request.doc_ids)
         hits = service.retriever.retrieve(request.query, request.k, doc_ids=request.doc_ids, mode=request.mode)
         return [
-            {**passage_dict(rank, hit), "score": hit.score, "dense_similarity": hit.dense_similarity,
+            {**NumberedPassage(rank, hit).as_dict(), "score": hit.score, "dense_similarity": hit.dense_similarity,
              "lexical_score": hit.lexical_score}
             for rank, hit in enumerate(hits, start=1)
         ]  # fmt: skip

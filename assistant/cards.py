@@ -26,7 +26,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from assistant.retrieval import RetrievedPassage
+from assistant.passage import Passage
 from assistant.streaming import Timing
 from assistant.text import STOP_WORDS, Sentence, number_key, words
 from assistant.transcripts import Card
@@ -51,7 +51,7 @@ class Candidate:
     """A sentence a side may quote: the source number of its passage and its offsets in it."""
 
     source: int
-    passage: RetrievedPassage
+    passage: Passage
     sentence: Sentence
 
 

@@ -342,8 +342,9 @@ def debate(
     assert result is not None
     out.print("\n[bold]Sources[/]")
     for source in result.sources:
-        out.print(f"[bold][{source.number}][/] [cyan]{escape(source.title)}[/]  {escape(source.source)}  "
-                  f"chars {source.start}-{source.end}", highlight=False)  # fmt: skip
+        passage = source.passage
+        out.print(f"[bold][{source.number}][/] [cyan]{escape(passage.title)}[/]  {escape(passage.source)}  "
+                  f"chars {passage.start}-{passage.end}", highlight=False)  # fmt: skip
     if export:
         export.write_text(to_markdown(result), encoding="utf-8")
         out.print(f"transcript written to {export}")

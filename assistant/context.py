@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.retrieval import RetrievedPassage
+from assistant.passage import Passage
 from assistant.text import STOP_WORDS, Sentence, sentence_spans, words
 
 CHARS_PER_TOKEN = 4
@@ -48,7 +48,7 @@ LIST_ANNOUNCER_RANKS = 2
 _TERMINAL = ('.', '!', '?', '…', '"', '”', '’', "'", ')', ':')
 
 
-def _whole_sentences(passage: RetrievedPassage) -> list[Sentence]:
+def _whole_sentences(passage: Passage) -> list[Sentence]:
     """The passage's sentences without the pieces a passage boundary cut off (consecutive
     passages overlap, so the whole sentence is in the neighbour) and without the title line."""
     sentences = sentence_spans(passage.text)
@@ -62,7 +62,7 @@ def _whole_sentences(passage: RetrievedPassage) -> list[Sentence]:
     return whole
 
 
-def _carries_list(passage: RetrievedPassage) -> bool:
+def _carries_list(passage: Passage) -> bool:
     """The passage announces a list or holds one of its items, so the next passage may continue it."""
     return any(_ANNOUNCES_LIST.search(s.text) or _ORDINAL_START.search(s.text) for s in sentence_spans(passage.text))
 
@@ -71,7 +71,7 @@ def _carries_list(passage: RetrievedPassage) -> bool:
 class ContextPassage:
     """A numbered source of the prompt: the passage and the sentences of it that are shown."""
 
-    passage: RetrievedPassage
+    passage: Passage
     sentences: list[Sentence] = field(default_factory=list)
 
     def shown_text(self) -> str:
@@ -106,7 +106,7 @@ class ContextBuilder:
         self,
         embed_texts: Callable[[list[str]], list[list[float]]],
         embed_query: Callable[[str], list[float]],
-        neighbour: Callable[[RetrievedPassage], RetrievedPassage | None],
+        neighbour: Callable[[Passage], Passage | None],
         budget_tokens: int,
     ) -> None:
         self._embed_texts = embed_texts
@@ -115,7 +115,7 @@ class ContextBuilder:
         self.budget_chars = budget_tokens * CHARS_PER_TOKEN
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
 
-    def build(self, question: str, passages: Sequence[RetrievedPassage]) -> list[ContextPassage]:
+    def build(self, question: str, passages: Sequence[Passage]) -> list[ContextPassage]:
         """The numbered sources for ``question``: passages with their chosen sentences, best first."""
         pool, chain = self._with_list_continuations(list(passages))
         candidates = self._rank(question, pool)
@@ -131,13 +131,13 @@ class ContextBuilder:
         order = sorted(by_origin, key=lambda origin: (first_of_document[pool[origin].doc_id], origin))
         return [by_origin[origin] for origin in order]
 
-    def rank_sentences(self, query: str, passages: Sequence[RetrievedPassage]) -> list[tuple[int, Sentence, float]]:
+    def rank_sentences(self, query: str, passages: Sequence[Passage]) -> list[tuple[int, Sentence, float]]:
         """(position of the passage, whole sentence, score) for every sentence of ``passages``,
         best first, each text once: the debate's evidence cards choose from these."""
         ranked = sorted(self._rank(query, list(passages)), key=lambda c: -c.score)
         return [(c.origin, c.sentence, c.score) for c in ranked]
 
-    def _with_list_continuations(self, passages: list[RetrievedPassage]) -> tuple[list[RetrievedPassage], list[int]]:
+    def _with_list_continuations(self, passages: list[Passage]) -> tuple[list[Passage], list[int]]:
         """``passages`` plus, for each one that announces or carries a list, the next
         ``MAX_LIST_PASSAGES`` passages of its document (list items are long: "Second, ..." can
         start two passages later); and for each pool entry the entry whose list it belongs to
@@ -162,13 +162,13 @@ class ContextBuilder:
                 current = following
         return pool, root
 
-    def _sentence_vectors(self, passage: RetrievedPassage, sentences: list[Sentence]) -> np.ndarray:
+    def _sentence_vectors(self, passage: Passage, sentences: list[Sentence]) -> np.ndarray:
         key = (passage.id, passage.text)
         if key not in self._vectors:
             self._vectors[key] = np.array(self._embed_texts([s.text for s in sentences]), dtype=np.float32)
         return self._vectors[key]
 
-    def _rank(self, question: str, pool: list[RetrievedPassage]) -> list[_Candidate]:
+    def _rank(self, question: str, pool: list[Passage]) -> list[_Candidate]:
         query_vector = np.array(self._embed_query(question), dtype=np.float32)
         query_stems = content_stems(question)
         candidates: list[_Candidate] = []
@@ -198,7 +198,7 @@ class ContextBuilder:
                 candidates.append(_Candidate(origin, sentence, score, in_list))
         return candidates
 
-    def _select(self, candidates: list[_Candidate], pool: list[RetrievedPassage], chain: list[int]) -> list[_Candidate]:
+    def _select(self, candidates: list[_Candidate], pool: list[Passage], chain: list[int]) -> list[_Candidate]:
         """Best sentences first within the budget; an announced list brings its items along."""
         chosen: list[_Candidate] = []
         used = 0

@@ -45,9 +45,10 @@ from assistant.context import ContextBuilder, content_stems
 from assistant.cancel import GenerationStopped
 from assistant.prompts import Persona
 from assistant.relevance import RebuttalCheck, make_rebuttal_check
-from assistant.retrieval import HybridRetriever, QueryError, RetrievedPassage, validate_query, validate_text
+from assistant.passage import NumberedPassage, Passage
+from assistant.retrieval import HybridRetriever, QueryError, validate_query, validate_text
 from assistant.streaming import final_item
-from assistant.transcripts import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn, SourcePassage, TranscriptStore
+from assistant.transcripts import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn, TranscriptStore
 
 
 SIDES = ("advocate", "skeptic")
@@ -114,9 +115,9 @@ def _plan(rounds: int) -> list[tuple[str, str]]:
     return turns + [("moderator", "summary")]
 
 
-def interleave_sources(per_side: Sequence[Sequence[RetrievedPassage]]) -> list[RetrievedPassage]:
+def interleave_sources(per_side: Sequence[Sequence[Passage]]) -> list[Passage]:
     """A1, S1, A2, S2, ...: each side's best passages near the top; a passage shared by both once."""
-    merged: dict[str, RetrievedPassage] = {}
+    merged: dict[str, Passage] = {}
     for rank in range(max((len(s) for s in per_side), default=0)):
         for side in per_side:
             if rank < len(side):
@@ -145,7 +146,7 @@ def gather_sources(
     skeptic: Persona,
     k_per_side: int,
     doc_ids: Sequence[str] | None = None,
-) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
+) -> tuple[list[Passage], dict[str, list[int]]]:
     """The shared numbered list, and for each side the numbers of its own passages (best first).
 
     Each side searches the documents of its own stance first and fills up to ``k_per_side``
@@ -153,7 +154,7 @@ def gather_sources(
     with no such documents raises DebateError naming the kind of article to add.
     """
     stances = retriever.library.registry.stances()
-    per_side: dict[str, list[RetrievedPassage]] = {}
+    per_side: dict[str, list[Passage]] = {}
     for role, persona in (("advocate", advocate), ("skeptic", skeptic)):
         own, unknown = side_documents(stances, role, doc_ids)
         if not own and not unknown:
@@ -186,7 +187,7 @@ class DebateChain:
 
     def gather_sources(
         self, motion: str, advocate: Persona, skeptic: Persona, doc_ids: Sequence[str] | None = None
-    ) -> tuple[list[RetrievedPassage], dict[str, list[int]]]:
+    ) -> tuple[list[Passage], dict[str, list[int]]]:
         return gather_sources(self.retriever, motion, advocate, skeptic, self.settings.debate_k_per_side, doc_ids)
 
     def stream(
@@ -246,7 +247,7 @@ class DebateChain:
 
     # -- a debater's turn ----------------------------------------------------------------
     def candidates(
-        self, query: str, own: Sequence[tuple[int, RetrievedPassage]], used_quotes: set[str]
+        self, query: str, own: Sequence[tuple[int, Passage]], used_quotes: set[str]
     ) -> list[Candidate]:
         """The side's best sentences for ``query``, none quoted earlier in the debate."""
         ranked = self.ranker.rank_sentences(query, [p for _, p in own])
@@ -273,7 +274,7 @@ class DebateChain:
         personas: dict[str, Persona],
         motion: str,
         debate: Debate,
-        own: Sequence[tuple[int, RetrievedPassage]],
+        own: Sequence[tuple[int, Passage]],
     ) -> DebateTurn:
         """2-3 cards from the side's own passages; in a rebuttal, each answers an opponent card."""
         me = personas[role]
@@ -402,9 +403,7 @@ def _clean_persona(persona: Persona, role: str) -> Persona:
     return Persona(name=name, stance=stance, search_terms=" ".join(persona.search_terms.split()))
 
 
-def _source(number: int, passage: RetrievedPassage, stance: str) -> SourcePassage:
-    return SourcePassage(
-        number=number, passage_id=passage.id, doc_id=passage.doc_id, title=passage.title, author=passage.author,
-        publisher=passage.publisher, source=passage.source, start=passage.start, end=passage.end, text=passage.text,
-        stance=stance,
-    )  # fmt: skip
+def _source(number: int, passage: Passage, stance: str) -> NumberedPassage:
+    """The debate's source ``[number]`` as a transcript saves it (no ranking, no lead-in), so that
+    the debate in memory and the one loaded from the store later are the same."""
+    return NumberedPassage.from_dict({**NumberedPassage(number, passage).as_dict(), "stance": stance})

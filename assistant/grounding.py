@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from assistant import prompts
 from assistant.citations import markers_after_sentences, normalise_markers, uncited_sentences, with_marker
-from assistant.retrieval import RetrievedPassage
+from assistant.passage import Passage
 from assistant.text import CITATION, MARKER_RUN, marker_numbers, sentence_spans, split_sentences
 from assistant.verify import EvidenceSpan, Verdict, Verifier
 
@@ -87,13 +87,13 @@ class Grounding:
         return Grounding(text=fallback, invalid_citations=self.invalid_citations, sentences=withdrawn)
 
 
-def _verdict(verifier: Verifier, sentence: str, passages: Sequence[RetrievedPassage], numbers: Sequence[int],
+def _verdict(verifier: Verifier, sentence: str, passages: Sequence[Passage], numbers: Sequence[int],
              question: str = "") -> Verdict:  # fmt: skip
     """``sentence`` checked against the cited ``numbers`` (1-based into ``passages``), as an answer to ``question``."""
     return verifier.verify(sentence, [passages[n - 1] for n in numbers], list(numbers), question)
 
 
-def _repoint(sentence: str, passages: Sequence[RetrievedPassage], cited: list[int], question: str = "") -> int | None:
+def _repoint(sentence: str, passages: Sequence[Passage], cited: list[int], question: str = "") -> int | None:
     """The one shown passage whose evidence supports ``sentence`` best (by the rules), if any does."""
     good = sorted(
         ((verdict.coverage, number) for number in range(1, len(passages) + 1) if number not in cited
@@ -127,7 +127,7 @@ def drop_unfinished_sentence(text: str) -> str:
     return text
 
 
-def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[RetrievedPassage],
+def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Passage],
                                question: str = "") -> tuple[str, list[str]]:  # fmt: skip
     """Give an unmarked sentence the marker that closes its paragraph, if that passage supports it.
 
@@ -154,7 +154,7 @@ def _carry_paragraph_citations(text: str, n_sources: int, passages: Sequence[Ret
     return "".join(paragraphs), list(reversed(carried))
 
 
-def check_grounding(raw: str, passages: Sequence[RetrievedPassage], verifier: Verifier | None = None,
+def check_grounding(raw: str, passages: Sequence[Passage], verifier: Verifier | None = None,
                     question: str = "") -> Grounding:  # fmt: skip
     """Validate, verify and repair the citations of ``raw`` against ``passages`` (numbered from 1).
 
@@ -167,7 +167,7 @@ def check_grounding(raw: str, passages: Sequence[RetrievedPassage], verifier: Ve
 
 
 def iter_grounding(
-    raw: str, passages: Sequence[RetrievedPassage], verifier: Verifier | None = None, question: str = ""
+    raw: str, passages: Sequence[Passage], verifier: Verifier | None = None, question: str = ""
 ) -> Iterator[CheckedSentence | Grounding]:
     """``check_grounding`` step by step: each sentence's verdict as its check completes, then the result.
 
@@ -225,7 +225,7 @@ def iter_grounding(
     yield result
 
 
-def _prepared(raw: str, passages: Sequence[RetrievedPassage], question: str) -> tuple[str, list[str], list[str]]:
+def _prepared(raw: str, passages: Sequence[Passage], question: str) -> tuple[str, list[str], list[str]]:
     """(canonical text, invalid markers, carried citations): markers checked and rewritten, moved
     after the sentences they open, and carried to the unmarked sentences of their paragraph."""
     text, _, invalid = normalise_markers(raw, len(passages))

@@ -21,7 +21,8 @@ from assistant.embeddings import embedding_dimension, get_embeddings, load_token
 from assistant.settings import Settings
 from assistant.store import PassageStore
 from ingest.pipeline import Ingestor, ItemResult, ProgressCallback
-from ingest.registry import COMPLETE, DELETING, PENDING, DocumentRecord, PassageRecord, Registry
+from assistant.passage import Passage
+from ingest.registry import COMPLETE, DELETING, PENDING, DocumentRecord, Registry
 from ingest.split import PassageSplitter
 
 
@@ -135,7 +136,7 @@ class Library:
         self.ingestor.delete(doc_id)
         return record
 
-    def passage(self, passage_id: str) -> PassageRecord | None:
+    def passage(self, passage_id: str) -> Passage | None:
         return self.registry.passage(passage_id)
 
     def finish_interrupted(self) -> list[str]:

@@ -67,7 +67,7 @@ class LlamaModelCache:
             return cls._models[key]
 
 
-def _chat_prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int] | None:
+def chat_prompt_tokens(llama: Any, messages: list[dict[str, str]]) -> list[int] | None:
     """The tokens ``create_chat_completion`` will evaluate for ``messages``, built the way llama-cpp-python
     builds them from the GGUF's chat template; None if the model uses another chat format."""
     from llama_cpp import llama_chat_format
@@ -100,7 +100,7 @@ def _prefill(llama: Any, messages: list[dict[str, str]], step_tokens: int) -> in
     Returns how many prompt tokens were not read (found in the context or a saved state), None when
     the model's chat format is not one this can render.
     """
-    tokens = _chat_prompt_tokens(llama, messages)
+    tokens = chat_prompt_tokens(llama, messages)
     if not tokens:
         return None
     target = tokens[:-1]
@@ -124,7 +124,7 @@ def _system_prefix_length(llama: Any, messages: list[dict[str, str]], target: li
     """How many leading tokens of ``target`` render the system message (0 without one)."""
     if len(messages) < 2 or messages[0]["role"] != "system":
         return 0
-    alone = _chat_prompt_tokens(llama, messages[:1]) or []
+    alone = chat_prompt_tokens(llama, messages[:1]) or []
     return _common_prefix(alone, target)
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
+
+from assistant.passage import Passage
 from assistant.text import strip_terminal_escapes
 
 DECLINE = "The sources don't say."
@@ -103,14 +104,7 @@ NO_MATERIAL = "The sources give me nothing to argue this side from."
 SIDE_QUERY = "{motion} {search}"
 
 
-class NumberedPassage(Protocol):
-    title: str
-    author: str | None
-    publisher: str | None
-    text: str
-
-
-def source_label(passage: NumberedPassage, with_publisher: bool = False) -> str:
+def source_label(passage: Passage, with_publisher: bool = False) -> str:
     """``title, by author``: lets the model attribute a claim ("according to Lee").
 
     The publisher is left out of prompts (it costs prompt tokens, so time to first token,
@@ -122,7 +116,7 @@ def source_label(passage: NumberedPassage, with_publisher: bool = False) -> str:
     return " ".join(clean_user_text(label).split())  # one line: a title cannot open a new source block
 
 
-def format_sources(passages: Sequence[NumberedPassage], texts: Sequence[str] | None = None) -> str:
+def format_sources(passages: Sequence[Passage], texts: Sequence[str] | None = None) -> str:
     """Numbered ``[n] text`` lines under one ``From <title, by author>:`` header per document.
 
     The header is written once per run of passages from the same document rather than once
@@ -150,7 +144,7 @@ def answer_system_prompt(max_sentences: int = 4) -> str:
     return ANSWER_SYSTEM.format(decline=DECLINE, max_sentences=max_sentences)
 
 
-def answer_user_prompt(question: str, passages: Sequence[NumberedPassage], texts: Sequence[str] | None = None) -> str:
+def answer_user_prompt(question: str, passages: Sequence[Passage], texts: Sequence[str] | None = None) -> str:
     return ANSWER_USER.format(sources=format_sources(passages, texts), question=clean_user_text(question))
 
 

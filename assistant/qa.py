@@ -20,7 +20,8 @@ from assistant import prompts
 from assistant.context import ContextBuilder
 from assistant.grounding import CheckedSentence, Grounding, is_decline, iter_grounding
 from assistant.relevance import RelevanceCheck, make_relevance_check, related_text
-from assistant.retrieval import HybridRetriever, RetrievedPassage, validate_history, validate_query
+from assistant.passage import NumberedPassage, Passage
+from assistant.retrieval import HybridRetriever, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
 from assistant.verify import Verifier, article_label, make_verifier
 
@@ -28,27 +29,11 @@ CONDENSE_MAX_TOKENS = 60
 
 
 @dataclass(frozen=True)
-class CitedPassage:
-    """A passage the answer cites, under the number the answer uses for it."""
-
-    number: int
-    passage: RetrievedPassage
-
-    @property
-    def title(self) -> str:
-        return self.passage.title
-
-    @property
-    def source(self) -> str:
-        return self.passage.source
-
-
-@dataclass(frozen=True)
 class SourcesFound:
     """The numbered sources of the prompt, shown the moment retrieval ends: the model needs
     seconds to read them before its first word, and the user can start reading too."""
 
-    passages: list[RetrievedPassage]
+    passages: list[Passage]
     texts: list[str]
 
 
@@ -73,8 +58,8 @@ class Answer:
     text: str
     raw_text: str
     declined: bool
-    passages: list[RetrievedPassage]
-    citations: list[CitedPassage] = field(default_factory=list)
+    passages: list[Passage]
+    citations: list[NumberedPassage] = field(default_factory=list)
     invalid_citations: list[str] = field(default_factory=list)
     corrected_citations: list[str] = field(default_factory=list)
     uncited_sentences: list[str] = field(default_factory=list)
@@ -94,7 +79,7 @@ class Answer:
 
 
 def finalize(
-    question: str, standalone: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing,
+    question: str, standalone: str, raw: str, passages: Sequence[Passage], timing: Timing,
     verifier: Verifier | None = None, relevance: RelevanceCheck | None = None,
 ) -> Answer:
     """Validate the model's text against ``passages`` and decide whether it may be shown.
@@ -111,7 +96,7 @@ def finalize(
 
 
 def iter_finalize(
-    question: str, standalone: str, raw: str, passages: Sequence[RetrievedPassage], timing: Timing,
+    question: str, standalone: str, raw: str, passages: Sequence[Passage], timing: Timing,
     verifier: Verifier | None = None, relevance: RelevanceCheck | None = None,
 ) -> Iterator[SentenceChecked | Answer]:
     """``finalize`` step by step: a ``SentenceChecked`` per sentence as it is decided, then the ``Answer``."""
@@ -139,7 +124,7 @@ def iter_finalize(
         declined=not checked.grounded or (verdict is not None and not verdict.answers),
         withheld=not checked.grounded and not declined,
         passages=list(passages),
-        citations=[CitedPassage(n, passages[n - 1]) for n in sorted(shown.cited)],
+        citations=[NumberedPassage(n, passages[n - 1]) for n in sorted(shown.cited)],
         invalid_citations=shown.invalid_citations,
         corrected_citations=shown.corrected_citations,
         uncited_sentences=shown.uncited_sentences,
@@ -152,7 +137,7 @@ def iter_finalize(
 
 
 def cited_evidence(
-    sentences: Sequence[CheckedSentence], passages: Sequence[RetrievedPassage]
+    sentences: Sequence[CheckedSentence], passages: Sequence[Passage]
 ) -> tuple[list[str], list[str], list[str]]:
     """The evidence texts of the supported sentences, and the title/author/publisher and stance of their articles."""
     by_id = {p.id: p for p in passages}
@@ -186,7 +171,7 @@ class AskChain:
         """The configured relevance check (None when switched off), built on first use."""
         return make_relevance_check(self.settings)
 
-    def sources(self, question: str, passages: Sequence[RetrievedPassage]) -> tuple[list[RetrievedPassage], list[str]]:
+    def sources(self, question: str, passages: Sequence[Passage]) -> tuple[list[Passage], list[str]]:
         """The numbered sources of the prompt and the text shown of each: the chosen evidence
         sentences (``context_mode = "sentences"``) or the whole passages."""
         if self.settings.context_mode == "passages":
@@ -211,7 +196,7 @@ class AskChain:
 
     @staticmethod
     def answer_messages(
-        question: str, passages: Sequence[RetrievedPassage], texts: Sequence[str] | None = None
+        question: str, passages: Sequence[Passage], texts: Sequence[str] | None = None
     ) -> list[BaseMessage]:
         """The prompt for answering ``question`` from the numbered ``passages`` (shown as ``texts``)."""
         return [

@@ -15,8 +15,8 @@ import re
 import uuid
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Protocol
 
+from assistant.passage import NumberedPassage, Passage
 from assistant.text import CITATION as _MARKER
 
 CITATION_SCRIPT = """
@@ -45,14 +45,6 @@ mark.evidence { background: #c8f0c8; }
 .card { margin: 0.4em 0; } .card .tag { font-weight: 600; } .card mark { background: #fff3c4; }
 .card blockquote { margin: 0.2em 0 0.2em 1em; } .card .label { font-family: monospace; }
 """
-
-
-class SourceLike(Protocol):
-    title: str
-    source: str
-    start: int
-    end: int
-    text: str
 
 
 def new_scope() -> str:
@@ -87,7 +79,7 @@ def _highlighted(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return re.sub(r"\s+", " ", "".join(pieces)).strip()
 
 
-def sources_html(sources: Sequence[tuple[int, SourceLike]], scope: str, heading: str = "Sources",
+def sources_html(sources: Sequence[NumberedPassage], scope: str, heading: str = "Sources",
                  evidence: dict[int, list[tuple[int, int]]] | None = None) -> str:  # fmt: skip
     """One closed ``<details>`` per numbered source: title, source, offsets, then the passage.
 
@@ -97,7 +89,8 @@ def sources_html(sources: Sequence[tuple[int, SourceLike]], scope: str, heading:
     if not sources:
         return ""
     blocks = []
-    for number, source in sources:
+    for numbered in sources:
+        number, source = numbered.number, numbered.passage
         where = source.source if "://" in source.source else Path(source.source).name
         summary = f"[{number}] {html.escape(source.title)} · {html.escape(where)} · chars {source.start}-{source.end}"
         body = _highlighted(source.text, (evidence or {}).get(number, []))
@@ -139,8 +132,7 @@ def flags_html(flags: Sequence[tuple[str, Sequence[str]]]) -> str:
 def answer_html(answer) -> str:
     """An answer with clickable citations, its sources panel and any flags."""
     scope = new_scope()
-    cited = [(c.number, c.passage) for c in answer.citations]
-    parts = [text_with_links(answer.text, scope, {n for n, _ in cited})]
+    parts = [text_with_links(answer.text, scope, {c.number for c in answer.citations})]
     if answer.withheld:
         parts.append('<p class="flag">The model\'s reply was withheld: none of its citations supported it.</p>')
     if answer.not_an_answer:
@@ -154,11 +146,11 @@ def answer_html(answer) -> str:
             ]
         )
     )
-    parts.append(sources_html(cited, scope, evidence=evidence_spans(answer.sentences)))
+    parts.append(sources_html(answer.citations, scope, evidence=evidence_spans(answer.sentences)))
     return "".join(parts)
 
 
-def live_answer_html(text: str, scope: str, sources: Sequence[SourceLike], checked: Sequence) -> str:
+def live_answer_html(text: str, scope: str, sources: Sequence[Passage], checked: Sequence) -> str:
     """An answer while it is made: the streamed text, each sentence's verdict as its check ends
     (✓ verified, ✗ withdrawn and why), and the sources, shown from the moment they are found."""
     # Markers stay plain text until the final answer replaces this view (a link clicked now would
@@ -171,7 +163,7 @@ def live_answer_html(text: str, scope: str, sources: Sequence[SourceLike], check
             mark, why = ("✓ verified", "") if data["supported"] else ("✗ withdrawn", f" ({data['reason']})" if data["reason"] else "")
             marks.append(f"<li>{mark}: {text_with_links(data['text'], scope, set())}{html.escape(why)}</li>")
         parts.append(f'<ul class="checks">{"".join(marks)}</ul>')
-    parts.append(sources_html(list(enumerate(sources, 1)), scope, heading="Sources found"))
+    parts.append(sources_html([NumberedPassage(n, p) for n, p in enumerate(sources, 1)], scope, heading="Sources found"))
     return "".join(parts)
 
 
@@ -218,5 +210,4 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
             f'<div class="turn {html.escape(role)}"><strong>{html.escape(speakers.get(role, role))}</strong> '
             f"<em>(speaking)</em><div class=\"turn-body\">{html.escape(text)}</div></div>"
         )
-    cited = [(s.number, s) for s in sources]
-    return "".join(blocks) + sources_html(cited, scope, heading="Sources of this debate", evidence=evidence)
+    return "".join(blocks) + sources_html(sources, scope, heading="Sources of this debate", evidence=evidence)

@@ -12,7 +12,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -22,7 +22,8 @@ from assistant.lexical import LexicalIndex
 from assistant.prompts import clean_user_text
 from assistant.query import named_documents, search_text
 from assistant.library import Library
-from ingest.registry import DocumentRecord, PassageRecord, passage_id
+from assistant.passage import Passage, passage_id
+from ingest.registry import DocumentRecord
 
 Mode = Literal["hybrid", "dense", "bm25"]
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -30,33 +31,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 class QueryError(ValueError):
     """The query cannot be searched (empty, too long)."""
-
-
-@dataclass(frozen=True)
-class RetrievedPassage:
-    """A passage with where it came from and why it ranked where it did."""
-
-    id: str
-    doc_id: str
-    index: int
-    text: str
-    start: int
-    end: int
-    title: str
-    source: str
-    score: float
-    author: str | None = None
-    publisher: str | None = None
-    dense_rank: int | None = None
-    dense_similarity: float | None = None
-    lexical_rank: int | None = None
-    lexical_score: float | None = None
-    # The end of the passage before it in its document: what "that summit" or "he" at the start
-    # of this passage refers to. Read by the verifier, never shown or cited.
-    lead_in: str = ""
-    # The document's confirmed stance (advocate, skeptic or unknown): a sentence that says "the
-    # skeptic article argues ..." must cite a skeptic document (``assistant.verify``).
-    stance: str = "unknown"
 
 
 def _invisible(ch: str) -> bool:
@@ -122,7 +96,7 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int) -> dict[st
 class _Snapshot:
     """Passages of complete documents and their BM25 index at one registry generation."""
 
-    def __init__(self, generation: int, passages: list[PassageRecord], documents: list[DocumentRecord]) -> None:
+    def __init__(self, generation: int, passages: list[Passage], documents: list[DocumentRecord]) -> None:
         self.generation = generation
         self.passages = {p.id: p for p in passages}
         self.documents = {d.id: d for d in documents}
@@ -153,7 +127,7 @@ class HybridRetriever:
         doc_ids: Sequence[str] | None = None,
         mode: Mode | None = None,
         use_mmr: bool | None = None,
-    ) -> list[RetrievedPassage]:
+    ) -> list[Passage]:
         """The top ``k`` passages for ``query``, optionally only from the documents ``doc_ids``.
 
         The query is searched without its instruction words; when it names authors or
@@ -181,7 +155,7 @@ class HybridRetriever:
             ranked = self._diversify(ranked[:candidates], query_vector, k)
         return [main.result(snapshot, pid, fused[pid]) for pid in ranked[:k]]
 
-    def next_passage(self, passage: RetrievedPassage) -> RetrievedPassage | None:
+    def next_passage(self, passage: Passage) -> Passage | None:
         """The passage that follows ``passage`` in its document, if that document is still searchable."""
         snapshot = self._current()
         following = passage_id(passage.doc_id, passage.index + 1)
@@ -237,36 +211,31 @@ class _Rankings:
     def lists(self) -> list[list[str]]:
         return [r for r in (self.dense, self.lexical) if r]
 
-    def result(self, snapshot: _Snapshot, pid: str, score: float) -> RetrievedPassage:
+    def result(self, snapshot: _Snapshot, pid: str, score: float) -> Passage:
         passage = snapshot.passages[pid]
         document = snapshot.documents[passage.doc_id]
         dense_rank = self.dense.index(pid) + 1 if pid in self.dense_similarity else None
         lexical_rank = self.lexical.index(pid) + 1 if pid in self.lexical_score else None
-        return RetrievedPassage(
-            id=pid,
-            doc_id=passage.doc_id,
-            index=passage.index,
-            text=passage.text,
-            start=passage.start,
-            end=passage.end,
+        return replace(
+            passage,
             title=document.title,
             source=document.source,
             author=document.author,
             publisher=document.publisher,
+            stance=document.stance,
+            lead_in=_lead_in(snapshot, passage),
             score=score,
             dense_rank=dense_rank,
             dense_similarity=self.dense_similarity.get(pid),
             lexical_rank=lexical_rank,
             lexical_score=self.lexical_score.get(pid),
-            lead_in=_lead_in(snapshot, passage),
-            stance=document.stance,
         )
 
 
 LEAD_IN_CHARS = 400
 
 
-def _lead_in(snapshot: _Snapshot, passage: PassageRecord) -> str:
+def _lead_in(snapshot: _Snapshot, passage: Passage) -> str:
     """The last ``LEAD_IN_CHARS`` of the passage before ``passage`` in its document, if any."""
     previous = snapshot.passages.get(passage_id(passage.doc_id, passage.index - 1)) if passage.index else None
     return previous.text[-LEAD_IN_CHARS:] if previous is not None else ""

@@ -13,7 +13,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.cards import structured_reply
-from ingest.registry import STANCES, UNKNOWN_STANCE
+from assistant.passage import UNKNOWN_STANCE
+from ingest.registry import STANCES
 
 OPENING_CHARS = 700
 CLOSING_CHARS = 500

@@ -24,7 +24,8 @@ class Timing:
 
     ``first_token_ms`` counts from the start of generation; ``retrieval_ms`` and
     ``condense_ms`` come before it (answers only). ``reused_prompt_tokens`` is how much of
-    the prompt llama.cpp found already evaluated (local backend only).
+    the prompt was not read: found already evaluated, or the system message's saved state
+    (``assistant.prefix_cache``; local backend only).
     """
 
     condense_ms: float = 0.0

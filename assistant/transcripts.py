@@ -20,6 +20,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import TypeVar
 
+from assistant.passage import NumberedPassage
 from assistant.prompts import MODERATOR_NAME, Persona, source_label
 
 RUNNING = "running"
@@ -47,23 +48,6 @@ CREATE TABLE IF NOT EXISTS turns (
     PRIMARY KEY (debate_id, idx)
 );
 """
-
-
-@dataclass(frozen=True)
-class SourcePassage:
-    """A numbered source of a debate, copied from the library when the debate started."""
-
-    number: int
-    passage_id: str
-    doc_id: str
-    title: str
-    author: str | None
-    publisher: str | None
-    source: str
-    start: int
-    end: int
-    text: str
-    stance: str = "unknown"  # the document's stance when the debate started (older debates: unknown)
 
 
 @dataclass
@@ -125,7 +109,7 @@ class Debate:
     rounds: int
     advocate: Persona
     skeptic: Persona
-    sources: list[SourcePassage]
+    sources: list[NumberedPassage]
     turns: list[DebateTurn] = field(default_factory=list)
 
     def speakers(self) -> dict[str, str]:
@@ -149,13 +133,13 @@ class TranscriptStore:
         with self._lock, self._conn:
             yield self._conn
 
-    def create(self, motion: str, rounds: int, advocate: Persona, skeptic: Persona, sources: list[SourcePassage]) -> Debate:
+    def create(self, motion: str, rounds: int, advocate: Persona, skeptic: Persona, sources: list[NumberedPassage]) -> Debate:
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         personas = json.dumps({"advocate": asdict(advocate), "skeptic": asdict(skeptic)})
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT INTO debates(motion, created_at, status, rounds, personas, sources) VALUES (?, ?, ?, ?, ?, ?)",
-                (motion, created, RUNNING, rounds, personas, json.dumps([asdict(s) for s in sources])),
+                (motion, created, RUNNING, rounds, personas, json.dumps([s.as_dict() for s in sources])),
             )
         self._unfinished.add(cursor.lastrowid)
         return Debate(cursor.lastrowid, motion, created, RUNNING, rounds, advocate, skeptic, list(sources))
@@ -184,7 +168,7 @@ class TranscriptStore:
         return Debate(
             id=row[0], motion=row[1], created_at=row[2], status=row[3], rounds=row[4],
             advocate=Persona(**personas["advocate"]), skeptic=Persona(**personas["skeptic"]),
-            sources=[_known(SourcePassage, s) for s in json.loads(row[6])],
+            sources=[NumberedPassage.from_dict(s) for s in json.loads(row[6])],
             turns=[_turn_from_json(t[0]) for t in turns],
         )  # fmt: skip
 
@@ -262,8 +246,8 @@ def to_markdown(debate: Debate) -> str:
     for source in debate.sources:
         quote = " ".join(source.text.split())
         lines.append(
-            f"{source.number}. {source_label(source, with_publisher=True)}. {source.source}, "
-            f"characters {source.start}-{source.end}."
+            f"{source.number}. {source_label(source.passage, with_publisher=True)}. {source.source}, "
+            f"characters {source.passage.start}-{source.passage.end}."
         )
         lines.append(f"   > {quote}")
     return "\n".join(lines).rstrip() + "\n"
@@ -276,7 +260,7 @@ def _card_markdown(card: Card) -> str:
     return f"**{card.label}. {card.tag}**{answers}{checked}\n\n> “{card.quote}” [{card.source}]\n"
 
 
-def _document_name(source: SourcePassage) -> str:
+def _document_name(source: NumberedPassage) -> str:
     return Path(source.source).name or source.source
 
 
@@ -296,7 +280,7 @@ def to_brief(debate: Debate) -> str:
             lines += [
                 f"### {card.label}. {card.tag}{answers}",
                 "",
-                f"{source_label(source, with_publisher=True)}; {_document_name(source)}, passage {source.passage_id}, "
+                f"{source_label(source.passage, with_publisher=True)}; {_document_name(source)}, passage {source.passage.id}, "
                 f"stance {source.stance}.",
                 "",
                 f"> “{card.quote}”",

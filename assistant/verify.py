@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from assistant.passage import Passage
 from assistant.text import STOP_WORDS, Sentence, Word, number_key, sentence_spans, strip_markers, words
 
 MIN_COVERAGE = 0.5
@@ -87,17 +88,6 @@ ALIASES = {
 }
 
 
-class PassageLike(Protocol):
-    """What the verifier needs of a passage (``RetrievedPassage`` and the transcript copy have it)."""
-
-    id: str
-    text: str
-    title: str
-    author: str | None
-    publisher: str | None
-    # Optional ``lead_in``: the end of the passage before it (``RetrievedPassage.lead_in``).
-
-
 @dataclass(frozen=True)
 class EvidenceSpan:
     """The sentence(s) of a passage a claim was checked against: ``passage.text[start:end] == text``."""
@@ -127,7 +117,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class _Candidate:
-    passage: PassageLike
+    passage: Passage
     number: int | None
     sentence: Sentence
     words: tuple[Word, ...]
@@ -253,13 +243,13 @@ def named_side(text: str, stances: set[str]) -> tuple[str, str] | None:
     return None
 
 
-def _stance_conflict(claim: str, passages: Sequence[PassageLike]) -> str:
+def _stance_conflict(claim: str, passages: Sequence[Passage]) -> str:
     """A reason to reject when the sentence names one side's article but cites only the other side's."""
-    conflict = named_side(claim, {getattr(p, "stance", "unknown") for p in passages})
+    conflict = named_side(claim, {p.stance for p in passages})
     return f"it attributes this to the {conflict[0]} side; its evidence is from the {conflict[1]} side" if conflict else ""
 
 
-def article_label(passage: PassageLike) -> str:
+def article_label(passage: Passage) -> str:
     """Title, author and publisher of the passage's article: what a sentence may name ("Lee argues ...")."""
     return " ".join(filter(None, (passage.title, passage.author, passage.publisher)))
 
@@ -284,7 +274,7 @@ class Verifier:
     def mode(self) -> str:
         return "rules+llm" if self.judge is not None else "rules"
 
-    def _spans(self, passage: PassageLike) -> list[Sentence]:
+    def _spans(self, passage: Passage) -> list[Sentence]:
         key = (passage.id, hash(passage.text))
         with self._guard:
             if key not in self._sentences:
@@ -293,7 +283,7 @@ class Verifier:
                 self._sentences[key] = sentence_spans(passage.text)
             return self._sentences[key]
 
-    def align(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None
+    def align(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None
               ) -> tuple[list[_Candidate], list[_Candidate]]:  # fmt: skip
         """The one or two sentences of ``passages`` sharing most content with ``claim``, and all candidates."""
         terms = [w for w in words(claim) if is_content_word(w) or w.number is not None]
@@ -324,7 +314,7 @@ class Verifier:
                 break
         return chosen, candidates
 
-    def _all(self, passage: PassageLike) -> list[list[Word]]:
+    def _all(self, passage: Passage) -> list[list[Word]]:
         """The words of every sentence of ``passage``."""
         return [words(span.text) for span in self._spans(passage)]
 
@@ -335,11 +325,11 @@ class Verifier:
         at = next((i for i, s in enumerate(spans) if s.start == candidate.sentence.start), 0)
         before = [span.text for span in spans[max(0, at - CONTEXT_SENTENCES) : at]]
         if at < CONTEXT_SENTENCES:
-            lead_in = getattr(candidate.passage, "lead_in", "")
+            lead_in = candidate.passage.lead_in
             before = [span.text for span in sentence_spans(lead_in)][-(CONTEXT_SENTENCES - at) :] + before if lead_in else before
         return tuple(w for text in before for w in words(text))
 
-    def rules(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None,
+    def rules(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None,
               given: str = "") -> Verdict:  # fmt: skip
         """Stage 1 only: alignment plus the number, name, polarity and coverage rules.
 
@@ -373,7 +363,7 @@ class Verifier:
             return Verdict(False, f"only {coverage:.0%} of its words are in the evidence", evidence, coverage)
         return Verdict(True, "", evidence, coverage)
 
-    def _premise(self, given: str, passages: Sequence[PassageLike]) -> list[Word]:
+    def _premise(self, given: str, passages: Sequence[Passage]) -> list[Word]:
         """Names and numbers of the question ``given`` that the cited passages contain."""
         if not given:
             return []
@@ -432,7 +422,7 @@ class Verifier:
             return f"negation or doubt in {side} only"
         return ""
 
-    def verify(self, claim: str, passages: Sequence[PassageLike], numbers: Sequence[int | None] | None = None,
+    def verify(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None,
                given: str = "") -> Verdict:  # fmt: skip
         """Rules, then (if configured) the judge on what the rules pass; ``given`` as in ``rules``."""
         started = time.perf_counter()
@@ -456,7 +446,7 @@ class Verifier:
                        verdict.coverage, "llm", {"rules": rules_s, "llm": llm_s})  # fmt: skip
 
 
-def judge_context(passage: PassageLike, spans: Sequence[Sentence], evidence: Sequence[EvidenceSpan]) -> str:
+def judge_context(passage: Passage, spans: Sequence[Sentence], evidence: Sequence[EvidenceSpan]) -> str:
     """The evidence sentences of ``passage`` and one sentence either side of them, in passage order;
     for a passage's first sentence, the one before is the last of its ``lead_in`` ("that summit")."""
     mine = {(e.start, e.end) for e in evidence if e.passage_id == passage.id}
@@ -464,7 +454,7 @@ def judge_context(passage: PassageLike, spans: Sequence[Sentence], evidence: Seq
     for i, span in enumerate(spans):
         if (span.start, span.end) in mine:
             keep.update(j for j in (i - 1, i, i + 1) if 0 <= j < len(spans))
-    lead_in = getattr(passage, "lead_in", "")
+    lead_in = passage.lead_in
     before = [sentence_spans(lead_in)[-1].text] if 0 in keep and lead_in.strip() else []
     return " ".join(before + [spans[i].text for i in sorted(keep)])
 

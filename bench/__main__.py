@@ -50,28 +50,38 @@ def _markdown(results: dict) -> str:
         ]
         lines.append("")
     if llm := results.get("llm"):
-        raw, ask, warm = llm["raw_llama_cpp"], llm["ask"], llm["ask_warm_prefix"]
-        lines += [
-            "## Local LLM against raw llama.cpp", "",
-            f"Model {llm['model']}, {llm['threads']} threads, context reset before every measured call.", "",
-            "| | first token ms (mean) | first token ms (median) | tokens/s |", "| --- | --- | --- | --- |",
-            f"| raw llama.cpp | {raw['first_token_ms_mean']:.0f} | {raw['first_token_ms_median']:.0f} | {raw['tokens_per_s_mean']:.2f} |",
-            f"| ask | {ask['first_token_ms_mean']:.0f} | {ask['first_token_ms_median']:.0f} | {ask['tokens_per_s_mean']:.2f} |",
-            f"| ask, questions in a row (warm prefix) | {warm['first_token_ms_mean']:.0f} | "
-            f"{warm['first_token_ms_median']:.0f} | {warm['tokens_per_s_mean']:.2f} |", "",
-            f"Ratios ask / raw: first token **{llm['first_token_ratio_ask_over_raw']:.3f}**, tokens/s "
-            f"**{llm['tokens_per_s_ratio_ask_over_raw']:.3f}**; retrieval inside ask {llm['ask_retrieval_ms_mean']:.0f} ms.", "",
-            f"Median over questions of ask / raw first token: **{llm['first_token_ratio_ask_over_raw_median']:.3f}** on "
-            f"ask's own prompt, **{llm['first_token_ratio_ask_over_whole_passages_median']:.3f}** against raw llama.cpp on "
-            f"the five-whole-passage prompt. Prompt tokens per request: {llm['prompt_tokens_mean']['raw']:.0f} "
-            f"(evidence sentences) against {llm['prompt_tokens_mean']['raw_whole_passages']:.0f} (whole passages); "
-            f"sources shown after {llm['ask_sources_ms_median']:.0f} ms (median), before the first token.", "",
-        ]  # fmt: skip
+        lines += _llm_markdown(llm)
     if checks := results.get("checks"):
         from bench.check_cost import markdown
 
         lines += [markdown(checks)]
     return "\n".join(lines)
+
+
+def _llm_markdown(llm: dict) -> list[str]:
+    """The section of ``bench.llm_overhead``'s figures."""
+    rows = [("raw llama.cpp, ask's prompt", llm["raw_llama_cpp"]),
+            ("raw llama.cpp, five whole passages", llm["raw_llama_cpp_whole_passages"]),
+            ("ask (instructions from the saved state)", llm["ask"]),
+            ("ask, saved state dropped (reads its whole prompt)", llm["ask_unsaved"]),
+            ("ask, questions in a row", llm["ask_warm_prefix"])]  # fmt: skip
+    tokens = llm["prompt_tokens_mean"]
+    return [
+        "## Local LLM against raw llama.cpp", "",
+        f"Model {llm['model']}, {llm['threads']} threads, context reset before every measured call but the last row.", "",
+        "| | first token ms (mean) | first token ms (median) | tokens/s |", "| --- | --- | --- | --- |",
+        *[f"| {name} | {r['first_token_ms_mean']:.0f} | {r['first_token_ms_median']:.0f} | {r['tokens_per_s_mean']:.2f} |"
+          for name, r in rows],
+        "",
+        f"Median over questions of the first token ratio: ask / raw on the five-whole-passage prompt "
+        f"**{llm['first_token_ratio_ask_over_whole_passages_median']:.3f}**; ask reading its whole prompt / raw on "
+        f"the same prompt (our code's overhead) **{llm['first_token_ratio_ask_unsaved_over_raw_median']:.3f}**; "
+        f"ask / raw on ask's prompt **{llm['first_token_ratio_ask_over_raw_median']:.3f}**. Tokens/s ask / raw "
+        f"**{llm['tokens_per_s_ratio_ask_over_raw']:.3f}**; retrieval inside ask {llm['ask_retrieval_ms_mean']:.0f} ms.", "",
+        f"Prompt tokens per request: {tokens['raw_whole_passages']:.0f} with whole passages, {tokens['raw']:.0f} with "
+        f"evidence sentences, of which ask reads {tokens['ask_read']:.0f}; sources shown after "
+        f"{llm['ask_sources_ms_median']:.0f} ms (median), before the first token.", "",
+    ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

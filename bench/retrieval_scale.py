@@ -22,20 +22,21 @@ from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
 from bench.synthetic import TextMaker
 from ingest.pipeline import content_hash, passage_metadata
-from ingest.registry import COMPLETE, PENDING, DocumentRecord, PassageRecord, now_iso, passage_id
+from assistant.passage import Passage, passage_id
+from ingest.registry import COMPLETE, PENDING, DocumentRecord, now_iso
 
 PASSAGES_PER_DOCUMENT = 10
 CHROMA_BATCH = 5000
 
 
-def _document(maker: TextMaker, number: int, model: str) -> tuple[DocumentRecord, str, list[PassageRecord]]:
+def _document(maker: TextMaker, number: int, model: str) -> tuple[DocumentRecord, str, list[Passage]]:
     texts = [maker.passage(3) for _ in range(PASSAGES_PER_DOCUMENT)]
     full = "\n\n".join(texts)
     digest = content_hash(full)
     doc_id = digest[:16]
     passages, offset = [], 0
     for index, text in enumerate(texts):
-        passages.append(PassageRecord(passage_id(doc_id, index), doc_id, index, offset, offset + len(text), text))
+        passages.append(Passage(passage_id(doc_id, index), doc_id, index, text, offset, offset + len(text)))
         offset += len(text) + 2
     record = DocumentRecord(
         id=doc_id, hash=digest, source=f"synthetic/{number:06d}.txt", title=f"Synthetic {number}", author=None,
@@ -51,7 +52,7 @@ def fill_library(library: Library, target_passages: int, maker: TextMaker) -> fl
     dimension = len(library.embeddings.embed_query("dimension"))
     have = len(library.registry.passages())
     documents = (target_passages - have) // PASSAGES_PER_DOCUMENT
-    pending: list[tuple[DocumentRecord, list[PassageRecord]]] = []
+    pending: list[tuple[DocumentRecord, list[Passage]]] = []
 
     def flush() -> None:
         rows = [(record, p) for record, passages in pending for p in passages]

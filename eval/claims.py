@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.passage import Passage
 from eval.questions import normalize_for_match
 from eval.runner import ConfigError, EvalConfig, baseline_exit_code, load_inputs
 
@@ -77,19 +78,7 @@ def load_claims(path: Path) -> list[Claim]:
     return claims
 
 
-@dataclass(frozen=True)
-class _Passage:
-    """A passage as the verifier sees it (two neighbours joined when a span crosses their border)."""
-
-    id: str
-    text: str
-    title: str
-    author: str | None
-    publisher: str | None
-    lead_in: str = ""  # as the product's retriever gives it: the end of the passage before
-
-
-def locate(claim: Claim, library) -> _Passage:
+def locate(claim: Claim, library) -> Passage:
     """The ingested passage holding ``claim.evidence`` (or two neighbours together); LookupError if none."""
     from assistant.retrieval import LEAD_IN_CHARS
 
@@ -106,7 +95,9 @@ def locate(claim: Claim, library) -> _Passage:
     for pid, body, before in windows:
         if wanted in normalize_for_match(body):
             lead_in = before.text[-LEAD_IN_CHARS:] if before is not None else ""
-            return _Passage(pid, body, doc.title, doc.author, doc.publisher, lead_in)
+            # As the verifier sees a retrieved passage (two neighbours joined when a span crosses their border).
+            return Passage(pid, doc.id, 0, body, 0, len(body), title=doc.title, author=doc.author,
+                           publisher=doc.publisher, lead_in=lead_in)  # fmt: skip
     raise LookupError(f"{claim.id}: evidence not found in the passages of {claim.source}: {claim.evidence[:80]!r}")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from assistant.cards import text_key
 from assistant.debate import DebateChain
+from assistant.passage import Passage
 from assistant.transcripts import Card, Debate
 from assistant.verify import Verifier
 from eval.metrics import GenerationScore, generation_fields, mean
@@ -101,23 +102,9 @@ def moderator_cites_both(debate: Debate) -> bool:
 _TAG_CHECK = Verifier()  # rules only: deterministic and independent of the card builder's tag check
 
 
-@dataclass(frozen=True)
-class _Quote:
+def _quote_passage(card: Card) -> Passage:
     """A card's quote as the one passage the verifier checks its tag against."""
-
-    card: Card
-
-    @property
-    def id(self) -> str:
-        return f"card-{self.card.label}"
-
-    @property
-    def text(self) -> str:
-        return self.card.quote
-
-    title = ""
-    author = None
-    publisher = None
+    return Passage(f"card-{card.label}", card.doc_id, 0, card.quote, card.start, card.end)
 
 
 def score_debate(question: Question, debate: Debate, stances: dict[str, str], total_s: float) -> DebateScore:
@@ -132,7 +119,7 @@ def score_debate(question: Question, debate: Debate, stances: dict[str, str], to
     cited = sorted({n for t in turns for n in t.cited})
     return DebateScore(
         **generation_fields(
-            question, text, "\n".join(t.raw_text for t in turns), declined, False, cited, debate.sources,
+            question, text, "\n".join(t.raw_text for t in turns), declined, False, cited, [s.passage for s in debate.sources],
             [files[n] for n in cited],
         ),  # fmt: skip
         side=side,
@@ -142,7 +129,7 @@ def score_debate(question: Question, debate: Debate, stances: dict[str, str], to
         quote_exact=mean(sources[c.source].text[c.start : c.end] == c.quote for c in cards) if cards else None,
         # Not the cards' own tag filter (that would grade the product by its own rule): the claim
         # verifier's rules, tag against its quote.
-        tag_support=mean(_TAG_CHECK.rules(c.tag, [_Quote(c)]).supported for c in cards) if cards else None,
+        tag_support=mean(_TAG_CHECK.rules(c.tag, [_quote_passage(c)]).supported for c in cards) if cards else None,
         model_tags=mean(c.tag_from == "model" for c in cards) if cards else None,
         repeated_cards=repeated_cards(cards),
         moderator_cites_both=moderator_cites_both(debate),

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from assistant.citations import normalise_markers
-from assistant.prompts import NumberedPassage
+from assistant.passage import Passage
 from assistant.text import CITATION, split_sentences, strip_markers
 from eval.questions import Question, normalize_for_match
 
@@ -53,7 +53,7 @@ def keyword_recall(text: str, keywords: list[str]) -> float | None:
     return sum(hits) / len(hits)
 
 
-def evidence_holds_quote(cited: Sequence[int], passages: Sequence[NumberedPassage], quotes: Sequence[str]) -> bool | None:
+def evidence_holds_quote(cited: Sequence[int], passages: Sequence[Passage], quotes: Sequence[str]) -> bool | None:
     """A cited passage (1-based numbers) contains an expected quote; None when there are no quotes."""
     if not quotes:
         return None
@@ -97,7 +97,7 @@ def generation_fields(
     declined: bool,
     withheld: bool,
     cited: Sequence[int],
-    passages: Sequence[NumberedPassage],
+    passages: Sequence[Passage],
     cited_files: Sequence[str],
     not_an_answer: bool = False,
 ) -> dict:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from assistant import prompts
 from assistant.debate import gather_sources
-from assistant.retrieval import HybridRetriever, RetrievedPassage
+from assistant.passage import Passage
+from assistant.retrieval import HybridRetriever
 from eval.questions import Question, normalize_for_match
 
 
@@ -51,7 +52,7 @@ def is_scored(question: Question) -> bool:
     return question.answerable and bool(question.expected_quotes)
 
 
-def retrieve_for(retriever: HybridRetriever, question: Question, k: int) -> list[RetrievedPassage]:
+def retrieve_for(retriever: HybridRetriever, question: Question, k: int) -> list[Passage]:
     """What the product reads for this question: the ask search, or the debate's shared sources."""
     if question.mode == "debate":
         passages, _ = gather_sources(

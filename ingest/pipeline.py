@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from assistant.passage import Passage
 from assistant.settings import Settings
 from assistant.store import PassageStore, StoreUnavailableError
 from ingest.clean import clean_text, guess_author, guess_title
@@ -37,11 +38,9 @@ from ingest.registry import (
     PENDING,
     UNKNOWN_STANCE,
     DocumentRecord,
-    PassageRecord,
     Registry,
     StanceError,
     now_iso,
-    passage_id,
     validate_stance,
 )
 from ingest.split import PassageSplitter
@@ -81,7 +80,7 @@ class PreparedDocument:
     item: str
     record: DocumentRecord
     text: str
-    passages: list[PassageRecord]
+    passages: list[Passage]
     removed: dict[str, int]
 
 
@@ -182,15 +181,12 @@ def prepare(
         added_at=now_iso(),
         stance=stance,
     )
-    passages = [
-        PassageRecord(id=passage_id(doc_id, p.index), doc_id=doc_id, index=p.index, start=p.start, end=p.end, text=p.text)
-        for p in splitter.split(cleaned.text)
-    ]
+    passages = splitter.split(cleaned.text, doc_id)
     record = DocumentRecord(**{**record.__dict__, "n_passages": len(passages)})
     return PreparedDocument(item, record, cleaned.text, passages, dict(cleaned.removed))
 
 
-def passage_metadata(record: DocumentRecord, passage: PassageRecord) -> dict:
+def passage_metadata(record: DocumentRecord, passage: Passage) -> dict:
     return {
         "doc_id": record.id,
         "index": passage.index,
@@ -234,7 +230,7 @@ class Ingestor:
         return max(self.settings.embedding_batch_size, 1) * WRITE_BATCHES
 
     def _write_documents(
-        self, documents: list[tuple[DocumentRecord, list[PassageRecord]]], advance: Callable[[int], None]
+        self, documents: list[tuple[DocumentRecord, list[Passage]]], advance: Callable[[int], None]
     ) -> None:
         """Embed and upsert the passages of pending documents, then mark each complete.
 
@@ -253,7 +249,7 @@ class Ingestor:
         for record, _ in documents:
             self.registry.set_status(record.id, COMPLETE)
 
-    def _write(self, record: DocumentRecord, passages: list[PassageRecord], advance: Callable[[int], None]) -> None:
+    def _write(self, record: DocumentRecord, passages: list[Passage], advance: Callable[[int], None]) -> None:
         self._write_documents([(record, passages)], advance)
 
     def delete(self, doc_id: str) -> None:
@@ -465,10 +461,7 @@ class Ingestor:
         plans = []
         for record in records:
             text = self.registry.text(record.id) or ""
-            passages = [
-                PassageRecord(passage_id(record.id, p.index), record.id, p.index, p.start, p.end, p.text)
-                for p in self.splitter.split(text)
-            ]
+            passages = self.splitter.split(text, record.id)
             updated = DocumentRecord(
                 **{**record.__dict__, "n_passages": len(passages), "embedding_model": self.settings.embedding_model}
             )

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from assistant.passage import UNKNOWN_STANCE, Passage, passage_id
+
 PENDING = "pending"
 COMPLETE = "complete"
 DELETING = "deleting"
@@ -26,7 +28,6 @@ DELETING = "deleting"
 # Which side of a debate a document argues. Debates draw each side's evidence from its own
 # stance first, then from unknown documents (``assistant.debate.gather_sources``).
 STANCES = ("advocate", "skeptic", "unknown")
-UNKNOWN_STANCE = "unknown"
 # The schema version (PRAGMA user_version) this code writes; see ``_migrate``.
 SCHEMA_VERSION = 1
 
@@ -106,20 +107,6 @@ class DocumentRecord:
             return f"unknown (suggested: {self.suggested_stance})"
         return self.stance
 
-
-@dataclass(frozen=True)
-class PassageRecord:
-    id: str
-    doc_id: str
-    index: int
-    start: int
-    end: int
-    text: str
-
-
-def passage_id(doc_id: str, index: int) -> str:
-    """Deterministic: the same document always yields the same passage ids."""
-    return f"{doc_id}-{index:04d}"
 
 
 class Registry:
@@ -207,7 +194,7 @@ class Registry:
             row = self._conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
 
-    def begin(self, record: DocumentRecord, text: str, passages: list[PassageRecord]) -> None:
+    def begin(self, record: DocumentRecord, text: str, passages: list[Passage]) -> None:
         """Record a document as pending, with its passages, before anything reaches the vector store."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM documents WHERE id = ?", (record.id,))
@@ -259,7 +246,7 @@ class Registry:
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
             self._bump(conn)
 
-    def passages(self, doc_ids: Iterable[str] | None = None, status: str | None = COMPLETE) -> list[PassageRecord]:
+    def passages(self, doc_ids: Iterable[str] | None = None, status: str | None = COMPLETE) -> list[Passage]:
         """Passages in document order, of complete documents unless ``status`` says otherwise."""
         sql = (
             "SELECT p.id, p.doc_id, p.idx AS \"index\", p.start, p.end, p.text FROM passages p "
@@ -278,9 +265,9 @@ class Registry:
             sql += " WHERE " + " AND ".join(clauses)
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY d.added_at, p.doc_id, p.idx", params).fetchall()
-        return [PassageRecord(**dict(row)) for row in rows]
+        return [Passage(**dict(row)) for row in rows]
 
-    def snapshot(self) -> tuple[int, list[PassageRecord], list[DocumentRecord]]:
+    def snapshot(self) -> tuple[int, list[Passage], list[DocumentRecord]]:
         """The generation, the passages and the documents of complete documents, from one read
         transaction: a delete between two separate reads would leave passages whose document is
         gone (a search answered 500), and another process's write cannot land in between either
@@ -295,12 +282,12 @@ class Registry:
                 self._conn.execute("COMMIT")
         return generation, passages, documents
 
-    def passage(self, pid: str) -> PassageRecord | None:
+    def passage(self, pid: str) -> Passage | None:
         with self._lock:
             row = self._conn.execute(
                 'SELECT id, doc_id, idx AS "index", start, end, text FROM passages WHERE id = ?', (pid,)
             ).fetchone()
-        return PassageRecord(**dict(row)) if row else None
+        return Passage(**dict(row)) if row else None
 
 
 def now_iso() -> str:

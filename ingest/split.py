@@ -12,11 +12,11 @@ and then word boundaries. Overlap repeats whole trailing units (paragraphs or se
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from assistant.passage import Passage, passage_id
 from assistant.text import sentence_spans
 
 # For a sentence longer than a passage: clause, then word, then character.
@@ -25,16 +25,6 @@ _SEPARATORS = [r"(?<=[;:,])\s+", r"\s+", ""]
 
 # A sentence (or a piece of one too long for a passage): start, end, tokens, opens a paragraph.
 Unit = tuple[int, int, int, bool]
-
-
-@dataclass(frozen=True)
-class Passage:
-    """One retrievable unit of a document."""
-
-    index: int
-    text: str
-    start: int
-    end: int
 
 
 class PassageSplitter:
@@ -74,7 +64,7 @@ class PassageSplitter:
                 paragraph = False
         return units
 
-    def split(self, text: str) -> list[Passage]:
+    def split(self, text: str, doc_id: str = "") -> list[Passage]:
         """Whole paragraphs packed up to the budget; a paragraph too long for one passage goes by sentences.
 
         Overlap, as in a recursive splitter: the trailing whole units (paragraphs, or sentences
@@ -116,7 +106,7 @@ class PassageSplitter:
         if current:
             chunks.append([u for g in current for u in g])
         return [
-            Passage(index=i, text=text[chunk[0][0] : chunk[-1][1]], start=chunk[0][0], end=chunk[-1][1])
+            Passage(passage_id(doc_id, i), doc_id, i, text[chunk[0][0] : chunk[-1][1]], chunk[0][0], chunk[-1][1])
             for i, chunk in enumerate(chunks)
         ]
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own data dir; the real embedding model is loaded once.
+"""Shared fixtures: every test gets its own data dir; the real embedding model is loaded once,
+and each text it encodes is encoded once per test session (``_encode_each_text_once``).
 
 The articles in tests/fixtures/articles are written for these tests (a fictional country,
 so the model cannot answer from memory); the third-party seed corpus in ../shared is only
@@ -7,8 +8,11 @@ read by the dev-set check.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,39 @@ ARTICLES = FIXTURES / "articles"
 
 def shared_dir() -> Path:
     return Path(os.environ.get("DA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _encode_each_text_once() -> Iterator[None]:
+    """The real embedding model, with its vectors remembered for the session.
+
+    Most tests ingest the same four fixture articles and ask the same questions, so without this
+    the suite spends most of its time encoding identical sentences again (on two cores, the fast
+    lane's largest cost). The vectors still come from the real model, encoded with the caller's
+    own arguments; a text is keyed by the model, those arguments and the text, so a query and a
+    passage, or two models, never share a vector. Callers get copies, never the cached lists.
+    """
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    real_embed = HuggingFaceEmbeddings._embed
+    vectors: dict[tuple[str, str, str], list[float]] = {}
+    lock = threading.Lock()
+
+    def embed(self, texts: list[str], encode_kwargs: dict) -> list[list[float]]:
+        model = f"{self.model_name}|{self.multi_process}|{json.dumps(self.model_kwargs, sort_keys=True, default=str)}"
+        kwargs = json.dumps(encode_kwargs, sort_keys=True, default=str)
+        with lock:
+            missing = list(dict.fromkeys(t for t in texts if (model, kwargs, t) not in vectors))
+        if missing:
+            for text, vector in zip(missing, real_embed(self, missing, encode_kwargs), strict=True):
+                with lock:
+                    vectors[(model, kwargs, text)] = vector
+        with lock:
+            return [list(vectors[(model, kwargs, t)]) for t in texts]
+
+    HuggingFaceEmbeddings._embed = embed
+    yield
+    HuggingFaceEmbeddings._embed = real_embed
 
 
 @pytest.fixture(autouse=True)

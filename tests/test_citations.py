@@ -113,14 +113,14 @@ def test_property_every_marker_left_names_a_shown_source(pieces: list[str], n_so
 
 def test_unfinished_last_sentence_is_dropped_and_paragraph_citations_are_carried() -> None:
     from assistant.grounding import check_grounding, drop_unfinished_sentence
-    from assistant.retrieval import RetrievedPassage
+    from assistant.passage import Passage
 
     assert drop_unfinished_sentence("One fact [1]. Another fact [2]. And then the") == "One fact [1]. Another fact [2]."
     assert drop_unfinished_sentence("Done here. [3] Half a") == "Done here. [3]"
     assert drop_unfinished_sentence("no end at all") == "no end at all"
 
-    def passage(n: int, text: str) -> RetrievedPassage:
-        return RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=text, start=0, end=len(text), title="T",
+    def passage(n: int, text: str) -> Passage:
+        return Passage(id=f"d-{n}", doc_id="d", index=n, text=text, start=0, end=len(text), title="T",
                                 source="s.txt", score=1.0)  # fmt: skip
 
     passages = [
@@ -161,10 +161,10 @@ def test_markers_that_open_sentences_move_after_each_sentence_they_open(raw: str
 
 def test_a_reply_in_the_sources_layout_keeps_each_claim_with_its_own_passage() -> None:
     from assistant.grounding import check_grounding
-    from assistant.retrieval import RetrievedPassage
+    from assistant.passage import Passage
 
     texts = ["The hotline was used twice in 2020.", "The rail link reopened after eleven years."]
-    passages = [RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
+    passages = [Passage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
                                  source="t.txt", score=1.0) for n, t in enumerate(texts)]  # fmt: skip
     checked = check_grounding("[1] The hotline was used twice in 2020. [2] The rail link reopened after eleven years.", passages)
     assert checked.text == "The hotline was used twice in 2020 [1]. The rail link reopened after eleven years [2]."
@@ -174,10 +174,10 @@ def test_a_reply_in_the_sources_layout_keeps_each_claim_with_its_own_passage() -
 def test_a_sentence_given_its_passage_is_no_longer_flagged_as_uncited() -> None:
     """Bug: uncited sentences were listed before the repair, so a sentence that got its [n] stayed flagged."""
     from assistant.grounding import check_grounding
-    from assistant.retrieval import RetrievedPassage
+    from assistant.passage import Passage
 
     texts = ["The hotline was used twice in 2020.", "The rail link reopened after eleven years."]
-    passages = [RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
+    passages = [Passage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
                                  source="t.txt", score=1.0) for n, t in enumerate(texts)]  # fmt: skip
     checked = check_grounding("The hotline was used twice in 2020 [1]. The rail link reopened after eleven years.", passages)
     assert checked.text.endswith("after eleven years [2].") and checked.corrected_citations
@@ -188,10 +188,10 @@ def test_a_repaired_sentence_is_changed_where_it_stands_not_where_its_words_firs
     """Bug: ``text.replace(sentence, fixed, 1)`` changed the first occurrence of the words, which can
     be the tail of an earlier sentence that says the opposite."""
     from assistant.grounding import check_grounding
-    from assistant.retrieval import RetrievedPassage
+    from assistant.passage import Passage
 
     texts = ["In the end Varga never met Osei in Lisk.", "Varga met Osei in Lisk in 2012."]
-    passages = [RetrievedPassage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
+    passages = [Passage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
                                  source="t.txt", score=1.0) for n, t in enumerate(texts)]  # fmt: skip
     checked = check_grounding("It is false that Varga met Osei in Lisk [1]. Varga met Osei in Lisk [1].", passages)
     assert checked.corrected_citations == ["[1] -> [2]: Varga met Osei in Lisk [2]."]

@@ -19,7 +19,8 @@ from assistant.debate import CardMade, DebateChain, DebateError, TurnStarted, Tu
 from assistant.library import Library
 from assistant.llm import ExtractiveChatModel
 from assistant.prompts import Persona
-from assistant.retrieval import HybridRetriever, QueryError, RetrievedPassage
+from assistant.passage import Passage
+from assistant.retrieval import HybridRetriever, QueryError
 from assistant.text import sentence_spans
 from assistant.transcripts import COMPLETE, FAILED, Debate, TranscriptStore, to_brief, to_json, to_markdown
 from tests.fakes import ScriptedChatModel, evidence, evidence_id
@@ -100,7 +101,7 @@ def test_turns_are_cards_with_exact_quotes_from_their_own_side(chain: DebateChai
         for card in turn.cards:
             source = sources[card.source]
             assert source.text[card.start : card.end] == card.quote  # exact by construction
-            assert (card.passage_id, card.doc_id) == (source.passage_id, source.doc_id)
+            assert (card.passage_id, card.doc_id) == (source.passage.id, source.passage.doc_id)
             assert source.stance in (card.role, "unknown")  # own side (or unknown) only
             assert card.tag_from == "model" and tag_supported(card.tag, card.quote)
             assert card.label[0] == card.role[0].upper()
@@ -189,7 +190,7 @@ def test_repeated_unsupported_or_missing_tags_fall_back_to_the_trimmed_quote(cha
 
 
 def test_assemble_cards_rules() -> None:
-    passage = RetrievedPassage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
+    passage = Passage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
     text = "Arandia expelled the inspectors in 2011. Imports of steel fell by seventy percent. Talks resumed in 2019."
     sentences = sentence_spans(text)
     candidates = [Candidate(3, passage, s) for s in sentences]
@@ -207,7 +208,7 @@ def test_assemble_cards_rules() -> None:
 
 
 def test_a_tag_written_under_the_wrong_id_goes_with_the_sentence_it_describes() -> None:
-    passage = RetrievedPassage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
+    passage = Passage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
     text = "Arandia expelled the inspectors in 2011. Imports of steel fell by seventy percent. Talks resumed in 2019."
     candidates = [Candidate(1, passage, s) for s in sentence_spans(text)]
     reply = {"cards": [{"id": 1, "tag": "Steel imports fell by seventy percent"}, {"id": 2, "tag": "Talks resumed in 2019"}]}

@@ -104,6 +104,7 @@ def _slow_service(settings, articles: Path, delay_s: float, **update) -> Service
     return service
 
 
+@pytest.mark.slow  # a real server and a model that sleeps on purpose: seconds of waiting
 def test_over_http_a_full_queue_is_a_503_with_retry_after(settings, articles: Path) -> None:
     service = _slow_service(settings, articles, 3.0, queue_timeout_s=0.5)
     question = {"question": "Who expelled the inspectors?"}
@@ -122,6 +123,7 @@ def test_over_http_a_full_queue_is_a_503_with_retry_after(settings, articles: Pa
     service.close()
 
 
+@pytest.mark.slow  # a real server and a model that sleeps on purpose: seconds of waiting
 def test_over_http_a_generation_over_budget_is_a_504_and_a_debate_is_saved_stopped(settings, articles: Path) -> None:
     service = _slow_service(settings, articles, 1.0, generation_timeout_s=2.5, debate_rounds=0)
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from assistant import render
-
-
-@dataclass
-class Source:
-    title: str
-    source: str
-    start: int
-    end: int
-    text: str
-
+from assistant.passage import NumberedPassage, Passage
 
 def test_model_text_is_escaped_and_only_known_markers_become_links() -> None:
     html = render.text_with_links('Fees rose <img src=x onerror="alert(1)"> twice [2] or [7].', "s1", {1, 2})
@@ -24,8 +13,9 @@ def test_model_text_is_escaped_and_only_known_markers_become_links() -> None:
 
 
 def test_sources_are_closed_details_with_escaped_title_and_text() -> None:
-    source = Source("<b>Port</b> report", "/tmp/uploads/port.txt", 10, 80, "Ships <script>alert(1)</script>\n docked.")
-    html = render.sources_html([(3, source)], "s9")
+    text = "Ships <script>alert(1)</script>\n docked."
+    source = Passage("d-0002", "d", 2, text, 10, 80, title="<b>Port</b> report", source="/tmp/uploads/port.txt")
+    html = render.sources_html([NumberedPassage(3, source)], "s9")
     assert html.count('<details class="source" id="s9-3">') == 1
     assert "&lt;b&gt;Port&lt;/b&gt; report" in html and "<script>" not in html
     assert "port.txt" in html and "/tmp/uploads" not in html  # a file's name, not the server's temp path
@@ -38,11 +28,10 @@ def test_each_answer_gets_its_own_id_scope() -> None:
 
 def test_the_evidence_span_is_highlighted_and_withdrawn_sentences_are_marked() -> None:
     from assistant.qa import finalize
-    from assistant.retrieval import RetrievedPassage
     from assistant.streaming import Timing
 
     text = "Critics say talks reward bad behaviour. The accord let 40,000 tonnes of grain <b>cross</b> the border."
-    passage = RetrievedPassage(id="p-1", doc_id="p", index=0, text=text, start=0, end=len(text), title="Why Talking Works",
+    passage = Passage(id="p-1", doc_id="p", index=0, text=text, start=0, end=len(text), title="Why Talking Works",
                                source="pro.txt", score=1.0)  # fmt: skip
     raw = "The accord let 40,000 tonnes of grain cross the border [1]. The accord let 90,000 tonnes of grain through [1]."
     answer = finalize("q", "q", raw, [passage], Timing())

@@ -6,7 +6,7 @@ import pytest
 
 from assistant.citations import uncited_sentences
 from assistant.grounding import check_grounding
-from assistant.retrieval import RetrievedPassage
+from assistant.passage import Passage
 from assistant.text import STOP_WORDS, number_key, sentence_spans, split_sentences, words
 
 
@@ -43,7 +43,7 @@ def test_number_words_digits_and_ordinals_compare_alike() -> None:
 
 
 def test_the_checker_keeps_a_sentence_with_an_abbreviation_whole() -> None:
-    passage = RetrievedPassage(id="p-1", doc_id="p", index=0, start=0, end=80, score=1.0, title="T", source="t.txt",
+    passage = Passage(id="p-1", doc_id="p", index=0, start=0, end=80, score=1.0, title="T", source="t.txt",
                                text="The U.S. envoy met Castell in Lisk in March 2019 and the accord was signed.")  # fmt: skip
     checked = check_grounding("The U.S. envoy met Castell in Lisk in March 2019 [1].", [passage])
     assert checked.text == "The U.S. envoy met Castell in Lisk in March 2019 [1]." and checked.grounded

@@ -6,10 +6,9 @@ shared claim set runs in ``test_claims_benchmark.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
+from assistant.passage import Passage
 from assistant.verify import Verifier, judge_prompt
 
 PRO = (
@@ -25,14 +24,11 @@ CON = (
 )
 
 
-@dataclass(frozen=True)
-class Passage:
-    id: str
-    text: str
-    title: str = "Why Talking to Arandia Works"
-    author: str | None = "Mira Castell"
-    publisher: str | None = None
-    lead_in: str = ""
+def _passage(id: str, text: str, title: str = "Why Talking to Arandia Works", author: str | None = "Mira Castell",
+            publisher: str | None = None, lead_in: str = "", stance: str = "unknown") -> Passage:
+    """A retrieved passage of the test articles."""
+    return Passage(id, id.split("-")[0], 0, text, 0, len(text), title=title, author=author, publisher=publisher,
+                   lead_in=lead_in, stance=stance)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +45,7 @@ def verifier() -> Verifier:
     ],
 )
 def test_faithful_paraphrases_pass_with_their_evidence_span(verifier: Verifier, claim: str) -> None:
-    passage = Passage("pro-0", PRO)
+    passage = _passage("pro-0", PRO)
     verdict = verifier.verify(claim, [passage])
     assert verdict.supported, verdict.reason
     span = verdict.evidence[0]
@@ -67,7 +63,7 @@ def test_faithful_paraphrases_pass_with_their_evidence_span(verifier: Verifier, 
     ],
 )
 def test_numbers_and_names_must_be_in_the_evidence_sentence(verifier: Verifier, claim: str, reason: str) -> None:
-    verdict = verifier.verify(claim, [Passage("pro-0", PRO)])
+    verdict = verifier.verify(claim, [_passage("pro-0", PRO)])
     assert not verdict.supported and verdict.reason.startswith(reason), verdict.reason
 
 
@@ -79,19 +75,19 @@ TALKS = (
 
 def test_a_name_from_a_neighbouring_sentence_does_not_replace_the_one_the_evidence_gives(verifier: Verifier) -> None:
     # "Osei" is in the passage, but the sentence about the meeting says Varga met the leader.
-    verdict = verifier.verify("Osei met the Arandian leader in Lisk in March 2012.", [Passage("t-0", TALKS)])
+    verdict = verifier.verify("Osei met the Arandian leader in Lisk in March 2012.", [_passage("t-0", TALKS)])
     assert not verdict.supported and verdict.reason.startswith("name 'Osei'"), verdict.reason
-    assert verifier.verify("Varga met the Arandian leader in Lisk in March 2012.", [Passage("t-0", TALKS)]).supported
+    assert verifier.verify("Varga met the Arandian leader in Lisk in March 2012.", [_passage("t-0", TALKS)]).supported
 
 
 def test_a_pronoun_lets_the_name_come_from_the_sentence_before(verifier: Verifier) -> None:
-    verdict = verifier.verify("Varga came back with a promise to reopen the rail link.", [Passage("t-0", TALKS)])
+    verdict = verifier.verify("Varga came back with a promise to reopen the rail link.", [_passage("t-0", TALKS)])
     assert verdict.supported, verdict.reason
     assert verdict.evidence[0].text.startswith("He came back")
 
 
 def test_a_year_from_the_context_but_not_against_a_rival_year(verifier: Verifier) -> None:
-    passage = Passage("t-0", TALKS)
+    passage = _passage("t-0", TALKS)
     assert not verifier.verify("In March 2011 Varga met the Arandian leader in Lisk.", [passage]).supported
 
 
@@ -104,19 +100,19 @@ def test_a_year_from_the_context_but_not_against_a_rival_year(verifier: Verifier
     ],
 )
 def test_polarity_must_agree(verifier: Verifier, claim: str) -> None:
-    verdict = verifier.verify(claim, [Passage("con-0", CON, "The Limits of Engagement", "Tomas Reyne")])
+    verdict = verifier.verify(claim, [_passage("con-0", CON, "The Limits of Engagement", "Tomas Reyne")])
     assert not verdict.supported and "negation" in verdict.reason, verdict.reason
 
 
 def test_polarity_that_agrees_passes(verifier: Verifier) -> None:
-    passage = Passage("con-0", CON, "The Limits of Engagement", "Tomas Reyne")
+    passage = _passage("con-0", CON, "The Limits of Engagement", "Tomas Reyne")
     assert verifier.verify("Reyne doubts that Arandia will give up its weapons programme for aid alone.", [passage]).supported
     assert verifier.verify("Reyne warns that engagement without verification rewards a government that broke its word.",
                            [passage]).supported  # fmt: skip
 
 
 def test_unrelated_claims_fail_on_coverage(verifier: Verifier) -> None:
-    verdict = verifier.verify("Sanctions crippled the fishing fleet and emptied the harbours.", [Passage("pro-0", PRO)])
+    verdict = verifier.verify("Sanctions crippled the fishing fleet and emptied the harbours.", [_passage("pro-0", PRO)])
     assert not verdict.supported
 
 
@@ -138,7 +134,7 @@ class _Judge:
 def test_the_judge_only_sees_what_the_rules_pass_and_can_reject_it() -> None:
     no = _Judge(False)
     verifier = Verifier(no)
-    passage = Passage("pro-0", PRO)
+    passage = _passage("pro-0", PRO)
     rejected = verifier.verify("Castell says the Harbor Accord reopened the Tessaly rail link after eleven years.", [passage])
     assert not rejected.supported and rejected.stage == "llm" and len(no.calls) == 1
     assert "Tessaly rail link" in no.calls[0][1] and no.calls[0][2].startswith("Why Talking")
@@ -152,7 +148,7 @@ def test_the_local_model_judges_what_the_rules_cannot(settings) -> None:
     from assistant.verify import make_verifier
 
     verifier = make_verifier(settings.model_copy(update={"verifier": "rules+llm"}))
-    passage = Passage("pro-0", PRO)
+    passage = _passage("pro-0", PRO)
     assert verifier.rules("The accord reopened the Tessaly rail link after eleven years of peace.", [passage]).supported
     kept = verifier.verify("Castell says the Harbor Accord reopened the Tessaly rail link after eleven years.", [passage])
     assert kept.supported and kept.stage == "llm" and kept.seconds["llm"] > 0
@@ -162,45 +158,45 @@ def test_the_local_model_judges_what_the_rules_cannot(settings) -> None:
 
 def test_a_passage_opening_with_that_summit_reads_the_end_of_the_passage_before(verifier: Verifier) -> None:
     # Split between passages: the year is in the passage before; "that summit" points back at it.
-    opening = Passage("t-1", "It later emerged that the envoys had carried 300 million dollars to Lisk shortly before that summit.")
+    opening = _passage("t-1", "It later emerged that the envoys had carried 300 million dollars to Lisk shortly before that summit.")
     claim = "The envoys carried 300 million dollars to Lisk shortly before the 2012 summit."
     assert verifier.verify(claim, [opening]).reason == "number '2012' is not in the evidence"
-    led_in = Passage("t-1", opening.text, lead_in="In March 2012 Varga flew to Lisk for the first summit.")
+    led_in = _passage("t-1", opening.text, lead_in="In March 2012 Varga flew to Lisk for the first summit.")
     assert verifier.verify(claim, [led_in]).supported
 
 
 def test_a_relative_that_does_not_let_names_come_from_before(verifier: Verifier) -> None:
-    passage = Passage("t-1", "The council should offer a package that, in return for inspections, ends the blockade "
+    passage = _passage("t-1", "The council should offer a package that, in return for inspections, ends the blockade "
                       "with Tessaly on board.", lead_in="Critics in Varga and Osei want the option kept open.")
     verdict = verifier.verify("Castell wants Varga to end the blockade in return for inspections.", [passage])
     assert not verdict.supported and verdict.reason == "name 'Varga' is not in the evidence", verdict.reason
 
 
 def test_names_and_numbers_the_question_gives_may_be_restated(verifier: Verifier) -> None:
-    passage = Passage("t-0", TALKS)
+    passage = _passage("t-0", TALKS)
     claim = "The Lisk talks of March 2012 that the Tessaly council asked about were led by Varga."
     assert not verifier.verify(claim, [passage]).supported
     question = "Who led the Lisk talks of March 2012 in Tessaly?"
     # "Tessaly" is not in the aligned sentence, but the question gives it and the passage holds it.
-    assert Verifier().rules(claim, [Passage("t-0", TALKS + " The Tessaly council had asked for them.")], given=question).supported
+    assert Verifier().rules(claim, [_passage("t-0", TALKS + " The Tessaly council had asked for them.")], given=question).supported
     # A name the question gives that the cited passage does not hold stays a reason to reject.
     assert not verifier.verify("Varga led the Lisk talks in Orlen.", [passage], given="Who led the talks in Orlen?").supported
 
 
 def test_an_acronym_matches_its_plural() -> None:
-    passage = Passage("t-0", "The rail link was reopened with help that NGOs carry out in Tessaly.")
+    passage = _passage("t-0", "The rail link was reopened with help that NGOs carry out in Tessaly.")
     assert Verifier().verify("An NGO helped reopen the rail link in Tessaly.", [passage]).reason != "name 'NGO' is not in the evidence"
 
 
 def test_a_fragment_answer_is_checked_as_the_answer_to_its_question(verifier: Verifier) -> None:
-    passage = Passage("t-0", TALKS)
+    passage = _passage("t-0", TALKS)
     assert verifier.verify("March 2012 [1].", [passage]).reason == "too few words to make a checkable claim"
     assert verifier.verify("March 2012 [1].", [passage], given="When did Varga meet the Arandian leader in Lisk?").supported
     assert not verifier.verify("March 2011 [1].", [passage], given="When did Varga meet the Arandian leader in Lisk?").supported
 
 
 def test_not_x_but_y_negates_x_only(verifier: Verifier) -> None:
-    passage = Passage("t-0", "What the council offered Arandia was not engagement but sanctions tied to inspections.")
+    passage = _passage("t-0", "What the council offered Arandia was not engagement but sanctions tied to inspections.")
     assert verifier.verify("The council offered Arandia sanctions tied to inspections.", [passage]).supported
     assert not verifier.verify("The council offered Arandia engagement.", [passage]).supported
 
@@ -220,7 +216,7 @@ def test_the_judge_reads_the_sentence_before_a_passage_opening_with_that_summit(
     from assistant.text import sentence_spans
 
     text = "It later emerged that envoys carried 300 million dollars shortly before that summit. Then talks stalled."
-    passage = Passage("t-1", text, lead_in="Officials said so. In March 2012 Varga flew to Lisk for the first summit.")
+    passage = _passage("t-1", text, lead_in="Officials said so. In March 2012 Varga flew to Lisk for the first summit.")
     spans = sentence_spans(text)
     context = judge_context(passage, spans, [EvidenceSpan("t-1", spans[0].start, spans[0].end, spans[0].text)])
     assert context.startswith("In March 2012 Varga flew to Lisk for the first summit. It later emerged")
@@ -229,13 +225,9 @@ def test_the_judge_reads_the_sentence_before_a_passage_opening_with_that_summit(
 def test_a_sentence_that_names_one_sides_article_must_cite_that_side() -> None:
     """Seen in the eval: "What kind of engagement would the skeptic article accept?" answered from the advocate's article."""
     claim = "The skeptic article says the Harbor Accord reopened the Tessaly rail link after eleven years."
-    assert Verifier().verify(claim, [Passage("t-0", PRO)]).supported  # no stance known: nothing to compare
-    advocate_side = _Sided("t-0", PRO, stance="advocate")
+    assert Verifier().verify(claim, [_passage("t-0", PRO)]).supported  # no stance known: nothing to compare
+    advocate_side = _passage("t-0", PRO, stance="advocate")
     assert Verifier().verify(claim.replace("skeptic article", "advocate's article"), [advocate_side]).supported
     verdict = Verifier().verify(claim, [advocate_side])
     assert verdict.reason == "it attributes this to the skeptic side; its evidence is from the advocate side"
 
-
-@dataclass(frozen=True)
-class _Sided(Passage):
-    stance: str = "unknown"

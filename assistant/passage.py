@@ -1,0 +1,96 @@
+"""The one passage type, from the splitter to a saved debate, and its numbered view.
+
+A passage is a span of one document (``text == document[start:end]``) with a deterministic
+id. The splitter makes it, the registry stores it, the retriever returns it with the
+document's title, author, publisher and stance and with why it ranked (``score`` and the two
+rankings), and the verifier reads its ``lead_in``. Every later step shows a passage under a
+number: ``NumberedPassage`` is that view (an answer's citations, a debate's sources).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+UNKNOWN_STANCE = "unknown"
+
+
+def passage_id(doc_id: str, index: int) -> str:
+    """Deterministic: the same document always yields the same passage ids."""
+    return f"{doc_id}-{index:04d}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrievable span of a document; the fields after ``end`` are filled by retrieval."""
+
+    id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    title: str = ""
+    source: str = ""
+    author: str | None = None
+    publisher: str | None = None
+    # The document's confirmed stance (advocate, skeptic or unknown): a sentence that says "the
+    # skeptic article argues ..." must cite a skeptic document (``assistant.verify``).
+    stance: str = UNKNOWN_STANCE
+    # The end of the passage before it in its document: what "that summit" or "he" at the start
+    # of this passage refers to. Read by the verifier, never shown or cited.
+    lead_in: str = ""
+    # Why it ranked where it did (retrieval; shown with the sources).
+    score: float = 0.0
+    dense_rank: int | None = None
+    dense_similarity: float | None = None
+    lexical_rank: int | None = None
+    lexical_score: float | None = None
+
+
+@dataclass(frozen=True)
+class NumberedPassage:
+    """A passage under the number ``[n]`` an answer or a debate shows and cites it with."""
+
+    number: int
+    passage: Passage
+
+    @property
+    def title(self) -> str:
+        return self.passage.title
+
+    @property
+    def source(self) -> str:
+        return self.passage.source
+
+    @property
+    def text(self) -> str:
+        return self.passage.text
+
+    @property
+    def stance(self) -> str:
+        return self.passage.stance
+
+    def as_dict(self) -> dict:
+        """Flat, as the API sends a numbered source and a debate saves one (the first release's keys)."""
+        p = self.passage
+        return {
+            "number": self.number, "passage_id": p.id, "doc_id": p.doc_id, "index": p.index, "title": p.title,
+            "author": p.author, "publisher": p.publisher, "source": p.source, "start": p.start, "end": p.end,
+            "text": p.text, "stance": p.stance,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NumberedPassage:
+        """The inverse of ``as_dict``; also reads what older versions saved (no index or stance),
+        ignoring keys it does not know."""
+        pid = data["passage_id"]
+        index = data.get("index")
+        if index is None:  # saved before the index was: the id ends in it (``passage_id``)
+            tail = pid.rsplit("-", 1)[-1]
+            index = int(tail) if tail.isdigit() else 0
+        passage = Passage(
+            id=pid, doc_id=data["doc_id"], index=index, text=data["text"], start=data["start"], end=data["end"],
+            title=data.get("title") or "", source=data.get("source") or "", author=data.get("author"),
+            publisher=data.get("publisher"), stance=data.get("stance") or UNKNOWN_STANCE,
+        )  # fmt: skip
+        return cls(int(data["number"]), passage)
