@@ -45,6 +45,9 @@ RANK_PRIOR_WEIGHT = 0.15
 FOLLOWER_SHARE = 0.85
 MAX_LIST_PASSAGES = 6
 LIST_ANNOUNCER_RANKS = 2
+# A list the question asks for is shown whole, up to this many times the budget: its items are the
+# answer ("the three reasons"), and a cut list is a wrong answer, not a shorter one.
+LIST_STRETCH = 2
 _TERMINAL = ('.', '!', '?', '…', '"', '”', '’', "'", ')', ':')
 
 
@@ -68,7 +71,7 @@ def _carries_list(passage: Passage) -> bool:
 
 
 @dataclass
-class ContextPassage:
+class ChosenEvidence:
     """A numbered source of the prompt: the passage and the sentences of it that are shown."""
 
     passage: Passage
@@ -115,14 +118,14 @@ class ContextBuilder:
         self.budget_chars = budget_tokens * CHARS_PER_TOKEN
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
 
-    def build(self, question: str, passages: Sequence[Passage]) -> list[ContextPassage]:
+    def build(self, question: str, passages: Sequence[Passage]) -> list[ChosenEvidence]:
         """The numbered sources for ``question``: passages with their chosen sentences, best first."""
         pool, chain = self._with_list_continuations(list(passages))
         candidates = self._rank(question, pool)
         chosen = self._select(candidates, pool, chain)
-        by_origin: dict[int, ContextPassage] = {}
+        by_origin: dict[int, ChosenEvidence] = {}
         for candidate in chosen:
-            by_origin.setdefault(candidate.origin, ContextPassage(pool[candidate.origin])).sentences.append(candidate.sentence)
+            by_origin.setdefault(candidate.origin, ChosenEvidence(pool[candidate.origin])).sentences.append(candidate.sentence)
         # Passages of one document next to each other (one header in the prompt), documents in
         # the order of their best passage, passages of a document in rank (then list) order.
         first_of_document: dict[str, int] = {}
@@ -204,16 +207,18 @@ class ContextBuilder:
         used = 0
         for rank, candidate in enumerate(sorted(candidates, key=lambda c: -c.score)):
             group = [candidate]
+            budget = self.budget_chars
             # Only a list that is itself among the best matches is what the question asks for.
             if rank < LIST_ANNOUNCER_RANKS and _ANNOUNCES_LIST.search(candidate.sentence.text):
                 root = chain[candidate.origin]
                 start = pool[candidate.origin].index
                 group += [c for c in candidates if c.in_list and chain[c.origin] == root and pool[c.origin].index >= start]
+                budget = self.budget_chars * LIST_STRETCH
             for member in group:
                 if member in chosen:
                     continue
                 cost = len(member.sentence.text) + 1
-                if used + cost > self.budget_chars and chosen:
+                if used + cost > budget and chosen:
                     continue
                 chosen.append(member)
                 used += cost

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         "sentences", description="Prompt from the best evidence sentences of the top passages, or from whole passages."
     )
     context_tokens: int = Field(
-        240, ge=20, le=4000, description="Budget of evidence sentences in an answer prompt (about 4 characters a token)."
+        130, ge=20, le=4000, description="Budget of evidence sentences in an answer prompt (about 4 characters a token)."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     use_mmr: bool = False

@@ -11,6 +11,8 @@ Stage 1, rules (``verifier = "rules"``), each one a reason to reject:
   "third" = 3, "2,000" = 2000, "half a billion" = 500 million) must occur in the best
   evidence sentence, or in its context (the second aligned sentence and the two sentences
   before it) when the best sentence gives no rival number of the same kind (year or count);
+  and a number must count the same thing: "two artillery shells" fails against "artillery
+  shelled the island, killing two marines";
 - **names**: every capitalised word not opening the sentence (every all-caps word, and the
   first word when the passage writes it as a name) must occur in the best evidence sentence,
   in its context when that sentence names nobody else or refers back with a pronoun ("He was
@@ -156,6 +158,44 @@ def names_in(ws: Sequence[Word], proper: frozenset[str] = frozenset()) -> list[W
 
 def is_content_word(word: Word) -> bool:
     return word.number is None and word.lower not in STOP_WORDS and word.lower not in ATTRIBUTION and len(word.lower) > 1
+
+
+# How many words after a number may name what it counts ("two marines", "46 South Korean sailors").
+COUNT_REACH = 3
+
+
+def counted_after(ws: Sequence[Word], at: int) -> list[Word]:
+    """The content words just after the number at position ``at``: what it counts."""
+    return [w for w in ws[at + 1 : at + 1 + COUNT_REACH] if is_content_word(w)]
+
+
+def _dated(ws: Sequence[Word], at: int) -> bool:
+    """The number at ``at`` is a day of a month or a year ("26 March", "March 26"), not a count."""
+    return is_year(ws[at]) or any(w.lower in MONTHS for w in ws[max(at - 1, 0) : at + 2])
+
+
+def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> str:
+    """A number that counts one thing in the sentence and another in the evidence: "two artillery
+    shells were fired" where the evidence says "artillery shelled the island, killing two marines".
+
+    Fires only when what the sentence counts is mentioned in the evidence but the number does not
+    stand before it there, where it counts something named; an elliptical count ("many reasons
+    ..., but here are just three.") and a count of something the evidence never mentions ("three
+    summits" for "met three times") are left to coverage and the judge.
+    """
+    for i, word in enumerate(claim_words):
+        if word.number is None or _dated(claim_words, i):
+            continue
+        counted = counted_after(claim_words, i)
+        mentioned = [c for c in counted if any(_same_word(c.stem, e.stem) for e in evidence_words if is_content_word(e))]
+        spots = [j for j, e in enumerate(evidence_words)
+                 if e.number is not None and number_key(e.number) == number_key(word.number) and not _dated(evidence_words, j)]  # fmt: skip
+        counts = [counted_after(evidence_words, j) for j in spots]
+        if not mentioned or not counts or not all(counts):  # none there, or "here are just three."
+            continue
+        if not any(_same_word(c.stem, e.stem) for after in counts for e in after for c in mentioned):
+            return f"number {word.surface!r} counts something else in the evidence"
+    return ""
 
 
 def _same_word(a: str, b: str) -> bool:
@@ -402,6 +442,8 @@ class Verifier:
             rival = any(year == is_year(word) and n not in claim_numbers for n, year in best_numbers)
             if rival or number_key(word.number) not in context_numbers:
                 return f"number {word.surface!r} is not in the evidence"
+        if miscounted := _miscounted(claim_words, best.words):
+            return miscounted
         competing = [w for w in names_in(list(best.words)) if w.lower not in MONTHS
                      and not found_in(w, claim_words, claim_text) and not found_in(w, meta, meta_text)]  # fmt: skip
         pool = list(best.words)

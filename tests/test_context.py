@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant import prompts
+from assistant.context import LIST_STRETCH
 from assistant.library import Library
 from assistant.qa import AskChain
 from assistant.query import named_documents, search_text
@@ -48,7 +49,7 @@ def test_a_list_spread_over_consecutive_passages_stays_together(library: Library
     text = " ".join(shown)
     for item in ("First, the hospital", "Second, the fishing cooperative", "Third, children"):
         assert item in text  # ...but the context carries every item of the announced list
-    assert len(" ".join(shown)) <= chain.settings.context_tokens * 4 + 200
+    assert len(" ".join(shown)) <= chain.settings.context_tokens * 4 * LIST_STRETCH + 200  # a list may stretch the budget
 
 
 def test_context_fits_its_budget_and_holds_no_cut_sentences(library: Library, articles: Path) -> None:

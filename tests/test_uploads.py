@@ -35,6 +35,7 @@ def test_a_file_over_the_limit_is_refused_with_413_and_nothing_is_added(api) -> 
     assert ok.status_code == 200 and ok.json()[0]["status"] == "added"
 
 
+@pytest.mark.slow  # streams megabytes over a real socket: seconds
 def test_the_refusal_comes_while_the_upload_is_still_streaming(api, tmp_path: Path) -> None:
     """The client announces 200 MB, sends 3 MB and then nothing more: the 413 must arrive anyway
     (a check after the upload would wait for the other 197 MB forever)."""

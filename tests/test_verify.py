@@ -231,3 +231,17 @@ def test_a_sentence_that_names_one_sides_article_must_cite_that_side() -> None:
     verdict = Verifier().verify(claim, [advocate_side])
     assert verdict.reason == "it attributes this to the skeptic side; its evidence is from the advocate side"
 
+
+
+def test_a_number_must_count_the_same_thing_as_in_the_evidence() -> None:
+    """Seen in the eval: "How many artillery shells ...?" answered "Two artillery shells were fired ...,
+    killing two marines", the number borrowed from what the evidence counts."""
+    evidence = "In November the artillery shelled Pell Island, killing two marines and two fishermen."
+    verifier = Verifier()
+    verdict = verifier.verify("Two artillery shells were fired at Pell Island, killing two marines.", [_passage("t-0", evidence)])
+    assert not verdict.supported and verdict.reason == "number 'Two' counts something else in the evidence"
+    assert verifier.verify("The artillery shelled Pell Island, killing two marines and two fishermen.", [_passage("t-0", evidence)]).supported
+    dated = "On 26 March 2011 the ferry Osk sank, killing 46 Arandian sailors."
+    assert verifier.verify("The Osk sank on March 26, 2011, and 46 sailors died.", [_passage("t-0", dated)]).supported
+    # What the evidence never mentions is left to coverage and the judge.
+    assert verifier.rules("Varga and Osei met three times.", [_passage("t-0", "Varga and Osei held three summits.")]).reason == ""
