@@ -91,7 +91,7 @@ def _prefill(llama: Any, messages: list[dict[str, str]], step_tokens: int) -> in
 
     The system message holds only fixed instructions (``assistant.prompts``), so its state is saved
     the first time it is read (``PrefixSnapshots``) and put back whenever the context holds less of
-    it, e.g. after a judge prompt ran in between. The rest is read in steps of ``step_tokens`` (0:
+    it, e.g. after a debate turn ran in between. The rest is read in steps of ``step_tokens`` (0:
     one step), checking the stop signal before each, so that a cancelled request lets go of the
     model while its prompt is still being read (one llama.cpp call cannot be interrupted).
 

@@ -1,13 +1,15 @@
-"""Saved llama.cpp states of fixed instruction prefixes, so a prompt's instructions are read once per process.
+"""Saved llama.cpp states of fixed system prompts, so a prompt's instructions are read once per process.
 
-Every prompt of the project starts with a system message that does not change from call to call
-(the answer instructions, the verifier's and relevance judge's rules, a debater's persona); the
-material that changes (sources, question, cards) follows in the user message. llama.cpp reuses
+The chat prompts of the project start with a system message that does not change from call to
+call (the answer instructions, a debater's persona, the moderator's and the follow-up rewriter's
+rules); what changes (sources, question, cards) follows in the user message. llama.cpp reuses
 evaluated tokens only while the new prompt continues the one before it, and on this 2-core
-machine prompts are read at ~70-100 tokens/s, so the answer's ~100 instruction tokens cost about
-a second each time a judge prompt came in between. Here the key/value cells of such a prefix are
+machine prompts are read at ~90 tokens/s, so the answer's ~90 instruction tokens cost about a
+second whenever a debate turn, a follow-up rewrite or a stance suggestion ran in between (and
+for the first question after every such call). Here the key/value cells of such a prefix are
 copied out once (``llama_state_seq_get_data``: only sequence 0's cells, a few MB, not the whole
-context with its logits) and copied back in when a prompt starts with it.
+context with its logits) and copied back in when a prompt starts with it. (The verifier's and
+the relevance judge's Yes/No prompts run in a context of their own and never evict these.)
 """
 
 from __future__ import annotations

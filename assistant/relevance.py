@@ -35,7 +35,13 @@ from assistant.text import STOP_WORDS, Word, strip_markers, words
 from assistant.verify import MONTHS, LlamaJudge, found_in, is_content_word, is_year, make_llama_judge, named_side, names_in
 
 RELATED_HEADING = "Related, but not an answer:"
-_QUANTITY_QUESTION = re.compile(r"\bhow (many|much|long|often)\b|\bwhat (number|percentage|share|amount|proportion)\b", re.I)
+# Questions whose answer is a quantity: "how many", "how old", "what is the population of ...".
+_QUANTITY_QUESTION = re.compile(
+    r"\bhow (many|much|long|often|old|far|large|big|tall|high)\b|\bwhat (number|percentage|share|amount|proportion)\b"
+    r"|\bwhat (is|was|are|were) the (population|size|cost|price|age|budget|value|death toll|number|amount|"
+    r"percentage|share|length|height|distance|area|total)\b",
+    re.I,
+)
 _TIME_QUESTION = re.compile(r"^\W*when\b|\b(what|which|in what|on what) (year|month|date|day|decade)\b", re.I)
 _QUANTITY_WORDS = frozenset(
     "dozens hundreds thousands millions billions tens several few many much most all none half majority".split()

@@ -165,8 +165,15 @@ COUNT_REACH = 3
 
 
 def counted_after(ws: Sequence[Word], at: int) -> list[Word]:
-    """The content words just after the number at position ``at``: what it counts."""
-    return [w for w in ws[at + 1 : at + 1 + COUNT_REACH] if is_content_word(w)]
+    """The words right after the number at position ``at`` that name what it counts: the run of
+    content words up to the first other word ("two marines and ..." -> marines). A number followed
+    by a stop word counts nothing named ("at 6:40 on weekdays", "tens of thousands")."""
+    run = []
+    for w in ws[at + 1 : at + 1 + COUNT_REACH]:
+        if not is_content_word(w):
+            break
+        run.append(w)
+    return run
 
 
 def _dated(ws: Sequence[Word], at: int) -> bool:

@@ -34,6 +34,9 @@ EVIDENCE = (
         ("How much grain crossed the border?", "The accord reopened the Tessaly rail link.", "how many"),
         # A time question answered without any date.
         ("When was the Harbor Accord signed?", "The Harbor Accord reopened the Tessaly rail link.", "when"),
+        # A measure asked for by its name: the answer must give a number (seen: a named city instead).
+        ("What is the population of the capital of Arandia?", "The capital of Arandia is Lisk.", "how many"),
+        ("How old was the envoy who went to Lisk?", "The envoy signed the Harbor Accord in Lisk.", "how many"),
     ],
 )
 def test_rules_reject_supported_sentences_that_do_not_answer(question: str, answer: str, broken: str) -> None:
@@ -48,6 +51,7 @@ def test_rules_reject_supported_sentences_that_do_not_answer(question: str, answ
         ("When does the first ferry leave on weekdays?", "The first ferry leaves at 6:40."),  # a time of day
         ("What did the envoys sign in Lisk in 2019?", "They signed the Harbor Accord."),  # year and name from the evidence
         ("What does Mira Castell say the accord reopened?", "It reopened the Tessaly rail link."),  # author: metadata
+        ("What was the cost of the rail link?", "It cost 40,000 tonnes of grain."),
     ],
 )
 def test_rules_accept_answers(question: str, answer: str) -> None:

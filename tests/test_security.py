@@ -521,3 +521,22 @@ def _post_quietly(url: str, files) -> None:
         httpx.post(url, files=files, timeout=300)
     except httpx.HTTPError:
         pass  # the server was killed under the request, as intended
+
+
+def test_a_non_ascii_password_is_checked_not_a_500() -> None:
+    """Bug: ``hmac.compare_digest`` on ``str`` raises TypeError for non-ASCII text, so a login with
+    "pässwörd" (either side) answered 500; the credentials are compared as UTF-8 bytes."""
+    import base64
+
+    from starlette.datastructures import Headers
+
+    from assistant.access import AccessRule
+
+    rule = AccessRule(Settings(ui_username="änn", ui_password=SecretStr("pässwörd-77")))
+
+    def basic(user: str, password: str) -> Headers:
+        return Headers({"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()})
+
+    assert rule.allows(basic("änn", "pässwörd-77"))
+    assert not rule.allows(basic("änn", "pässwörd-78")) and not rule.allows(basic("ann", "pässwörd-77"))
+    assert not AccessRule(Settings(ui_username="ann", ui_password=SecretStr("pw-77"))).allows(basic("ann", "pw-7é"))

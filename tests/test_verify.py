@@ -243,5 +243,7 @@ def test_a_number_must_count_the_same_thing_as_in_the_evidence() -> None:
     assert verifier.verify("The artillery shelled Pell Island, killing two marines and two fishermen.", [_passage("t-0", evidence)]).supported
     dated = "On 26 March 2011 the ferry Osk sank, killing 46 Arandian sailors."
     assert verifier.verify("The Osk sank on March 26, 2011, and 46 sailors died.", [_passage("t-0", dated)]).supported
+    timetable = "On weekdays the first ferry leaves Osk at 6:40 and the last one returns at 21:15."
+    assert verifier.rules("The first ferry leaves Osk at 6:40 on weekdays.", [_passage("t-0", timetable)]).reason == ""
     # What the evidence never mentions is left to coverage and the judge.
     assert verifier.rules("Varga and Osei met three times.", [_passage("t-0", "Varga and Osei held three summits.")]).reason == ""
