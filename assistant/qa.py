@@ -23,7 +23,8 @@ from assistant.relevance import RelevanceCheck, make_relevance_check, related_te
 from assistant.passage import NumberedPassage, Passage
 from assistant.retrieval import HybridRetriever, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
-from assistant.verify import Verifier, article_label, make_verifier
+from assistant.text import sentence_spans
+from assistant.verify import Verifier, article_label, judge_context, make_verifier
 
 CONDENSE_MAX_TOKENS = 60
 
@@ -139,10 +140,13 @@ def iter_finalize(
 def cited_evidence(
     sentences: Sequence[CheckedSentence], passages: Sequence[Passage]
 ) -> tuple[list[str], list[str], list[str]]:
-    """The evidence texts of the supported sentences, and the title/author/publisher and stance of their articles."""
+    """The evidence of the supported sentences as the verifier's judge read it (each span with the
+    sentence either side, so "shortly before that summit" comes with the sentence naming the 2000
+    summit), and the title/author/publisher and stance of their articles."""
     by_id = {p.id: p for p in passages}
-    evidence = [e.text for s in sentences if s.supported for e in s.evidence]
-    cited = [by_id[i] for i in {e.passage_id for s in sentences if s.supported for e in s.evidence} if i in by_id]
+    spans = [e for s in sentences if s.supported for e in s.evidence]
+    cited = [by_id[i] for i in dict.fromkeys(e.passage_id for e in spans) if i in by_id]
+    evidence = [judge_context(p, sentence_spans(p.text), spans) for p in cited]
     return evidence, [article_label(p) for p in cited], [p.stance for p in cited]
 
 

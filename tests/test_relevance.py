@@ -14,6 +14,7 @@ from assistant import prompts
 from assistant.library import Library
 from assistant.qa import AskChain
 from assistant.relevance import RELATED_HEADING, RelevanceCheck, rule_violation
+from assistant.text import strip_markers
 from assistant.retrieval import HybridRetriever
 from tests.fakes import ScriptedChatModel, number_of
 
@@ -150,3 +151,23 @@ def test_a_question_about_one_sides_article_is_not_answered_from_the_other_side(
     )
     assert rule_violation(question, answer, [answer], [], ["skeptic"]) == ""
     assert rule_violation(question, answer, [answer], [], ["unknown"]) == ""
+
+
+def test_a_year_the_evidence_refers_back_to_counts_as_answered() -> None:
+    """Seen in the eval: "How much money did Hyundai send before the 2000 summit?" answered "... shortly
+    before that summit [1]", the year in the sentence before the evidence. The relevance rules read
+    the evidence as the verifier's judge did: each span with the sentence either side."""
+    from assistant.grounding import CheckedSentence
+    from assistant.passage import Passage
+    from assistant.qa import cited_evidence
+    from assistant.verify import EvidenceSpan
+
+    text = "In June 2019 the envoys met in Lisk. The Velmar group sent 40,000 tonnes of grain shortly before that summit."
+    passage = Passage("t-0003", "t", 3, text, 0, len(text), title="Why Talking to Arandia Works")
+    start = text.index("The Velmar")
+    checked = CheckedSentence("The Velmar group sent 40,000 tonnes of grain before that summit [1].", True,
+                              evidence=(EvidenceSpan("t-0003", start, len(text), text[start:], 1),))  # fmt: skip
+    evidence, labels, _ = cited_evidence([checked], [passage])
+    question = "How much grain did the Velmar group send before the 2019 summit?"
+    assert rule_violation(question, strip_markers(checked.text), evidence, labels) == ""
+    assert "2019" in rule_violation(question, strip_markers(checked.text), [text[start:]], labels)
