@@ -122,9 +122,9 @@ def _rewrite_markers(text: str, n_sources: int) -> tuple[str, list[int], list[st
         return space + "".join(f"[{n}]" for n in dict.fromkeys(good)) if good else ""
 
     normalised = text
-    for _ in range(8):  # "[[[1]" -> "[[1]" -> "[1]": leftover brackets can form a new marker
+    while True:  # "[[[1]" -> "[[1]" -> "[1]": leftover brackets can form a new marker
         rewritten = _MARKER.sub(replace, normalised)
-        if rewritten == normalised:
+        if rewritten == normalised:  # a canonical marker rewrites to itself, so this is reached
             break
         normalised = rewritten
     # Removing a marker can leave "word ." or double spaces behind.
@@ -152,7 +152,10 @@ class StreamingCitationFilter:
     """Makes a token stream safe to show: holds back an open ``[`` until its marker is judged.
 
     ``feed`` returns the text that can be shown now; ``finish`` flushes the rest. Valid
-    markers come out canonical, invalid ones never come out at all.
+    markers come out canonical, invalid ones never come out at all. The pieces join to what
+    ``normalise_markers`` makes of the whole reply, unless a "[" stays open for more than
+    ``_MAX_HOLD`` characters: the filter then stops waiting and shows it as prose, and the
+    whole reply's check (which replaces the preview) may still read a marker there.
     """
 
     _MAX_HOLD = 48
@@ -160,11 +163,22 @@ class StreamingCitationFilter:
     def __init__(self, n_sources: int) -> None:
         self.n_sources = n_sources
         self._held = ""
+        self._shown = ""  # a "[" given up on may still be open in it (a reply is a few KB at most)
 
     def _release(self, text: str) -> str:
-        # Always the same rewrite as the whole reply gets (its spacing tidy-up too), so the
-        # streamed preview and the final text never differ.
-        return _rewrite_markers(text, self.n_sources)[0]
+        # The same rewrite as the whole reply gets (its spacing tidy-up too), so the streamed
+        # preview and the final text agree.
+        released = _rewrite_markers(text, self.n_sources)[0]
+        # A "[" already shown, given up on, must not pair with a "]" released now into a
+        # marker nobody checked: such a "]" is dropped.
+        while straddling := [
+            m for m in _MARKER.finditer(self._shown + released)
+            if m.start() < len(self._shown) < m.end() and looks_like_citation(m.group(3))
+        ]:  # fmt: skip
+            close = straddling[0].end() - 1 - len(self._shown)
+            released = released[:close] + released[close + 1 :]
+        self._shown += released
+        return released
 
     def _hold_from(self) -> int | None:
         """Where a marker may still be forming: the outermost unclosed "[" ("[[2]" may yet get
