@@ -99,6 +99,27 @@ class TurnFinished:
     turn: DebateTurn
 
 
+@dataclass(frozen=True)
+class Opposed:
+    """A point a rebuttal answers: its label ("S1", "U2"), the claim shown to the model (a card's
+    tag, a user's sentence), and the text the rebuttal check reads (tag and quote)."""
+
+    label: str
+    tag: str
+    text: str
+
+    @classmethod
+    def of_card(cls, card: Card) -> Opposed:
+        return cls(card.label, card.tag, f"{card.tag} {card.quote}")
+
+
+def _unanswered_cards(debate: Debate, role: str, most: int = 4) -> list[Opposed]:
+    """The opponent's latest cards that ``role`` has not answered yet (at most ``most``)."""
+    earlier = [c for t in debate.turns for c in t.cards]
+    answered = {c.answers for c in earlier if c.role == role and c.answers}
+    return [Opposed.of_card(c) for c in earlier if c.role != role and c.label not in answered][-most:]
+
+
 DebateEvent = DebateStarted | TurnStarted | TurnText | CardMade | TurnFinished | Debate
 
 
@@ -207,7 +228,7 @@ class DebateChain:
 
         passages, hints = self.gather_sources(motion, advocate, skeptic, doc_ids)
         stances = self.retriever.library.registry.stances()
-        sources = [_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
+        sources = [numbered_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
         debate = self.store.create(motion, rounds, advocate, skeptic, sources)
         speakers = debate.speakers()
         personas = {"advocate": advocate, "skeptic": skeptic}
@@ -220,7 +241,8 @@ class DebateChain:
                     turn = self._moderate(index, motion, debate)
                 else:
                     own = [(n, passages[n - 1]) for n in hints[role]]
-                    turn = self._card_turn(index, role, kind, personas, motion, debate, own)
+                    opposing = _unanswered_cards(debate, role) if kind == "rebuttal" else []
+                    turn = self.card_turn(index, role, kind, personas, motion, debate, own, opposing)
                 turn.timing["total_s"] = time.perf_counter() - started
                 for card in turn.cards:
                     yield CardMade(index, card)
@@ -266,7 +288,7 @@ class DebateChain:
                 break
         return chosen
 
-    def _card_turn(
+    def card_turn(
         self,
         index: int,
         role: str,
@@ -275,26 +297,26 @@ class DebateChain:
         motion: str,
         debate: Debate,
         own: Sequence[tuple[int, Passage]],
+        opposing: Sequence[Opposed] = (),
     ) -> DebateTurn:
-        """2-3 cards from the side's own passages; in a rebuttal, each answers an opponent card."""
+        """2-3 cards from the side's own passages; with ``opposing``, each answers one of those
+        points (an opponent card, or a user's claim in a spar), the first one first if it can."""
         me = personas[role]
         opponent_role = "skeptic" if role == "advocate" else "advocate"
         earlier = [c for t in debate.turns for c in t.cards]
-        answered = {c.answers for c in earlier if c.role == role and c.answers}
-        opposing = [c for c in earlier if c.role == opponent_role and c.label not in answered][-4:] if kind == "rebuttal" else []
-        query = " ".join([motion, *(c.tag for c in opposing)]) if opposing else f"{motion} {me.search_text}"
+        query = " ".join([motion, *(o.tag for o in opposing)]) if opposing else f"{motion} {me.search_text}"
         used_quotes = {text_key(c.quote) for c in earlier}
         candidates = self.candidates(query, own, used_quotes)
         speaker = debate.speakers()[role]
         if not candidates:
             return DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True)
         n_cards = min(self.settings.debate_cards_per_turn, len(candidates))
-        labels = [c.label for c in opposing]
+        labels = [o.label for o in opposing]
         values = dict(name=speaker, motion=motion, n=n_cards, candidates=prompts.numbered_lines([c.sentence.text for c in candidates]))
         if opposing:
             user = prompts.CARDS_REBUTTAL.format(
                 **values, opponent=debate.speakers()[opponent_role], first_label=labels[0],
-                opposing="\n".join(f"{c.label}: {c.tag}" for c in opposing),
+                opposing="\n".join(f"{o.label}: {o.tag}" for o in opposing),
             )  # fmt: skip
         else:
             user = prompts.CARDS_OPENING.format(**values)
@@ -304,14 +326,16 @@ class DebateChain:
         used_tags = {text_key(c.tag) for c in earlier}
         first = sum(1 for c in earlier if c.role == role) + 1
         cards = assemble_cards(role, reply.parsed, candidates, n_cards, first, used_tags, labels)
-        cards = self._checked_answers(cards, {c.label: c for c in opposing})
+        cards = self._checked_answers(cards, {o.label: o for o in opposing})
+        cards.sort(key=lambda c: labels.index(c.answers) if c.answers in labels else len(labels))  # stable
+        cards = [replace(c, label=f"{role[0].upper()}{first + i}") for i, c in enumerate(cards)]  # in shown order
         return DebateTurn(
             index=index, role=role, kind=kind, speaker=speaker, text="\n".join(card_text(c) for c in cards),
             raw_text=reply.raw, cited=sorted({c.source for c in cards}), cards=cards, timing=reply.timing.as_dict(),
         )  # fmt: skip
 
-    def _checked_answers(self, cards: list[Card], opposing: dict[str, Card]) -> list[Card]:
-        """Each rebuttal card keeps the opponent card it names only if it answers it (``RebuttalCheck``);
+    def _checked_answers(self, cards: list[Card], opposing: dict[str, Opposed]) -> list[Card]:
+        """Each rebuttal card keeps the opposing point it names only if it answers it (``RebuttalCheck``);
         otherwise the link is dropped, with why, and the moderator lists that card as left open."""
         if self.rebuttals is None:
             return cards
@@ -319,7 +343,7 @@ class DebateChain:
         for card in cards:
             named = opposing.get(card.answers or "")
             if named is not None:
-                verdict = self.rebuttals.check(f"{named.tag} {named.quote}", f"{card.tag} {card.quote}")
+                verdict = self.rebuttals.check(named.text, f"{card.tag} {card.quote}")
                 if not verdict.answers:
                     card = replace(card, answers=None, answer_note=f"does not answer {named.label}: {verdict.reason}")
             checked.append(card)
@@ -403,7 +427,7 @@ def _clean_persona(persona: Persona, role: str) -> Persona:
     return Persona(name=name, stance=stance, search_terms=" ".join(persona.search_terms.split()))
 
 
-def _source(number: int, passage: Passage, stance: str) -> NumberedPassage:
+def numbered_source(number: int, passage: Passage, stance: str) -> NumberedPassage:
     """The debate's source ``[number]`` as a transcript saves it (no ranking, no lead-in), so that
     the debate in memory and the one loaded from the store later are the same."""
     return NumberedPassage.from_dict({**NumberedPassage(number, passage).as_dict(), "stance": stance})

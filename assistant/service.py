@@ -28,6 +28,7 @@ from typing import Any
 
 from assistant.cancel import CLIENT_GONE, SHUTTING_DOWN, GenerationStopped, StopSignal, stop_signal_installed
 from assistant.debate import DebateChain
+from assistant.spar import SparChain
 from assistant.library import Library
 from assistant.qa import AskChain
 from assistant.retrieval import HybridRetriever
@@ -294,6 +295,11 @@ class Service:
     @property
     def debate_chain(self) -> DebateChain:
         return DebateChain(self.retriever, self.chat_model, self.transcripts)
+
+    @cached_property
+    def spar_chain(self) -> SparChain:
+        """One per process: it keeps the claim verifier (and its judge model, if configured) loaded."""
+        return SparChain(self.debate_chain)
 
     def stop_generations(self) -> bool:
         """Shutdown, first step: refuse new generations, stop the running and queued ones, and wait

@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         8, ge=2, le=20, description="Evidence sentences offered to a debater per turn (each costs prompt tokens)."
     )
 
+    # Spar (the user argues one side)
+    spar_rounds: int = Field(1, ge=0, le=5, description="Rebuttal rounds between a spar's opening and closing.")
+    spar_max_words: int = Field(150, ge=10, le=1000, description="Words a user's spar turn may have.")
+    spar_claim_passages: int = Field(
+        3, ge=1, le=10, description="Library passages each sentence of a user's spar turn is checked against."
+    )
+
     stance_suggestions: bool = Field(
         True, description="At ingest, let the local model suggest a stance for documents without one (shown as suggested)."
     )

@@ -1,4 +1,8 @@
-"""Debate transcripts in SQLite, and their Markdown export.
+"""Debate and spar transcripts in SQLite, and their Markdown export.
+
+A spar session (``assistant.spar``) is a debate in which one side is the user: the same
+record, with ``user_side`` set and the user's turns carrying ``claims`` (each sentence's check)
+instead of cards.
 
 A debate is saved when it starts (motion, personas, the shared numbered sources) and again
 after every turn, so a crash or a closed browser loses at most the turn being generated,
@@ -27,6 +31,7 @@ RUNNING = "running"
 COMPLETE = "complete"
 FAILED = "failed"
 STOPPED = "stopped"  # cancelled mid-way (client gone, shutdown, time budget): the finished turns are kept
+WAITING = "waiting"  # a spar session between turns: the user plays next, now or after a restart
 
 T = TypeVar("T")
 # The schema version (PRAGMA user_version) this code writes; see ``_migrate``.
@@ -76,6 +81,31 @@ class Card:
     answer_note: str = ""
 
 
+SUPPORTED = "supported"
+CONTRADICTED = "contradicted"
+NOT_FOUND = "not found"
+
+
+@dataclass
+class ClaimCheck:
+    """One sentence of a user's spar turn and what the library says of it.
+
+    ``mark``: SUPPORTED (a passage states it), CONTRADICTED (the passage that speaks to it
+    gives another number or the opposite polarity) or NOT_FOUND (no passage speaks to it, or
+    the closest does not say it). ``source`` and ``quote``: the passage sentence that decided,
+    exact text of the session's source ``source`` (None/"" when nothing came close).
+    """
+
+    label: str  # "U1", "U2": unique in the session, what the assistant's rebuttal cards name
+    text: str
+    mark: str
+    reason: str = ""
+    source: int | None = None
+    quote: str = ""
+    passage_id: str = ""
+    coverage: float = 0.0
+
+
 @dataclass
 class DebateTurn:
     """One speaker's turn: what is shown, what the model wrote, and what the checks found."""
@@ -98,6 +128,7 @@ class DebateTurn:
     sentences: list[dict] = field(default_factory=list)
     cards: list[Card] = field(default_factory=list)  # empty for the moderator and for older debates
     clashes: list[dict] = field(default_factory=list)  # moderator: {"cards": [label, label], "more_direct": label}
+    claims: list[ClaimCheck] = field(default_factory=list)  # a user's spar turn: each sentence checked
 
 
 @dataclass
@@ -111,9 +142,14 @@ class Debate:
     skeptic: Persona
     sources: list[NumberedPassage]
     turns: list[DebateTurn] = field(default_factory=list)
+    user_side: str | None = None  # a spar session: the side the user argues ("advocate" or "skeptic")
 
     def speakers(self) -> dict[str, str]:
         return {"advocate": self.advocate.name, "skeptic": self.skeptic.name, "moderator": MODERATOR_NAME}
+
+    @property
+    def is_spar(self) -> bool:
+        return self.user_side is not None
 
 
 class TranscriptStore:
@@ -133,16 +169,23 @@ class TranscriptStore:
         with self._lock, self._conn:
             yield self._conn
 
-    def create(self, motion: str, rounds: int, advocate: Persona, skeptic: Persona, sources: list[NumberedPassage]) -> Debate:
+    def create(self, motion: str, rounds: int, advocate: Persona, skeptic: Persona, sources: list[NumberedPassage],
+               user_side: str | None = None) -> Debate:  # fmt: skip
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        personas = json.dumps({"advocate": asdict(advocate), "skeptic": asdict(skeptic)})
+        # The user's side rides in the personas JSON: a spar session needs no schema change.
+        personas = json.dumps({"advocate": asdict(advocate), "skeptic": asdict(skeptic), "user_side": user_side})
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT INTO debates(motion, created_at, status, rounds, personas, sources) VALUES (?, ?, ?, ?, ?, ?)",
                 (motion, created, RUNNING, rounds, personas, json.dumps([s.as_dict() for s in sources])),
             )
         self._unfinished.add(cursor.lastrowid)
-        return Debate(cursor.lastrowid, motion, created, RUNNING, rounds, advocate, skeptic, list(sources))
+        return Debate(cursor.lastrowid, motion, created, RUNNING, rounds, advocate, skeptic, list(sources), [], user_side)
+
+    def set_sources(self, debate_id: int, sources: list[NumberedPassage]) -> None:
+        """Replace the numbered source list (a spar session adds the passages its claim checks cite)."""
+        with self._tx() as db:
+            db.execute("UPDATE debates SET sources = ? WHERE id = ?", (json.dumps([s.as_dict() for s in sources]), debate_id))
 
     def add_turn(self, debate_id: int, turn: DebateTurn) -> None:
         with self._tx() as db:
@@ -154,7 +197,10 @@ class TranscriptStore:
     def set_status(self, debate_id: int, status: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE debates SET status = ? WHERE id = ?", (status, debate_id))
-        self._unfinished.discard(debate_id)
+        if status == RUNNING:
+            self._unfinished.add(debate_id)
+        else:
+            self._unfinished.discard(debate_id)
 
     def get(self, debate_id: int) -> Debate:
         with self._tx() as db:
@@ -169,15 +215,17 @@ class TranscriptStore:
             id=row[0], motion=row[1], created_at=row[2], status=row[3], rounds=row[4],
             advocate=Persona(**personas["advocate"]), skeptic=Persona(**personas["skeptic"]),
             sources=[NumberedPassage.from_dict(s) for s in json.loads(row[6])],
-            turns=[_turn_from_json(t[0]) for t in turns],
+            turns=[_turn_from_json(t[0]) for t in turns], user_side=personas.get("user_side"),
         )  # fmt: skip
 
-    def list(self, limit: int = 50) -> list[tuple[int, str, str, str, int]]:
-        """(id, motion, created_at, status, turns) of the newest debates."""
+    def list(self, limit: int = 50, spar: bool = False) -> list[tuple[int, str, str, str, int]]:
+        """(id, motion, created_at, status, turns) of the newest debates, or of the newest spar sessions."""
+        kind = "IS NOT NULL" if spar else "IS NULL"
         with self._tx() as db:
             return db.execute(
                 "SELECT d.id, d.motion, d.created_at, d.status, COUNT(t.idx) FROM debates d "
-                "LEFT JOIN turns t ON t.debate_id = d.id GROUP BY d.id ORDER BY d.id DESC LIMIT ?",
+                f"LEFT JOIN turns t ON t.debate_id = d.id WHERE json_extract(d.personas, '$.user_side') {kind} "
+                "GROUP BY d.id ORDER BY d.id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
 
@@ -216,6 +264,7 @@ def _turn_from_json(data: str) -> DebateTurn:
     """A stored turn; turns saved before cards existed load with no cards."""
     fields = json.loads(data)
     fields["cards"] = [_known(Card, c) for c in fields.get("cards", [])]
+    fields["claims"] = [_known(ClaimCheck, c) for c in fields.get("claims", [])]
     return _known(DebateTurn, fields)
 
 
@@ -235,14 +284,20 @@ def to_markdown(debate: Debate) -> str:
         "",
     ]
     for turn in debate.turns:
-        body = "\n".join(_card_markdown(card) for card in turn.cards) if turn.cards else turn.text.replace("\n", "\n\n")
+        body = "\n".join(card_markdown(card) for card in turn.cards) if turn.cards else turn.text.replace("\n", "\n\n")
         lines += [f"## {_KIND_TITLES.get(turn.kind, turn.kind)}: {turn.speaker}", "", body, ""]
         flagged = [f"no citation: {s}" for s in turn.uncited_sentences]
         flagged += [f"not supported by its source: {s}" for s in turn.unsupported_sentences]
         flagged += [f"repeats an earlier turn: {s}" for s in turn.repeated_sentences]
         if flagged:
             lines += [f"> Flagged: {item}" for item in flagged] + [""]
-    lines += ["## References", ""]
+    lines += references_markdown(debate)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def references_markdown(debate: Debate) -> list[str]:
+    """The numbered references: each source's label, file and offsets, and its text as a quote."""
+    lines = ["## References", ""]
     for source in debate.sources:
         quote = " ".join(source.text.split())
         lines.append(
@@ -250,10 +305,10 @@ def to_markdown(debate: Debate) -> str:
             f"characters {source.passage.start}-{source.passage.end}."
         )
         lines.append(f"   > {quote}")
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
-def _card_markdown(card: Card) -> str:
+def card_markdown(card: Card) -> str:
     """A card as a debater prints it: the tag in bold, the quote as a block quote, the citation."""
     answers = f" *(answers {card.answers})*" if card.answers else (f" *({card.answer_note})*" if card.answer_note else "")
     checked = "" if card.tag_from == "model" else " *(tag: trimmed quote)*"

@@ -1,0 +1,334 @@
+"""Spar: the user argues one side of a motion, the assistant the other, and every claim is checked.
+
+A session is a saved debate (``TranscriptStore``) with ``user_side`` set. Rounds are an
+opening, ``rounds`` rebuttals and a closing; in each the user speaks first. Each sentence of
+the user's turn is checked against the library before the assistant says anything: the
+claim verifier (``assistant.verify``, the configured mode) decides against the best passages
+of the whole library whether a passage supports it, contradicts it (same subject, another
+number or the opposite polarity) or whether nothing speaks to it. The marks come first,
+sentence by sentence; then the assistant answers with evidence cards cut from passages of
+its own stance only (side-aware retrieval, as in a debate), answering the user's weakest
+claim first: contradicted, then unfounded, then the least covered.
+
+The scorecard is computed from the saved turns, so it is the same in the UI, the CLI, the
+API and the Markdown export, and a session resumes after a restart from what was saved.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from assistant import prompts
+from assistant.cards import card_text, text_key
+from assistant.debate import (
+    SIDES,
+    CardMade,
+    DebateChain,
+    DebateError,
+    DebateStarted,
+    Opposed,
+    TurnFinished,
+    TurnStarted,
+    TurnText,
+    numbered_source,
+    gather_sources,
+)
+from assistant.cancel import GenerationStopped
+from assistant.passage import NumberedPassage, Passage
+from assistant.prompts import Persona
+from assistant.retrieval import validate_query, validate_text
+from assistant.text import split_sentences
+from assistant.transcripts import (
+    COMPLETE,
+    CONTRADICTED,
+    FAILED,
+    NOT_FOUND,
+    RUNNING,
+    STOPPED,
+    SUPPORTED,
+    WAITING,
+    ClaimCheck,
+    Debate,
+    DebateTurn,
+    card_markdown,
+    references_markdown,
+)
+from assistant.verify import Verdict, Verifier, make_verifier
+
+USER_NAME = "you"
+# Rule verdicts that mean "the passage speaks to this and says otherwise" (when it covers the claim).
+_CONFLICT = re.compile(r"^(?:number .* (?:is not in|counts something else in) the evidence|negation or doubt)")
+# A contradiction needs a passage that says nearly the same thing: most of the claim's words in its
+# closest sentence. Below this a polarity or number difference is a different statement, not a denial.
+CONTRADICTION_COVERAGE = 0.75
+# How many unused cards of the user's own side the scorecard offers.
+UNUSED_CARDS = 3
+_WEAKNESS = {CONTRADICTED: 0, NOT_FOUND: 1, SUPPORTED: 2}
+
+
+class SparError(DebateError):
+    """A spar request that cannot be played (unknown side, a finished session, a turn too long)."""
+
+
+@dataclass(frozen=True)
+class ClaimMarked:
+    """One sentence of the user's turn ``index`` has been checked."""
+
+    index: int
+    claim: ClaimCheck
+
+
+@dataclass(frozen=True)
+class SideScore:
+    role: str
+    speaker: str
+    claims: int
+    supported: int
+    contradicted: int
+    not_found: int
+
+
+@dataclass(frozen=True)
+class UnusedCard:
+    """Evidence of the user's own side that none of their claims drew on: source [n] and its sentence."""
+
+    source: int
+    quote: str
+
+
+@dataclass
+class Scorecard:
+    """Per side: claims made, supported, contradicted, unfounded; and what the user could have used."""
+
+    sides: list[SideScore]
+    unused: list[UnusedCard] = field(default_factory=list)
+    complete: bool = False
+
+
+SparEvent = DebateStarted | ClaimMarked | TurnStarted | TurnText | CardMade | TurnFinished | Scorecard | Debate
+
+
+def rounds_of(rounds: int) -> list[str]:
+    """The kind of each round: opening, rebuttals, closing."""
+    return ["opening", *["rebuttal"] * rounds, "closing"]
+
+
+def opponent(side: str) -> str:
+    return "skeptic" if side == "advocate" else "advocate"
+
+
+def weakest_first(claims: Sequence[ClaimCheck]) -> list[ClaimCheck]:
+    """Contradicted claims, then those nothing supports, then supported ones by how little the evidence covers."""
+    return sorted(claims, key=lambda c: (_WEAKNESS.get(c.mark, 1), c.coverage))
+
+
+def claim_mark(verdict: Verdict) -> str:
+    """SUPPORTED, CONTRADICTED (the closest sentence covers the claim but gives another number or
+    the other polarity) or NOT_FOUND (nothing close, or close but not saying it)."""
+    if verdict.supported:
+        return SUPPORTED
+    if verdict.evidence and verdict.coverage >= CONTRADICTION_COVERAGE and _CONFLICT.match(verdict.reason):
+        return CONTRADICTED
+    return NOT_FOUND
+
+
+class SparChain:
+    """Starts, plays, scores and saves spar sessions; the assistant's turns reuse the debate's cards."""
+
+    def __init__(self, debates: DebateChain, verifier: Verifier | None = None) -> None:
+        self.debates = debates
+        self.retriever = debates.retriever
+        self.store = debates.store
+        self.settings = debates.settings
+        self._verifier = verifier
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """The configured claim verifier (rules, or rules then the local model), built on first use."""
+        return self._verifier or make_verifier(self.settings)
+
+    # -- a session -----------------------------------------------------------------------
+    def start(self, motion: str, side: str, rounds: int | None = None, doc_ids: Sequence[str] | None = None) -> Debate:
+        """A new saved session: the user argues ``side``; both sides' own passages are gathered
+        now (no model), so a side with nothing to argue from is refused before the user types."""
+        motion = validate_query(motion, self.settings.max_question_chars)
+        if side not in SIDES:
+            raise SparError(f"side must be one of {', '.join(SIDES)}, not {side!r}")
+        rounds = self.settings.spar_rounds if rounds is None else rounds
+        if not 0 <= rounds <= self.settings.debate_max_rounds:
+            raise SparError(f"rounds must be between 0 and {self.settings.debate_max_rounds}, not {rounds}")
+        personas = {role: Persona(USER_NAME, p.stance, p.search_terms) if role == side else p
+                    for role, p in (("advocate", prompts.ADVOCATE), ("skeptic", prompts.SKEPTIC))}  # fmt: skip
+        passages, _ = gather_sources(self.retriever, motion, personas["advocate"], personas["skeptic"],
+                                     self.settings.debate_k_per_side, doc_ids)  # fmt: skip
+        stances = self.retriever.library.registry.stances()
+        sources = [numbered_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
+        return self.store.create(motion, rounds, personas["advocate"], personas["skeptic"], sources, user_side=side)
+
+    def session(self, session_id: int) -> Debate:
+        """A saved spar session (KeyError if there is none with this id)."""
+        debate = self.store.get(session_id)
+        if not debate.is_spar:
+            raise KeyError(f"no spar session with id {session_id} (it is a debate)")
+        return debate
+
+    def next_round(self, debate: Debate) -> str | None:
+        """The kind of round the user plays next, or None when the session is over."""
+        played = sum(1 for t in debate.turns if t.role == debate.user_side)
+        kinds = rounds_of(debate.rounds)
+        return kinds[played] if played < len(kinds) and debate.status != COMPLETE else None
+
+    def check_turn_text(self, text: str) -> str:
+        """The cleaned turn, or SparError/QueryError saying what is wrong (nothing is saved before this passes)."""
+        text = validate_text(text, self.settings.max_question_chars, what="turn")
+        n_words = len(text.split())
+        if n_words > self.settings.spar_max_words:
+            raise SparError(f"the turn has {n_words} words; the limit is {self.settings.spar_max_words}")
+        return text
+
+    def play(self, session_id: int, text: str) -> Iterator[SparEvent]:
+        """The user's turn: each sentence's mark as it is checked, then the assistant's cards;
+        after the closing round, the scorecard and the finished session."""
+        debate = self.session(session_id)
+        kind = self.next_round(debate)
+        if kind is None:
+            raise SparError(f"spar session {session_id} is over; start a new one")
+        text = self.check_turn_text(text)
+        user, assistant = debate.user_side, opponent(debate.user_side)
+        speakers = debate.speakers()
+        yield DebateStarted(debate)
+        self.store.set_status(debate.id, RUNNING)
+        try:
+            index = len(debate.turns)
+            yield TurnStarted(index, user, kind, speakers[user])
+            started = time.perf_counter()
+            claims: list[ClaimCheck] = []
+            for claim in self._checks(debate, text):
+                claims.append(claim)
+                yield ClaimMarked(index, claim)
+            turn = DebateTurn(index=index, role=user, kind=kind, speaker=speakers[user], text=text, claims=claims,
+                              cited=sorted({c.source for c in claims if c.source}),
+                              timing={"check_s": time.perf_counter() - started})  # fmt: skip
+            self.store.set_sources(debate.id, debate.sources)
+            self._save(debate, turn)
+            yield TurnFinished(turn)
+
+            index += 1
+            yield TurnStarted(index, assistant, kind, speakers[assistant])
+            started = time.perf_counter()
+            opposing = [Opposed(c.label, c.text, c.text) for c in weakest_first(claims)][:4]
+            personas = {"advocate": debate.advocate, "skeptic": debate.skeptic}
+            reply = self.debates.card_turn(index, assistant, kind, personas, debate.motion, debate,
+                                            self._own(debate, assistant), opposing)  # fmt: skip
+            reply.timing["total_s"] = time.perf_counter() - started
+            for card in reply.cards:
+                yield CardMade(index, card)
+                yield TurnText(index, card_text(card) + "\n")
+            if not reply.cards:
+                yield TurnText(index, reply.text)
+            self._save(debate, reply)
+            yield TurnFinished(reply)
+        except (GenerationStopped, GeneratorExit, KeyboardInterrupt):  # the finished turns stay
+            self.store.set_status(debate.id, STOPPED)
+            raise
+        except BaseException:
+            self.store.set_status(debate.id, FAILED)
+            raise
+        if self.next_round(debate) is None:
+            self.store.set_status(debate.id, COMPLETE)
+            debate.status = COMPLETE
+            yield self.scorecard(debate)
+        else:
+            self.store.set_status(debate.id, WAITING)  # the user plays next, now or after a restart
+            debate.status = WAITING
+        yield debate
+
+    def _save(self, debate: Debate, turn: DebateTurn) -> None:
+        debate.turns.append(turn)
+        self.store.add_turn(debate.id, turn)
+
+    # -- checking the user's claims ------------------------------------------------------
+    def _checks(self, debate: Debate, text: str) -> Iterator[ClaimCheck]:
+        """Each sentence against the library's best passages (every stance: a fact is a fact);
+        a passage that decides a mark joins the session's numbered sources."""
+        first = 1 + sum(len(t.claims) for t in debate.turns)
+        for offset, sentence in enumerate(split_sentences(text)):
+            found = self.retriever.retrieve(sentence, self.settings.spar_claim_passages)
+            verdict = self.verifier.verify(sentence, found)
+            mark = claim_mark(verdict)
+            label = f"U{first + offset}"
+            if mark == NOT_FOUND and verdict.coverage < self.verifier.min_coverage:  # nothing came close
+                yield ClaimCheck(label, sentence, mark, verdict.reason, coverage=verdict.coverage)
+                continue
+            span = verdict.evidence[0]
+            passage = next(p for p in found if p.id == span.passage_id)
+            source = self._numbered(debate, passage)
+            yield ClaimCheck(label, sentence, mark, verdict.reason, source, span.text, passage.id, verdict.coverage)
+
+    def _numbered(self, debate: Debate, passage: Passage) -> int:
+        """The session's source number of ``passage``, added to the list if it is new."""
+        for source in debate.sources:
+            if source.passage.id == passage.id:
+                return source.number
+        stance = self.retriever.library.registry.stances().get(passage.doc_id, "unknown")
+        debate.sources.append(numbered_source(len(debate.sources) + 1, passage, stance))
+        return len(debate.sources)
+
+    def _own(self, debate: Debate, role: str) -> list[tuple[int, Passage]]:
+        """The passages ``role`` may quote: its own stance's, then unknown ones, never the other side's."""
+        ranked = sorted(debate.sources, key=lambda s: (s.stance != role, s.number))
+        return [(s.number, s.passage) for s in ranked if s.stance in (role, "unknown")]
+
+    # -- the scorecard -------------------------------------------------------------------
+    def scorecard(self, debate: Debate) -> Scorecard:
+        """Counts per side from the saved turns; the user's strongest unused evidence."""
+        user = debate.user_side
+        speakers = debate.speakers()
+        claims = [c for t in debate.turns if t.role == user for c in t.claims]
+        cards = [c for t in debate.turns if t.role != user for c in t.cards]
+        count = lambda mark: sum(1 for c in claims if c.mark == mark)  # noqa: E731
+        sides = [
+            SideScore(user, speakers[user], len(claims), count(SUPPORTED), count(CONTRADICTED), count(NOT_FOUND)),
+            # A card's quote is an exact sentence of its source and its tag passed the tag check (or is the quote).
+            SideScore(opponent(user), speakers[opponent(user)], len(cards), len(cards), 0, 0),
+        ]
+        used = {text_key(c.quote) for c in claims if c.mark == SUPPORTED}
+        own = self._own(debate, user)
+        query = f"{debate.motion} {(debate.advocate if user == 'advocate' else debate.skeptic).search_text}"
+        unused = [UnusedCard(c.source, c.sentence.text) for c in self.debates.candidates(query, own, used)][:UNUSED_CARDS]
+        return Scorecard(sides, unused, complete=self.next_round(debate) is None)
+
+
+def scorecard_markdown(card: Scorecard) -> str:
+    """The scorecard as a Markdown table plus the unused evidence list."""
+    lines = ["| side | claims | supported | contradicted | not found |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {s.speaker} ({s.role}) | {s.claims} | {s.supported} | {s.contradicted} | {s.not_found} |" for s in card.sides]
+    if card.unused:
+        lines += ["", "Evidence for your side you did not use:", ""]
+        lines += [f"- “{u.quote}” [{u.source}]" for u in card.unused]
+    return "\n".join(lines)
+
+
+def to_spar_markdown(debate: Debate, card: Scorecard) -> str:
+    """A session as Markdown: each user turn with its marks, the assistant's cards, the scorecard, references."""
+    lines = [f"# Spar: {debate.motion}", "",
+             f"*{debate.created_at}. You argue the {debate.user_side} side; status: {debate.status}.*", ""]  # fmt: skip
+    for turn in debate.turns:
+        lines += [f"## {turn.kind.capitalize()}: {turn.speaker}", ""]
+        if turn.claims:
+            for claim in turn.claims:
+                cited = f" [{claim.source}]" if claim.source else ""
+                lines.append(f"- **{claim.label}** {claim.text} — *{claim.mark}*{cited}")
+                if claim.quote and claim.mark != NOT_FOUND:
+                    lines.append(f"  > “{claim.quote}”")
+            lines.append("")
+        elif turn.cards:
+            lines += [card_markdown(c) for c in turn.cards]
+        else:
+            lines += [turn.text, ""]
+    lines += ["## Scorecard", "", scorecard_markdown(card), "", *references_markdown(debate)]
+    return "\n".join(lines).rstrip() + "\n"
