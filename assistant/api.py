@@ -1,4 +1,4 @@
-"""REST API under ``/api``: health, ask, debate (streamed), documents, saved debates.
+"""REST API under ``/api``: health, ask, debate and spar (streamed), documents, saved debates and spar sessions.
 
 Streams are NDJSON (one JSON object a line, ``type`` says which): a ``queued`` line while
 the request waits for the model, ``token`` lines as text is generated, then the result.
@@ -32,6 +32,7 @@ from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.responses import GenerationResponse, register_user_error
 from assistant.retrieval import QueryError, validate_history, validate_query
 from assistant.service import Queued, Service
+from assistant.spar import ClaimMarked, Scorecard, SparChain, to_spar_markdown
 from assistant.store import StoreUnavailableError
 from assistant.text import strip_terminal_escapes
 from assistant.transcripts import Debate, to_brief, to_json, to_markdown
@@ -42,6 +43,8 @@ from ingest.registry import StanceError, validate_stance
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
 DebateId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A saved debate's id.")]
+# A spar session is a saved debate with the user's side set: the same ids.
+SessionId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A spar session's id.")]
 
 
 class AskRequest(BaseModel):
@@ -76,6 +79,18 @@ class DebateRequest(BaseModel):
     doc_ids: list[str] | None = None
 
 
+class SparRequest(BaseModel):
+    session_id: int | None = Field(None, ge=1, le=2**63 - 1,
+                                   description="Play the next round of this session; leave out to start a new one.")
+    motion: str | None = Field(None, description="A new session's motion (required without session_id).")
+    side: str | None = Field(None, description="The side you argue in a new session: advocate or skeptic (required "
+                                               "without session_id); the assistant takes the other.")
+    rounds: int | None = Field(None, ge=0, description="A new session's rebuttal rounds between opening and closing "
+                                                       "(default from settings).")
+    doc_ids: list[str] | None = Field(None, description="A new session: only these documents.")
+    text: str = Field(description="Your turn for this round: free text, at most spar_max_words words.")
+
+
 def answer_dict(answer: Answer) -> dict:
     return {
         "question": answer.question,
@@ -108,6 +123,15 @@ def debate_dict(debate: Debate) -> dict:
     }  # fmt: skip
 
 
+def spar_dict(chain: SparChain, debate: Debate, scorecard: bool = False) -> dict:
+    """A spar session: the saved debate, the side the user argues, the round they play next (None
+    when it is over) and, with ``scorecard``, the scorecard so far."""
+    data = {**debate_dict(debate), "user_side": debate.user_side, "next_round": chain.next_round(debate)}
+    if scorecard:
+        data["scorecard"] = asdict(chain.scorecard(debate))
+    return data
+
+
 def build_router(service: Service) -> APIRouter:
     """Every route under /api, registered by group in the order the OpenAPI docs list them."""
     router = APIRouter(prefix="/api")
@@ -118,6 +142,7 @@ def build_router(service: Service) -> APIRouter:
     _add_generation_routes(protected, service)
     _add_search_route(protected, service)
     _add_saved_debate_routes(protected, service)
+    _add_spar_routes(protected, service)
     _add_document_routes(protected, service)
     router.include_router(protected)
     return router
@@ -170,6 +195,25 @@ def _debate_event(item) -> dict | None:
     return None
 
 
+def _spar_event(chain: SparChain):
+    """The NDJSON line of each spar stream event (None: not sent)."""
+
+    def render(item) -> dict | None:
+        if isinstance(item, DebateStarted):  # the round being played: the session's next one as the turn starts
+            debate = item.debate
+            return {"type": "session", "id": debate.id, "motion": debate.motion, "side": debate.user_side,
+                    "round": chain.next_round(debate), "sources": [s.as_dict() for s in debate.sources]}  # fmt: skip
+        if isinstance(item, ClaimMarked):
+            return {"type": "mark", "index": item.index, "claim": asdict(item.claim)}
+        if isinstance(item, Scorecard):
+            return {"type": "scorecard", **asdict(item)}
+        if isinstance(item, Debate):
+            return {"type": "spar", **spar_dict(chain, item)}
+        return _debate_event(item)  # queued, turn_start, card, token, turn: as in a debate
+
+    return render
+
+
 def _add_generation_routes(router: APIRouter, service: Service) -> None:
     """Ask and debate: the routes that wait for the model (through ``service.queue``) and stream."""
 
@@ -200,6 +244,30 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
             lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids),
             _debate_event,
         )
+
+    @router.post("/spar", summary="Play your turn of a spar session (without session_id: start one); streamed as NDJSON")
+    def spar(request: SparRequest):
+        # Everything that can be refused is refused here, before the queue: a bad turn, side, motion or
+        # document (422/404), an unknown or finished session (404/409); a refused request saves nothing.
+        chain = service.spar_chain
+        try:
+            chain.check_turn_text(request.text)
+        except (QueryError, DebateError) as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if request.session_id is None:
+            session = _start_spar(service, chain, request)
+        else:
+            given = [name for name in ("motion", "side", "rounds", "doc_ids") if getattr(request, name) is not None]
+            if given:
+                raise HTTPException(422, f"session_id continues a saved session; leave out {', '.join(given)}")
+            session = _spar_session(service, request.session_id)
+            if chain.next_round(session) is None:
+                raise HTTPException(409, f"spar session {session.id} is over; start a new one")
+        # Chain errors become an "error" line; a client that goes away stops the turn (the session is saved as
+        # "stopped" and resumes at the round it had not finished).
+        response = GenerationResponse(service.queue, lambda: chain.play(session.id, request.text), _spar_event(chain))
+        response.headers["X-Spar-Session"] = str(session.id)  # known even if the queue wait runs out
+        return response
 
 
 def _add_search_route(router: APIRouter, service: Service) -> None:
@@ -242,6 +310,31 @@ def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
     @router.get("/debates/{debate_id}/cards", summary="Per turn and card: tag, quote, passage, document and its stance")
     def debate_cards(debate_id: int) -> dict:
         return to_json(_debate(service, debate_id))
+
+
+def _add_spar_routes(router: APIRouter, service: Service) -> None:
+    """Saved spar sessions: the list, one as JSON (with its next round and scorecard), the scorecard, Markdown."""
+
+    @router.get("/spar", summary="Saved spar sessions, newest first")
+    def spar_sessions() -> list[dict]:
+        return [
+            {"id": i, "motion": m, "created_at": c, "status": s, "turns": n}
+            for i, m, c, s, n in service.transcripts.list(spar=True)
+        ]
+
+    @router.get("/spar/{session_id}", summary="One spar session, with the round you play next and the scorecard so far")
+    def get_spar(session_id: SessionId) -> dict:
+        return spar_dict(service.spar_chain, _spar_session(service, session_id), scorecard=True)
+
+    @router.get("/spar/{session_id}/scorecard", summary="A spar session's scorecard (so far, if it is not over)")
+    def spar_scorecard(session_id: SessionId) -> dict:
+        return asdict(service.spar_chain.scorecard(_spar_session(service, session_id)))
+
+    @router.get("/spar/{session_id}/markdown", summary="A spar session as Markdown, scorecard included",
+                response_class=PlainTextResponse)  # fmt: skip
+    def spar_markdown(session_id: SessionId) -> str:
+        session = _spar_session(service, session_id)
+        return to_spar_markdown(session, service.spar_chain.scorecard(session))
 
 
 def _add_document_routes(router: APIRouter, service: Service) -> None:
@@ -315,6 +408,27 @@ def _check_doc_ids(service: Service, doc_ids: list[str] | None) -> None:
 def _persona(given: PersonaModel | None, default: prompts.Persona) -> prompts.Persona:
     """The requested side, or the default one; an empty stance is filled in by the chain."""
     return default if given is None else prompts.Persona(given.name, given.stance)
+
+
+def _start_spar(service: Service, chain: SparChain, request: SparRequest) -> Debate:
+    """A new saved session for ``request``, or the 422/404 that says why not (nothing is saved then)."""
+    missing = [name for name in ("motion", "side") if getattr(request, name) is None]
+    if missing:
+        raise HTTPException(422, f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required to start "
+                                 "a spar session (or give session_id to continue one)")  # fmt: skip
+    _check_question(service, request.motion)
+    _check_doc_ids(service, request.doc_ids)
+    try:
+        return chain.start(request.motion, request.side, request.rounds, request.doc_ids)
+    except (QueryError, DebateError) as exc:  # a bad side or rounds, a side with nothing to argue from
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _spar_session(service: Service, session_id: int) -> Debate:
+    try:
+        return service.spar_chain.session(session_id)
+    except KeyError as exc:
+        raise HTTPException(404, f"no spar session with id {session_id}; GET /api/spar lists them") from exc
 
 
 def _debate(service: Service, debate_id: int) -> Debate:

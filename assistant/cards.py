@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,23 +121,29 @@ def trimmed_quote(quote: str, max_words: int = TAG_MAX_WORDS) -> str:
     return head.rstrip(" ,;:") + " …"
 
 
-def card_schema(n_candidates: int, n_cards: int, answer_labels: Sequence[str] = ()) -> dict:
+def card_schema(n_candidates: int, n_cards: int, answer_labels: Sequence[str] = (), first_answers: str | None = None) -> dict:
     """JSON schema of a turn's reply: exactly ``n_cards`` of {answers?, id, tag}; ids and labels enumerated.
 
     ``answers`` comes first so the model decides what it answers before choosing evidence,
     and ``id`` before ``tag`` so the tag is written with the chosen sentence in view.
+    ``first_answers``: the label the first card must answer (a spar answers the user's weakest
+    claim first); the grammar then fixes it, so the first card can be shown as soon as it is written.
     """
-    properties: dict[str, Any] = {}
-    if answer_labels:
-        properties["answers"] = {"type": "string", "enum": list(answer_labels)}
-    properties["id"] = {"type": "integer", "enum": list(range(1, n_candidates + 1))}
-    properties["tag"] = {"type": "string", "pattern": TAG_PATTERN}
-    item = {"type": "object", "properties": properties, "required": list(properties)}
-    return {
-        "type": "object",
-        "properties": {"cards": {"type": "array", "items": item, "minItems": n_cards, "maxItems": n_cards}},
-        "required": ["cards"],
-    }
+
+    def item(labels: Sequence[str]) -> dict:
+        properties: dict[str, Any] = {}
+        if labels:
+            properties["answers"] = {"type": "string", "enum": list(labels)}
+        properties["id"] = {"type": "integer", "enum": list(range(1, n_candidates + 1))}
+        properties["tag"] = {"type": "string", "pattern": TAG_PATTERN}
+        return {"type": "object", "properties": properties, "required": list(properties)}
+
+    cards: dict[str, Any] = {"type": "array", "minItems": n_cards, "maxItems": n_cards}
+    if first_answers is not None:
+        cards["prefixItems"] = [item([first_answers]), *[item(answer_labels)] * (n_cards - 1)]
+    else:
+        cards["items"] = item(answer_labels)
+    return {"type": "object", "properties": {"cards": cards}, "required": ["cards"]}
 
 
 def verdict_schema(n_clashes: int) -> dict:
@@ -174,31 +180,49 @@ def _response_formats(chat_model: BaseChatModel, schema: dict) -> list[dict | No
 
 
 def structured_reply(chat_model: BaseChatModel, messages: list[BaseMessage], schema: dict, max_tokens: int) -> StructuredReply:
-    """The model's reply under ``schema`` (see ``_response_formats``), streamed only to time the first token.
+    """The model's whole reply under ``schema`` (see ``stream_structured``)."""
+    reply = None
+    for reply in stream_structured(chat_model, messages, schema, max_tokens):
+        pass
+    assert isinstance(reply, StructuredReply)
+    return reply
+
+
+def stream_structured(
+    chat_model: BaseChatModel, messages: list[BaseMessage], schema: dict, max_tokens: int
+) -> Iterator[str | StructuredReply]:
+    """The reply under ``schema`` as it is written (the text so far, after each piece), then the
+    ``StructuredReply``. Each format of ``_response_formats`` is tried until the backend accepts one.
 
     The extractive baseline has no model to ask: an empty reply, and the caller falls back.
     """
     from assistant.llm import ExtractiveChatModel
 
     if isinstance(chat_model, ExtractiveChatModel):
-        return StructuredReply(None, "", Timing())
+        yield StructuredReply(None, "", Timing())
+        return
     formats = _response_formats(chat_model, schema)
     for n, response_format in enumerate(formats):
+        written = False
         try:
-            return _stream_reply(chat_model, messages, response_format, max_tokens)
+            for item in _reply_stream(chat_model, messages, response_format, max_tokens):
+                written = written or isinstance(item, str)
+                yield item
+            return
         except Exception as exc:  # an OpenAI-compatible server refusing this response_format: HTTP 400/422,
             # or a 500 naming it (llama-cpp-python's server validates the field that way)
             if type(exc).__name__ == "LengthFinishReasonError":  # openai's parser: the reply hit the token limit
-                return StructuredReply(None, "", Timing())  # no usable cards: the caller falls back to quotes
+                yield StructuredReply(None, "", Timing())  # no usable cards: the caller falls back to quotes
+                return
             refused = getattr(exc, "status_code", None) in (400, 422) or "response_format" in str(exc)
-            if n == len(formats) - 1 or not refused:
+            if written or n == len(formats) - 1 or not refused:
                 raise
     raise AssertionError("unreachable")
 
 
-def _stream_reply(
+def _reply_stream(
     chat_model: BaseChatModel, messages: list[BaseMessage], response_format: dict | None, max_tokens: int
-) -> StructuredReply:
+) -> Iterator[str | StructuredReply]:
     timing = Timing()
     options: dict[str, Any] = {"max_tokens": max_tokens}
     if response_format is not None:
@@ -214,6 +238,8 @@ def _stream_reply(
         timing.prompt_tokens = usage.get("input_tokens", timing.prompt_tokens)
         timing.output_tokens = usage.get("output_tokens", timing.output_tokens)
         timing.reused_prompt_tokens = (chunk.response_metadata or {}).get("reused_prompt_tokens", timing.reused_prompt_tokens)
+        if text:
+            yield "".join(pieces)
     timing.generation_s = time.perf_counter() - started
     text = "".join(pieces)
     match = re.search(r"\{.*\}", text, re.DOTALL)
@@ -221,7 +247,24 @@ def _stream_reply(
         parsed = json.loads(match.group(0)) if match else None
     except ValueError:
         parsed = None
-    return StructuredReply(parsed if isinstance(parsed, dict) else None, text, timing)
+    yield StructuredReply(parsed if isinstance(parsed, dict) else None, text, timing)
+
+
+# A finished card object in a reply still being written: tags cannot hold braces (TAG_PATTERN).
+_FINISHED_PICK = re.compile(r"\{[^{}]*\}")
+
+
+def finished_picks(partial: str) -> list[dict]:
+    """The card objects a reply being written has finished so far, in order."""
+    opened = partial.find("[")
+    picks = []
+    for match in _FINISHED_PICK.finditer(partial, opened + 1) if opened >= 0 else ():
+        try:
+            pick = json.loads(match.group(0))
+        except ValueError:
+            break
+        picks.append(pick)
+    return picks
 
 
 def _picks(reply: dict | None) -> list[dict]:

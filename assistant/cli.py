@@ -1,4 +1,4 @@
-"""Command line: ``da ingest | documents | delete | search | ask | debate | debates | export | reindex | repair | app``.
+"""Command line: ``da ingest | documents | delete | search | ask | debate | debates | export | spar | reindex | repair | app``.
 
 Every command reads the same Settings (env vars ``DA_*`` and the optional TOML file).
 Errors a user can fix (unknown id, empty question, model mismatch) are printed as one
@@ -398,6 +398,211 @@ def export_debate(
         out.print(f"written to {output}")
     else:
         sys.stdout.write(text)
+
+
+def _spar_chain(settings: Settings, chat_model=None, doc_ids: list[str] | None = None):
+    """The spar chain over the library; without ``chat_model`` (listing, export, scorecard) no model is made."""
+    from assistant.debate import DebateChain
+    from assistant.llm import ExtractiveChatModel
+    from assistant.retrieval import HybridRetriever
+    from assistant.spar import SparChain
+    from assistant.transcripts import TranscriptStore
+
+    from assistant.library import Library
+
+    library = _nonempty_library(settings, doc_ids) if chat_model is not None else Library(settings)
+    store = TranscriptStore(settings.transcripts_path)
+    return SparChain(DebateChain(HybridRetriever(library), chat_model or ExtractiveChatModel(), store))
+
+
+def _spar_session(chain, session_id: int):
+    """A saved spar session, or a clear exit."""
+    try:
+        return chain.session(session_id)
+    except KeyError:
+        _fail(f"no spar session with id {session_id}; see 'da spar --list'")
+
+
+_MARK_COLOURS = {"supported": "green", "contradicted": "red", "not found": "yellow"}
+
+
+def _print_mark(claim) -> None:
+    """A sentence of the user's turn as checked: label, mark, [n], the sentence; then the deciding quote."""
+    cited = f" [bold][{claim.source}][/]" if claim.source else ""
+    colour = _MARK_COLOURS.get(claim.mark, "white")
+    out.print(f"[bold]{claim.label}[/] [{colour}]{claim.mark}[/]{cited}: {escape(claim.text)}", highlight=False, soft_wrap=True)
+    if claim.quote and claim.mark != "not found":
+        out.print(f"    “{escape(claim.quote)}”", highlight=False, soft_wrap=True)
+    elif claim.quote:  # close to the claim, but it does not say it
+        out.print(f"    [dim]closest: “{escape(claim.quote)}” ({escape(claim.reason)})[/]", highlight=False, soft_wrap=True)
+    elif claim.reason:
+        out.print(f"    [dim]{escape(claim.reason)}[/]", highlight=False, soft_wrap=True)
+
+
+def _print_scorecard(card) -> None:
+    from assistant.spar import scorecard_markdown
+
+    out.print("\n[bold]Scorecard[/]" + ("" if card.complete else " [dim](so far: the session is not over)[/]"), highlight=False)
+    out.print(scorecard_markdown(card), highlight=False, markup=False, soft_wrap=True)
+
+
+def _read_turn(kind: str, limit: int) -> str | None:
+    """One turn from stdin: lines up to an empty line (after some text) or the end of input; None if nothing came."""
+    out.print(f"\n[bold]your {kind}[/] [dim](at most {limit} words; an empty line ends the turn)[/]", highlight=False)
+    lines: list[str] = []
+    while True:
+        try:
+            line = input("you> " if not lines else "...> ")
+        except EOFError:
+            break
+        if line.strip():
+            lines.append(line.strip())
+        elif lines:
+            break
+    return " ".join(lines) if lines else None
+
+
+def _play_spar_round(chain, session_id: int, text: str):
+    """Play the user's ``text`` in the session: marks as they are checked, the assistant's cards, the
+    scorecard after the closing; returns the saved session."""
+    from assistant.debate import CardMade, TurnFinished, TurnStarted, TurnText
+    from assistant.spar import ClaimMarked, Scorecard
+    from assistant.transcripts import Debate
+
+    result = None
+    carded: set[int] = set()  # the assistant's turn shown as cards (its TurnText repeats them as plain lines)
+    for event in chain.play(session_id, text):
+        if isinstance(event, TurnStarted):
+            out.print(f"\n[bold magenta]{escape(event.speaker)}[/] [dim]({event.kind})[/]", highlight=False)
+        elif isinstance(event, ClaimMarked):
+            _print_mark(event.claim)
+        elif isinstance(event, CardMade):
+            carded.add(event.index)
+            _print_card(event.card)
+        elif isinstance(event, TurnText) and event.index not in carded:
+            out.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
+        elif isinstance(event, TurnFinished) and event.turn.index not in carded and not event.turn.claims:
+            out.print()
+        elif isinstance(event, Scorecard):
+            _print_scorecard(event)
+        elif isinstance(event, Debate):
+            result = event
+    assert result is not None
+    return result
+
+
+def _list_spar_sessions() -> None:
+    """Saved spar sessions, newest first, with the side the user argues and the round they play next."""
+    from assistant.spar import rounds_of
+    from assistant.transcripts import COMPLETE, TranscriptStore
+
+    store = TranscriptStore(Settings().transcripts_path)
+    rows = store.list(spar=True)
+    if not rows:
+        out.print('No spar sessions yet. Start one with: da spar --motion "..." --side skeptic')
+        return
+    table = Table("id", "motion", "started", "you argue", "status", "turns", "next round")
+    for session_id, motion, created, status, n_turns in rows:
+        session = store.get(session_id)
+        played = sum(1 for t in session.turns if t.role == session.user_side)  # as SparChain.next_round counts
+        kinds = rounds_of(session.rounds)
+        upcoming = kinds[played] if played < len(kinds) and status != COMPLETE else "-"
+        table.add_row(str(session_id), escape(motion), created, session.user_side or "", status, str(n_turns), upcoming)
+    out.print(table)
+
+
+def _play_spar(chain, session) -> None:
+    """Ask for each remaining round's turn on stdin and play it; a turn the chain refuses (too long,
+    empty) is explained and asked for again. The end of input leaves the session saved, to resume."""
+    from assistant.spar import opponent
+
+    limit = chain.settings.spar_max_words
+    out.print(f"[bold]spar session {session.id}[/]: {escape(session.motion)}\nyou argue the {session.user_side} side, "
+              f"the assistant the {opponent(session.user_side)} side; you speak first in each round.", highlight=False)  # fmt: skip
+    resume = f"spar session {session.id} is saved; continue it with: da spar --resume {session.id}"
+    try:
+        while (kind := chain.next_round(session)) is not None:
+            text = _read_turn(kind, limit)
+            if text is None:
+                out.print(f"\n{resume}", highlight=False)
+                return
+            try:
+                chain.check_turn_text(text)
+            except _user_errors() as exc:
+                err.print(f"[bold red]error:[/] {escape(str(exc))}; please give your {kind} again", highlight=False)
+                continue
+            session = _play_spar_round(chain, session.id, text)
+    except KeyboardInterrupt:
+        err.print(f"\ninterrupted; {resume}", highlight=False)
+        raise typer.Exit(130)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    out.print(f"\nsaved as spar session {session.id} (da spar --export {session.id})", highlight=False)
+
+
+@app.command()
+def spar(
+    motion: Annotated[Optional[str], typer.Option(help="Start a new session on this motion (with --side).")] = None,
+    side: Annotated[Optional[str], typer.Option(help="The side you argue: advocate or skeptic; the assistant takes the other.")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="Rebuttal rounds between opening and closing (default: settings, 1).")] = None,
+    doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
+    resume: Annotated[Optional[int], typer.Option(help="Continue saved session ID at the round you play next.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List saved spar sessions.")] = False,
+    export: Annotated[Optional[int], typer.Option(help="Write saved session ID as Markdown, scorecard included.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="File for --export (default: stdout).")] = None,
+    scorecard: Annotated[Optional[int], typer.Option(help="Print the scorecard of session ID (so far, if it is not over).")] = None,
+) -> None:
+    """Spar: argue one side of a motion against the assistant; each of your sentences is checked against the library.
+
+    Rounds: opening, --rounds rebuttals, closing; you speak first in each. A turn is read from stdin up
+    to an empty line (or the end of input). Saved after every turn; see --list, --resume, --export.
+    """
+    modes = [name for name, used in (("--motion", motion is not None or side is not None), ("--resume", resume is not None),
+                                     ("--list", list_), ("--export", export is not None), ("--scorecard", scorecard is not None))
+             if used]  # fmt: skip
+    if len(modes) != 1:
+        _fail("start a session with --motion and --side, or use one of --resume ID, --list, --export ID or --scorecard ID"
+              + (f" (not {' and '.join(modes)} together)" if modes else ""))  # fmt: skip
+    allowed = {"--rounds": ("--motion",), "--doc": ("--motion",), "--backend": ("--motion", "--resume"), "--out": ("--export",)}
+    given = {"--rounds": rounds is not None, "--doc": bool(doc), "--backend": backend is not None, "--out": out_file is not None}
+    for option, used in given.items():
+        if used and modes[0] not in allowed[option]:
+            _fail(f"{option} goes with {' or '.join(allowed[option])}, not with {modes[0]}")
+    if list_:
+        _list_spar_sessions()
+        return
+    if export is not None or scorecard is not None:
+        chain = _spar_chain(Settings())
+        session = _spar_session(chain, export if export is not None else scorecard)
+        card = chain.scorecard(session)
+        if scorecard is not None:
+            _print_scorecard(card)
+            return
+        from assistant.spar import to_spar_markdown
+
+        text = to_spar_markdown(session, card)
+        if out_file:
+            out_file.write_text(text, encoding="utf-8")
+            out.print(f"written to {out_file}")
+        else:
+            sys.stdout.write(text)
+        return
+    settings = _settings_for(backend)
+    if resume is not None:
+        chain = _spar_chain(settings, _chat_model(settings))
+        session = _spar_session(chain, resume)
+        if chain.next_round(session) is None:
+            _fail(f"spar session {resume} is over; see da spar --scorecard {resume} or --export {resume}")
+    else:
+        if motion is None or side is None:
+            _fail(f"a new session needs both --motion and --side (advocate or skeptic); {'--side' if side is None else '--motion'} is missing")
+        chain = _spar_chain(settings, _chat_model(settings), doc)
+        try:
+            session = chain.start(motion, side, rounds, doc)
+        except _user_errors() as exc:
+            _fail(str(exc))
+    _play_spar(chain, session)
 
 
 @app.command()

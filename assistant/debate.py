@@ -22,7 +22,7 @@ choice), and what was left open.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -36,6 +36,8 @@ from assistant.cards import (
     assemble_cards,
     card_schema,
     card_text,
+    finished_picks,
+    stream_structured,
     structured_reply,
     text_key,
     trimmed_quote,
@@ -239,16 +241,14 @@ class DebateChain:
                 started = time.perf_counter()
                 if role == "moderator":
                     turn = self._moderate(index, motion, debate)
+                    yield TurnText(index, turn.text)
                 else:
                     own = [(n, passages[n - 1]) for n in hints[role]]
                     opposing = _unanswered_cards(debate, role) if kind == "rebuttal" else []
-                    turn = self.card_turn(index, role, kind, personas, motion, debate, own, opposing)
+                    turn = yield from self.cards_as_made(
+                        index, self.card_turn(index, role, kind, personas, motion, debate, own, opposing)
+                    )
                 turn.timing["total_s"] = time.perf_counter() - started
-                for card in turn.cards:
-                    yield CardMade(index, card)
-                    yield TurnText(index, card_text(card) + "\n")
-                if not turn.cards:
-                    yield TurnText(index, turn.text)
                 debate.turns.append(turn)
                 self.store.add_turn(debate.id, turn)
                 yield TurnFinished(turn)
@@ -268,6 +268,18 @@ class DebateChain:
         return final_item(self.stream(motion, rounds, **options), Debate)
 
     # -- a debater's turn ----------------------------------------------------------------
+    @staticmethod
+    def cards_as_made(index: int, turn: Iterator[Card | DebateTurn]) -> Generator[CardMade | TurnText, None, DebateTurn]:
+        """Each card of the ``card_turn`` ``index`` as CardMade and its TurnText line; returns the finished turn."""
+        for item in turn:
+            if isinstance(item, DebateTurn):
+                if not item.cards:
+                    yield TurnText(index, item.text)
+                return item
+            yield CardMade(index, item)
+            yield TurnText(index, card_text(item) + "\n")
+        raise RuntimeError("a card turn ended without its turn")
+
     def candidates(
         self, query: str, own: Sequence[tuple[int, Passage]], used_quotes: set[str]
     ) -> list[Candidate]:
@@ -298,9 +310,11 @@ class DebateChain:
         debate: Debate,
         own: Sequence[tuple[int, Passage]],
         opposing: Sequence[Opposed] = (),
-    ) -> DebateTurn:
-        """2-3 cards from the side's own passages; with ``opposing``, each answers one of those
-        points (an opponent card, or a user's claim in a spar), the first one first if it can."""
+        first_answers: str | None = None,
+    ) -> Iterator[Card | DebateTurn]:
+        """2-3 cards from the side's own passages, each yielded as soon as the model has written
+        it, then the finished turn. With ``opposing``, each card answers one of those points (an
+        opponent card, or a user's claim in a spar); ``first_answers``: the one the first must answer."""
         me = personas[role]
         opponent_role = "skeptic" if role == "advocate" else "advocate"
         earlier = [c for t in debate.turns for c in t.cards]
@@ -309,27 +323,44 @@ class DebateChain:
         candidates = self.candidates(query, own, used_quotes)
         speaker = debate.speakers()[role]
         if not candidates:
-            return DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True)
+            yield DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True)
+            return
         n_cards = min(self.settings.debate_cards_per_turn, len(candidates))
         labels = [o.label for o in opposing]
         values = dict(name=speaker, motion=motion, n=n_cards, candidates=prompts.numbered_lines([c.sentence.text for c in candidates]))
         if opposing:
             user = prompts.CARDS_REBUTTAL.format(
-                **values, opponent=debate.speakers()[opponent_role], first_label=labels[0],
+                **values, opponent=debate.speakers()[opponent_role], first_label=first_answers or labels[0],
                 opposing="\n".join(f"{o.label}: {o.tag}" for o in opposing),
             )  # fmt: skip
         else:
             user = prompts.CARDS_OPENING.format(**values)
         messages = [SystemMessage(prompts.CARDS_SYSTEM.format(name=speaker, stance=me.stance)), HumanMessage(user)]
-        reply = structured_reply(self.chat_model, messages, card_schema(len(candidates), n_cards, labels),
-                                 self.settings.debate_turn_max_tokens)  # fmt: skip
+        schema = card_schema(len(candidates), n_cards, labels, first_answers if first_answers in labels else None)
         used_tags = {text_key(c.tag) for c in earlier}
         first = sum(1 for c in earlier if c.role == role) + 1
+        by_label = {o.label: o for o in opposing}
+        shown: list[Card] = []
+        reply = None
+        for reply in stream_structured(self.chat_model, messages, schema, self.settings.debate_turn_max_tokens):
+            if not isinstance(reply, str):
+                break
+            # A card is shown once the model has finished it: assembled from the picks so far exactly as the
+            # whole reply's are (the same sentence, tag check and label), unless a pick had to be filled in.
+            picks = finished_picks(reply)[:n_cards]
+            if len(picks) > len(shown):
+                so_far = assemble_cards(role, {"cards": picks}, candidates, len(picks), first, set(used_tags), labels)
+                for card in so_far[len(shown):]:
+                    if not card.model_tag:  # filled in for an unusable pick: wait for the whole reply
+                        break
+                    shown.append(self._checked_answers([card], by_label)[0])
+                    yield shown[-1]
+        assert isinstance(reply, StructuredReply)
         cards = assemble_cards(role, reply.parsed, candidates, n_cards, first, used_tags, labels)
-        cards = self._checked_answers(cards, {o.label: o for o in opposing})
-        cards.sort(key=lambda c: labels.index(c.answers) if c.answers in labels else len(labels))  # stable
-        cards = [replace(c, label=f"{role[0].upper()}{first + i}") for i, c in enumerate(cards)]  # in shown order
-        return DebateTurn(
+        cards = shown + self._checked_answers(cards[len(shown):], by_label)
+        for card in cards[len(shown):]:
+            yield card
+        yield DebateTurn(
             index=index, role=role, kind=kind, speaker=speaker, text="\n".join(card_text(c) for c in cards),
             raw_text=reply.raw, cited=sorted({c.source for c in cards}), cards=cards, timing=reply.timing.as_dict(),
         )  # fmt: skip

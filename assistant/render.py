@@ -5,7 +5,9 @@ and only then are our own tags added: a valid ``[n]`` becomes a link that opens 
 and each source is a ``<details>`` block with its title, source and passage text. So an
 article or a reply containing ``<script>`` or ``<img onerror=...>`` is shown as text, never run.
 The click handler (``CITATION_SCRIPT``) opens the ``<details>`` the link's ``#id`` names and
-scrolls to it (Gradio's sanitiser keeps ``href``, ``id`` and ``class``, not ``data-*``).
+scrolls to it (the chat's sanitiser keeps ``href``, ``id`` and ``class``, not ``data-*``; the
+Debate and Spar transcripts are ``gr.HTML``, which keeps ``data-*``, so their cards, claims and
+scorecard carry machine-readable ``data-`` attributes too).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -44,6 +47,14 @@ details.source.cited > summary { background: #fff3c4; }
 mark.evidence { background: #c8f0c8; }
 .card { margin: 0.4em 0; } .card .tag { font-weight: 600; } .card mark { background: #fff3c4; }
 .card blockquote { margin: 0.2em 0 0.2em 1em; } .card .label { font-family: monospace; }
+.turn.user { background: #f7f7f7; }
+ul.claims { list-style: none; padding-left: 0; margin: 0.2em 0; } li.claim { margin: 0.3em 0; }
+li.claim .label { font-family: monospace; } li.claim blockquote { margin: 0.2em 0 0.2em 1.5em; font-size: 0.95em; }
+.mark { font-weight: 600; padding: 0 0.3em; border-radius: 3px; white-space: nowrap; }
+.mark-supported { background: #c8f0c8; color: #1d5e1d; } .mark-contradicted { background: #f6c6c4; color: #8b1c17; }
+.mark-not-found { background: #e8e8e8; color: #555; }
+table.scorecard { border-collapse: collapse; margin: 0.4em 0; } table.scorecard th, table.scorecard td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
+table.scorecard td.count { text-align: right; }
 """
 
 
@@ -167,17 +178,22 @@ def live_answer_html(text: str, scope: str, sources: Sequence[Passage], checked:
     return "".join(parts)
 
 
-def cards_html(cards: Sequence, scope: str, numbers: set[int]) -> str:
-    """Evidence cards: label and tag, what a rebuttal card answers, the quote highlighted, its source link."""
+def cards_html(cards: Sequence, scope: str, numbers: set[int], stances: dict[int, str] | None = None) -> str:
+    """Evidence cards: label and tag, what a rebuttal card answers, the quote highlighted, its source link.
+
+    Each card's ``<div>`` carries ``data-label``, ``data-source`` (its [n]) and, with ``stances``
+    (source number -> stance), ``data-stance``: the stance of the document it quotes."""
     parts = []
     for card in cards:
+        stance = f' data-stance="{html.escape(stances.get(card.source, "unknown"))}"' if stances is not None else ""
+        data = f' data-label="{html.escape(card.label)}" data-source="{int(card.source)}"{stance}'
         answers = f" <em>(answers {html.escape(card.answers)})</em>" if card.answers else ""
         if getattr(card, "answer_note", ""):
             answers = f' <span class="flag">({html.escape(card.answer_note)})</span>'
         trimmed = "" if card.tag_from == "model" else ' <span class="flag">(tag: trimmed quote)</span>'
         source = text_with_links(f"[{card.source}]", scope, numbers)
         parts.append(
-            f'<div class="card"><span class="label">{html.escape(card.label)}</span> '
+            f'<div class="card"{data}><span class="label">{html.escape(card.label)}</span> '
             f'<span class="tag">{html.escape(card.tag)}</span>{answers}{trimmed}'
             f"<blockquote><mark>{html.escape(card.quote)}</mark> {source}</blockquote></div>"
         )
@@ -193,7 +209,7 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
         for number, spans in evidence_spans(turn.sentences).items():
             evidence.setdefault(number, []).extend(spans)
         if turn.cards:
-            body = cards_html(turn.cards, scope, numbers)
+            body = cards_html(turn.cards, scope, numbers, {s.number: s.stance for s in sources})
         else:
             body = text_with_links(turn.text, scope, numbers).replace("\n", "<br>")
         flags = flags_html([
@@ -211,3 +227,121 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
             f"<em>(speaking)</em><div class=\"turn-body\">{html.escape(text)}</div></div>"
         )
     return "".join(blocks) + sources_html(sources, scope, heading="Sources of this debate", evidence=evidence)
+
+
+# --- spar -------------------------------------------------------------------------------------
+_MARK_SIGNS = {"supported": "✓", "contradicted": "✗", "not found": "?"}
+
+
+def _slug(mark: str) -> str:
+    return re.sub(r"[^a-z]+", "-", mark.lower()).strip("-")
+
+
+def claims_html(claims: Sequence, scope: str, numbers: set[int]) -> str:
+    """A user's spar sentences, each with its mark shown and in ``data-mark`` (supported,
+    contradicted, not found), its label in ``data-label`` and the deciding passage quoted with its [n].
+
+    The sentence, the quote and the verifier's reason are escaped: they come from the user and the articles."""
+    items = []
+    for claim in claims:
+        slug = _slug(claim.mark)
+        sign = _MARK_SIGNS.get(claim.mark, "")
+        source = int(claim.source) if claim.source else None
+        evidence = ""
+        if claim.quote and source is not None:
+            lead = "closest passage: " if claim.mark == "not found" else ""
+            link = text_with_links(f"[{source}]", scope, numbers)
+            evidence = f'<blockquote class="claim-evidence">{lead}“{html.escape(claim.quote)}” {link}</blockquote>'
+        elif claim.mark == "not found":
+            evidence = '<blockquote class="claim-evidence">nothing in the library speaks to this</blockquote>'
+        reason = f' <span class="flag">({html.escape(claim.reason)})</span>' if claim.reason and claim.mark != "supported" else ""
+        items.append(
+            f'<li class="claim claim-{slug}" data-mark="{html.escape(claim.mark)}" data-label="{html.escape(claim.label)}"'
+            f' data-source="{source if source is not None else ""}"><span class="label">{html.escape(claim.label)}</span> '
+            f'<span class="claim-text">{html.escape(claim.text)}</span> '
+            f'<span class="mark mark-{slug}">{sign} {html.escape(claim.mark)}</span>{reason}{evidence}</li>'
+        )
+    return f'<ul class="claims">{"".join(items)}</ul>' if items else ""
+
+
+def _claim_spans(claims: Sequence, sources: Sequence) -> dict[int, list[tuple[int, int]]]:
+    """Source number -> where the quotes of *supported* claims sit in it (highlighted in the sources panel)."""
+    texts = {s.number: s.text for s in sources}
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for claim in claims:
+        if claim.mark != "supported" or not claim.source or not claim.quote:
+            continue
+        at = texts.get(claim.source, "").find(claim.quote)
+        if at >= 0:
+            spans.setdefault(claim.source, []).append((at, at + len(claim.quote)))
+    return spans
+
+
+@dataclass
+class SparLive:
+    """The turn being played: its role and kind, the marks and cards so far, any plain text."""
+
+    role: str
+    kind: str
+    claims: list = field(default_factory=list)
+    cards: list = field(default_factory=list)
+    text: str = ""
+
+
+def spar_html(speakers: dict[str, str], user_side: str, turns: Sequence, sources: Sequence, scope: str,
+              live: SparLive | None = None) -> str:  # fmt: skip
+    """A spar session: the user's turns as marked sentences, the assistant's as cards (with the
+    stance of each card's source), the turn being played, then the session's sources."""
+    numbers = {s.number for s in sources}
+    stances = {s.number: s.stance for s in sources}
+
+    def block(role: str, kind: str, body: str, speaking: bool = False) -> str:
+        user = role == user_side
+        name = f"{speakers.get(role, role)} ({role})" if user else speakers.get(role, role)
+        state = "checking…" if speaking and user else "answering…" if speaking else ""
+        note = f' <span class="flag">{state}</span>' if state else ""
+        return (
+            f'<div class="turn {html.escape(role)}{" user" if user else ""}" data-role="{html.escape(role)}"'
+            f' data-kind="{html.escape(kind)}"><strong>{html.escape(name)}</strong> <em>({html.escape(kind)})</em>{note}'
+            f'<div class="turn-body">{body}</div></div>'
+        )
+
+    def body(claims: Sequence, cards: Sequence, text: str) -> str:
+        if claims:
+            return claims_html(claims, scope, numbers)
+        if cards:
+            return cards_html(cards, scope, numbers, stances)
+        return text_with_links(text, scope, numbers)
+
+    blocks, claims = [], []
+    for turn in turns:
+        claims += turn.claims
+        blocks.append(block(turn.role, turn.kind, body(turn.claims, turn.cards, turn.text if not turn.claims else "")))
+    if live is not None:
+        claims += live.claims
+        blocks.append(block(live.role, live.kind, body(live.claims, live.cards, live.text), speaking=True))
+    return "".join(blocks) + sources_html(sources, scope, heading="Sources of this session", evidence=_claim_spans(claims, sources))
+
+
+def scorecard_html(card) -> str:
+    """A spar scorecard as a table (``id="scorecard"``; each count in a cell with ``data-count``
+    and ``data-role``), then the user's unused evidence. ``card``: ``assistant.spar.Scorecard``."""
+    columns = [("claims", "claims"), ("supported", "supported"), ("contradicted", "contradicted"), ("not found", "not_found")]
+    head = "".join(f"<th>{name}</th>" for name, _ in columns)
+    rows = []
+    for side in card.sides:
+        cells = "".join(
+            f'<td class="count" data-role="{html.escape(side.role)}" data-count="{_slug(name)}">{int(getattr(side, attr))}</td>'
+            for name, attr in columns
+        )
+        rows.append(f'<tr data-role="{html.escape(side.role)}"><td>{html.escape(side.speaker)} ({html.escape(side.role)})</td>{cells}</tr>')
+    state = "final" if card.complete else "so far"
+    table = (
+        f'<table class="scorecard" id="scorecard" data-complete="{str(card.complete).lower()}">'
+        f"<caption>Scorecard ({state})</caption><tr><th>side</th>{head}</tr>{''.join(rows)}</table>"
+    )
+    unused = ""
+    if card.unused:
+        items = "".join(f'<li data-source="{int(u.source)}">“{html.escape(u.quote)}” [{int(u.source)}]</li>' for u in card.unused)
+        unused = f'<div class="unused"><strong>Evidence for your side you did not use</strong><ul>{items}</ul></div>'
+    return table + unused

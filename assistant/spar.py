@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from assistant import prompts
-from assistant.cards import card_text, text_key
+from assistant.cards import text_key
 from assistant.debate import (
     SIDES,
     CardMade,
@@ -38,7 +38,7 @@ from assistant.debate import (
     gather_sources,
 )
 from assistant.cancel import GenerationStopped
-from assistant.passage import NumberedPassage, Passage
+from assistant.passage import Passage
 from assistant.prompts import Persona
 from assistant.retrieval import validate_query, validate_text
 from assistant.text import split_sentences
@@ -222,14 +222,10 @@ class SparChain:
             started = time.perf_counter()
             opposing = [Opposed(c.label, c.text, c.text) for c in weakest_first(claims)][:4]
             personas = {"advocate": debate.advocate, "skeptic": debate.skeptic}
-            reply = self.debates.card_turn(index, assistant, kind, personas, debate.motion, debate,
-                                            self._own(debate, assistant), opposing)  # fmt: skip
+            cards = self.debates.card_turn(index, assistant, kind, personas, debate.motion, debate, self._own(debate, assistant),
+                                           opposing, first_answers=opposing[0].label if opposing else None)  # fmt: skip
+            reply = yield from self.debates.cards_as_made(index, cards)
             reply.timing["total_s"] = time.perf_counter() - started
-            for card in reply.cards:
-                yield CardMade(index, card)
-                yield TurnText(index, card_text(card) + "\n")
-            if not reply.cards:
-                yield TurnText(index, reply.text)
             self._save(debate, reply)
             yield TurnFinished(reply)
         except (GenerationStopped, GeneratorExit, KeyboardInterrupt):  # the finished turns stay

@@ -3,7 +3,9 @@
 Tabs: **Ask** (chat with streamed answers; [n] links open the cited passage; a sources
 panel under each answer; follow-ups use the conversation), **Debate** (motion, rounds and
 persona names; turns stream with their speakers; the moderator's summary; Markdown
-download), **Library** (upload, URL, paste; progress while ingesting; documents with
+download), **Spar** (the user argues one side, the assistant the other: each sentence of the
+user's turn is marked supported / contradicted / not found as it is checked, then the
+assistant answers with evidence cards; a scorecard; saved sessions resume), **Library** (upload, URL, paste; progress while ingesting; documents with
 passage counts; delete; rebuild the index) and **Search** (ranked passages).
 
 Everything from articles or the model is escaped before it is shown (``assistant.render``).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import assistant  # noqa: F401  (sets the offline environment before gradio is imported)
 
+import asyncio
 import atexit
 import os
 import shutil
@@ -31,12 +34,13 @@ from assistant import prompts, render
 from assistant.access import AccessMiddleware, AccessRule, bind_problem, startup_note
 from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
-from assistant.debate import DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer, SentenceChecked, SourcesFound
-from assistant.retrieval import QueryError, validate_query
+from assistant.retrieval import QueryError, validate_query, validate_text
 from assistant.service import Queued, QueueTimeout, Service, ShuttingDown
 from assistant.settings import Settings
+from assistant.spar import ClaimMarked, Scorecard, opponent, rounds_of, to_spar_markdown
 from assistant.transcripts import Debate, to_markdown
 from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError
@@ -223,6 +227,217 @@ def _debate_tab(service: Service, exports: Path) -> None:
                     [debate_status, transcript, download], concurrency_limit=None)  # fmt: skip
 
 
+# --- Spar ---------------------------------------------------------------------------------
+_ROUND_TITLES = {"opening": "Your opening", "rebuttal": "Your rebuttal", "closing": "Your closing"}
+SESSION_OVER = "Session over"
+
+
+def _spar_choices(service: Service) -> list[tuple[str, int]]:
+    """The saved spar sessions for the dropdown, newest first: (label, id)."""
+    choices = []
+    for session_id, motion, _, status, turns in service.transcripts.list(spar=True):
+        motion = motion if len(motion) <= 70 else motion[:69] + "…"
+        choices.append((f"#{session_id} {motion} ({status}, {turns} turn{'s' if turns != 1 else ''})", session_id))
+    return choices
+
+
+def _sessions_update(service: Service, selected: int | None = None):
+    return gr.update(choices=_spar_choices(service), value=selected)
+
+
+def _next_round_note(service: Service, debate: Debate) -> str:
+    """Which round the user plays next ("Your opening", ..., "Session over")."""
+    kind = service.spar_chain.next_round(debate)
+    if kind is None:
+        return f"**{SESSION_OVER}.** Start a new session to spar again."
+    kinds = rounds_of(debate.rounds)
+    played = sum(1 for t in debate.turns if t.role == debate.user_side)
+    note = f"**{_ROUND_TITLES.get(kind, kind)}** (round {played + 1} of {len(kinds)}): you argue the {debate.user_side} side."
+    if debate.turns and debate.turns[-1].role == debate.user_side:
+        note += " (The assistant's answer to your last turn was not saved: that turn was stopped or failed.)"
+    return note
+
+
+def _spar_session(service: Service, session_id) -> Debate:
+    """The saved session the tab holds, or the UI's error."""
+    if session_id in (None, ""):
+        raise gr.Error("Start a session (or pick a saved one to resume) first.")
+    try:
+        return service.spar_chain.session(int(session_id))
+    except (KeyError, ValueError) as exc:
+        raise gr.Error(f"There is no spar session {session_id}.") from exc
+
+
+def _spar_files(service: Service, exports: Path, debate: Debate, card: Scorecard | None = None) -> tuple[str, Scorecard]:
+    """The session's Markdown export (rewritten after every change) and the scorecard it holds."""
+    card = card or service.spar_chain.scorecard(debate)
+    path = exports / f"spar-{debate.id}.md"  # one file per session, in the app's one folder
+    path.write_text(to_spar_markdown(debate, card), encoding="utf-8")
+    return str(path), card
+
+
+def _spar_start_handler(service: Service, exports: Path) -> Callable[..., tuple]:
+    """``do_spar_start``: a new saved session (no model: both sides' passages are gathered now)."""
+
+    def do_spar_start(motion: str, side: str, rounds: float):
+        motion = _checked(lambda: validate_text(motion, service.settings.max_question_chars, what="motion"))
+        _require_documents(service)
+        if side not in ("advocate", "skeptic"):
+            raise gr.Error("Choose your side: advocate or skeptic.")
+        try:
+            debate = service.spar_chain.start(motion, side, int(rounds))
+        except (QueryError, DebateError) as exc:
+            raise gr.Error(str(exc)) from exc
+        path, _ = _spar_files(service, exports, debate)
+        speakers = debate.speakers()
+        status = (f"Session {debate.id} started: you argue the {side} side; the {speakers[opponent(side)]} "
+                  f"argues the {opponent(side)} side.")  # fmt: skip
+        html = render.spar_html(speakers, debate.user_side, debate.turns, debate.sources, render.new_scope())
+        return (debate.id, status, _next_round_note(service, debate), html, "",
+                gr.update(value=path, visible=True), _sessions_update(service, debate.id))  # fmt: skip
+
+    return do_spar_start
+
+
+def _spar_resume_handler(service: Service, exports: Path) -> Callable[..., tuple]:
+    """``do_spar_resume``: load a saved session (after a restart too) where the user left it."""
+
+    def do_spar_resume(session_id):
+        debate = _spar_session(service, session_id)
+        path, card = _spar_files(service, exports, debate)
+        html = render.spar_html(debate.speakers(), debate.user_side, debate.turns, debate.sources, render.new_scope())
+        status = f"Session {debate.id} resumed ({debate.status}): you argue the {debate.user_side} side."
+        return (debate.id, status, _next_round_note(service, debate), html, render.scorecard_html(card),
+                gr.update(value=path, visible=True), debate.motion, debate.user_side, debate.rounds)  # fmt: skip
+
+    return do_spar_resume
+
+
+def _spar_scorecard_handler(service: Service) -> Callable[..., str]:
+    """``do_spar_scorecard``: the scorecard of the session so far (no model)."""
+
+    def do_spar_scorecard(session_id):
+        return render.scorecard_html(service.spar_chain.scorecard(_spar_session(service, session_id)))
+
+    return do_spar_scorecard
+
+
+def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIterator[tuple]]:
+    """``do_spar_turn`` over ``service``: play the user's turn through the model queue."""
+
+    async def do_spar_turn(session_id, text: str, shown_scorecard: str = ""):
+        """Stream the marks of the user's sentences as each is checked, then the assistant's cards.
+
+        Everything is checked before the request waits for the model; a refused turn stays in its
+        box. The box empties once the turn is saved (it is in the transcript from then on)."""
+        debate = _spar_session(service, session_id)
+        chain = service.spar_chain
+        if chain.next_round(debate) is None:
+            raise gr.Error(f"Session {debate.id} is over: start a new session to spar again.")
+        try:
+            text = chain.check_turn_text(text)
+        except (QueryError, DebateError) as exc:
+            raise gr.Error(str(exc)) from exc
+        scope, speakers, user = render.new_scope(), debate.speakers(), debate.user_side
+        turns, sources, live, box, card = list(debate.turns), debate.sources, None, gr.update(), None
+        stream = service.queue.stream(lambda: chain.play(debate.id, text))
+        try:
+            async for event in stream:
+                if isinstance(event, Queued):
+                    yield _queued_note(event.ahead), gr.update(), gr.update(), box, gr.update(), gr.update(), gr.update()
+                    continue
+                if isinstance(event, DebateStarted):
+                    sources = event.debate.sources  # grows as claim checks cite new passages
+                elif isinstance(event, TurnStarted):
+                    live = render.SparLive(event.role, event.kind)
+                elif isinstance(event, ClaimMarked) and live is not None:
+                    live.claims.append(event.claim)
+                elif isinstance(event, CardMade) and live is not None:
+                    live.cards.append(event.card)
+                elif isinstance(event, TurnText) and live is not None and not live.cards:
+                    live.text += event.text  # a turn without cards (nothing to quote); card lines are shown as cards
+                elif isinstance(event, TurnFinished):
+                    turns.append(event.turn)
+                    live = None
+                    if event.turn.role == user:
+                        box = ""  # saved: the turn is in the transcript now
+                elif isinstance(event, Scorecard):
+                    card = event
+                elif isinstance(event, Debate):
+                    path, card = await asyncio.to_thread(_spar_files, service, exports, event, card)
+                    html = render.spar_html(speakers, user, event.turns, event.sources, scope)
+                    over = chain.next_round(event) is None
+                    score = render.scorecard_html(card) if over or shown_scorecard else gr.update()
+                    status = f"Session {event.id}: {'finished' if over else 'your turn is answered and saved'}."
+                    yield (status, _next_round_note(service, event), html, box, score,
+                           gr.update(value=path, visible=True), _sessions_update(service, event.id))  # fmt: skip
+                    return
+                if live is None or live.role == user:
+                    note = "Checking your sentences against the library…"
+                else:
+                    note = f"The {speakers.get(live.role, live.role)} is answering…"
+                html = render.spar_html(speakers, user, turns, sources, scope, live)
+                yield note, gr.update(), html, box, gr.update(), gr.update(), gr.update()
+        except _GENERATION_ERRORS as exc:
+            raise gr.Error(str(exc)) from exc
+        finally:
+            await stream.aclose()
+
+    return do_spar_turn
+
+
+def _spar_tab(service: Service, exports: Path, demo: gr.Blocks) -> None:
+    """Motion, side and rounds (or a saved session); the user's turns and the assistant's answers
+    stream into the transcript; a scorecard on request; the session as Markdown."""
+    limit = service.settings.spar_max_words
+    do_start, do_resume = _spar_start_handler(service, exports), _spar_resume_handler(service, exports)
+    do_turn, do_scorecard = _spar_turn_handler(service, exports), _spar_scorecard_handler(service)
+
+    def do_spar_sessions():
+        return gr.update(choices=_spar_choices(service))
+
+    with gr.Tab("Spar", id="spar"):
+        gr.Markdown("Argue one side of a motion yourself; the assistant argues the other. Each sentence you write "
+                    "is checked against the library (supported, contradicted or not found) before the assistant "
+                    "answers with evidence cards, weakest claim first.")  # fmt: skip
+        with gr.Row():
+            motion = gr.Textbox(label="Motion", placeholder="Should Seoul revive the Sunshine Policy?", elem_id="spar-motion",
+                                scale=3)  # fmt: skip
+            side = gr.Radio(["advocate", "skeptic"], value="advocate", label="Your side", elem_id="spar-side",
+                            info="The assistant argues the other side.")  # fmt: skip
+            rounds = gr.Slider(0, service.settings.debate_max_rounds, value=service.settings.spar_rounds, step=1,
+                               label="Rebuttal rounds", info="between your opening and your closing", elem_id="spar-rounds")  # fmt: skip
+        with gr.Row():
+            start = gr.Button("Start session", variant="primary", elem_id="spar-start")
+            # Custom values: the choices are this page's (refreshed on load), the session id is checked when picked.
+            sessions = gr.Dropdown(choices=_spar_choices(service), value=None, label="Or resume a saved session",
+                                   allow_custom_value=True, elem_id="spar-sessions", scale=3)  # fmt: skip
+            refresh = gr.Button("Refresh list", elem_id="spar-refresh")
+        spar_status = gr.Markdown(elem_id="spar-status")
+        next_round = gr.Markdown("Start a session to play your opening.", elem_id="spar-next")
+        transcript = gr.HTML(elem_id="spar-transcript")
+        turn = gr.Textbox(label="Your turn", lines=4, elem_id="spar-turn",
+                          info=f"Free text, at most {limit} words; each sentence is checked against the library.")  # fmt: skip
+        words = gr.Markdown(f"0 / {limit} words", elem_id="spar-words")
+        with gr.Row():
+            send = gr.Button("Send turn", variant="primary", elem_id="spar-send")
+            score = gr.Button("Scorecard", elem_id="spar-score")
+            download = gr.DownloadButton("Export Markdown", visible=False, elem_id="spar-download")
+        scorecard = gr.HTML(elem_id="spar-scorecard")
+        session_id = gr.State(None)
+
+        count_words = ("(text) => { const n = (text || '').trim().split(/\\s+/).filter(Boolean).length; "
+                       f"return n + ' / {limit} words' + (n > {limit} ? ' (over the limit)' : ''); }}")  # fmt: skip
+        turn.change(None, turn, words, js=count_words)
+        start.click(do_start, [motion, side, rounds], [session_id, spar_status, next_round, transcript, scorecard, download, sessions])
+        sessions.input(do_resume, [sessions], [session_id, spar_status, next_round, transcript, scorecard, download, motion, side, rounds])
+        refresh.click(do_spar_sessions, None, sessions)
+        send.click(do_turn, [session_id, turn, scorecard], [spar_status, next_round, transcript, turn, scorecard, download, sessions],
+                   concurrency_limit=None)  # fmt: skip
+        score.click(do_scorecard, [session_id], [scorecard])
+        demo.load(do_spar_sessions, None, sessions)
+
+
 # --- Library ------------------------------------------------------------------------------
 def _ingest_inputs(files, url: str, text: str, title: str) -> tuple[list[tuple[str, str]], list[str], list[tuple]]:
     """(uploads, URLs, pasted texts) from the form; a URL must be a web address, never a server path."""
@@ -353,6 +568,7 @@ def build_blocks(service: Service) -> gr.Blocks:
         gr.Markdown("# Debate Assistant\nGrounded answers and debates over the articles you add. Every claim cites a passage.")
         _ask_tab(service)
         _debate_tab(service, exports)
+        _spar_tab(service, exports, demo)
         _library_tab(service, demo)
         _search_tab(service)
     return demo

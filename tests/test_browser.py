@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from assistant.service import Service
-from tests.conftest import ARTICLES
+from assistant.transcripts import CONTRADICTED, NOT_FOUND, SUPPORTED
+from tests.conftest import ARTICLES, shared_dir
 from tests.servers import serve_app
 from ui import create_app
 
@@ -143,5 +144,108 @@ def test_markup_in_articles_and_answers_is_shown_as_text_never_run(browser, sett
         page.get_by_role("tab", name="Library").click()
         _wait_text(page, "#documents", "<b>Harbour</b> report", 30_000)
         page.wait_for_timeout(500)
+        assert dialogs == []
+    service.close()
+
+
+SHARED_CORPUS = shared_dir() / "corpus"
+SPAR_MOTION = "Should Seoul revive the Sunshine Policy of engagement with North Korea?"
+# The user's three turns (opening, rebuttal, closing) and what the shared corpus makes of each:
+# its first nuclear test was in October 2006, nobody from Brazil is in it, Kaesong closed in February 2016.
+SPAR_TURNS = [
+    ("North Korea carried out its first nuclear test in October 2009.", CONTRADICTED),
+    ("Diplomats from Brazil drafted the Sunshine Policy.", NOT_FOUND),
+    ("The Kaesong complex was shut down in February 2016 after a fourth nuclear test.", SUPPORTED),
+]
+# Each time the transcript changes: how many marked sentences and how many cards it shows.
+_RECORD_TRANSCRIPT = """() => {
+  const transcript = document.querySelector('#spar-transcript');
+  window.sparLog = [];
+  new MutationObserver(() => window.sparLog.push([
+    transcript.querySelectorAll('li.claim').length, transcript.querySelectorAll('.card').length,
+  ])).observe(transcript, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def _toast(page, text: str) -> None:
+    page.locator('[data-testid="toast-body"]').filter(has_text=text).first.wait_for(timeout=30_000)
+
+
+@pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason="../shared (the seed corpus) is not present beside this checkout")
+def test_spar_marks_each_claim_then_answers_with_advocate_cards_and_scores(browser, settings) -> None:
+    service = Service(settings.model_copy(update={"debate_turn_max_tokens": 110}))
+    service.library.ingest([str(SHARED_CORPUS)])  # stances from its manifest.json
+    with serve_app(create_app(service)) as url:
+        page, dialogs = _open(browser, url)
+        page.get_by_role("tab", name="Spar").click()
+        turn_box = page.locator("#spar-turn textarea")
+
+        # Bad input is refused with a message, and what was typed stays in the box.
+        turn_box.fill(SPAR_TURNS[0][0])
+        page.locator("#spar-send").click()
+        _toast(page, "Start a session")
+        page.locator("#spar-start").click()
+        _toast(page, "the motion is empty")
+        page.locator("#spar-motion textarea").fill(SPAR_MOTION)
+        page.locator("#spar-side").get_by_label("skeptic").check()
+        page.locator("#spar-rounds input[type=number]").fill("1")
+        page.locator("#spar-rounds input[type=number]").press("Enter")
+        page.locator("#spar-start").click()
+        _wait_text(page, "#spar-next", "Your opening")
+        session_id = service.transcripts.list(spar=True)[0][0]
+        too_long = " ".join(["engagement"] * (settings.spar_max_words + 1))
+        turn_box.fill(too_long)
+        _wait_text(page, "#spar-words", "over the limit")
+        page.locator("#spar-send").click()
+        _toast(page, f"the limit is {settings.spar_max_words}")
+        assert turn_box.input_value() == too_long
+        assert service.spar_chain.session(session_id).turns == []
+
+        # Three turns; each sentence's mark is shown before the assistant's cards of that round.
+        page.evaluate(_RECORD_TRANSCRIPT)
+        for played, ((text, _), after) in enumerate(zip(SPAR_TURNS, ["Your rebuttal", "Your closing", "Session over"])):
+            cards_before = page.locator("#spar-transcript .card").count()
+            turn_box.fill(text)
+            page.locator("#spar-send").click()
+            page.locator(f'#spar-transcript li.claim[data-label="U{played + 1}"]').wait_for(timeout=300_000)
+            _wait_text(page, "#spar-next", after, 300_000)
+            assert page.evaluate("window.sparLog").count([played + 1, cards_before]) >= 1  # marked, no new card yet
+            assert page.locator("#spar-transcript .card").count() > cards_before
+            assert turn_box.input_value() == ""  # saved: the turn is in the transcript now
+            if played == 0:  # the scorecard on request, mid-session
+                page.locator("#spar-score").click()
+                page.locator('#scorecard td[data-role="skeptic"][data-count="contradicted"]').wait_for(timeout=60_000)
+                assert page.locator('#scorecard td[data-role="skeptic"][data-count="claims"]').inner_text() == "1"
+
+        claims = page.locator("#spar-transcript li.claim")
+        marks = {claims.nth(i).get_attribute("data-label"): claims.nth(i).get_attribute("data-mark") for i in range(claims.count())}
+        assert marks == {f"U{n}": mark for n, (_, mark) in enumerate(SPAR_TURNS, start=1)}
+        contradicted = page.locator('#spar-transcript li.claim[data-mark="contradicted"]')
+        assert "October 2006" in contradicted.inner_text() and contradicted.locator("a.cite").count() == 1
+        assert "February 2016" in page.locator('#spar-transcript li.claim[data-mark="supported"]').inner_text()
+
+        # The assistant argues the advocate side: every card quotes an advocate (or unknown) source.
+        cards = page.locator("#spar-transcript .card")
+        stances = [cards.nth(i).get_attribute("data-stance") for i in range(cards.count())]
+        assert stances and set(stances) <= {"advocate", "unknown"}, stances
+        sources = {s.number: s.stance for s in service.spar_chain.session(session_id).sources}
+        assert all(sources[int(cards.nth(i).get_attribute("data-source"))] == stances[i] for i in range(cards.count()))
+
+        # The final scorecard counts what the transcript shows.
+        page.locator('#scorecard[data-complete="true"]').wait_for(timeout=60_000)
+
+        def count(role: str, column: str) -> int:
+            return int(page.locator(f'#scorecard td[data-role="{role}"][data-count="{column}"]').inner_text())
+
+        shown = [claims.nth(i).get_attribute("data-mark") for i in range(claims.count())]
+        assert count("skeptic", "claims") == len(shown) == 3
+        for mark in (SUPPORTED, CONTRADICTED, NOT_FOUND):
+            assert count("skeptic", mark.replace(" ", "-")) == shown.count(mark) == 1
+        assert count("advocate", "claims") == cards.count()
+        assert page.locator("#spar-download").is_visible()
+        assert service.spar_chain.session(session_id).status == "complete"
+        assert service.transcripts.list(spar=True)[0][3] == "complete"
+        page.locator("#spar-transcript .turn").first.scroll_into_view_if_needed()
+        _shot(page, "spar")
         assert dialogs == []
     service.close()

@@ -93,3 +93,50 @@ def test_debate_downloads_share_one_folder_that_is_not_one_per_debate(running_ap
     assert set(Path(tempfile.gettempdir()).glob("da-debate-*")) == before
     folders = {p.parent for p in Path(tempfile.gettempdir()).glob("da-exports-*/debate-*.md")}
     assert len([f for f in folders if len(list(f.glob("debate-*.md"))) >= 2]) >= 1  # both in one folder
+
+
+def test_spar_tab_marks_each_sentence_then_answers_scores_resumes_and_exports(running_app) -> None:
+    from gradio_client.exceptions import AppError
+
+    url, service = running_app
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError, match="Start a session"):
+        client.predict("Talks fail.", "", api_name="/do_spar_turn")
+    with pytest.raises(AppError, match="the motion is empty"):
+        client.predict(" ", "skeptic", 0, api_name="/do_spar_start")
+    status, note, html, _, download, sessions = client.predict("Should Arandia get a non-aggression pledge first?",
+                                                               "skeptic", 0, api_name="/do_spar_start")  # fmt: skip
+    session_id = sessions["value"]
+    assert status.startswith(f"Session {session_id} started") and "Your opening" in note and "round 1 of 2" in note
+    for bad, message in (("  ", "the turn is empty"), (" ".join(["word"] * (service.settings.spar_max_words + 1)), "the limit is")):
+        with pytest.raises(AppError, match=message):
+            client.predict(bad, "", api_name="/do_spar_turn")
+    assert service.spar_chain.session(session_id).turns == []  # nothing saved for a refused turn
+
+    status, note, html, box, _, download, _ = client.predict(
+        "Arandia expelled the inspectors in 2019. Talks <b>always</b> fail.", "", api_name="/do_spar_turn")
+    assert "Your closing" in note and box == ""
+    assert '<li class="claim claim-contradicted" data-mark="contradicted" data-label="U1"' in html
+    assert 'data-mark="not found" data-label="U2"' in html and "Talks &lt;b&gt;always&lt;/b&gt; fail." in html
+    assert "<b>always" not in html and html.index('data-label="U1"') < html.index('class="card"')
+    assert 'data-stance="unknown"' in html  # the one article has no stance: both sides may quote it
+    assert "## Opening: you" in Path(download["value"]).read_text(encoding="utf-8")
+
+    card = client.predict(api_name="/do_spar_scorecard")  # on request, mid-session
+    assert 'data-complete="false"' in card and 'data-role="skeptic" data-count="contradicted">1<' in card
+
+    status, note, html, box, card, download, sessions = client.predict("Sanctions cut steel imports by seventy percent.",
+                                                                       "", api_name="/do_spar_turn")  # fmt: skip
+    assert "Session over" in note and 'data-complete="true"' in card
+    assert sessions["choices"][0] == [f"#{session_id} Should Arandia get a non-aggression pledge first? (complete, 4 turns)", session_id]
+    with pytest.raises(AppError, match="is over"):
+        client.predict("One more.", "", api_name="/do_spar_turn")
+    exported = Path(download["value"]).read_text(encoding="utf-8")
+    assert exported.startswith("# Spar: Should Arandia") and "## Scorecard" in exported
+
+    # Another tab (a new client) resumes the saved session.
+    other = Client(url, verbose=False)
+    status, note, html, card, _, motion, side, rounds = other.predict(session_id, api_name="/do_spar_resume")
+    assert "resumed (complete)" in status and "Session over" in note and (motion, side, rounds) == (
+        "Should Arandia get a non-aggression pledge first?", "skeptic", 0)
+    assert html.count("<li class=\"claim") == 3 and 'data-complete="true"' in card
