@@ -59,3 +59,15 @@ def test_check_cost_times_both_verifier_stages_on_the_same_reply(tmp_path: Path)
         assert (row["verify_llm_prompt_tokens"] > 0) == (row["judged_sentences"] > 0)
         assert row["kept_llm"] <= row["kept_rules"]  # the model stage only ever removes
     assert "| verify, rules+llm |" in markdown(report)
+
+
+@pytest.mark.slow
+def test_spar_bench_times_marks_check_and_first_card_after_a_warm_up(tmp_path: Path) -> None:
+    """Real model on the fixture articles, rules verifier, one timed turn: every sentence of the
+    four-sentence turn is marked, the marks come before the check ends and the check before the first card."""
+    from bench.spar_time import TURNS, measure_spar
+
+    report = measure_spar(Path(__file__).parent / "fixtures" / "articles", runs=1, data_dir=tmp_path, verifiers=["rules"])
+    (run,) = report["verifiers"]["rules"]["runs"]
+    assert len(run["marks"]) == 4 == TURNS[1].count(". ") + 1
+    assert run["first_mark_s"] <= run["check_s"] <= run["first_card_s"] <= run["turn_s"]
