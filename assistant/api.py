@@ -124,9 +124,13 @@ def debate_dict(debate: Debate) -> dict:
 
 
 def spar_dict(chain: SparChain, debate: Debate, scorecard: bool = False) -> dict:
-    """A spar session: the saved debate, the side the user argues, the round they play next (None
-    when it is over) and, with ``scorecard``, the scorecard so far."""
-    data = {**debate_dict(debate), "user_side": debate.user_side, "next_round": chain.next_round(debate)}
+    """A spar session: the saved debate, the side the user argues, the round they play next (None when
+    all are played), whether a turn of theirs still waits for the assistant's answer (a play stopped in
+    between: the next request answers it first, and may then have an empty ``text``), whether the
+    session is over and, with ``scorecard``, the scorecard so far."""
+    unanswered = chain.unanswered(debate)
+    data = {**debate_dict(debate), "user_side": debate.user_side, "next_round": chain.next_round(debate),
+            "unanswered": unanswered.index if unanswered is not None else None, "over": chain.is_over(debate)}  # fmt: skip
     if scorecard:
         data["scorecard"] = asdict(chain.scorecard(debate))
     return data
@@ -195,16 +199,28 @@ def _debate_event(item) -> dict | None:
     return None
 
 
-def _spar_event(chain: SparChain):
-    """The NDJSON line of each spar stream event (None: not sent)."""
+def _spar_event(chain: SparChain, plays_turn: bool):
+    """The NDJSON line of each event of one spar stream (None: not sent). ``plays_turn``: the request
+    brings a turn of the user's (not only the answer to their last one)."""
+    session: list[Debate] = []
 
     def render(item) -> dict | None:
-        if isinstance(item, DebateStarted):  # the round being played: the session's next one as the turn starts
+        if isinstance(item, DebateStarted):  # before anything of this request is played
             debate = item.debate
+            session.append(debate)
+            unanswered = chain.unanswered(debate)
             return {"type": "session", "id": debate.id, "motion": debate.motion, "side": debate.user_side,
-                    "round": chain.next_round(debate), "sources": [s.as_dict() for s in debate.sources]}  # fmt: skip
+                    "round": chain.next_round(debate) if plays_turn else None,
+                    "answers_first": unanswered.index if unanswered is not None else None,
+                    "sources": [s.as_dict() for s in debate.sources]}  # fmt: skip
         if isinstance(item, ClaimMarked):
-            return {"type": "mark", "index": item.index, "claim": asdict(item.claim)}
+            line = {"type": "mark", "index": item.index, "claim": asdict(item.claim)}
+            # A deciding passage new to the session joins its sources as it is found: sent with the mark,
+            # so a client can show it now (the final "spar" line lists every source).
+            numbered = {s.number: s for s in session[-1].sources} if session else {}
+            if item.claim.source in numbered:
+                line["source"] = numbered[item.claim.source].as_dict()
+            return line
         if isinstance(item, Scorecard):
             return {"type": "scorecard", **asdict(item)}
         if isinstance(item, Debate):
@@ -250,22 +266,24 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
         # Everything that can be refused is refused here, before the queue: a bad turn, side, motion or
         # document (422/404), an unknown or finished session (404/409); a refused request saves nothing.
         chain = service.spar_chain
-        try:
-            chain.check_turn_text(request.text)
-        except (QueryError, DebateError) as exc:
-            raise HTTPException(422, str(exc)) from exc
         if request.session_id is None:
+            _check_turn(chain, request.text)
             session = _start_spar(service, chain, request)
         else:
             given = [name for name in ("motion", "side", "rounds", "doc_ids") if getattr(request, name) is not None]
             if given:
                 raise HTTPException(422, f"session_id continues a saved session; leave out {', '.join(given)}")
             session = _spar_session(service, request.session_id)
-            if chain.next_round(session) is None:
+            if chain.is_over(session):
                 raise HTTPException(409, f"spar session {session.id} is over; start a new one")
-        # Chain errors become an "error" line; a client that goes away stops the turn (the session is saved as
-        # "stopped" and resumes at the round it had not finished).
-        response = GenerationResponse(service.queue, lambda: chain.play(session.id, request.text), _spar_event(chain))
+            # The round and the turn, as play checks them when called (a turn the assistant has not answered
+            # yet is answered first; the text may then be empty). Nothing runs until the worker iterates.
+            _check_turn(chain, request.text, lambda: chain.check_play(session.id, request.text))
+        # Chain errors become an "error" line; a client that goes away stops the turn (saved as "stopped"; a
+        # turn of the user's left unanswered is answered first by the next request).
+        plays_turn = bool(request.text.strip())
+        response = GenerationResponse(service.queue, lambda: chain.play(session.id, request.text),
+                                      _spar_event(chain, plays_turn))  # fmt: skip
         response.headers["X-Spar-Session"] = str(session.id)  # known even if the queue wait runs out
         return response
 
@@ -421,6 +439,14 @@ def _start_spar(service: Service, chain: SparChain, request: SparRequest) -> Deb
     try:
         return chain.start(request.motion, request.side, request.rounds, request.doc_ids)
     except (QueryError, DebateError) as exc:  # a bad side or rounds, a side with nothing to argue from
+        raise HTTPException(422, str(exc)) from exc
+
+
+def _check_turn(chain: SparChain, text: str, check=None) -> None:
+    """``check`` (default: the turn's text alone), its SparError or QueryError a 422."""
+    try:
+        (check or (lambda: chain.check_turn_text(text)))()
+    except (QueryError, DebateError) as exc:
         raise HTTPException(422, str(exc)) from exc
 
 

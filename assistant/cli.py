@@ -492,21 +492,22 @@ def _play_spar_round(chain, session_id: int, text: str):
 
 
 def _list_spar_sessions() -> None:
-    """Saved spar sessions, newest first, with the side the user argues and the round they play next."""
-    from assistant.spar import rounds_of
-    from assistant.transcripts import COMPLETE, TranscriptStore
+    """Saved spar sessions, newest first, with the side the user argues and what comes next."""
+    from assistant.spar import SparChain
+    from assistant.transcripts import TranscriptStore
 
     store = TranscriptStore(Settings().transcripts_path)
     rows = store.list(spar=True)
     if not rows:
         out.print('No spar sessions yet. Start one with: da spar --motion "..." --side skeptic')
         return
-    table = Table("id", "motion", "started", "you argue", "status", "turns", "next round")
+    table = Table("id", "motion", "started", "you argue", "status", "turns", "next")
     for session_id, motion, created, status, n_turns in rows:
         session = store.get(session_id)
-        played = sum(1 for t in session.turns if t.role == session.user_side)  # as SparChain.next_round counts
-        kinds = rounds_of(session.rounds)
-        upcoming = kinds[played] if played < len(kinds) and status != COMPLETE else "-"
+        if SparChain.unanswered(session) is not None:
+            upcoming = "the assistant's answer to your last turn"
+        else:
+            upcoming = f"your {kind}" if (kind := SparChain.next_round(session)) else "-"
         table.add_row(str(session_id), escape(motion), created, session.user_side or "", status, str(n_turns), upcoming)
     out.print(table)
 
@@ -521,7 +522,12 @@ def _play_spar(chain, session) -> None:
               f"the assistant the {opponent(session.user_side)} side; you speak first in each round.", highlight=False)  # fmt: skip
     resume = f"spar session {session.id} is saved; continue it with: da spar --resume {session.id}"
     try:
-        while (kind := chain.next_round(session)) is not None:
+        while not chain.is_over(session):
+            if chain.unanswered(session) is not None:  # a play stopped before the assistant answered: answer now
+                out.print("\n[dim]the assistant had not answered your last turn yet; it answers now[/]", highlight=False)
+                session = _play_spar_round(chain, session.id, "")
+                continue
+            kind = chain.next_round(session)
             text = _read_turn(kind, limit)
             if text is None:
                 out.print(f"\n{resume}", highlight=False)
@@ -592,7 +598,7 @@ def spar(
     if resume is not None:
         chain = _spar_chain(settings, _chat_model(settings))
         session = _spar_session(chain, resume)
-        if chain.next_round(session) is None:
+        if chain.is_over(session):
             _fail(f"spar session {resume} is over; see da spar --scorecard {resume} or --export {resume}")
     else:
         if motion is None or side is None:

@@ -281,9 +281,10 @@ class DebateChain:
         raise RuntimeError("a card turn ended without its turn")
 
     def candidates(
-        self, query: str, own: Sequence[tuple[int, Passage]], used_quotes: set[str]
+        self, query: str, own: Sequence[tuple[int, Passage]], used_quotes: set[str], limit: int | None = None
     ) -> list[Candidate]:
-        """The side's best sentences for ``query``, none quoted earlier in the debate."""
+        """The side's best ``limit`` sentences for ``query`` (default: the setting), none quoted earlier in the debate."""
+        limit = limit or self.settings.debate_card_candidates
         ranked = self.ranker.rank_sentences(query, [p for _, p in own])
         chosen: list[Candidate] = []
         for origin, sentence, _ in ranked:
@@ -296,7 +297,7 @@ class DebateChain:
                 continue
             number, passage = own[origin]
             chosen.append(Candidate(number, passage, sentence))
-            if len(chosen) == self.settings.debate_card_candidates:
+            if len(chosen) == limit:
                 break
         return chosen
 
@@ -311,6 +312,7 @@ class DebateChain:
         own: Sequence[tuple[int, Passage]],
         opposing: Sequence[Opposed] = (),
         first_answers: str | None = None,
+        n_candidates: int | None = None,
     ) -> Iterator[Card | DebateTurn]:
         """2-3 cards from the side's own passages, each yielded as soon as the model has written
         it, then the finished turn. With ``opposing``, each card answers one of those points (an
@@ -320,7 +322,7 @@ class DebateChain:
         earlier = [c for t in debate.turns for c in t.cards]
         query = " ".join([motion, *(o.tag for o in opposing)]) if opposing else f"{motion} {me.search_text}"
         used_quotes = {text_key(c.quote) for c in earlier}
-        candidates = self.candidates(query, own, used_quotes)
+        candidates = self.candidates(query, own, used_quotes, n_candidates)
         speaker = debate.speakers()[role]
         if not candidates:
             yield DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True)

@@ -253,8 +253,9 @@ def claims_html(claims: Sequence, scope: str, numbers: set[int]) -> str:
             link = text_with_links(f"[{source}]", scope, numbers)
             evidence = f'<blockquote class="claim-evidence">{lead}“{html.escape(claim.quote)}” {link}</blockquote>'
         elif claim.mark == "not found":
-            evidence = '<blockquote class="claim-evidence">nothing in the library speaks to this</blockquote>'
-        reason = f' <span class="flag">({html.escape(claim.reason)})</span>' if claim.reason and claim.mark != "supported" else ""
+            evidence = '<blockquote class="claim-evidence">no passage in the library says this</blockquote>'
+        why = f"closest passage: {claim.reason}" if claim.mark == "not found" and source is None else claim.reason
+        reason = f' <span class="flag">({html.escape(why)})</span>' if claim.reason and claim.mark != "supported" else ""
         items.append(
             f'<li class="claim claim-{slug}" data-mark="{html.escape(claim.mark)}" data-label="{html.escape(claim.label)}"'
             f' data-source="{source if source is not None else ""}"><span class="label">{html.escape(claim.label)}</span> '
@@ -320,7 +321,8 @@ def spar_html(speakers: dict[str, str], user_side: str, turns: Sequence, sources
     if live is not None:
         claims += live.claims
         blocks.append(block(live.role, live.kind, body(live.claims, live.cards, live.text), speaking=True))
-    return "".join(blocks) + sources_html(sources, scope, heading="Sources of this session", evidence=_claim_spans(claims, sources))
+    evidence = _claim_spans(claims, sources)
+    return "".join(blocks) + sources_html(sources, scope, heading="Sources of this session", evidence=evidence)
 
 
 def scorecard_html(card) -> str:
@@ -334,7 +336,8 @@ def scorecard_html(card) -> str:
             f'<td class="count" data-role="{html.escape(side.role)}" data-count="{_slug(name)}">{int(getattr(side, attr))}</td>'
             for name, attr in columns
         )
-        rows.append(f'<tr data-role="{html.escape(side.role)}"><td>{html.escape(side.speaker)} ({html.escape(side.role)})</td>{cells}</tr>')
+        name = f"{html.escape(side.speaker)} ({html.escape(side.role)})"
+        rows.append(f'<tr data-role="{html.escape(side.role)}"><td>{name}</td>{cells}</tr>')
     state = "final" if card.complete else "so far"
     table = (
         f'<table class="scorecard" id="scorecard" data-complete="{str(card.complete).lower()}">'
@@ -342,6 +345,7 @@ def scorecard_html(card) -> str:
     )
     unused = ""
     if card.unused:
-        items = "".join(f'<li data-source="{int(u.source)}">“{html.escape(u.quote)}” [{int(u.source)}]</li>' for u in card.unused)
+        items = "".join(f'<li data-source="{int(u.source)}">“{html.escape(u.quote)}” [{int(u.source)}]</li>'
+                        for u in card.unused)  # fmt: skip
         unused = f'<div class="unused"><strong>Evidence for your side you did not use</strong><ul>{items}</ul></div>'
     return table + unused

@@ -143,6 +143,18 @@ class Settings(BaseSettings):
     # Spar (the user argues one side)
     spar_rounds: int = Field(1, ge=0, le=5, description="Rebuttal rounds between a spar's opening and closing.")
     spar_max_words: int = Field(150, ge=10, le=1000, description="Words a user's spar turn may have.")
+    spar_card_candidates: int = Field(
+        5, ge=2, le=20, description="Evidence sentences offered to the assistant per spar turn: fewer than in a debate, "
+        "so its first card comes within 5 s of the user's turn on two cores (each costs ~35 prompt tokens).",
+    )
+    spar_verifier: Literal["rules", "rules+llm"] = Field(
+        "rules",
+        description="How a spar turn's sentences are checked (see 'verifier'). 'rules' by default for speed: on a "
+        "four-sentence turn the model stage took the whole check from 0.07 s to 3.4 s and the first card from 4.5 s "
+        "to 8.6 s (bench.spar_time, 2026-11-26; targets 8 s and 5 s). The price, measured with "
+        "'python -m eval.claims --spar': unsupported claims caught 0.87 / 0.78 (claims_dev / claims_own) with the "
+        "rules, 1.00 / 1.00 with the model stage (supported recall 1.00 / 1.00 and 1.00 / 0.96).",
+    )
     spar_claim_passages: int = Field(
         3, ge=1, le=10, description="Library passages each sentence of a user's spar turn is checked against."
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -148,8 +148,8 @@ class SparChain:
 
     @cached_property
     def verifier(self) -> Verifier:
-        """The configured claim verifier (rules, or rules then the local model), built on first use."""
-        return self._verifier or make_verifier(self.settings)
+        """The claim verifier ``spar_verifier`` asks for (rules, or rules then the local model), built on first use."""
+        return self._verifier or make_verifier(self.settings.model_copy(update={"verifier": self.settings.spar_verifier}))
 
     # -- a session -----------------------------------------------------------------------
     def start(self, motion: str, side: str, rounds: int | None = None, doc_ids: Sequence[str] | None = None) -> Debate:
@@ -167,7 +167,10 @@ class SparChain:
                                      self.settings.debate_k_per_side, doc_ids)  # fmt: skip
         stances = self.retriever.library.registry.stances()
         sources = [numbered_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
-        return self.store.create(motion, rounds, personas["advocate"], personas["skeptic"], sources, user_side=side)
+        debate = self.store.create(motion, rounds, personas["advocate"], personas["skeptic"], sources, user_side=side)
+        self.store.set_status(debate.id, WAITING)  # the user plays first, now or after a restart
+        debate.status = WAITING
+        return debate
 
     def session(self, session_id: int) -> Debate:
         """A saved spar session (KeyError if there is none with this id)."""
@@ -176,11 +179,26 @@ class SparChain:
             raise KeyError(f"no spar session with id {session_id} (it is a debate)")
         return debate
 
-    def next_round(self, debate: Debate) -> str | None:
-        """The kind of round the user plays next, or None when the session is over."""
+    @staticmethod
+    def next_round(debate: Debate) -> str | None:
+        """The kind of round the user plays next, or None when all the user's rounds are played."""
         played = sum(1 for t in debate.turns if t.role == debate.user_side)
         kinds = rounds_of(debate.rounds)
-        return kinds[played] if played < len(kinds) and debate.status != COMPLETE else None
+        return kinds[played] if played < len(kinds) else None
+
+    @staticmethod
+    def unanswered(debate: Debate) -> DebateTurn | None:
+        """The user's last turn if the assistant has not answered it (a play stopped or failed in between):
+        the next ``play`` answers it first."""
+        return debate.turns[-1] if debate.turns and debate.turns[-1].role == debate.user_side else None
+
+    @staticmethod
+    def is_over(debate: Debate) -> bool:
+        return SparChain.next_round(debate) is None and SparChain.unanswered(debate) is None
+
+    def check_play(self, session_id: int, text: str) -> None:
+        """What ``play`` would refuse (KeyError, SparError, QueryError), without running anything."""
+        self.play(session_id, text).close()
 
     def check_turn_text(self, text: str) -> str:
         """The cleaned turn, or SparError/QueryError saying what is wrong (nothing is saved before this passes)."""
@@ -192,49 +210,39 @@ class SparChain:
 
     def play(self, session_id: int, text: str) -> Iterator[SparEvent]:
         """The user's turn: each sentence's mark as it is checked, then the assistant's cards;
-        after the closing round, the scorecard and the finished session."""
+        after the closing round, the scorecard and the finished session.
+
+        Checked now, before anything runs (errors raise here, not from the iterator): the session,
+        the round and the text. An unanswered last turn is answered first; ``text`` may then be
+        empty ("answer my last turn")."""
         debate = self.session(session_id)
+        waiting = self.unanswered(debate)
         kind = self.next_round(debate)
-        if kind is None:
+        if kind is None and waiting is None:
             raise SparError(f"spar session {session_id} is over; start a new one")
-        text = self.check_turn_text(text)
-        user, assistant = debate.user_side, opponent(debate.user_side)
-        speakers = debate.speakers()
+        if waiting is not None and not (text or "").strip():
+            return self._play(debate, waiting, None, "")
+        if kind is None:
+            raise SparError(f"all rounds of spar session {session_id} are played; send an empty turn to get "
+                            "the answer to your closing")  # fmt: skip
+        return self._play(debate, waiting, kind, self.check_turn_text(text))
+
+    def _play(self, debate: Debate, waiting: DebateTurn | None, kind: str | None, text: str) -> Iterator[SparEvent]:
         yield DebateStarted(debate)
         self.store.set_status(debate.id, RUNNING)
         try:
-            index = len(debate.turns)
-            yield TurnStarted(index, user, kind, speakers[user])
-            started = time.perf_counter()
-            claims: list[ClaimCheck] = []
-            for claim in self._checks(debate, text):
-                claims.append(claim)
-                yield ClaimMarked(index, claim)
-            turn = DebateTurn(index=index, role=user, kind=kind, speaker=speakers[user], text=text, claims=claims,
-                              cited=sorted({c.source for c in claims if c.source}),
-                              timing={"check_s": time.perf_counter() - started})  # fmt: skip
-            self.store.set_sources(debate.id, debate.sources)
-            self._save(debate, turn)
-            yield TurnFinished(turn)
-
-            index += 1
-            yield TurnStarted(index, assistant, kind, speakers[assistant])
-            started = time.perf_counter()
-            opposing = [Opposed(c.label, c.text, c.text) for c in weakest_first(claims)][:4]
-            personas = {"advocate": debate.advocate, "skeptic": debate.skeptic}
-            cards = self.debates.card_turn(index, assistant, kind, personas, debate.motion, debate, self._own(debate, assistant),
-                                           opposing, first_answers=opposing[0].label if opposing else None)  # fmt: skip
-            reply = yield from self.debates.cards_as_made(index, cards)
-            reply.timing["total_s"] = time.perf_counter() - started
-            self._save(debate, reply)
-            yield TurnFinished(reply)
+            if waiting is not None:
+                yield from self._reply(debate, waiting)
+            if kind is not None:
+                turn = yield from self._user_turn(debate, kind, text)
+                yield from self._reply(debate, turn)
         except (GenerationStopped, GeneratorExit, KeyboardInterrupt):  # the finished turns stay
             self.store.set_status(debate.id, STOPPED)
             raise
         except BaseException:
             self.store.set_status(debate.id, FAILED)
             raise
-        if self.next_round(debate) is None:
+        if self.is_over(debate):
             self.store.set_status(debate.id, COMPLETE)
             debate.status = COMPLETE
             yield self.scorecard(debate)
@@ -242,6 +250,41 @@ class SparChain:
             self.store.set_status(debate.id, WAITING)  # the user plays next, now or after a restart
             debate.status = WAITING
         yield debate
+
+    def _user_turn(self, debate: Debate, kind: str, text: str) -> Generator[SparEvent, None, DebateTurn]:
+        """The user's turn, each sentence marked as soon as it is checked; saved with the sources it cites."""
+        user = debate.user_side
+        index = len(debate.turns)
+        yield TurnStarted(index, user, kind, debate.speakers()[user])
+        started = time.perf_counter()
+        claims: list[ClaimCheck] = []
+        for claim in self._checks(debate, text):
+            claims.append(claim)
+            yield ClaimMarked(index, claim)
+        turn = DebateTurn(index=index, role=user, kind=kind, speaker=debate.speakers()[user], text=text, claims=claims,
+                          cited=sorted({c.source for c in claims if c.source}),
+                          timing={"check_s": time.perf_counter() - started})  # fmt: skip
+        self.store.set_sources(debate.id, debate.sources)
+        self._save(debate, turn)
+        yield TurnFinished(turn)
+        return turn
+
+    def _reply(self, debate: Debate, turn: DebateTurn) -> Iterator[SparEvent]:
+        """The assistant's cards for the user's ``turn``, the first answering its weakest claim."""
+        assistant = opponent(debate.user_side)
+        index = len(debate.turns)
+        yield TurnStarted(index, assistant, turn.kind, debate.speakers()[assistant])
+        started = time.perf_counter()
+        opposing = [Opposed(c.label, c.text, c.text) for c in weakest_first(turn.claims)][:4]
+        personas = {"advocate": debate.advocate, "skeptic": debate.skeptic}
+        cards = self.debates.card_turn(index, assistant, turn.kind, personas, debate.motion, debate,
+                                       self._own(debate, assistant), opposing,
+                                       first_answers=opposing[0].label if opposing else None,
+                                       n_candidates=self.settings.spar_card_candidates)  # fmt: skip
+        reply = yield from self.debates.cards_as_made(index, cards)
+        reply.timing["total_s"] = time.perf_counter() - started
+        self._save(debate, reply)
+        yield TurnFinished(reply)
 
     def _save(self, debate: Debate, turn: DebateTurn) -> None:
         debate.turns.append(turn)
@@ -292,11 +335,11 @@ class SparChain:
             # A card's quote is an exact sentence of its source and its tag passed the tag check (or is the quote).
             SideScore(opponent(user), speakers[opponent(user)], len(cards), len(cards), 0, 0),
         ]
-        used = {text_key(c.quote) for c in claims if c.mark == SUPPORTED}
+        used = {text_key(c.quote) for c in claims if c.quote} | {text_key(c.quote) for c in cards}
         own = self._own(debate, user)
         query = f"{debate.motion} {(debate.advocate if user == 'advocate' else debate.skeptic).search_text}"
         unused = [UnusedCard(c.source, c.sentence.text) for c in self.debates.candidates(query, own, used)][:UNUSED_CARDS]
-        return Scorecard(sides, unused, complete=self.next_round(debate) is None)
+        return Scorecard(sides, unused, complete=self.is_over(debate))
 
 
 def scorecard_markdown(card: Scorecard) -> str:

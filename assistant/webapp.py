@@ -21,6 +21,7 @@ import assistant  # noqa: F401  (sets the offline environment before gradio is i
 import asyncio
 import atexit
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -241,21 +242,33 @@ def _spar_choices(service: Service) -> list[tuple[str, int]]:
     return choices
 
 
+def _markdown_text(text: str) -> str:
+    """``text`` (the user's motion) shown literally in a ``gr.Markdown``: every Markdown or HTML character escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~&])", r"\\\1", " ".join(text.split()))
+
+
+def _session_title(debate: Debate) -> str:
+    return f"Session {debate.id}, “{_markdown_text(debate.motion)}”"
+
+
 def _sessions_update(service: Service, selected: int | None = None):
     return gr.update(choices=_spar_choices(service), value=selected)
 
 
 def _next_round_note(service: Service, debate: Debate) -> str:
     """Which round the user plays next ("Your opening", ..., "Session over")."""
-    kind = service.spar_chain.next_round(debate)
-    if kind is None:
+    chain = service.spar_chain
+    if chain.is_over(debate):
         return f"**{SESSION_OVER}.** Start a new session to spar again."
+    unanswered = " (The assistant's answer to your last turn was not saved: that turn was stopped or failed. " \
+        "It is answered before your next turn; an empty turn asks for just that answer.)" if chain.unanswered(debate) else ""
+    kind = chain.next_round(debate)
+    if kind is None:
+        return f"**All your rounds are played.**{unanswered}"
     kinds = rounds_of(debate.rounds)
     played = sum(1 for t in debate.turns if t.role == debate.user_side)
     note = f"**{_ROUND_TITLES.get(kind, kind)}** (round {played + 1} of {len(kinds)}): you argue the {debate.user_side} side."
-    if debate.turns and debate.turns[-1].role == debate.user_side:
-        note += " (The assistant's answer to your last turn was not saved: that turn was stopped or failed.)"
-    return note
+    return note + unanswered
 
 
 def _spar_session(service: Service, session_id) -> Debate:
@@ -290,8 +303,8 @@ def _spar_start_handler(service: Service, exports: Path) -> Callable[..., tuple]
             raise gr.Error(str(exc)) from exc
         path, _ = _spar_files(service, exports, debate)
         speakers = debate.speakers()
-        status = (f"Session {debate.id} started: you argue the {side} side; the {speakers[opponent(side)]} "
-                  f"argues the {opponent(side)} side.")  # fmt: skip
+        status = (f"{_session_title(debate)} started: you argue the {side} side, the {speakers[opponent(side)]} "
+                  f"the {opponent(side)} side.")  # fmt: skip
         html = render.spar_html(speakers, debate.user_side, debate.turns, debate.sources, render.new_scope())
         return (debate.id, status, _next_round_note(service, debate), html, "",
                 gr.update(value=path, visible=True), _sessions_update(service, debate.id))  # fmt: skip
@@ -306,7 +319,7 @@ def _spar_resume_handler(service: Service, exports: Path) -> Callable[..., tuple
         debate = _spar_session(service, session_id)
         path, card = _spar_files(service, exports, debate)
         html = render.spar_html(debate.speakers(), debate.user_side, debate.turns, debate.sources, render.new_scope())
-        status = f"Session {debate.id} resumed ({debate.status}): you argue the {debate.user_side} side."
+        status = f"{_session_title(debate)} resumed ({debate.status}): you argue the {debate.user_side} side."
         return (debate.id, status, _next_round_note(service, debate), html, render.scorecard_html(card),
                 gr.update(value=path, visible=True), debate.motion, debate.user_side, debate.rounds)  # fmt: skip
 
@@ -332,10 +345,8 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
         box. The box empties once the turn is saved (it is in the transcript from then on)."""
         debate = _spar_session(service, session_id)
         chain = service.spar_chain
-        if chain.next_round(debate) is None:
-            raise gr.Error(f"Session {debate.id} is over: start a new session to spar again.")
         try:
-            text = chain.check_turn_text(text)
+            chain.check_play(debate.id, text)
         except (QueryError, DebateError) as exc:
             raise gr.Error(str(exc)) from exc
         scope, speakers, user = render.new_scope(), debate.speakers(), debate.user_side
@@ -366,9 +377,9 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                 elif isinstance(event, Debate):
                     path, card = await asyncio.to_thread(_spar_files, service, exports, event, card)
                     html = render.spar_html(speakers, user, event.turns, event.sources, scope)
-                    over = chain.next_round(event) is None
+                    over = chain.is_over(event)
                     score = render.scorecard_html(card) if over or shown_scorecard else gr.update()
-                    status = f"Session {event.id}: {'finished' if over else 'your turn is answered and saved'}."
+                    status = f"{_session_title(event)}: {'finished' if over else 'your turn is answered and saved'}."
                     yield (status, _next_round_note(service, event), html, box, score,
                            gr.update(value=path, visible=True), _sessions_update(service, event.id))  # fmt: skip
                     return
@@ -379,6 +390,12 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                 html = render.spar_html(speakers, user, turns, sources, scope, live)
                 yield note, gr.update(), html, box, gr.update(), gr.update(), gr.update()
         except _GENERATION_ERRORS as exc:
+            if box == "":  # the user's turn was saved before the failure: show the session as it was saved
+                saved = chain.session(debate.id)
+                html = render.spar_html(speakers, user, saved.turns, saved.sources, scope)
+                status = f"{_session_title(saved)} ({saved.status}): {_markdown_text(str(exc))}"
+                yield (status, _next_round_note(service, saved), html, box, gr.update(), gr.update(),
+                       _sessions_update(service, saved.id))  # fmt: skip
             raise gr.Error(str(exc)) from exc
         finally:
             await stream.aclose()
@@ -406,7 +423,8 @@ def _spar_tab(service: Service, exports: Path, demo: gr.Blocks) -> None:
             side = gr.Radio(["advocate", "skeptic"], value="advocate", label="Your side", elem_id="spar-side",
                             info="The assistant argues the other side.")  # fmt: skip
             rounds = gr.Slider(0, service.settings.debate_max_rounds, value=service.settings.spar_rounds, step=1,
-                               label="Rebuttal rounds", info="between your opening and your closing", elem_id="spar-rounds")  # fmt: skip
+                               label="Rebuttal rounds", info="between your opening and your closing",
+                               elem_id="spar-rounds")  # fmt: skip
         with gr.Row():
             start = gr.Button("Start session", variant="primary", elem_id="spar-start")
             # Custom values: the choices are this page's (refreshed on load), the session id is checked when picked.
@@ -429,11 +447,11 @@ def _spar_tab(service: Service, exports: Path, demo: gr.Blocks) -> None:
         count_words = ("(text) => { const n = (text || '').trim().split(/\\s+/).filter(Boolean).length; "
                        f"return n + ' / {limit} words' + (n > {limit} ? ' (over the limit)' : ''); }}")  # fmt: skip
         turn.change(None, turn, words, js=count_words)
-        start.click(do_start, [motion, side, rounds], [session_id, spar_status, next_round, transcript, scorecard, download, sessions])
-        sessions.input(do_resume, [sessions], [session_id, spar_status, next_round, transcript, scorecard, download, motion, side, rounds])
+        shown = [spar_status, next_round, transcript]
+        start.click(do_start, [motion, side, rounds], [session_id, *shown, scorecard, download, sessions])
+        sessions.input(do_resume, [sessions], [session_id, *shown, scorecard, download, motion, side, rounds])
         refresh.click(do_spar_sessions, None, sessions)
-        send.click(do_turn, [session_id, turn, scorecard], [spar_status, next_round, transcript, turn, scorecard, download, sessions],
-                   concurrency_limit=None)  # fmt: skip
+        send.click(do_turn, [session_id, turn, scorecard], [*shown, turn, scorecard, download, sessions], concurrency_limit=None)
         score.click(do_scorecard, [session_id], [scorecard])
         demo.load(do_spar_sessions, None, sessions)
 

@@ -12,6 +12,10 @@ ignored) and the verifier is run on (claim, that passage), exactly as it runs on
 sentence citing that passage. A claim whose evidence is in no ingested passage (a caption the
 cleaner dropped) is listed as not located and left out of the figures. Reported per configuration and per kind: accuracy, precision
 and recall of "supported", the share of unsupported claims caught, and seconds per claim.
+With ``--spar`` each claim is checked as a sentence of a user's spar turn is: against the
+library's best ``spar_claim_passages`` passages (retrieval included, no evidence given), with
+the ``spar_verifier`` stage, and mapped to the spar mark (``supported`` / ``contradicted`` /
+``not found``; the last two count as "unsupported"); the rows keep the mark.
 Exit code 2 for a bad claims file (the message names the line), 1 with ``--check-baseline``
 when a figure falls below the one recorded in ``eval/baselines.json``.
 """
@@ -118,8 +122,12 @@ def _figures(rows: list[dict]) -> dict:
     }
 
 
-def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data_root: Path, progress=print) -> dict:
-    """Verify every claim under one configuration; per-claim rows and the figures overall and by kind."""
+def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data_root: Path, progress=print,
+               spar: bool = False) -> dict:  # fmt: skip
+    """Verify every claim under one configuration; per-claim rows and the figures overall and by kind.
+    ``spar``: each claim against retrieved passages, marked as a spar turn's sentence is."""
+    from assistant.retrieval import HybridRetriever
+    from assistant.spar import SUPPORTED, claim_mark
     from assistant.verify import make_verifier
     from eval.runner import _ingest
 
@@ -127,22 +135,27 @@ def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data
     progress(f"[{config.name}] ingesting {', '.join(map(str, corpus))}")
     library, ingest = _ingest(settings, corpus, progress)
     try:
+        if spar:
+            settings = settings.model_copy(update={"verifier": settings.spar_verifier})
         verifier = make_verifier(settings)
+        retriever = HybridRetriever(library) if spar else None
         rows: list[dict] = []
         unlocated: list[dict] = []
         for claim in claims:
             try:
-                passage = locate(claim, library)
+                passages = retriever.retrieve(claim.claim, settings.spar_claim_passages) if retriever else [locate(claim, library)]
             except LookupError as exc:  # e.g. a caption the cleaner dropped: nothing the product could cite
                 progress(f"[{config.name}] {claim.id} NOT LOCATED: {exc}")
                 unlocated.append({"id": claim.id, "kind": claim.kind, "label": claim.label, "claim": claim.claim,
                                   "reason": str(exc)})  # fmt: skip
                 continue
             started = time.perf_counter()
-            verdict = verifier.verify(claim.claim, [passage])
+            verdict = verifier.verify(claim.claim, passages)
             seconds = time.perf_counter() - started
-            predicted = "supported" if verdict.supported else "unsupported"
+            mark = claim_mark(verdict) if spar else None
+            predicted = "supported" if (mark == SUPPORTED if spar else verdict.supported) else "unsupported"
             rows.append({
+                **({"mark": mark} if spar else {}),
                 "id": claim.id, "kind": claim.kind, "label": claim.label, "predicted": predicted,
                 "correct": predicted == claim.label, "reason": verdict.reason, "stage": verdict.stage,
                 "claim": claim.claim, "evidence": [e.as_dict() for e in verdict.evidence],
@@ -183,6 +196,8 @@ def render_markdown(report: dict) -> str:
         f"- claims: `{report['claims_file']}` ({report['n_claims']} claims)",
         f"- corpus: {', '.join(f'`{c}`' for c in report['corpus'])}",
         f"- run: {report['started_at']}, {report['seconds']:.0f} s",
+        *(["- mode: **spar** (each claim against the retrieved passages; a mark other than supported counts as unsupported)"]
+          if report.get("spar") else []),
         "- configurations: " + "; ".join(f"**{r['name']}** (verifier={r['verifier']})" for r in runs),
         "",
         "## Overall",
@@ -234,6 +249,8 @@ def write_report(report: dict, folder: Path) -> dict[str, Path]:
 
 def check_baseline(report: dict, baselines_file: Path) -> list[str]:
     """Messages for every configuration below a figure recorded for this claims file."""
+    if report.get("spar"):
+        return ["the baselines are recorded for claims checked against their evidence, not for --spar"]
     recorded = json.loads(baselines_file.read_text(encoding="utf-8")).get(Path(report["claims_file"]).name)
     if not recorded:
         return [f"no baseline recorded for {Path(report['claims_file']).name} in {baselines_file}"]
@@ -257,6 +274,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a configuration (repeatable), e.g. llm:verifier=rules+llm. Default: 'default'.")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("claims-report"), help="report folder")
     parser.add_argument("--data-dir", type=Path, default=None, help="where to ingest (default: a temporary folder)")
+    parser.add_argument("--spar", action="store_true",
+                        help="check each claim as a spar turn's sentence: against retrieved passages, as a spar mark")
     parser.add_argument("--check-baseline", type=Path, nargs="?", const=DEFAULT_BASELINES, default=None,
                         help="exit 1 if a figure drops below the one recorded for this claims file")  # fmt: skip
     return parser
@@ -273,12 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     started, clock = dt.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
     progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        runs = [run_config(config, args.corpus, claims, data_root, progress) for config in configs]
+        runs = [run_config(config, args.corpus, claims, data_root, progress, args.spar) for config in configs]
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = {
         "claims_file": str(args.claims),
+        "spar": args.spar,
         "n_claims": len(claims),
         "corpus": [str(p) for p in args.corpus],
         "started_at": started,

@@ -218,7 +218,8 @@ def test_spar_marks_each_claim_then_answers_with_advocate_cards_and_scores(brows
                 assert page.locator('#scorecard td[data-role="skeptic"][data-count="claims"]').inner_text() == "1"
 
         claims = page.locator("#spar-transcript li.claim")
-        marks = {claims.nth(i).get_attribute("data-label"): claims.nth(i).get_attribute("data-mark") for i in range(claims.count())}
+        marks = {claims.nth(i).get_attribute("data-label"): claims.nth(i).get_attribute("data-mark")
+                 for i in range(claims.count())}  # fmt: skip
         assert marks == {f"U{n}": mark for n, (_, mark) in enumerate(SPAR_TURNS, start=1)}
         contradicted = page.locator('#spar-transcript li.claim[data-mark="contradicted"]')
         assert "October 2006" in contradicted.inner_text() and contradicted.locator("a.cite").count() == 1
@@ -242,10 +243,13 @@ def test_spar_marks_each_claim_then_answers_with_advocate_cards_and_scores(brows
         for mark in (SUPPORTED, CONTRADICTED, NOT_FOUND):
             assert count("skeptic", mark.replace(" ", "-")) == shown.count(mark) == 1
         assert count("advocate", "claims") == cards.count()
-        assert page.locator("#spar-download").is_visible()
+        with page.expect_download() as download:
+            page.locator("#spar-download").click()
+        exported = Path(download.value.path()).read_text(encoding="utf-8")
+        assert exported.startswith(f"# Spar: {SPAR_MOTION}") and "*contradicted* [" in exported and "## Scorecard" in exported
         assert service.spar_chain.session(session_id).status == "complete"
         assert service.transcripts.list(spar=True)[0][3] == "complete"
-        page.locator("#spar-transcript .turn").first.scroll_into_view_if_needed()
-        _shot(page, "spar")
+        page.locator("#spar-status").evaluate("element => element.scrollIntoView({block: 'start'})")
+        _shot(page, "spar")  # the motion, what comes next, and the three marked claims with the cards between
         assert dialogs == []
     service.close()

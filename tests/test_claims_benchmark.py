@@ -83,3 +83,24 @@ def test_the_default_verifier_holds_the_recorded_figures_on_the_shared_claim_set
     run = json.loads((out / "report.json").read_text())["configs"][0]
     assert run["verifier"] == "rules+llm"
     assert run["overall"]["unsupported_caught"] >= 0.9 and run["overall"]["supported_recall"] >= 0.85
+
+
+def test_spar_mode_checks_each_claim_against_retrieved_passages_and_keeps_its_mark(tmp_path: Path) -> None:
+    """No evidence given: the claim is retrieved for, as a spar turn's sentence is; a claim whose
+    evidence the cleaner dropped is still checked (and nothing supports it)."""
+    claims = tmp_path / "fixture_claims.jsonl"
+    claims.write_text("\n".join([
+        _claim(),
+        _claim(id="c2", claim="The accord let 90,000 tonnes of grain cross the border.", label="unsupported"),
+        _claim(id="c3", source="skeptic.txt", evidence="a caption that is not there", kind="entity",
+               claim="Penguins from Brazil drafted the Harbor Accord.", label="unsupported"),
+    ]) + "\n")  # fmt: skip
+    out = tmp_path / "r"
+    args = ["--corpus", str(ARTICLES), "--claims", str(claims), "--out", str(out), "--config", "rules", "--spar"]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    marks = {r["id"]: r["mark"] for r in report["configs"][0]["claims"]}
+    assert report["spar"] and report["configs"][0]["overall"]["not_located"] == 0
+    assert marks == {"c1": "supported", "c2": "contradicted", "c3": "not found"}
+    assert "mode: **spar**" in (out / "report.md").read_text()
+    assert main([*args, "--check-baseline"]) == 1  # the recorded figures are for claims checked against their evidence

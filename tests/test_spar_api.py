@@ -92,6 +92,9 @@ def _check_round(lines: list[dict], kind: str, marks: list[str], user_side: str 
         claim = line["claim"]
         if claim["source"] is not None:
             assert claim["quote"] and claim["quote"] in sources[claim["source"]]["text"], claim
+            assert line["source"] == sources[claim["source"]]  # sent with the mark, before the final line
+        else:
+            assert "source" not in line
     cards = _only(lines, "card")
     assert cards and [c["label"] for c in cards] == [c["label"] for c in turns[1]["cards"]]
     for card in cards:  # the assistant quotes its own side's articles (or unknown ones), never the user's side
@@ -123,6 +126,7 @@ def test_a_spar_session_is_marked_answered_scored_and_saved(extractive) -> None:
     assert response.headers["x-spar-session"] == str(session_id)
     assert response.headers["content-type"].startswith("application/x-ndjson")
     assert first["status"] == "waiting" and first["next_round"] == "closing" and "scorecard" not in first
+    assert first["unanswered"] is None and first["over"] is False
     contradicted, unfounded = (line["claim"] for line in _only(opening, "mark"))
     assert "October 2006" in contradicted["quote"] and "2009" in contradicted["reason"]
     assert contradicted["label"] == "U1" and unfounded["label"] == "U2"
@@ -133,7 +137,7 @@ def test_a_spar_session_is_marked_answered_scored_and_saved(extractive) -> None:
     final = _check_round(closing, "closing", ["supported"])
     supported = _only(closing, "mark")[0]["claim"]
     assert supported["label"] == "U3" and "February 2016" in supported["quote"] and supported["reason"] == ""
-    assert final["status"] == "complete" and final["next_round"] is None
+    assert final["status"] == "complete" and final["next_round"] is None and final["over"]
 
     # The scorecard counts what the marks said; the assistant's claims are its cards.
     scorecard = _scorecard(closing)
@@ -208,6 +212,53 @@ def test_bad_spar_requests_are_refused_before_anything_is_saved(extractive) -> N
         assert response.status_code == status, response.text[:300]
     assert client.get(f"/api/spar/{session_id}").json() == before
     assert [s["id"] for s in client.get("/api/spar").json()] == [session_id]
+
+
+def test_a_turn_left_unanswered_is_answered_first(extractive) -> None:
+    """A client that went away after its marks (the assistant had not answered): the session says so,
+    and the next request gets the answer first, with or without a turn of its own."""
+    from assistant.debate import TurnFinished
+
+    client, service = extractive
+    session_id = _play(client, motion=MOTION, side="skeptic", rounds=1, text=CONTRADICTED_CLAIM)[-1]["id"]
+
+    def stop_after_the_marks(text: str) -> None:
+        events = service.spar_chain.play(session_id, text)
+        next(e for e in events if isinstance(e, TurnFinished))  # the user's turn, marked and saved
+        events.close()  # as when the client goes away: the assistant's answer is never made
+
+    stop_after_the_marks(UNFOUNDED_CLAIM)
+    saved = client.get(f"/api/spar/{session_id}").json()
+    assert saved["status"] == "stopped" and saved["unanswered"] == 2 and not saved["over"]
+    assert saved["next_round"] == "closing" and [t["role"] for t in saved["turns"]] == ["skeptic", "advocate", "skeptic"]
+
+    # A new turn: the answer to the old one comes first, then the new turn is marked and answered.
+    lines = _play(client, session_id=session_id, text=SUPPORTED_CLAIM)
+    session_line = _only(lines, "session")[0]
+    assert session_line["round"] == "closing" and session_line["answers_first"] == 2
+    turns = _only(lines, "turn")
+    assert [(t["role"], t["kind"]) for t in turns] == [("advocate", "rebuttal"), ("skeptic", "closing"), ("advocate", "closing")]
+    assert [c["answers"] for c in turns[0]["cards"] if c["answers"]] in ([], ["U2"])
+    types = [line["type"] for line in lines]
+    assert types.index("card") < types.index("mark")
+    final = lines[-1]
+    assert final["status"] == "complete" and final["over"] and final["unanswered"] is None and _only(lines, "scorecard")
+
+    # The closing left unanswered: only an empty turn (get the answer) is taken, and it finishes the session.
+    session_id = _play(client, motion=MOTION, side="skeptic", rounds=0, text=CONTRADICTED_CLAIM)[-1]["id"]
+    stop_after_the_marks(SUPPORTED_CLAIM)
+    waiting = client.get(f"/api/spar/{session_id}").json()
+    assert waiting["next_round"] is None and waiting["unanswered"] == 2 and not waiting["over"]
+    refused = client.post("/api/spar", json={"session_id": session_id, "text": UNFOUNDED_CLAIM})
+    assert refused.status_code == 422 and "empty turn" in refused.json()["detail"]
+    assert client.get(f"/api/spar/{session_id}").json() == waiting
+    lines = _play(client, session_id=session_id, text="")
+    assert _only(lines, "session")[0]["round"] is None and not _only(lines, "mark")
+    assert [(t["role"], t["kind"]) for t in _only(lines, "turn")] == [("advocate", "closing")]
+    assert lines[-1]["status"] == "complete" and lines[-1]["over"]
+    user = _scorecard(lines)["sides"][0]
+    assert (user["claims"], user["supported"], user["contradicted"]) == (2, 1, 1)
+    assert client.post("/api/spar", json={"session_id": session_id, "text": ""}).status_code == 409
 
 
 # --- the real local model: slow ---------------------------------------------------------------------

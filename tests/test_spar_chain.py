@@ -122,15 +122,15 @@ def test_a_whole_session_scores_what_was_marked_and_resumes_after_a_restart(spar
     markdown = to_spar_markdown(final, card)
     assert "## Scorecard" in markdown and "*contradicted*" in markdown and "## References" in markdown
     with pytest.raises(SparError, match="is over"):
-        _play(restarted, session.id, "One more thing about the Harbor Accord.")
+        restarted.play(session.id, "One more thing about the Harbor Accord.")
 
 
 def test_bad_turns_are_refused_before_anything_is_saved(spar: SparChain) -> None:
     session = spar.start(MOTION, "advocate")
     with pytest.raises(SparError, match="words; the limit is"):
-        _play(spar, session.id, "word " * (spar.settings.spar_max_words + 1))
+        spar.play(session.id, "word " * (spar.settings.spar_max_words + 1))  # raised at the call, before any event
     with pytest.raises(QueryError):
-        _play(spar, session.id, " \u200b ")
+        spar.play(session.id, " \u200b ")
     assert spar.session(session.id).turns == []
     with pytest.raises(SparError, match="side must be one of"):
         spar.start(MOTION, "maybe")
@@ -163,6 +163,30 @@ def test_a_failing_model_keeps_the_checked_user_turn(library: Library, articles)
     assert any(isinstance(e, TurnFinished) for e in events)
     saved = spar.session(session.id)
     assert saved.status == FAILED and len(saved.turns) == 1 and len(saved.turns[0].claims) == 3
+    # The model is back: the unanswered turn is answered first, then the next round is played.
+    mended = _chain(library)
+    assert mended.unanswered(saved) == saved.turns[0] and not mended.is_over(saved)
+    events = list(mended.play(session.id, "Auditors found in 2016 that a third of donated fuel went to military units."))
+    saved = mended.session(session.id)
+    assert [(t.role, t.kind) for t in saved.turns] == [("skeptic", "opening"), ("advocate", "opening"),
+                                                       ("skeptic", "rebuttal"), ("advocate", "rebuttal")]  # fmt: skip
+    assert saved.status == WAITING and mended.unanswered(saved) is None
+
+
+def test_a_session_whose_closing_went_unanswered_is_finished_by_an_empty_turn(spar: SparChain) -> None:
+    session = spar.start(MOTION, "skeptic", rounds=0)
+    _play(spar, session.id, OPENING)
+    played = spar.play(session.id, "Sanctions constrained the programme.")
+    for event in played:  # stopped (a client gone) right after the user's closing was checked and saved
+        if isinstance(event, TurnFinished):
+            played.close()
+            break
+    saved = spar.session(session.id)
+    assert saved.status == "stopped" and spar.next_round(saved) is None and not spar.is_over(saved)
+    with pytest.raises(SparError, match="send an empty turn"):
+        spar.play(session.id, "Another closing.")
+    events = _play(spar, session.id, "")
+    assert isinstance(events[-2], Scorecard) and events[-1].status == COMPLETE and spar.is_over(events[-1])
 
 
 def test_without_a_model_the_assistant_still_answers_with_quotes(library: Library, articles) -> None:

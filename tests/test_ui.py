@@ -107,8 +107,10 @@ def test_spar_tab_marks_each_sentence_then_answers_scores_resumes_and_exports(ru
     status, note, html, _, download, sessions = client.predict("Should Arandia get a non-aggression pledge first?",
                                                                "skeptic", 0, api_name="/do_spar_start")  # fmt: skip
     session_id = sessions["value"]
-    assert status.startswith(f"Session {session_id} started") and "Your opening" in note and "round 1 of 2" in note
-    for bad, message in (("  ", "the turn is empty"), (" ".join(["word"] * (service.settings.spar_max_words + 1)), "the limit is")):
+    assert status.startswith(f"Session {session_id}, “Should Arandia get a non\\-aggression pledge first?” started")
+    assert "Your opening" in note and "round 1 of 2" in note
+    too_long = " ".join(["word"] * (service.settings.spar_max_words + 1))
+    for bad, message in (("  ", "the turn is empty"), (too_long, "the limit is")):
         with pytest.raises(AppError, match=message):
             client.predict(bad, "", api_name="/do_spar_turn")
     assert service.spar_chain.session(session_id).turns == []  # nothing saved for a refused turn
@@ -128,7 +130,8 @@ def test_spar_tab_marks_each_sentence_then_answers_scores_resumes_and_exports(ru
     status, note, html, box, card, download, sessions = client.predict("Sanctions cut steel imports by seventy percent.",
                                                                        "", api_name="/do_spar_turn")  # fmt: skip
     assert "Session over" in note and 'data-complete="true"' in card
-    assert sessions["choices"][0] == [f"#{session_id} Should Arandia get a non-aggression pledge first? (complete, 4 turns)", session_id]
+    label = f"#{session_id} Should Arandia get a non-aggression pledge first? (complete, 4 turns)"
+    assert sessions["choices"][0] == [label, session_id]
     with pytest.raises(AppError, match="is over"):
         client.predict("One more.", "", api_name="/do_spar_turn")
     exported = Path(download["value"]).read_text(encoding="utf-8")
