@@ -275,7 +275,8 @@ class SparChain:
         index = len(debate.turns)
         yield TurnStarted(index, assistant, turn.kind, debate.speakers()[assistant])
         started = time.perf_counter()
-        opposing = [Opposed(c.label, c.text, c.text) for c in weakest_first(turn.claims)][:4]
+        # Each claim on its one prompt line: the user's text stays data, it cannot open a line of its own.
+        opposing = [Opposed(c.label, " ".join(c.text.split()), c.text) for c in weakest_first(turn.claims)][:4]
         personas = {"advocate": debate.advocate, "skeptic": debate.skeptic}
         cards = self.debates.card_turn(index, assistant, turn.kind, personas, debate.motion, debate,
                                        self._own(debate, assistant), opposing,
