@@ -355,6 +355,8 @@ def _print_card(card) -> None:
     """Tag in bold (what it answers, whether the tag is the trimmed quote), the quote, the source number."""
     colour = "green" if card.role == "advocate" else "red"
     answers = f" [dim](answers {card.answers})[/]" if card.answers else ""
+    if card.answer_note:  # it named a point it does not answer (the rebuttal check dropped the link)
+        answers = f" [dim]({escape(card.answer_note)})[/]"
     trimmed = "" if card.tag_from == "model" else " [dim](tag: trimmed quote)[/]"
     out.print(f"[bold {colour}]{card.label}[/] [bold]{escape(card.tag)}[/]{answers}{trimmed}", highlight=False)
     out.print(f"    “{escape(card.quote)}” [bold][{card.source}][/]", highlight=False, soft_wrap=True)
