@@ -205,6 +205,23 @@ def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> 
     return ""
 
 
+def _only_in_a_name(claim_words: Sequence[Word], pool: Sequence[Word], meta: Sequence[Word], meta_text: str) -> Word | None:
+    """A plain word of the claim that the evidence has only as another form inside a name: "Lee studied at
+    Harvard" against "Center Associate at Harvard's Davis Center for Russian and Eurasian Studies". A
+    name's "Studies" says nothing of studying. The same form ("the nuclear treaty" for "the Nuclear
+    Non-Proliferation Treaty") is the thing itself, named, and counts."""
+    names = {id(w) for w in names_in(list(pool))}  # by identity: the pool joins several sentences' words
+    plain = [w for w in pool if id(w) not in names]
+    in_names = [w for w in pool if id(w) in names]
+    for word in claim_words:
+        if not is_content_word(word) or word.capitalised or found_in(word, plain, "") or found_in(word, meta, meta_text):
+            continue
+        matches = [w for w in in_names if _same_word(word.stem, w.stem) or _same_word(word.lower, w.lower)]
+        if matches and all(w.lower != word.lower for w in matches):
+            return word
+    return None
+
+
 def _same_word(a: str, b: str) -> bool:
     """Equal stems, or one a near-prefix of the other ("korea"/"korean", "china"/"chinese")."""
     if a == b:
@@ -461,6 +478,8 @@ class Verifier:
         for word in names_in(claim_words, proper):
             if not (found_in(word, pool, pool_text) or found_in(word, meta, meta_text) or found_in(word, premise, "")):
                 return f"name {word.surface!r} is not in the evidence"
+        if only_in_a_name := _only_in_a_name(claim_words, pool, meta, meta_text):
+            return f"{only_in_a_name.surface!r} is in the evidence only as another form of a word in a name"
         claim_negated = bool(_negated(claim_words, claim))
         shared = [w.index for w in best.words if any(_same_word(w.stem, t.stem) for t in claim_words if is_content_word(t))]
         evidence_negated = any(
