@@ -213,8 +213,11 @@ def _only_in_a_name(claim_words: Sequence[Word], pool: Sequence[Word], meta: Seq
     names = {id(w) for w in names_in(list(pool))}  # by identity: the pool joins several sentences' words
     plain = [w for w in pool if id(w) not in names]
     in_names = [w for w in pool if id(w) in names]
+    claim_names = {id(w) for w in names_in(list(claim_words))}  # "il's" of "Jong-il's" is a name's part too
     for word in claim_words:
-        if not is_content_word(word) or word.capitalised or found_in(word, plain, "") or found_in(word, meta, meta_text):
+        if not is_content_word(word) or word.capitalised or id(word) in claim_names or word.joined:
+            continue
+        if found_in(word, plain, "") or found_in(word, meta, meta_text):
             continue
         matches = [w for w in in_names if _same_word(word.stem, w.stem) or _same_word(word.lower, w.lower)]
         if matches and all(w.lower != word.lower for w in matches):

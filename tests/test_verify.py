@@ -247,3 +247,18 @@ def test_a_number_must_count_the_same_thing_as_in_the_evidence() -> None:
     assert verifier.rules("The first ferry leaves Osk at 6:40 on weekdays.", [_passage("t-0", timetable)]).reason == ""
     # What the evidence never mentions is left to coverage and the judge.
     assert verifier.rules("Varga and Osei met three times.", [_passage("t-0", "Varga and Osei held three summits.")]).reason == ""
+
+
+def test_a_word_the_evidence_has_only_as_another_form_inside_a_name_is_not_there(verifier: Verifier) -> None:
+    bio = "Mira Castell is a senior fellow at the Corvel Institute for Maritime Studies and writes on the Varn Strait."
+    verdict = verifier.verify("Mira Castell studied at the Corvel Institute for Maritime Studies.", [_passage("b-0", bio)])
+    assert not verdict.supported and verdict.reason.startswith("'studied' is in the evidence only"), verdict.reason
+    assert verifier.verify("Mira Castell is a fellow at the Corvel Institute for Maritime Studies.", [_passage("b-0", bio)]).supported
+    # The same form inside a name is the thing itself, named: "the nonproliferation treaty".
+    left = "In 2003 Arandia left the Nonproliferation Treaty and expelled the inspectors."
+    assert verifier.verify("Arandia left the nonproliferation treaty in 2003.", [_passage("n-0", left)]).supported
+    # A hyphen-joined part of a name in the sentence is a name's part, whatever its case: "Jong-il's".
+    talks = "According to Osei, in a 2012 editorial, Ri Jong-il told Varga that the rail link would reopen."
+    assert verifier.verify("Osei recounted Ri Jong-il's talk with Varga in 2012.", [_passage("j-0", talks)]).reason != (
+        "'il's' is in the evidence only as another form of a word in a name"
+    )
