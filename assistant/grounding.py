@@ -226,9 +226,10 @@ def iter_grounding(
 
 
 def _prepared(raw: str, passages: Sequence[Passage], question: str) -> tuple[str, list[str], list[str]]:
-    """(canonical text, invalid markers, carried citations): markers checked and rewritten, moved
-    after the sentences they open, and carried to the unmarked sentences of their paragraph."""
-    text, _, invalid = normalise_markers(raw, len(passages))
+    """(canonical text, invalid markers, carried citations): copied source headers dropped, markers
+    checked and rewritten, moved after the sentences they open, and carried to the unmarked
+    sentences of their paragraph."""
+    text, _, invalid = normalise_markers(prompts.without_source_headers(raw, passages), len(passages))
     text = markers_after_sentences(text)
     carried_text, carried = _carry_paragraph_citations(text, len(passages), passages, question)
     if carried:

@@ -116,6 +116,20 @@ def source_label(passage: Passage, with_publisher: bool = False) -> str:
     return " ".join(clean_user_text(label).split())  # one line: a title cannot open a new source block
 
 
+SOURCE_HEADER = "From ({label}):"
+
+
+def without_source_headers(reply: str, passages: Sequence[Passage]) -> str:
+    """``reply`` without the ``From (<title, by author>)`` headers of ``format_sources`` that a small
+    model copies into its answer ("From (Engaging North Korea, by Mel Gurtov) [3] We should ...").
+    Left in, a header becomes part of the next sentence: a title's "Has Not Changed" reads as the
+    sentence's own negation, and the prompt's layout is shown to the user as prose."""
+    for label in {source_label(p) for p in passages}:
+        header = re.escape(SOURCE_HEADER.format(label=label)).replace(re.escape(":"), ":?")
+        reply = re.sub(rf"[ \t]*{header}[ \t]*", " ", reply)
+    return reply
+
+
 def format_sources(passages: Sequence[Passage], texts: Sequence[str] | None = None) -> str:
     """Numbered ``[n] text`` lines under one ``From <title, by author>:`` header per document.
 
@@ -134,7 +148,7 @@ def format_sources(passages: Sequence[Passage], texts: Sequence[str] | None = No
     for number, (passage, text) in enumerate(zip(passages, shown, strict=True), start=1):
         label = source_label(passage)
         if label != previous_label:
-            lines.append(f"{chr(10) if lines else ''}From ({label}):")
+            lines.append(f"{chr(10) if lines else ''}{SOURCE_HEADER.format(label=label)}")
             previous_label = label
         lines.append(f"[{number}] {' '.join(clean_user_text(text).split())}")
     return "\n".join(lines)

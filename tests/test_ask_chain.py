@@ -186,3 +186,20 @@ def test_a_reply_cut_off_by_the_token_limit_loses_its_half_sentence(retriever: H
     # as a sentence without a source (and says so), instead of dropping it silently.
     assert complete.uncited_sentences == ["It was also used to"]
     assert complete.unsupported_sentences == ["It was also used to"]
+
+
+def test_a_source_header_the_model_copies_is_not_part_of_the_answer(retriever: HybridRetriever) -> None:
+    """The small model copies the prompt's layout: "From (<title, by author>) [n] sentence". The
+    header is prompt structure, not a claim: a title's "Limits" or "Not" must not become the sentence's."""
+
+    def copies_the_layout(messages: list[BaseMessage]) -> str:
+        prompt = str(messages[-1].content)
+        n = number_of(messages, "40,000 tonnes")
+        header = next(line for line in prompt.splitlines()[: prompt.splitlines().index(next(
+            line for line in prompt.splitlines() if line.startswith(f"[{n}]")))][::-1] if line.startswith("From ("))  # fmt: skip
+        return f"{header.rstrip(':')} [{n}] The accord let 40,000 tonnes of grain cross the border."
+
+    shown, answer = run(AskChain(retriever, ScriptedChatModel(rule=copies_the_layout)), "How much grain crossed the border?")
+    assert not answer.declined and not answer.withheld, answer.unsupported_sentences
+    assert "From (" not in answer.text and "Why Talking to Arandia Works" not in answer.text
+    assert answer.text.startswith("The accord let 40,000 tonnes")
