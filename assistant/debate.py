@@ -213,6 +213,11 @@ class DebateChain:
     ) -> tuple[list[Passage], dict[str, list[int]]]:
         return gather_sources(self.retriever, motion, advocate, skeptic, self.settings.debate_k_per_side, doc_ids)
 
+    def numbered_sources(self, passages: Sequence[Passage]) -> list[NumberedPassage]:
+        """``passages`` as the debate's numbered source list [1], [2], ..., each with its document's stance."""
+        stances = self.retriever.library.registry.stances()
+        return [numbered_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
+
     def stream(
         self,
         motion: str,
@@ -229,9 +234,7 @@ class DebateChain:
         advocate, skeptic = check_personas(advocate, skeptic)
 
         passages, hints = self.gather_sources(motion, advocate, skeptic, doc_ids)
-        stances = self.retriever.library.registry.stances()
-        sources = [numbered_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
-        debate = self.store.create(motion, rounds, advocate, skeptic, sources)
+        debate = self.store.create(motion, rounds, advocate, skeptic, self.numbered_sources(passages))
         speakers = debate.speakers()
         personas = {"advocate": advocate, "skeptic": skeptic}
         yield DebateStarted(debate, hints)

@@ -35,7 +35,6 @@ from assistant.debate import (
     TurnStarted,
     TurnText,
     numbered_source,
-    gather_sources,
 )
 from assistant.cancel import GenerationStopped
 from assistant.passage import Passage
@@ -163,10 +162,8 @@ class SparChain:
             raise SparError(f"rounds must be between 0 and {self.settings.debate_max_rounds}, not {rounds}")
         personas = {role: Persona(USER_NAME, p.stance, p.search_terms) if role == side else p
                     for role, p in (("advocate", prompts.ADVOCATE), ("skeptic", prompts.SKEPTIC))}  # fmt: skip
-        passages, _ = gather_sources(self.retriever, motion, personas["advocate"], personas["skeptic"],
-                                     self.settings.debate_k_per_side, doc_ids)  # fmt: skip
-        stances = self.retriever.library.registry.stances()
-        sources = [numbered_source(n, p, stances.get(p.doc_id, "unknown")) for n, p in enumerate(passages, start=1)]
+        passages, _ = self.debates.gather_sources(motion, personas["advocate"], personas["skeptic"], doc_ids)
+        sources = self.debates.numbered_sources(passages)
         debate = self.store.create(motion, rounds, personas["advocate"], personas["skeptic"], sources, user_side=side)
         self.store.set_status(debate.id, WAITING)  # the user plays first, now or after a restart
         debate.status = WAITING
@@ -180,9 +177,14 @@ class SparChain:
         return debate
 
     @staticmethod
+    def rounds_played(debate: Debate) -> int:
+        """How many of the session's rounds the user has played (answered or not)."""
+        return sum(1 for t in debate.turns if t.role == debate.user_side)
+
+    @staticmethod
     def next_round(debate: Debate) -> str | None:
         """The kind of round the user plays next, or None when all the user's rounds are played."""
-        played = sum(1 for t in debate.turns if t.role == debate.user_side)
+        played = SparChain.rounds_played(debate)
         kinds = rounds_of(debate.rounds)
         return kinds[played] if played < len(kinds) else None
 

@@ -266,8 +266,7 @@ def _next_round_note(service: Service, debate: Debate) -> str:
     if kind is None:
         return f"**All your rounds are played.**{unanswered}"
     kinds = rounds_of(debate.rounds)
-    played = sum(1 for t in debate.turns if t.role == debate.user_side)
-    note = f"**{_ROUND_TITLES.get(kind, kind)}** (round {played + 1} of {len(kinds)}): you argue the {debate.user_side} side."
+    note = f"**{_ROUND_TITLES.get(kind, kind)}** (round {chain.rounds_played(debate) + 1} of {len(kinds)}): you argue the {debate.user_side} side."
     return note + unanswered
 
 

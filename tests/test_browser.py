@@ -15,8 +15,9 @@ import pytest
 
 from assistant.service import Service
 from assistant.transcripts import CONTRADICTED, NOT_FOUND, SUPPORTED
-from tests.conftest import ARTICLES, shared_dir
+from tests.conftest import ARTICLES
 from tests.servers import serve_app
+from tests.spar_claims import CORPUS, TURNS
 from ui import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -148,15 +149,7 @@ def test_markup_in_articles_and_answers_is_shown_as_text_never_run(browser, sett
     service.close()
 
 
-SHARED_CORPUS = shared_dir() / "corpus"
 SPAR_MOTION = "Should Seoul revive the Sunshine Policy of engagement with North Korea?"
-# The user's three turns (opening, rebuttal, closing) and what the shared corpus makes of each:
-# its first nuclear test was in October 2006, nobody from Brazil is in it, Kaesong closed in February 2016.
-SPAR_TURNS = [
-    ("North Korea carried out its first nuclear test in October 2009.", CONTRADICTED),
-    ("Diplomats from Brazil drafted the Sunshine Policy.", NOT_FOUND),
-    ("The Kaesong complex was shut down in February 2016 after a fourth nuclear test.", SUPPORTED),
-]
 # Each time the transcript changes: how many marked sentences and how many cards it shows.
 _RECORD_TRANSCRIPT = """() => {
   const transcript = document.querySelector('#spar-transcript');
@@ -171,17 +164,17 @@ def _toast(page, text: str) -> None:
     page.locator('[data-testid="toast-body"]').filter(has_text=text).first.wait_for(timeout=30_000)
 
 
-@pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason="../shared (the seed corpus) is not present beside this checkout")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared (the seed corpus) is not present beside this checkout")
 def test_spar_marks_each_claim_then_answers_with_advocate_cards_and_scores(browser, settings) -> None:
     service = Service(settings.model_copy(update={"debate_turn_max_tokens": 110}))
-    service.library.ingest([str(SHARED_CORPUS)])  # stances from its manifest.json
+    service.library.ingest([str(CORPUS)])  # stances from its manifest.json
     with serve_app(create_app(service)) as url:
         page, dialogs = _open(browser, url)
         page.get_by_role("tab", name="Spar").click()
         turn_box = page.locator("#spar-turn textarea")
 
         # Bad input is refused with a message, and what was typed stays in the box.
-        turn_box.fill(SPAR_TURNS[0][0])
+        turn_box.fill(TURNS[0][0])
         page.locator("#spar-send").click()
         _toast(page, "Start a session")
         page.locator("#spar-start").click()
@@ -203,7 +196,7 @@ def test_spar_marks_each_claim_then_answers_with_advocate_cards_and_scores(brows
 
         # Three turns; each sentence's mark is shown before the assistant's cards of that round.
         page.evaluate(_RECORD_TRANSCRIPT)
-        for played, ((text, _), after) in enumerate(zip(SPAR_TURNS, ["Your rebuttal", "Your closing", "Session over"])):
+        for played, ((text, _), after) in enumerate(zip(TURNS, ["Your rebuttal", "Your closing", "Session over"])):
             cards_before = page.locator("#spar-transcript .card").count()
             turn_box.fill(text)
             page.locator("#spar-send").click()
@@ -220,7 +213,7 @@ def test_spar_marks_each_claim_then_answers_with_advocate_cards_and_scores(brows
         claims = page.locator("#spar-transcript li.claim")
         marks = {claims.nth(i).get_attribute("data-label"): claims.nth(i).get_attribute("data-mark")
                  for i in range(claims.count())}  # fmt: skip
-        assert marks == {f"U{n}": mark for n, (_, mark) in enumerate(SPAR_TURNS, start=1)}
+        assert marks == {f"U{n}": mark for n, (_, mark) in enumerate(TURNS, start=1)}
         contradicted = page.locator('#spar-transcript li.claim[data-mark="contradicted"]')
         assert "October 2006" in contradicted.inner_text() and contradicted.locator("a.cite").count() == 1
         assert "February 2016" in page.locator('#spar-transcript li.claim[data-mark="supported"]').inner_text()

@@ -17,18 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from tests.conftest import shared_dir
+from tests.spar_claims import CONTRADICTED_CLAIM, CORPUS, SUPPORTED_CLAIM, UNFOUNDED_CLAIM, needs_shared_corpus
 
-CORPUS = shared_dir() / "corpus"
 MOTION = "Should Seoul and Washington engage North Korea now?"
-CONTRADICTED_CLAIM = "North Korea carried out its first nuclear test in October 2009."
-UNFOUNDED_CLAIM = "Diplomats from Brazil drafted the Sunshine Policy."
-SUPPORTED_CLAIM = "The Kaesong complex was shut down in February 2016 after a fourth nuclear test."
 
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir() and not os.environ.get("CI"),
-    reason="../shared (the seed corpus) is not present beside this checkout",
-)
+pytestmark = needs_shared_corpus
 runner = CliRunner()
 
 
