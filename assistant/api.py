@@ -100,6 +100,7 @@ def answer_dict(answer: Answer) -> dict:
         "withheld": answer.withheld,
         "answers_question": answer.answers_question,
         "relevance_reason": answer.relevance_reason,
+        "unanswered_parts": answer.unanswered_parts,
         "citations": [
             {**c.as_dict(), "evidence": render.evidence_spans(answer.sentences).get(c.number, [])}
             for c in answer.citations

@@ -19,7 +19,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from assistant import prompts
 from assistant.context import ContextBuilder
 from assistant.grounding import CheckedSentence, Grounding, is_decline, iter_grounding
-from assistant.relevance import RelevanceCheck, make_relevance_check, related_text
+from assistant.relevance import RelevanceCheck, make_relevance_check, partial_text, related_text
 from assistant.passage import NumberedPassage, Passage
 from assistant.retrieval import HybridRetriever, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
@@ -73,6 +73,9 @@ class Answer:
     # False means the supported sentences are shown only as "Related, but not an answer".
     answers_question: bool | None = None
     relevance_reason: str = ""
+    # Parties the question asks the same of that nothing shown answers for ("Lee" of "Lee and
+    # Gurtov each"): the answer is partial, and ``text`` ends with a note naming them.
+    unanswered_parts: list[str] = field(default_factory=list)
 
     @property
     def not_an_answer(self) -> bool:
@@ -116,7 +119,12 @@ def iter_finalize(
     timing.verify_ms = (time.perf_counter() - started) * 1000
     timing.total_s += timing.verify_ms / 1000
     declined = not checked.grounded and (is_decline(raw) or not raw.strip())
-    text = shown.text if verdict is None or verdict.answers else related_text(prompts.DECLINE, shown.text)
+    if verdict is None:
+        text = shown.text
+    elif verdict.answers:
+        text = partial_text(shown.text, verdict.unanswered)
+    else:
+        text = related_text(prompts.DECLINE, shown.text)
     yield Answer(
         question=question,
         standalone_question=standalone,
@@ -134,6 +142,7 @@ def iter_finalize(
         sentences=shown.sentences,
         answers_question=None if verdict is None else verdict.answers,
         relevance_reason="" if verdict is None else verdict.reason,
+        unanswered_parts=[] if verdict is None else list(verdict.unanswered),
     )
 
 

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.text import STOP_WORDS, Word, strip_markers, words
-from assistant.verify import MONTHS, LlamaJudge, found_in, is_content_word, is_year, make_llama_judge, named_side, names_in
+from assistant.verify import MONTHS, LlamaJudge, found_in, is_content_word, is_dated, is_year, make_llama_judge, named_side, names_in
 
 RELATED_HEADING = "Related, but not an answer:"
 # Questions whose answer is a quantity: "how many", "how old", "what is the population of ...".
@@ -62,6 +62,9 @@ class Relevance:
     reason: str = ""
     stage: str = "rules"
     seconds: float = 0.0
+    # Parties a question asks the same of ("Lee and Gurtov each") that the answer leaves out:
+    # the answer is shown as a partial one, with a note naming them.
+    unanswered: tuple[str, ...] = ()
 
 
 class AnswerJudge(Protocol):
@@ -79,40 +82,77 @@ class RelevanceCheck:
         """``answer``: the shown sentences; ``evidence``: what they were verified against;
         ``metadata``: titles, authors and publishers of the cited articles; ``stances``: their stances."""
         started = time.perf_counter()
-        reason = rule_violation(question, strip_markers(answer), evidence, metadata, stances)
+        reason, unanswered = rules_verdict(question, strip_markers(answer), evidence, metadata, stances)
         if reason:
             return Relevance(False, reason, "rules", time.perf_counter() - started)
         if self.judge is None:
-            return Relevance(True, "", "rules", time.perf_counter() - started)
+            return Relevance(True, "", "rules", time.perf_counter() - started, unanswered)
         yes = self.judge.answers(question, " ".join(strip_markers(answer).split()))
         reason = "" if yes else "the local model judged that this does not answer the question"
-        return Relevance(yes, reason, "llm", time.perf_counter() - started)
+        return Relevance(yes, reason, "llm", time.perf_counter() - started, unanswered if yes else ())
 
 
 def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata: Sequence[str] = (),
                    stances: Sequence[str] = ()) -> str:  # fmt: skip
     """The first rule the answer breaks for this question, or ""."""
+    return rules_verdict(question, answer, evidence, metadata, stances)[0]
+
+
+def rules_verdict(question: str, answer: str, evidence: Sequence[str], metadata: Sequence[str] = (),
+                  stances: Sequence[str] = ()) -> tuple[str, tuple[str, ...]]:  # fmt: skip
+    """The first rule the answer breaks for this question ("" if none), and the parties of a
+    question that asks the same of each that the answer leaves out (it answers in part)."""
     conflict = named_side(question, set(stances)) if stances else None
     if conflict:  # "What would the skeptic article accept?" answered from the advocate's article
-        return f"the question asks about the {conflict[0]} side; the answer cites only the {conflict[1]} side"
+        return f"the question asks about the {conflict[0]} side; the answer cites only the {conflict[1]} side", ()
     question_words = words(question)
-    answer_words = words(answer)
     pool_text = " ".join([answer, *evidence]).lower()
     pool = words(" ".join([answer, *evidence]))
     meta_text = " ".join(metadata).lower()
     meta = words(" ".join(metadata))
     for word in question_words:
         if is_year(word) and word.surface not in pool_text:
-            return f"the question asks about {word.surface}; the answer does not"
-    for word in names_in(question_words):
-        if word.lower in _QUESTION_WORDS or word.lower in MONTHS:
-            continue
-        if not (found_in(word, pool, pool_text) or found_in(word, meta, meta_text)):
-            return f"the question is about {word.surface}; the answer is not"
+            return f"the question asks about {word.surface}; the answer does not", ()
+    frame = _TIME_FRAME.search(question)
+    if frame and not _sets_frame(frame, pool_text):
+        return f"the question asks about {frame[0].split(maxsplit=1)[1]}; the answer does not", ()
+
+    def present(word: Word) -> bool:  # in the answer, its evidence, or the cited articles' title/author
+        return found_in(word, pool, pool_text) or found_in(word, meta, meta_text)
+
+    missing = [w for w in names_in(question_words) if w.lower not in _QUESTION_WORDS and w.lower not in MONTHS
+               and not present(w)]  # fmt: skip
+    left_out = _left_out_parties(question, present) if missing else []
+    in_left_out = {w.lower for party in left_out for w in words(party)}
+    stray = [w for w in missing if w.lower not in in_left_out]
+    if stray:
+        return f"the question is about {stray[0].surface}; the answer is not", ()
+    return _type_violation(question, words(answer), pool, pool_text), tuple(left_out)
+
+
+def _left_out_parties(question: str, present: Callable[[Word], bool]) -> list[str]:
+    """Parties of a question that asks the same of each ("Lee and Gurtov each", "both Seoul and
+    Tokyo", "How do A and B differ") that the answer leaves out while it covers another party of
+    the same list: such a question is answered in part. A joint question has no left-out parties."""
+    if not _DISTRIBUTIVE.search(question):
+        return []
+    left_out = []
+    for match in _PARTIES.finditer(question):
+        parties = [" ".join(w.surface for w in words(p) if w.lower not in _QUESTION_WORDS) for p in _LIST_SEPARATOR.split(match[0])]
+        covered = [p for p in parties if p and all(present(w) for w in words(p))]
+        if covered:
+            left_out += [p for p in parties if p and p not in covered]
+    return left_out
+
+
+def _type_violation(question: str, answer_words: Sequence[Word], pool: Sequence[Word], pool_text: str) -> str:
+    """The answer-type rules: a quantity, an amount paid, a count of what is counted, a date."""
     if _QUANTITY_QUESTION.search(question) and not any(
         w.number is not None or w.lower in _QUANTITY_WORDS for w in answer_words
     ):
         return "the question asks how many or how much; the answer gives no number"
+    if _PAY_QUESTION.search(question) and not any(_is_amount(answer_words, i) for i in range(len(answer_words))):
+        return "the question asks for an amount paid; the answer gives none"
     counted = counted_words(question)
     for word in counted:
         if not found_in(word, pool, pool_text):
@@ -124,6 +164,52 @@ def rule_violation(question: str, answer: str, evidence: Sequence[str], metadata
     ):
         return "the question asks when; the answer gives no date or time"
     return ""
+
+
+def _is_amount(ws: Sequence[Word], at: int) -> bool:
+    """The word at ``at`` is a number that can be an amount: not a date, not an ordinal ("a fourth test")."""
+    word = ws[at]
+    return word.number is not None and not is_dated(ws, at) and not _ORDINAL.fullmatch(word.lower)
+
+
+_ORDINAL = re.compile(r"\d*(?:1st|2nd|3rd|\dth)|first|second|third|[a-z]+th")
+# "what were they paid", "what did the reactors cost", "what was their wage", "how much were they paid".
+_PAY_QUESTION = re.compile(
+    r"\bwhat (?:was|were|is|are|did|does|do|will|would)\s+(?:[\w'’-]+\s+){0,3}?(?:paid|earn|earned|cost|charged)\b"
+    r"|\bwhat (?:was|were|is|are) (?:the|their|his|her|its) (?:wages?|salary|salaries|pay|price|fees?)\b"
+    r"|\bhow much\s+(?:[\w'’-]+\s+){0,4}?(?:paid|pay|earn|earned|cost|charged)\b",
+    re.I,
+)
+def _sets_frame(frame: re.Match, pool_text: str) -> bool:
+    """The answer or its evidence sets the question's time frame: the same qualifier (or one of
+    its synonyms) before the same unit, at most one word between ("in its last full year")."""
+    qualifiers = "|".join(_FRAME_SYNONYMS.get(frame["qualifier"].lower(), [frame["qualifier"].lower()]))
+    unit = frame["unit"].lower().rstrip("s")
+    return re.search(rf"\b(?:{qualifiers})\s+(?:[\w-]+\s+)?{unit}s?\b", pool_text) is not None
+
+
+# A time frame a question sets relative to the thing it asks about: "in its final year", "during
+# the first months", "over the last decade", "in the park's final year". A frame anchored to a year ("in the first month of
+# 2024") is left to the year rule: a date in January 2024 answers it.
+_TIME_FRAME = re.compile(
+    r"\b(?:in|during|over|for|within|by)\s+(?:its|their|the|his|her|that|this|(?:the\s+)?[\w-]+['’]s)\s+"
+    r"(?P<qualifier>first|final|last|early|earliest|late|opening|closing|initial)\s+"
+    r"(?P<unit>years?|months?|weeks?|days?|decades?|term|session|round|phase|stage)\b(?!\s+of\s+\d)",
+    re.I,
+)
+# Words that set the same frame: an answer "in the last year" meets "in its final year".
+_FRAME_SYNONYMS = {
+    "final": ["final", "last", "closing"], "last": ["final", "last", "closing"], "closing": ["final", "last", "closing"],
+    "first": ["first", "initial", "opening", "early"], "initial": ["first", "initial", "opening", "early"],
+    "opening": ["first", "initial", "opening", "early"], "early": ["early", "earliest", "first", "initial"],
+    "earliest": ["early", "earliest", "first", "initial"], "late": ["late", "last", "final"],
+}
+# Markers of a question that asks the same of each party it lists.
+_DISTRIBUTIVE = re.compile(r"\b(each|both|respectively|differ|differs|difference|compare|compared|contrast|versus|vs)\b", re.I)
+# A list of names: "Lee and Gurtov", "Seoul, Tokyo and Washington", "South Korea or Japan".
+_NAME = r"[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*)*"
+_PARTIES = re.compile(rf"{_NAME}(?:\s*,\s*{_NAME})*\s*,?\s+(?:and|or)\s+{_NAME}")
+_LIST_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
 
 
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
@@ -166,6 +252,16 @@ def _counts_them(answer_words: Sequence[Word], counted: Sequence[Word]) -> bool:
 def related_text(decline: str, supported: str) -> str:
     """What is shown when nothing kept answers: the decline, then the related facts, marked."""
     return f"{decline}\n\n{RELATED_HEADING}\n{supported}" if supported.strip() else decline
+
+
+def partial_text(answer: str, unanswered: Sequence[str]) -> str:
+    """An answer that covers some of the parties asked about, and a note naming the rest."""
+    if not unanswered:
+        return answer
+    return f"{answer}\n\n{PARTIAL_NOTE} {' and '.join(', '.join(unanswered).rsplit(', ', 1))}."
+
+
+PARTIAL_NOTE = "Answered only in part: nothing that held up against the sources answers this for"
 
 
 # Chosen among three wordings on 12 hand-written question/answer pairs (6 answers, 6 near

@@ -176,7 +176,7 @@ def counted_after(ws: Sequence[Word], at: int) -> list[Word]:
     return run
 
 
-def _dated(ws: Sequence[Word], at: int) -> bool:
+def is_dated(ws: Sequence[Word], at: int) -> bool:
     """The number at ``at`` is a day of a month or a year ("26 March", "March 26"), not a count."""
     return is_year(ws[at]) or any(w.lower in MONTHS for w in ws[max(at - 1, 0) : at + 2])
 
@@ -191,12 +191,12 @@ def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> 
     summits" for "met three times") are left to coverage and the judge.
     """
     for i, word in enumerate(claim_words):
-        if word.number is None or _dated(claim_words, i):
+        if word.number is None or is_dated(claim_words, i):
             continue
         counted = counted_after(claim_words, i)
         mentioned = [c for c in counted if any(_same_word(c.stem, e.stem) for e in evidence_words if is_content_word(e))]
         spots = [j for j, e in enumerate(evidence_words)
-                 if e.number is not None and number_key(e.number) == number_key(word.number) and not _dated(evidence_words, j)]  # fmt: skip
+                 if e.number is not None and number_key(e.number) == number_key(word.number) and not is_dated(evidence_words, j)]  # fmt: skip
         counts = [counted_after(evidence_words, j) for j in spots]
         if not mentioned or not counts or not all(counts):  # none there, or "here are just three."
             continue

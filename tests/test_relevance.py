@@ -13,7 +13,7 @@ import pytest
 from assistant import prompts
 from assistant.library import Library
 from assistant.qa import AskChain
-from assistant.relevance import RELATED_HEADING, RelevanceCheck, rule_violation
+from assistant.relevance import PARTIAL_NOTE, RELATED_HEADING, RelevanceCheck, rule_violation, rules_verdict
 from assistant.text import strip_markers
 from assistant.retrieval import HybridRetriever
 from tests.fakes import ScriptedChatModel, number_of
@@ -38,6 +38,14 @@ EVIDENCE = (
         # A measure asked for by its name: the answer must give a number (seen: a named city instead).
         ("What is the population of the capital of Arandia?", "The capital of Arandia is Lisk.", "how many"),
         ("How old was the envoy who went to Lisk?", "The envoy signed the Harbor Accord in Lisk.", "how many"),
+        # An amount paid asked for: where the money went, a date or an ordinal is not an amount.
+        ("What were the rail workers paid?", "Most of the wages paid in 2019 went to a fourth fund.", "amount paid"),
+        ("How much did Arandia pay for the grain?", "Arandia paid for the grain in March 2019.", "amount paid"),
+        # A time frame the question sets that the answer does not ("final" or "last" before "year").
+        ("How much grain crossed in the accord's final year?", "About 40,000 tonnes of grain crossed the border.", "final year"),
+        ("Who ran the rail link during its first months?", "The Tessaly rail link reopened after eleven years.", "first months"),
+        # A question about two parties jointly: an answer about one of them does not answer it.
+        ("What did Arandia and Velmar agree in Lisk?", "Arandia agreed to reopen the Tessaly rail link.", "Velmar"),
     ],
 )
 def test_rules_reject_supported_sentences_that_do_not_answer(question: str, answer: str, broken: str) -> None:
@@ -53,6 +61,12 @@ def test_rules_reject_supported_sentences_that_do_not_answer(question: str, answ
         ("What did the envoys sign in Lisk in 2019?", "They signed the Harbor Accord."),  # year and name from the evidence
         ("What does Mira Castell say the accord reopened?", "It reopened the Tessaly rail link."),  # author: metadata
         ("What was the cost of the rail link?", "It cost 40,000 tonnes of grain."),
+        ("What were the rail workers paid?", "They were paid 70 dollars a month."),
+        ("How much grain crossed in the accord's final year?", "In its last full year 40,000 tonnes of grain crossed."),
+        # A frame anchored to a year is the year rule's: a month of that year answers it.
+        ("What did the envoys sign in the first month of 2019?", "They signed the Harbor Accord in March 2019."),
+        # Not a question about pay: "What expression ... pay twice".
+        ("What expression does Mira Castell use to say Arandia will not pay twice?", "She says it will not buy one horse twice."),
     ],
 )
 def test_rules_accept_answers(question: str, answer: str) -> None:
@@ -171,3 +185,35 @@ def test_a_year_the_evidence_refers_back_to_counts_as_answered() -> None:
     question = "How much grain did the Velmar group send before the 2019 summit?"
     assert rule_violation(question, strip_markers(checked.text), evidence, labels) == ""
     assert "2019" in rule_violation(question, strip_markers(checked.text), [text[start:]], labels)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "unanswered"),
+    [
+        # The same asked of each party: the answer covers Castell, not Velmar; shown in part.
+        ("Which ports do Mira Castell and Velmar each name?", "Mira Castell names the port city of Lisk.", ("Velmar",)),
+        ("How do Castell and Velmar differ on the accord?", "Castell says the accord reopened the rail link.", ("Velmar",)),
+        ("Which ports do Mira Castell and Velmar each name?", "Mira Castell and Velmar both name Lisk.", ()),
+    ],
+)
+def test_a_question_asked_of_each_party_is_answered_in_part_when_the_answer_covers_some(
+    question: str, answer: str, unanswered: tuple[str, ...]
+) -> None:
+    assert rules_verdict(question, answer, [EVIDENCE]) == ("", unanswered)
+
+
+def test_a_party_question_the_answer_covers_no_party_of_is_not_answered() -> None:
+    reason, unanswered = rules_verdict("What did Castell and Velmar each say about Corvel?", "Lisk hosted the envoys.", [EVIDENCE])
+    assert reason and not unanswered
+
+
+def test_an_answer_in_part_is_shown_with_a_note_naming_who_it_leaves_out(retriever: HybridRetriever) -> None:
+    def rule(messages) -> str:
+        return f"Mira Castell says the Harbor Accord reopened the Tessaly rail link [{number_of(messages, 'Tessaly')}]."
+
+    answer = AskChain(retriever, ScriptedChatModel(rule=rule, calls=[])).ask(
+        "What do Mira Castell and Oren Velmar each say the accord reopened?"
+    )
+    assert not answer.declined and answer.answers_question is True and answer.unanswered_parts == ["Oren Velmar"]
+    body, note = answer.text.split("\n\n")
+    assert "Tessaly rail link" in body and note == f"{PARTIAL_NOTE} Oren Velmar."
