@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Protocol
 
 from assistant.passage import Passage
@@ -223,6 +224,47 @@ def _only_in_a_name(claim_words: Sequence[Word], pool: Sequence[Word], meta: Seq
         if matches and all(w.lower != word.lower for w in matches):
             return word
     return None
+
+
+def _spliced_name(claim: str, claim_words: Sequence[Word], pool: Sequence[Word]) -> str | None:
+    """Two adjacent name words of the claim that the evidence writes only inside *other* names:
+    "Kim Moo-hyun" against "Kim Dae-jung and Roh Moo-hyun". Each word is in the evidence, so the
+    name rule passes it, but no such person is. A word the evidence also writes on its own
+    ("the U.S. and other governments") may be joined to another name ("U.S. Congress")."""
+    in_pool = list(pool)
+    name_ids = {id(w) for w in names_in(in_pool)}
+    named_pairs = [(a, b) for a, b in zip(in_pool, in_pool[1:]) if id(a) in name_ids and id(b) in name_ids]
+
+    def same(x: Word, y: Word) -> bool:
+        return _same_word(x.stem, y.stem) or _same_word(x.lower, y.lower)
+
+    def only_inside_names(word: Word) -> bool:
+        occurrences = [w for w in in_pool if same(word, w)]
+        return bool(occurrences) and all(any(w is a or w is b for a, b in named_pairs) for w in occurrences)
+
+    claim_names = {id(w) for w in names_in(list(claim_words))}
+    for a, b in zip(claim_words, claim_words[1:]):
+        a_named = id(a) in claim_names or (a.index == 0 and a.capitalised)  # "Kim Moo-hyun pursued ..."
+        if not a_named or id(b) not in claim_names or b.index != a.index + 1:
+            continue
+        if a.lower in _TITLES or b.lower in _TITLES or a.surface.endswith(("'s", "’s")):
+            continue
+        if not re.search(rf"{re.escape(a.surface)}(?:\s+|-){re.escape(b.surface)}", claim):
+            continue  # not one name: "According to Pritchard, Kim Jong-il ..."
+        if any(same(a, x) and same(b, y) for x, y in named_pairs):
+            continue
+        if only_inside_names(a) and only_inside_names(b):
+            run = [a, b, *takewhile(lambda w: w.joined, claim_words[b.index + 1 :])]
+            return "".join(("-" if w.joined else " ") + w.surface for w in run).strip(" -")
+    return None
+
+
+# Words that stand before a name without being part of it ("President Kim", "leader Kim Jong Un").
+_TITLES = frozenset(
+    "president presidents leader leaders supreme chairman chairwoman secretary minister prime premier general "
+    "professor dr mr mrs ms senator ambassador envoy king queen prince vice deputy foreign defense defence "
+    "state first lady emeritus director chief editor".split()
+)
 
 
 def _same_word(a: str, b: str) -> bool:
@@ -481,6 +523,8 @@ class Verifier:
         for word in names_in(claim_words, proper):
             if not (found_in(word, pool, pool_text) or found_in(word, meta, meta_text) or found_in(word, premise, "")):
                 return f"name {word.surface!r} is not in the evidence"
+        if spliced := _spliced_name(claim, claim_words, pool):
+            return f"name {spliced!r} is not in the evidence: its parts belong to other names there"
         if only_in_a_name := _only_in_a_name(claim_words, pool, meta, meta_text):
             return f"{only_in_a_name.surface!r} is in the evidence only as another form of a word in a name"
         claim_negated = bool(_negated(claim_words, claim))

@@ -262,3 +262,23 @@ def test_a_word_the_evidence_has_only_as_another_form_inside_a_name_is_not_there
     assert verifier.verify("Osei recounted Ri Jong-il's talk with Varga in 2012.", [_passage("j-0", talks)]).reason != (
         "'il's' is in the evidence only as another form of a word in a name"
     )
+
+
+def test_a_name_spliced_from_two_names_of_the_evidence_is_not_there(verifier: Verifier) -> None:
+    """Seen in the eval: "Kim Moo-hyun pursued the Sunshine Policy" against "Kim Dae-jung and Roh
+    Moo-hyun": each word is in the evidence, the person is not."""
+    record = "From 1990 to 1999, two Arandian premiers, Osei Tal-mun and Varga Ri-sook, pursued the Open Door policy."
+    passages = [_passage("o-0", record)]
+    verdict = verifier.verify("Osei Ri-sook pursued the Open Door policy.", passages)
+    assert not verdict.supported and verdict.reason == (
+        "name 'Osei Ri-sook' is not in the evidence: its parts belong to other names there"
+    ), verdict.reason
+    assert verifier.verify("Varga Ri-sook pursued the Open Door policy.", passages).supported
+    assert verifier.verify("Premier Varga Ri-sook pursued the Open Door policy.", passages).reason.startswith("name") is False
+    # A word the evidence also writes on its own may join another name ("Arandian Navy").
+    navy = "The Arandian fleet sailed in March 2001; the Navy said the drill went well."
+    assert verifier.verify("The Arandian Navy said the drill went well.", [_passage("n-1", navy)]).supported
+    # Two names a comma parts are two people.
+    told = "Osei Tal-mun said in 2003 that Varga Ri-sook had told him the port would open."
+    verdict = verifier.verify("According to Tal-mun, Varga Ri-sook said the port would open.", [_passage("t-0", told)])
+    assert "its parts belong to other names" not in verdict.reason
