@@ -35,6 +35,7 @@ from assistant.text import STOP_WORDS, Word, strip_markers, words
 from assistant.verify import MONTHS, LlamaJudge, found_in, is_content_word, is_dated, is_year, make_llama_judge, named_side, names_in
 
 RELATED_HEADING = "Related, but not an answer:"
+PARTIAL_NOTE = "Answered only in part: nothing that held up against the sources answers this for"
 # Questions whose answer is a quantity: "how many", "how old", "what is the population of ...".
 _QUANTITY_QUESTION = re.compile(
     r"\bhow (many|much|long|often|old|far|large|big|tall|high)\b|\bwhat (number|percentage|share|amount|proportion)\b"
@@ -180,17 +181,19 @@ _PAY_QUESTION = re.compile(
     r"|\bhow much\s+(?:[\w'’-]+\s+){0,4}?(?:paid|pay|earn|earned|cost|charged)\b",
     re.I,
 )
+
+
 def _sets_frame(frame: re.Match, pool_text: str) -> bool:
     """The answer or its evidence sets the question's time frame: the same qualifier (or one of
     its synonyms) before the same unit, at most one word between ("in its last full year")."""
     qualifiers = "|".join(_FRAME_SYNONYMS.get(frame["qualifier"].lower(), [frame["qualifier"].lower()]))
-    unit = frame["unit"].lower().rstrip("s")
+    unit = frame["unit"].lower().removesuffix("s")
     return re.search(rf"\b(?:{qualifiers})\s+(?:[\w-]+\s+)?{unit}s?\b", pool_text) is not None
 
 
 # A time frame a question sets relative to the thing it asks about: "in its final year", "during
-# the first months", "over the last decade", "in the park's final year". A frame anchored to a year ("in the first month of
-# 2024") is left to the year rule: a date in January 2024 answers it.
+# the first months", "over the last decade", "in the park's final year". A frame anchored to a
+# year ("in the first month of 2024") is left to the year rule: a date in January 2024 answers it.
 _TIME_FRAME = re.compile(
     r"\b(?:in|during|over|for|within|by)\s+(?:its|their|the|his|her|that|this|(?:the\s+)?[\w-]+['’]s)\s+"
     r"(?P<qualifier>first|final|last|early|earliest|late|opening|closing|initial)\s+"
@@ -260,8 +263,6 @@ def partial_text(answer: str, unanswered: Sequence[str]) -> str:
         return answer
     return f"{answer}\n\n{PARTIAL_NOTE} {' and '.join(', '.join(unanswered).rsplit(', ', 1))}."
 
-
-PARTIAL_NOTE = "Answered only in part: nothing that held up against the sources answers this for"
 
 
 # Chosen among three wordings on 12 hand-written question/answer pairs (6 answers, 6 near
