@@ -334,7 +334,23 @@ def _tag_problem(tag: str, quote: str, used_tags: set[str]) -> str:
         return "repeats an earlier tag"
     if not tag_supported(tag, quote):
         return "not supported by its quote"
+    if _cut_copy(tag, quote):
+        return "the quote's opening, cut mid-sentence"
     return ""
+
+
+def _cut_copy(tag: str, quote: str) -> bool:
+    """The tag is the quote's first words, stopped mid-clause ("... easing tensions that could."):
+    shown as the model wrote it, it would end with a false full stop. A copy that stops where
+    the quote's clause does (before a comma, colon or the end) reads as a claim and is kept."""
+    key, quote_key = text_key(tag), text_key(quote)
+    if not key or not quote_key.startswith(key) or key == quote_key:
+        return False
+    copied = re.match(r"^\W*" + r"\W+".join(map(re.escape, key.split())), quote, re.I)
+    if copied is None:
+        return False
+    cut = copied.end()
+    return not re.match(r"\s*[,;:–—-]", quote[cut:])
 
 
 def _meant(candidate: Candidate, tag: str, candidates: Sequence[Candidate], taken: list[Candidate]) -> Candidate:

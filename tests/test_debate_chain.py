@@ -207,6 +207,23 @@ def test_assemble_cards_rules() -> None:
     assert all(text[c.start : c.end] == c.quote for c in cards)
 
 
+def test_a_tag_that_copies_the_quote_and_stops_mid_clause_is_not_shown_as_a_claim() -> None:
+    """Seen in debates: the model's tag was the quote's first words, "... easing tensions that could",
+    shown with a full stop. It becomes the trimmed quote (marked "…"); a copy that stops where the
+    quote's clause does reads as a claim and stays the model's."""
+    passage = Passage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
+    text = ("Only talks hold out hope of easing tensions that could again close the Varn Strait. "
+            "Engagement should be conditional and reversible: aid tied to monitoring.")  # fmt: skip
+    candidates = [Candidate(1, passage, s) for s in sentence_spans(text)]
+    reply = {"cards": [
+        {"id": 1, "tag": "Only talks hold out hope of easing tensions that could."},
+        {"id": 2, "tag": "Engagement should be conditional and reversible"},
+    ]}  # fmt: skip
+    cut, clause = assemble_cards("advocate", reply, candidates, 2, 1, set())
+    assert cut.tag_note == "the quote's opening, cut mid-sentence" and cut.tag == trimmed_quote(cut.quote)
+    assert clause.tag_from == "model" and clause.tag == "Engagement should be conditional and reversible"
+
+
 def test_a_tag_written_under_the_wrong_id_goes_with_the_sentence_it_describes() -> None:
     passage = Passage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
     text = "Arandia expelled the inspectors in 2011. Imports of steel fell by seventy percent. Talks resumed in 2019."
