@@ -50,7 +50,8 @@ def debater(messages: list[BaseMessage]) -> str:
     cards = []
     for n, i in enumerate(ids):
         words = evidence(messages)[i].rstrip(".").split()
-        card = {"id": i, "tag": " ".join(words[:12])}  # the sentence's own words: supported
+        # The sentence's own words after its first: supported, and not a cut-off copy of its opening.
+        card = {"id": i, "tag": " ".join(words[1:13])}
         if labels:
             card = {"answers": labels[n % len(labels)], **card}
         cards.append(card)
