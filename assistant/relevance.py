@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from assistant.text import STOP_WORDS, Word, strip_markers, words
-from assistant.verify import MONTHS, LlamaJudge, found_in, is_content_word, is_dated, is_year, make_llama_judge, named_side, names_in
+from assistant.verify import (
+    MONTHS, LlamaJudge, found_in, is_content_word, is_dated, is_year, make_llama_judge, named_side, names_in,
+)
 
 RELATED_HEADING = "Related, but not an answer:"
 PARTIAL_NOTE = "Answered only in part: nothing that held up against the sources answers this for"
@@ -139,7 +141,8 @@ def _left_out_parties(question: str, present: Callable[[Word], bool]) -> list[st
         return []
     left_out = []
     for match in _PARTIES.finditer(question):
-        parties = [" ".join(w.surface for w in words(p) if w.lower not in _QUESTION_WORDS) for p in _LIST_SEPARATOR.split(match[0])]
+        parties = [" ".join(w.surface for w in words(p) if w.lower not in _QUESTION_WORDS)
+                   for p in _LIST_SEPARATOR.split(match[0])]  # fmt: skip
         covered = [p for p in parties if p and all(present(w) for w in words(p))]
         if covered:
             left_out += [p for p in parties if p and p not in covered]
@@ -208,7 +211,9 @@ _FRAME_SYNONYMS = {
     "earliest": ["early", "earliest", "first", "initial"], "late": ["late", "last", "final"],
 }
 # Markers of a question that asks the same of each party it lists.
-_DISTRIBUTIVE = re.compile(r"\b(each|both|respectively|differ|differs|difference|compare|compared|contrast|versus|vs)\b", re.I)
+_DISTRIBUTIVE = re.compile(
+    r"\b(each|both|respectively|differ|differs|difference|compare|compared|contrast|versus|vs)\b", re.I
+)
 # A list of names: "Lee and Gurtov", "Seoul, Tokyo and Washington", "South Korea or Japan".
 _NAME = r"[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*)*"
 _PARTIES = re.compile(rf"{_NAME}(?:\s*,\s*{_NAME})*\s*,?\s+(?:and|or)\s+{_NAME}")
