@@ -56,6 +56,7 @@ from assistant.transcripts import (
     card_markdown,
     references_markdown,
 )
+from assistant.settings import Settings
 from assistant.verify import Verdict, Verifier, make_verifier
 
 USER_NAME = "you"
@@ -111,6 +112,11 @@ class Scorecard:
 SparEvent = DebateStarted | ClaimMarked | TurnStarted | TurnText | CardMade | TurnFinished | Scorecard | Debate
 
 
+def spar_check_settings(settings: Settings) -> Settings:
+    """The settings a spar turn's sentences are checked with: ``verifier`` is ``spar_verifier``."""
+    return settings.model_copy(update={"verifier": settings.spar_verifier})
+
+
 def rounds_of(rounds: int) -> list[str]:
     """The kind of each round: opening, rebuttals, closing."""
     return ["opening", *["rebuttal"] * rounds, "closing"]
@@ -148,7 +154,7 @@ class SparChain:
     @cached_property
     def verifier(self) -> Verifier:
         """The claim verifier ``spar_verifier`` asks for (rules, or rules then the local model), built on first use."""
-        return self._verifier or make_verifier(self.settings.model_copy(update={"verifier": self.settings.spar_verifier}))
+        return self._verifier or make_verifier(spar_check_settings(self.settings))
 
     # -- a session -----------------------------------------------------------------------
     def start(self, motion: str, side: str, rounds: int | None = None, doc_ids: Sequence[str] | None = None) -> Debate:

@@ -220,7 +220,7 @@ def _only_in_a_name(claim_words: Sequence[Word], pool: Sequence[Word], meta: Seq
             continue
         if found_in(word, plain, "") or found_in(word, meta, meta_text):
             continue
-        matches = [w for w in in_names if _same_word(word.stem, w.stem) or _same_word(word.lower, w.lower)]
+        matches = [w for w in in_names if _alike(word, w)]
         if matches and all(w.lower != word.lower for w in matches):
             return word
     return None
@@ -235,11 +235,8 @@ def _spliced_name(claim: str, claim_words: Sequence[Word], pool: Sequence[Word])
     name_ids = {id(w) for w in names_in(in_pool)}
     named_pairs = [(a, b) for a, b in zip(in_pool, in_pool[1:]) if id(a) in name_ids and id(b) in name_ids]
 
-    def same(x: Word, y: Word) -> bool:
-        return _same_word(x.stem, y.stem) or _same_word(x.lower, y.lower)
-
     def only_inside_names(word: Word) -> bool:
-        occurrences = [w for w in in_pool if same(word, w)]
+        occurrences = [w for w in in_pool if _alike(word, w)]
         return bool(occurrences) and all(any(w is a or w is b for a, b in named_pairs) for w in occurrences)
 
     claim_names = {id(w) for w in names_in(list(claim_words))}
@@ -251,7 +248,7 @@ def _spliced_name(claim: str, claim_words: Sequence[Word], pool: Sequence[Word])
             continue
         if not re.search(rf"{re.escape(a.surface)}(?:\s+|-){re.escape(b.surface)}", claim):
             continue  # not one name: "According to Pritchard, Kim Jong-il ..."
-        if any(same(a, x) and same(b, y) for x, y in named_pairs):
+        if any(_alike(a, x) and _alike(b, y) for x, y in named_pairs):
             continue
         if only_inside_names(a) and only_inside_names(b):
             run = [a, b, *takewhile(lambda w: w.joined, claim_words[b.index + 1 :])]
@@ -265,6 +262,11 @@ _TITLES = frozenset(
     "professor dr mr mrs ms senator ambassador envoy king queen prince vice deputy foreign defense defence "
     "state first lady emeritus director chief editor".split()
 )
+
+
+def _alike(a: Word, b: Word) -> bool:
+    """The same word by stem or by form (see ``_same_word``): how a claim's word is found in evidence."""
+    return _same_word(a.stem, b.stem) or _same_word(a.lower, b.lower)
 
 
 def _same_word(a: str, b: str) -> bool:
@@ -286,7 +288,7 @@ def _same_word(a: str, b: str) -> bool:
 
 def found_in(word: Word, pool: Sequence[Word], joined_text: str) -> bool:
     """Is ``word`` in ``pool`` (stems, near-prefix, alias of a short form)?"""
-    if any(_same_word(word.stem, w.stem) or _same_word(word.lower, w.lower) for w in pool):
+    if any(_alike(word, w) for w in pool):
         return True
     return any(alias in joined_text for alias in ALIASES.get(word.lower, ()))
 

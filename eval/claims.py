@@ -127,7 +127,7 @@ def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data
     """Verify every claim under one configuration; per-claim rows and the figures overall and by kind.
     ``spar``: each claim against retrieved passages, marked as a spar turn's sentence is."""
     from assistant.retrieval import HybridRetriever
-    from assistant.spar import SUPPORTED, claim_mark
+    from assistant.spar import SUPPORTED, claim_mark, spar_check_settings
     from assistant.verify import make_verifier
     from eval.runner import _ingest
 
@@ -136,7 +136,7 @@ def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data
     library, ingest = _ingest(settings, corpus, progress)
     try:
         if spar:
-            settings = settings.model_copy(update={"verifier": settings.spar_verifier})
+            settings = spar_check_settings(settings)
         verifier = make_verifier(settings)
         retriever = HybridRetriever(library) if spar else None
         rows: list[dict] = []
