@@ -17,16 +17,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.formparsers import MultiPartException
+from starlette.routing import Match
 
 from assistant import prompts, render
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError, upload_folder
+from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.passage import NumberedPassage
 from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.responses import GenerationResponse, register_user_error
@@ -42,22 +45,80 @@ from ingest.pipeline import DuplicateUploadError
 from ingest.registry import StanceError, validate_stance
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
-DebateId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A saved debate's id.")]
+DebateId = Annotated[int, PathParam(ge=MIN_ID, le=MAX_ID, description="A saved debate's id.")]
 # A spar session is a saved debate with the user's side set: the same ids.
-SessionId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="A spar session's id.")]
+SessionId = Annotated[int, PathParam(ge=MIN_ID, le=MAX_ID, description="A spar session's id.")]
+API_PREFIX = "/api"
+
+
+class ErrorMessage(BaseModel):
+    """The body of every error this API answers with, FastAPI's own request checks included: one
+    sentence for a person (and the string clients already read), never a list of validator records."""
+
+    detail: str = Field(description="What was wrong, and what to send instead.")
+
+
+_ERROR_CAUSES = {
+    400: "The body could not be read at all (e.g. JSON that is not UTF-8).",
+    401: "No or wrong credentials: send a bearer token, basic auth or the session cookie (when any is configured).",
+    403: "Refused before routing: a Host other than loopback on a server without credentials, or a cross-site write.",
+    404: "An id the server does not hold: a document (also in doc_ids), a saved debate or a spar session.",
+    409: "The spar session is over: start a new one.",
+    413: "A file is larger than max_file_bytes: refused while it uploads, and nothing of the request is added.",
+    429: "Too many wrong credentials from this address lately: wait Retry-After seconds.",
+    422: "The request is malformed or refused: a missing or wrong-type field, an empty or oversized text, an id "
+         "out of range, a bad side, stance or number of rounds.",
+    503: "Try again later (see Retry-After): the model queue is full, the server is shutting down, or the "
+         "Chroma server is unreachable.",
+    504: "The generation ran over its time budget and was stopped.",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict]:
+    """The OpenAPI ``responses`` of the error statuses a route can answer with, each an ``ErrorMessage``
+    in JSON. The content is spelled out (not ``model=``, which FastAPI files under the route's own media
+    type: text/plain for the Markdown routes, whose errors are JSON all the same)."""
+    content = {"application/json": {"schema": ErrorMessage.model_json_schema()}}
+    return {status: {"description": _ERROR_CAUSES[status], "content": content,
+                     **({"headers": _RETRY_AFTER} if status in (429, 503) else {})} for status in statuses}  # fmt: skip
+
+
+# NDJSON streams: one JSON object a line, its "type" says which (the schema below is one line's). A
+# stream whose 200 went out ends with an "error" line instead of a status when something fails.
+ASK_LINES = ("queued", "sources", "token", "checked", "answer", "error")
+DEBATE_LINES = ("queued", "start", "turn_start", "token", "card", "turn", "debate", "error")
+SPAR_LINES = ("session", "queued", "mark", "turn_start", "token", "card", "turn", "scorecard", "spar", "error")
+
+
+def _ndjson(lines: tuple[str, ...]) -> dict:
+    """A 200 streamed as ``application/x-ndjson``, with the kinds of line it sends in order."""
+    line = {"type": "object", "required": ["type"], "additionalProperties": True,
+            "properties": {"type": {"type": "string", "enum": list(lines)}}}  # fmt: skip
+    return {"description": f"NDJSON, one JSON object a line; its type is one of: {', '.join(lines)} (an error "
+                           "line, with status, detail and retry_after, ends a stream that failed after its start).",
+            "content": {"application/x-ndjson": {"schema": line}}}  # fmt: skip
+
+
+def _ndjson_or_json(lines: tuple[str, ...]) -> dict:
+    """``_ndjson``, or (without ``"stream": true``) the final result alone as one JSON document."""
+    streamed = _ndjson(lines)
+    unstreamed = 'Without "stream": true, the answer as one JSON document; with it, '
+    return {"description": unstreamed + streamed["description"],
+            "content": {"application/json": {"schema": {"type": "object"}}, **streamed["content"]}}  # fmt: skip
 
 
 class AskRequest(BaseModel):
     question: str = Field(description="The question (follow-ups are read in the light of history).")
     history: list[tuple[str, str]] = Field(default_factory=list, description="Earlier (question, answer) pairs.")
-    k: int | None = Field(None, ge=1, le=50, description="Passages to show the model.")
+    k: int | None = Field(None, ge=MIN_K, le=MAX_K, description="Passages to show the model.")
     doc_ids: list[str] | None = Field(None, description="Only these documents.")
     stream: bool = Field(False, description="NDJSON stream of queued/token/answer lines instead of one JSON answer.")
 
 
 class SearchRequest(BaseModel):
     query: str = Field(description="What to look for.")
-    k: int | None = Field(None, ge=1, le=50, description="How many passages (default from settings).")
+    k: int | None = Field(None, ge=MIN_K, le=MAX_K, description="How many passages (default from settings).")
     doc_ids: list[str] | None = Field(None, description="Only these documents.")
     mode: Literal["hybrid", "dense", "bm25"] | None = Field(None, description="Retriever (default from settings).")
 
@@ -80,7 +141,7 @@ class DebateRequest(BaseModel):
 
 
 class SparRequest(BaseModel):
-    session_id: int | None = Field(None, ge=1, le=2**63 - 1,
+    session_id: int | None = Field(None, ge=MIN_ID, le=MAX_ID,
                                    description="Play the next round of this session; leave out to start a new one.")
     motion: str | None = Field(None, description="A new session's motion (required without session_id).")
     side: str | None = Field(None, description="The side you argue in a new session: advocate or skeptic (required "
@@ -138,23 +199,59 @@ def spar_dict(chain: SparChain, debate: Debate, scorecard: bool = False) -> dict
 
 
 def build_router(service: Service) -> APIRouter:
-    """Every route under /api, registered by group in the order the OpenAPI docs list them."""
-    router = APIRouter(prefix="/api")
-    # Access is checked for every route but /api/health by assistant.access.AccessMiddleware, before
-    # routing; this dependency only shows the bearer scheme in the OpenAPI docs ("Authorize").
-    protected = APIRouter(dependencies=[Depends(HTTPBearer(auto_error=False))])
-    _add_health_route(router, service)
+    """Every route under /api, registered by group in the order the OpenAPI docs list them, then the
+    fallback that answers a wrong method (405) or an unknown path (404) under /api."""
+    # Refused before routing by assistant.access.AccessMiddleware: 403 for a Host it does not serve or a
+    # cross-site write, 401 without credentials (every route but /api/health).
+    public = APIRouter(prefix=API_PREFIX, responses=_errors(403))
+    # The dependency only shows the bearer scheme in the OpenAPI docs ("Authorize").
+    protected = APIRouter(prefix=API_PREFIX, dependencies=[Depends(HTTPBearer(auto_error=False))],
+                          responses=_errors(401, 403, 429))  # fmt: skip
+    _add_health_route(public, service)
     _add_generation_routes(protected, service)
     _add_search_route(protected, service)
     _add_saved_debate_routes(protected, service)
     _add_spar_routes(protected, service)
     _add_document_routes(protected, service)
+    router = APIRouter()
+    router.include_router(public)
     router.include_router(protected)
+    _add_fallback_route(router, [*public.routes, *protected.routes])
     return router
+
+
+class _NoRoute:
+    """Last under /api, for every method (an ASGI app, not a function: Starlette would limit a function
+    endpoint to GET): a path that no route serves is a 404, one served only for other methods a 405 that
+    names them (``Allow``). Without it the Gradio app, mounted at "" after the API, would answer both with
+    its own 404: Starlette prefers a route that matches the whole request (the mount matches every path
+    and method) to one that matches all but the method."""
+
+    def __init__(self, routes: list) -> None:
+        self.routes = routes
+
+    async def __call__(self, scope, receive, send) -> None:
+        allowed = sorted({method for route in self.routes if route.matches(scope)[0] != Match.NONE
+                          for method in route.methods})  # fmt: skip
+        if allowed:
+            response = JSONResponse({"detail": f"{scope['method']} is not allowed on {scope['path']}; use "
+                                     f"{', '.join(allowed)}"}, 405, headers={"Allow": ", ".join(allowed)})  # fmt: skip
+        else:
+            response = JSONResponse({"detail": f"no API route {scope['path']}; /api/docs lists them"}, 404)
+        await response(scope, receive, send)
+
+
+def _add_fallback_route(router: APIRouter, routes: list) -> None:
+    """``_NoRoute`` over ``routes``, after them."""
+    router.add_route(API_PREFIX + "/{path:path}", _NoRoute(routes), include_in_schema=False)
 
 
 def _add_health_route(router: APIRouter, service: Service) -> None:
     """The one route open without credentials: monitors poll it."""
+
+    @router.head("/health", summary="Liveness only: 200 and no body", response_class=Response)
+    def health_head() -> Response:
+        return Response()
 
     @router.get("/health", summary="Liveness, library size and the model queue")
     def health() -> dict:
@@ -234,7 +331,8 @@ def _spar_event(chain: SparChain, plays_turn: bool):
 def _add_generation_routes(router: APIRouter, service: Service) -> None:
     """Ask and debate: the routes that wait for the model (through ``service.queue``) and stream."""
 
-    @router.post("/ask", summary="Answer a question with validated citations")
+    @router.post("/ask", summary="Answer a question with validated citations",
+                 responses={200: _ndjson_or_json(ASK_LINES), **_errors(400, 404, 422, 503, 504)})  # fmt: skip
     def ask(request: AskRequest):
         # Refuse bad questions or history (422) and unknown documents (404) before any streaming starts.
         _check_question(service, request.question)
@@ -247,7 +345,9 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
             _ask_event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
         )  # fmt: skip
 
-    @router.post("/debate", summary="Stage a debate; streamed as NDJSON")
+    @router.post("/debate", summary="Stage a debate; streamed as NDJSON",
+                 status_code=200, response_class=GenerationResponse,
+                 responses={200: _ndjson(DEBATE_LINES), **_errors(400, 404, 422, 503)})  # fmt: skip
     def debate(request: DebateRequest):
         advocate, skeptic = check_personas(_persona(request.advocate, prompts.ADVOCATE),
                                            _persona(request.skeptic, prompts.SKEPTIC))  # DebateError: 422
@@ -262,7 +362,10 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
             _debate_event,
         )
 
-    @router.post("/spar", summary="Play your turn of a spar session (without session_id: start one); streamed as NDJSON")
+    @router.post("/spar",
+                 summary="Play your turn of a spar session (without session_id: start one); streamed as NDJSON",
+                 status_code=200, response_class=GenerationResponse,
+                 responses={200: _ndjson(SPAR_LINES), **_errors(400, 404, 409, 422, 503)})  # fmt: skip
     def spar(request: SparRequest):
         # Everything that can be refused is refused here, before the queue: a bad turn, side, motion or
         # document (422/404), an unknown or finished session (404/409); a refused request saves nothing.
@@ -292,7 +395,8 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
 def _add_search_route(router: APIRouter, service: Service) -> None:
     """Retrieval on its own: no model, no queue, so it stays fast while generations wait."""
 
-    @router.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue")
+    @router.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue",
+                 responses=_errors(400, 404, 422, 503))  # fmt: skip
     def search(request: SearchRequest) -> list[dict]:
         _check_question(service, request.query)
         _check_doc_ids(service, request.doc_ids)
@@ -313,21 +417,23 @@ def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
             {"id": i, "motion": m, "created_at": c, "status": s, "turns": n} for i, m, c, s, n in service.transcripts.list()
         ]
 
-    @router.get("/debates/{debate_id}", summary="One saved debate")
+    @router.get("/debates/{debate_id}", summary="One saved debate", responses=_errors(404, 422))
     def get_debate(debate_id: DebateId) -> dict:
         return debate_dict(_debate(service, debate_id))
 
-    @router.get("/debates/{debate_id}/markdown", summary="A saved debate as Markdown", response_class=PlainTextResponse)
+    @router.get("/debates/{debate_id}/markdown", summary="A saved debate as Markdown", response_class=PlainTextResponse,
+                responses=_errors(404, 422))  # fmt: skip
     def debate_markdown(debate_id: DebateId) -> str:
         return to_markdown(_debate(service, debate_id))
 
     @router.get("/debates/{debate_id}/brief", summary="Every card of a saved debate, grouped by side (Markdown)",
-                response_class=PlainTextResponse)  # fmt: skip
-    def debate_brief(debate_id: int) -> str:
+                response_class=PlainTextResponse, responses=_errors(404, 422))  # fmt: skip
+    def debate_brief(debate_id: DebateId) -> str:
         return to_brief(_debate(service, debate_id))
 
-    @router.get("/debates/{debate_id}/cards", summary="Per turn and card: tag, quote, passage, document and its stance")
-    def debate_cards(debate_id: int) -> dict:
+    @router.get("/debates/{debate_id}/cards", summary="Per turn and card: tag, quote, passage, document and its stance",
+                responses=_errors(404, 422))  # fmt: skip
+    def debate_cards(debate_id: DebateId) -> dict:
         return to_json(_debate(service, debate_id))
 
 
@@ -341,16 +447,18 @@ def _add_spar_routes(router: APIRouter, service: Service) -> None:
             for i, m, c, s, n in service.transcripts.list(spar=True)
         ]
 
-    @router.get("/spar/{session_id}", summary="One spar session, with the round you play next and the scorecard so far")
+    @router.get("/spar/{session_id}", summary="One spar session, with the round you play next and the scorecard so far",
+                responses=_errors(404, 422))  # fmt: skip
     def get_spar(session_id: SessionId) -> dict:
         return spar_dict(service.spar_chain, _spar_session(service, session_id), scorecard=True)
 
-    @router.get("/spar/{session_id}/scorecard", summary="A spar session's scorecard (so far, if it is not over)")
+    @router.get("/spar/{session_id}/scorecard", summary="A spar session's scorecard (so far, if it is not over)",
+                responses=_errors(404, 422))  # fmt: skip
     def spar_scorecard(session_id: SessionId) -> dict:
         return asdict(service.spar_chain.scorecard(_spar_session(service, session_id)))
 
     @router.get("/spar/{session_id}/markdown", summary="A spar session as Markdown, scorecard included",
-                response_class=PlainTextResponse)  # fmt: skip
+                response_class=PlainTextResponse, responses=_errors(404, 422))  # fmt: skip
     def spar_markdown(session_id: SessionId) -> str:
         session = _spar_session(service, session_id)
         return to_spar_markdown(session, service.spar_chain.scorecard(session))
@@ -363,7 +471,8 @@ def _add_document_routes(router: APIRouter, service: Service) -> None:
     def documents() -> list[dict]:
         return [asdict(d) for d in service.library.documents()]
 
-    @router.post("/documents", summary="Add files, a URL and/or pasted text", openapi_extra=_UPLOAD_FORM)
+    @router.post("/documents", summary="Add files, a URL and/or pasted text", openapi_extra=_UPLOAD_FORM,
+                 responses=_errors(413, 422, 503))  # fmt: skip
     async def add_documents(request: Request) -> list[dict]:
         # Read here, not by FastAPI's File() parameters: each file is checked against max_file_bytes
         # while it streams in (413 at once), instead of after the whole request was spooled to disk.
@@ -380,14 +489,16 @@ def _add_document_routes(router: APIRouter, service: Service) -> None:
         finally:
             await form.close()
 
-    @router.patch("/documents/{doc_id}", summary="Change a document's stance (nothing is re-embedded)")
+    @router.patch("/documents/{doc_id}", summary="Change a document's stance (nothing is re-embedded)",
+                  responses=_errors(400, 404, 422, 503))  # fmt: skip
     def update_document(doc_id: str, change: DocumentChange) -> dict:
         try:
             return asdict(service.library.set_stance(doc_id, change.stance))
         except UnknownDocumentError as exc:
             raise HTTPException(404, str(exc)) from exc
 
-    @router.delete("/documents/{doc_id}", summary="Delete a document and its passages")
+    @router.delete("/documents/{doc_id}", summary="Delete a document and its passages",
+                   responses=_errors(404, 422, 503))  # fmt: skip
     def delete_document(doc_id: str) -> dict:
         try:
             record = service.library.delete(doc_id)
@@ -529,11 +640,31 @@ def _add_documents(
             results = service.library.ingest(items, texts=texts, uploads=uploads, stance=stance)
         except DuplicateUploadError as exc:
             raise HTTPException(422, str(exc)) from exc
-    service.library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
+    # Queued behind the model's other jobs: the documents are stored, the upload returns now.
+    service.suggest_stances_later([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
     return [asdict(r) for r in results]
 
 
+def validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's validator records as one sentence: where and what, e.g. ``body.k: Input should be
+    greater than or equal to 1``. The input itself is left out (it may be megabytes, or a secret)."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ())) or "request"
+        why = error.get("msg", "invalid")
+        if error.get("type") == "json_invalid" and error.get("ctx", {}).get("error"):
+            why = f"{why} ({error['ctx']['error']})"
+        parts.append(f"{where}: {why}")
+    shown = "; ".join(parts[:5]) or "invalid request"
+    return shown + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The same {"detail": str} as every other error (ErrorMessage), not FastAPI's list of records.
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)

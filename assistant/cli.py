@@ -1,28 +1,45 @@
 """Command line: ``da ingest | documents | delete | search | ask | debate | debates | export | spar | reindex | repair | app``.
 
 Every command reads the same Settings (env vars ``DA_*`` and the optional TOML file).
-Errors a user can fix (unknown id, empty question, model mismatch) are printed as one
-plain sentence with a non-zero exit code, never as a traceback.
+Errors a user can fix (unknown id, empty question, model mismatch, a bad number or output path)
+are printed as one plain sentence with a non-zero exit code, never as a traceback.
+
+Both consoles print text as it is, never as Rich markup: a title such as ``Notes [/]`` (stored by
+any API client) or an id typed as ``x[bold]`` is data, and read as markup it crashed every listing
+(issue 32). Styles come only from ``_styled`` parts and Table styles, so a new print cannot reopen
+the hole by forgetting an ``escape()``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from assistant import render
+from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Debate Assistant: grounded answers over your articles.")
-out = Console()
-err = Console(stderr=True)
+# markup and emoji codes off: every dynamic value is printed as typed (see the module docstring).
+out = Console(markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+
+def _styled(*parts: str | tuple[str, str]) -> Text:
+    """One line from plain strings and ``(text, style)`` pairs; no part is ever read as markup."""
+    return Text.assemble(*parts)
+
+
+def _error(message: str) -> None:
+    err.print(_styled(("error:", "bold red"), f" {message}"))
 
 
 def _library():
@@ -32,8 +49,38 @@ def _library():
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    _error(message)
     raise typer.Exit(code)
+
+
+def _output_file(path: Path | None) -> Path | None:
+    """Refuse, before any work is done, an output path that cannot be written (exit 2): a missing
+    folder, no permission (click's ``dir_okay=False`` refuses a folder). A debate takes minutes;
+    finding out only when writing lost them."""
+    if path is None:
+        return None
+    folder = path.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"folder {folder} does not exist")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise typer.BadParameter(f"cannot write {path}: permission denied")
+    return path
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``; a failure the check above could not foresee (disk full, a race) is
+    one clear error with exit 1."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}", code=1)
+
+
+# Bounded like the REST API (assistant.limits): out-of-range values are a usage error (exit 2), not
+# an SQLite overflow or an empty search. Typer prints the allowed range.
+K_RANGE = {"min": MIN_K, "max": MAX_K}
+ID_RANGE = {"min": MIN_ID, "max": MAX_ID}
+OUTPUT = {"callback": _output_file, "dir_okay": False}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -96,7 +143,8 @@ def ingest(
     for r in results:
         removed = ", ".join(f"{k} {v}" for k, v in sorted(r.removed.items()))
         note = r.message + (f" (removed: {removed})" if removed else "")
-        table.add_row(f"[{colours.get(r.status, 'white')}]{r.status}[/]", r.item, r.doc_id or "", str(r.n_passages or ""), note)
+        status = Text(r.status, style=colours.get(r.status, "white"))
+        table.add_row(status, r.item, r.doc_id or "", str(r.n_passages or ""), note)
     out.print(table)
     counts = {s: sum(1 for r in results if r.status == s) for s in colours}
     out.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to do")
@@ -130,7 +178,7 @@ def stance(
         record = _library().set_stance(doc_id, value)
     except _user_errors() as exc:
         _fail(str(exc))
-    out.print(f"{record.id} ({escape(record.title)}): stance {record.stance}")
+    out.print(f"{record.id} ({record.title}): stance {record.stance}")
 
 
 @app.command()
@@ -143,7 +191,7 @@ def delete(doc_ids: Annotated[list[str], typer.Argument(help="Document ids (see 
             record = library.delete(doc_id)
             out.print(f"deleted {doc_id}: {record.title} ({record.n_passages} passages)")
         except _user_errors() as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            _error(str(exc))
             failed = True
     if failed:
         raise typer.Exit(2)
@@ -152,7 +200,7 @@ def delete(doc_ids: Annotated[list[str], typer.Argument(help="Document ids (see 
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[Optional[int], typer.Option("-k", help="How many passages.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="How many passages.", **K_RANGE)] = None,
     doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
     mode: Annotated[Optional[str], typer.Option(help="hybrid, dense or bm25.")] = None,
     mmr: Annotated[Optional[bool], typer.Option("--mmr/--no-mmr", help="Diversify results.")] = None,
@@ -177,12 +225,9 @@ def search(
             ranks.append(f"dense #{hit.dense_rank} sim {hit.dense_similarity:.3f}")
         if hit.lexical_rank:
             ranks.append(f"bm25 #{hit.lexical_rank} {hit.lexical_score:.2f}")
-        out.print(
-            f"[bold][{rank}][/] score {hit.score:.4f} ({'; '.join(ranks)})  [cyan]{hit.title}[/]  "
-            f"{hit.source} chars {hit.start}-{hit.end}  id {hit.id}",
-            highlight=False,
-        )
-        out.print(hit.text, highlight=False, markup=False)
+        out.print(_styled((f"[{rank}]", "bold"), f" score {hit.score:.4f} ({'; '.join(ranks)})  ", (hit.title, "cyan"),
+                          f"  {hit.source} chars {hit.start}-{hit.end}  id {hit.id}"))  # fmt: skip
+        out.print(hit.text)
         out.print()
 
 
@@ -210,43 +255,44 @@ def _print_flags(checked) -> None:
         ("repeats an earlier turn", getattr(checked, "repeated_sentences", [])),  # debate turns only
     ):
         for item in items:
-            err.print(f"[yellow]{label}:[/] " + escape(item), highlight=False)
+            err.print(_styled((f"{label}:", "yellow"), f" {item}"))
+
+
+def _print_source(number: int, passage) -> None:
+    """A numbered source: its title, where it is from, and the passage's place in it."""
+    out.print(_styled((f"[{number}]", "bold"), " ", (passage.title, "cyan"),
+                      f"  {passage.source}  chars {passage.start}-{passage.end}"))  # fmt: skip
 
 
 def _print_answer_report(answer) -> None:
     """Sources the answer cites, then anything the validator removed or flagged."""
     t = answer.timing
     if answer.withheld:
-        err.print(
-            "[yellow]note:[/] the model's reply was withheld: none of its sentences carried a citation "
-            "that the cited passage supports.",
-            highlight=False,
-        )
+        err.print(_styled(("note:", "yellow"), " the model's reply was withheld: none of its sentences carried a "
+                          "citation that the cited passage supports."))  # fmt: skip
     if answer.not_an_answer:
-        err.print(f"[yellow]note:[/] not shown as the answer: {escape(answer.relevance_reason)}.", highlight=False)
+        err.print(_styled(("note:", "yellow"), f" not shown as the answer: {answer.relevance_reason}."))
     if answer.citations:
-        out.print("\n[bold]Sources[/]")
+        out.print(_styled("\n", ("Sources", "bold")))
         for cited in answer.citations:
             p = cited.passage
-            out.print(f"[bold][{cited.number}][/] [cyan]{escape(p.title)}[/]  {escape(p.source)}  chars {p.start}-{p.end}",
-                      highlight=False)  # fmt: skip
-            out.print("    " + " ".join(p.text.split()), highlight=False, markup=False)
+            _print_source(cited.number, p)
+            out.print("    " + " ".join(p.text.split()))
             for start, end in render.evidence_spans(answer.sentences).get(cited.number, []):
-                out.print(f"    [green]evidence[/] chars {start}-{end}: " + escape(" ".join(p.text[start:end].split())),
-                          highlight=False)  # fmt: skip
+                quote = " ".join(p.text[start:end].split())
+                out.print(_styled("    ", ("evidence", "green"), f" chars {start}-{end}: {quote}"))
     _print_flags(answer)
     first = f"{t.first_token_ms / 1000:.1f} s" if t.first_token_ms is not None else "-"
-    err.print(
-        f"[dim]retrieval {t.retrieval_ms:.0f} ms, first token {first}, {t.output_tokens} tokens at "
-        f"{t.tokens_per_s:.1f} tok/s, prompt {t.prompt_tokens} tokens, total {t.total_s:.1f} s[/]",
-        highlight=False,
-    )
+    err.print(Text(
+        f"retrieval {t.retrieval_ms:.0f} ms, first token {first}, {t.output_tokens} tokens at "
+        f"{t.tokens_per_s:.1f} tok/s, prompt {t.prompt_tokens} tokens, total {t.total_s:.1f} s", style="dim",
+    ))
 
 
 @app.command()
 def ask(
     question: Annotated[Optional[str], typer.Argument(help="The question; leave out for an interactive chat.")] = None,
-    k: Annotated[Optional[int], typer.Option("-k", help="How many passages to show the model.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="How many passages to show the model.", **K_RANGE)] = None,
     doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
 ) -> None:
@@ -276,16 +322,16 @@ def ask(
                 if isinstance(item, Answer):
                     answer = item
                 elif isinstance(item, str):  # the sources and each sentence's verdict come in the report below
-                    out.print(item, end="", highlight=False, markup=False, soft_wrap=True)
+                    out.print(item, end="", soft_wrap=True)
             out.print()
         except _user_errors() as exc:
             if not interactive:
                 _fail(str(exc))
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            _error(str(exc))
             continue
         assert answer is not None
         if answer.withheld:
-            out.print("[bold]Answer:[/] " + escape(answer.text), highlight=False)
+            out.print(_styled(("Answer:", "bold"), f" {answer.text}"))
         _print_answer_report(answer)
         history.append((question, answer.text))
         if not interactive:
@@ -302,7 +348,7 @@ def debate(
     skeptic_stance: Annotated[Optional[str], typer.Option(help="What that side argues.")] = None,
     doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
-    export: Annotated[Optional[Path], typer.Option(help="Also write the transcript as Markdown here.")] = None,
+    export: Annotated[Optional[Path], typer.Option(help="Also write the transcript as Markdown here.", **OUTPUT)] = None,
 ) -> None:
     """Stage a cited debate: two openings, rebuttal rounds, a moderator's summary. Saved; see 'da debates'."""
     from assistant import prompts
@@ -323,43 +369,46 @@ def debate(
     try:
         for event in chain.stream(motion, rounds, doc_ids=doc, **sides):
             if isinstance(event, TurnStarted):
-                out.print(f"\n[bold magenta]{escape(event.speaker)}[/] [dim]({event.kind})[/]", highlight=False)
+                _print_speaker(event)
             elif isinstance(event, CardMade):
                 carded.add(event.index)
                 _print_card(event.card)
             elif isinstance(event, TurnText) and event.index not in carded:
-                out.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
+                out.print(event.text, end="", soft_wrap=True)
             elif isinstance(event, TurnFinished):
                 out.print()
                 turn = event.turn
                 if turn.no_material:
-                    out.print("[yellow]shown instead:[/] " + escape(turn.text), highlight=False)
+                    out.print(_styled(("shown instead:", "yellow"), f" {turn.text}"))
                 _print_flags(turn)
             elif isinstance(event, Debate):
                 result = event
     except _user_errors() as exc:
         _fail(str(exc))
     assert result is not None
-    out.print("\n[bold]Sources[/]")
+    out.print(_styled("\n", ("Sources", "bold")))
     for source in result.sources:
-        passage = source.passage
-        out.print(f"[bold][{source.number}][/] [cyan]{escape(passage.title)}[/]  {escape(passage.source)}  "
-                  f"chars {passage.start}-{passage.end}", highlight=False)  # fmt: skip
+        _print_source(source.number, source.passage)
     if export:
-        export.write_text(to_markdown(result), encoding="utf-8")
+        _write_file(export, to_markdown(result))
         out.print(f"transcript written to {export}")
     out.print(f"saved as debate {result.id} (da export {result.id})")
+
+
+def _print_speaker(event) -> None:
+    """A turn's heading: who speaks, in what kind of turn."""
+    out.print(_styled("\n", (event.speaker, "bold magenta"), " ", (f"({event.kind})", "dim")))
 
 
 def _print_card(card) -> None:
     """Tag in bold (what it answers, whether the tag is the trimmed quote), the quote, the source number."""
     colour = "green" if card.role == "advocate" else "red"
-    answers = f" [dim](answers {card.answers})[/]" if card.answers else ""
+    answers = f" (answers {card.answers})" if card.answers else ""
     if card.answer_note:  # it named a point it does not answer (the rebuttal check dropped the link)
-        answers = f" [dim]({escape(card.answer_note)})[/]"
-    trimmed = "" if card.tag_from == "model" else " [dim](tag: trimmed quote)[/]"
-    out.print(f"[bold {colour}]{card.label}[/] [bold]{escape(card.tag)}[/]{answers}{trimmed}", highlight=False)
-    out.print(f"    “{escape(card.quote)}” [bold][{card.source}][/]", highlight=False, soft_wrap=True)
+        answers = f" ({card.answer_note})"
+    trimmed = "" if card.tag_from == "model" else " (tag: trimmed quote)"
+    out.print(_styled((card.label, f"bold {colour}"), " ", (card.tag, "bold"), (answers, "dim"), (trimmed, "dim")))
+    out.print(_styled(f"    “{card.quote}” ", (f"[{card.source}]", "bold")), soft_wrap=True)
 
 
 @app.command()
@@ -373,14 +422,14 @@ def debates() -> None:
         return
     table = Table("id", "motion", "started", "status", "turns")
     for debate_id, motion, created, status, n_turns in rows:
-        table.add_row(str(debate_id), escape(motion), created, status, str(n_turns))
+        table.add_row(str(debate_id), motion, created, status, str(n_turns))
     out.print(table)
 
 
 @app.command(name="export")
 def export_debate(
-    debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout).")] = None,
+    debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').", **ID_RANGE)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout).", **OUTPUT)] = None,
     format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side) or json.")] = "markdown",
 ) -> None:
     """Write a saved debate as Markdown with a numbered reference list, as a brief, or as JSON."""
@@ -396,7 +445,7 @@ def export_debate(
         _fail(f"no debate with id {debate_id}; see 'da debates'")
     text = writers[format_](debate)
     if output:
-        output.write_text(text, encoding="utf-8")
+        _write_file(output, text)
         out.print(f"written to {output}")
     else:
         sys.stdout.write(text)
@@ -430,27 +479,30 @@ _MARK_COLOURS = {"supported": "green", "contradicted": "red", "not found": "yell
 
 def _print_mark(claim) -> None:
     """A sentence of the user's turn as checked: label, mark, [n], the sentence; then the deciding quote."""
-    cited = f" [bold][{claim.source}][/]" if claim.source else ""
+    cited = f" [{claim.source}]" if claim.source else ""
     colour = _MARK_COLOURS.get(claim.mark, "white")
-    out.print(f"[bold]{claim.label}[/] [{colour}]{claim.mark}[/]{cited}: {escape(claim.text)}", highlight=False, soft_wrap=True)
+    out.print(_styled((claim.label, "bold"), " ", (claim.mark, colour), (cited, "bold"), f": {claim.text}"),
+              soft_wrap=True)
     if claim.quote and claim.mark != "not found":
-        out.print(f"    “{escape(claim.quote)}”", highlight=False, soft_wrap=True)
+        out.print(f"    “{claim.quote}”", soft_wrap=True)
     elif claim.quote:  # close to the claim, but it does not say it
-        out.print(f"    [dim]closest: “{escape(claim.quote)}” ({escape(claim.reason)})[/]", highlight=False, soft_wrap=True)
+        out.print(_styled("    ", (f"closest: “{claim.quote}” ({claim.reason})", "dim")), soft_wrap=True)
     elif claim.reason:
-        out.print(f"    [dim]{escape(claim.reason)}[/]", highlight=False, soft_wrap=True)
+        out.print(_styled("    ", (claim.reason, "dim")), soft_wrap=True)
 
 
 def _print_scorecard(card) -> None:
     from assistant.spar import scorecard_markdown
 
-    out.print("\n[bold]Scorecard[/]" + ("" if card.complete else " [dim](so far: the session is not over)[/]"), highlight=False)
-    out.print(scorecard_markdown(card), highlight=False, markup=False, soft_wrap=True)
+    so_far = "" if card.complete else " (so far: the session is not over)"
+    out.print(_styled("\n", ("Scorecard", "bold"), (so_far, "dim")))
+    out.print(scorecard_markdown(card), soft_wrap=True)
 
 
 def _read_turn(kind: str, limit: int) -> str | None:
     """One turn from stdin: lines up to an empty line (after some text) or the end of input; None if nothing came."""
-    out.print(f"\n[bold]your {kind}[/] [dim](at most {limit} words; an empty line ends the turn)[/]", highlight=False)
+    hint = f"(at most {limit} words; an empty line ends the turn)"
+    out.print(_styled("\n", (f"your {kind}", "bold"), " ", (hint, "dim")))
     lines: list[str] = []
     while True:
         try:
@@ -475,14 +527,14 @@ def _play_spar_round(chain, session_id: int, text: str):
     carded: set[int] = set()  # the assistant's turn shown as cards (its TurnText repeats them as plain lines)
     for event in chain.play(session_id, text):
         if isinstance(event, TurnStarted):
-            out.print(f"\n[bold magenta]{escape(event.speaker)}[/] [dim]({event.kind})[/]", highlight=False)
+            _print_speaker(event)
         elif isinstance(event, ClaimMarked):
             _print_mark(event.claim)
         elif isinstance(event, CardMade):
             carded.add(event.index)
             _print_card(event.card)
         elif isinstance(event, TurnText) and event.index not in carded:
-            out.print(event.text, end="", highlight=False, markup=False, soft_wrap=True)
+            out.print(event.text, end="", soft_wrap=True)
         elif isinstance(event, TurnFinished) and event.turn.index not in carded and not event.turn.claims:
             out.print()
         elif isinstance(event, Scorecard):
@@ -510,7 +562,7 @@ def _list_spar_sessions() -> None:
             upcoming = "the assistant's answer to your last turn"
         else:
             upcoming = f"your {kind}" if (kind := SparChain.next_round(session)) else "-"
-        table.add_row(str(session_id), escape(motion), created, session.user_side or "", status, str(n_turns), upcoming)
+        table.add_row(str(session_id), motion, created, session.user_side or "", status, str(n_turns), upcoming)
     out.print(table)
 
 
@@ -520,32 +572,32 @@ def _play_spar(chain, session) -> None:
     from assistant.spar import opponent
 
     limit = chain.settings.spar_max_words
-    out.print(f"[bold]spar session {session.id}[/]: {escape(session.motion)}\nyou argue the {session.user_side} side, "
-              f"the assistant the {opponent(session.user_side)} side; you speak first in each round.", highlight=False)  # fmt: skip
+    out.print(_styled((f"spar session {session.id}", "bold"), f": {session.motion}\nyou argue the {session.user_side} side, "
+                      f"the assistant the {opponent(session.user_side)} side; you speak first in each round."))  # fmt: skip
     resume = f"spar session {session.id} is saved; continue it with: da spar --resume {session.id}"
     try:
         while not chain.is_over(session):
             if chain.unanswered(session) is not None:  # a play stopped before the assistant answered: answer now
-                out.print("\n[dim]the assistant had not answered your last turn yet; it answers now[/]", highlight=False)
+                out.print(Text("\nthe assistant had not answered your last turn yet; it answers now", style="dim"))
                 session = _play_spar_round(chain, session.id, "")
                 continue
             kind = chain.next_round(session)
             text = _read_turn(kind, limit)
             if text is None:
-                out.print(f"\n{resume}", highlight=False)
+                out.print(f"\n{resume}")
                 return
             try:
                 chain.check_turn_text(text)
             except _user_errors() as exc:
-                err.print(f"[bold red]error:[/] {escape(str(exc))}; please give your {kind} again", highlight=False)
+                _error(f"{exc}; please give your {kind} again")
                 continue
             session = _play_spar_round(chain, session.id, text)
     except KeyboardInterrupt:
-        err.print(f"\ninterrupted; {resume}", highlight=False)
+        err.print(f"\ninterrupted; {resume}")
         raise typer.Exit(130)
     except _user_errors() as exc:
         _fail(str(exc))
-    out.print(f"\nsaved as spar session {session.id} (da spar --export {session.id})", highlight=False)
+    out.print(f"\nsaved as spar session {session.id} (da spar --export {session.id})")
 
 
 @app.command()
@@ -555,11 +607,11 @@ def spar(
     rounds: Annotated[Optional[int], typer.Option(help="Rebuttal rounds between opening and closing (default: settings, 1).")] = None,
     doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
-    resume: Annotated[Optional[int], typer.Option(help="Continue saved session ID at the round you play next.")] = None,
+    resume: Annotated[Optional[int], typer.Option(help="Continue saved session ID at the round you play next.", **ID_RANGE)] = None,
     list_: Annotated[bool, typer.Option("--list", help="List saved spar sessions.")] = False,
-    export: Annotated[Optional[int], typer.Option(help="Write saved session ID as Markdown, scorecard included.")] = None,
-    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="File for --export (default: stdout).")] = None,
-    scorecard: Annotated[Optional[int], typer.Option(help="Print the scorecard of session ID (so far, if it is not over).")] = None,
+    export: Annotated[Optional[int], typer.Option(help="Write saved session ID as Markdown, scorecard included.", **ID_RANGE)] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="File for --export (default: stdout).", **OUTPUT)] = None,
+    scorecard: Annotated[Optional[int], typer.Option(help="Print the scorecard of session ID (so far, if it is not over).", **ID_RANGE)] = None,
 ) -> None:
     """Spar: argue one side of a motion against the assistant; each of your sentences is checked against the library.
 
@@ -591,7 +643,7 @@ def spar(
 
         text = to_spar_markdown(session, card)
         if out_file:
-            out_file.write_text(text, encoding="utf-8")
+            _write_file(out_file, text)
             out.print(f"written to {out_file}")
         else:
             sys.stdout.write(text)

@@ -53,13 +53,15 @@ _TERMINAL = ('.', '!', '?', '…', '"', '”', '’', "'", ')', ':')
 
 def _whole_sentences(passage: Passage) -> list[Sentence]:
     """The passage's sentences without the pieces a passage boundary cut off (consecutive
-    passages overlap, so the whole sentence is in the neighbour) and without the title line."""
+    passages overlap, so the whole sentence is in the neighbour), without the title line and
+    without the sentences set aside at ingest (they address the assistant: never evidence)."""
     sentences = sentence_spans(passage.text)
     whole = []
     for i, sentence in enumerate(sentences):
         cut_at_end = i == len(sentences) - 1 and not sentence.text.endswith(_TERMINAL)
         cut_at_start = i == 0 and sentence.text[:1].islower()
-        if cut_at_end or cut_at_start or sentence.text == passage.title:
+        set_aside = passage.sets_aside(sentence.start, sentence.end)
+        if cut_at_end or cut_at_start or set_aside or sentence.text == passage.title:
             continue
         whole.append(sentence)
     return whole
@@ -116,7 +118,7 @@ class ContextBuilder:
         self._embed_query = embed_query
         self._neighbour = neighbour
         self.budget_chars = budget_tokens * CHARS_PER_TOKEN
-        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._vectors: dict[tuple[str, str, tuple[tuple[int, int], ...]], np.ndarray] = {}
 
     def build(self, question: str, passages: Sequence[Passage]) -> list[ChosenEvidence]:
         """The numbered sources for ``question``: passages with their chosen sentences, best first."""
@@ -166,7 +168,7 @@ class ContextBuilder:
         return pool, root
 
     def _sentence_vectors(self, passage: Passage, sentences: list[Sentence]) -> np.ndarray:
-        key = (passage.id, passage.text)
+        key = (passage.id, passage.text, passage.set_aside)
         if key not in self._vectors:
             self._vectors[key] = np.array(self._embed_texts([s.text for s in sentences]), dtype=np.float32)
         return self._vectors[key]

@@ -336,7 +336,7 @@ class DebateChain:
         if opposing:
             user = prompts.CARDS_REBUTTAL.format(
                 **values, opponent=debate.speakers()[opponent_role], first_label=first_answers or labels[0],
-                opposing="\n".join(f"{o.label}: {o.tag}" for o in opposing),
+                opposing="\n".join(f"{o.label}: {prompts.source_line(o.tag)}" for o in opposing),
             )  # fmt: skip
         else:
             user = prompts.CARDS_OPENING.format(**values)
@@ -421,9 +421,11 @@ class DebateChain:
 
     def _verdicts(self, motion: str, clashes: Sequence[tuple[Card, Card]]) -> tuple[list[str], StructuredReply]:
         """"first" or "second" per clash: the model's constrained choice, else the quote sharing more words with the motion."""
+        def quoted(card: Card) -> str:  # one line, the article's own markers removed (``prompts.source_line``)
+            return prompts.source_line(trimmed_quote(card.quote, MODERATOR_QUOTE_WORDS))
+
         shown = "\n\n".join(
-            f"Clash {n}:\nfirst: “{trimmed_quote(a.quote, MODERATOR_QUOTE_WORDS)}”\nsecond: “{trimmed_quote(b.quote, MODERATOR_QUOTE_WORDS)}”"
-            for n, (a, b) in enumerate(clashes, start=1)
+            f"Clash {n}:\nfirst: “{quoted(a)}”\nsecond: “{quoted(b)}”" for n, (a, b) in enumerate(clashes, start=1)
         )
         messages = [SystemMessage(prompts.MODERATOR_SYSTEM), HumanMessage(prompts.MODERATOR_CHOICE.format(motion=motion, clashes=shown))]
         reply = structured_reply(self.chat_model, messages, verdict_schema(len(clashes)), 12 + 6 * len(clashes))

@@ -76,16 +76,30 @@ class Library:
             return self.ingestor.ingest(items, texts=texts, uploads=uploads, progress=progress,
                                         show_progress=show_progress, stance=stance)  # fmt: skip
 
+    def stances_to_suggest(self, doc_ids: list[str]) -> list[str]:
+        """Those of ``doc_ids`` the local model would be asked about (see ``suggest_stances``): none
+        unless suggestions are on with the llama.cpp backend, so a server queues no job for nothing."""
+        if not self.settings.stance_suggestions or self.settings.llm_backend != "llamacpp":
+            return []
+        return [doc_id for doc_id in doc_ids if self._needs_suggestion(doc_id)]
+
+    def _needs_suggestion(self, doc_id: str) -> bool:
+        """A document whose stance nobody confirmed and that has no suggestion yet."""
+        record = self.registry.get(doc_id)
+        return record is not None and record.stance == "unknown" and not record.suggested_stance
+
     def suggest_stances(self, doc_ids: list[str], chat_model=None) -> dict[str, str]:
-        """Ask the local model once which side each document argues; stored as a suggestion only.
+        """Ask the model once which side each document argues; stored as a suggestion only.
 
         Only documents without a confirmed stance are asked about. ``chat_model`` defaults to the
         local llama.cpp model; with another backend (or suggestions turned off) nothing is asked.
+        This waits for the model: a server runs it as a queued job after the ingest has returned
+        (``Service.suggest_stances_later``), never inside an upload.
         """
         from assistant.stance import suggest_stance
 
         if chat_model is None:
-            if not self.settings.stance_suggestions or self.settings.llm_backend != "llamacpp":
+            if not self.stances_to_suggest(doc_ids):
                 return {}
             from assistant.llm import make_chat_model
             from assistant.model_files import ModelFileError
@@ -96,8 +110,7 @@ class Library:
                 return {}
         suggested: dict[str, str] = {}
         for doc_id in doc_ids:
-            record = self.registry.get(doc_id)
-            if record is None or record.stance != "unknown" or record.suggested_stance:
+            if not self._needs_suggestion(doc_id):
                 continue
             suggested[doc_id] = suggest_stance(chat_model, self.registry.text(doc_id) or "")
             self.registry.set_suggested_stance(doc_id, suggested[doc_id])

@@ -5,11 +5,17 @@ id. The splitter makes it, the registry stores it, the retriever returns it with
 document's title, author, publisher and stance and with why it ranked (``score`` and the two
 rankings), and the verifier reads its ``lead_in``. Every later step shows a passage under a
 number: ``NumberedPassage`` is that view (an answer's citations, a debate's sources).
+
+A passage also carries the spans of the sentences set aside in it at ingest because they
+address the assistant (``ingest.injection``): ``offered_sentences`` and ``offered_text`` are what
+any step may offer a model as evidence, so such a sentence is never a card, a quote or prompt text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from assistant.text import Sentence, sentence_spans
 
 UNKNOWN_STANCE = "unknown"
 
@@ -45,6 +51,33 @@ class Passage:
     dense_similarity: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
+    # (start, end) in ``text`` of the sentences set aside at ingest (filled by the registry).
+    set_aside: tuple[tuple[int, int], ...] = ()
+
+    def sets_aside(self, start: int, end: int) -> bool:
+        """Whether ``text[start:end]`` overlaps a sentence set aside at ingest."""
+        return any(s < end and start < e for s, e in self.set_aside)
+
+
+def offered_sentences(passage: Passage) -> list[Sentence]:
+    """The sentences of ``passage`` a model may be offered: all but those set aside at ingest."""
+    return [s for s in sentence_spans(passage.text) if not passage.sets_aside(s.start, s.end)]
+
+
+def offered_text(passage: Passage) -> str:
+    """``passage.text`` with the sentences set aside at ingest cut out ("..." where they were)."""
+    if not passage.set_aside:
+        return passage.text
+    pieces: list[str] = []
+    at = 0
+    for start, end in sorted(passage.set_aside):
+        kept = passage.text[at:start].strip() if start > at else ""
+        pieces += [kept] if kept else []
+        if not pieces or pieces[-1] != "...":
+            pieces.append("...")
+        at = max(at, end)
+    pieces.append(passage.text[at:].strip())
+    return " ".join(piece for piece in pieces if piece)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,36 @@ def clean_user_text(text: str) -> str:
     text = strip_terminal_escapes(text.replace("\r\n", "\n"))
     return _TEMPLATE_TOKEN.sub(r"<\1>", _CONTROL.sub("", text))
 
+
+# An article's own citation and footnote markers: "[1]", "[12]", "[1-3]", "[2, 5]", "[n]", "[a]",
+# "[[2]]", "[Source 2]", "[note 4]", "[citation needed]", in square, full-width or lenticular
+# brackets ("【1】"). Inside a prompt they would read as citations of the prompt's own numbered
+# sources (issue 32: an injected "[1]" became a citation of another article). Brackets that hold
+# words ("[sic]", "[the US]") are prose and stay.
+_SOURCE_MARKER = re.compile(
+    r"[ \t]*[\[【〔〖⟦［]{1,2}\s*(?:(?:sources?|refs?\.?|references?|notes?|fn\.?|footnotes?|cite|citation|#)\s*)?"
+    r"(?:\d{1,4}(?:\s*(?:[-–—,;&]|and)\s*\d{1,4})*|[a-z]|citation needed)\s*[\]】〕〗⟧］]{1,2}",
+    re.IGNORECASE,
+)
+# What removing a marker leaves of "(see [2])" or "(cf. [4])".
+_EMPTY_ASIDE = re.compile(r"[ \t]*\(\s*(?:see|see also|cf\.?|e\.g\.?|sources?:?|refs?\.?|notes?)?\s*\)")
+# Footnote marks after punctuation: "failed.¹", "said,²³", "end.†" (never "km²": a unit follows a letter).
+_FOOTNOTE_MARK = re.compile(r"(?<=[.,;:!?\"”’)])[¹²³⁰⁴⁵⁶⁷⁸⁹†‡]+")
+
+
+def without_source_markers(text: str) -> str:
+    """Article text with its own citation and footnote markers removed, so that in a prompt no
+    bracketed number but the prompt's own ``[n]`` can read as a citation. What users are shown
+    (quotes, passages) keeps the exact source text; only prompts get this form."""
+    text = _FOOTNOTE_MARK.sub("", _EMPTY_ASIDE.sub("", _SOURCE_MARKER.sub("", text)))
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+
+
+def source_line(text: str) -> str:
+    """Text from an article (or a side's claim) as one prompt line: cleaned (``clean_user_text``),
+    its markers removed (``without_source_markers``), flattened, so it stays data on its own line."""
+    return " ".join(without_source_markers(clean_user_text(text)).split())
+
 # The system message holds only what never changes, so llama.cpp reads it once per process
 # (``assistant.prefix_cache``); sources and question, which change, follow in the user message.
 ANSWER_SYSTEM = """You are a careful research assistant. Read the numbered sources and answer the user's question with facts from them. End each sentence with the number of the source it comes from, for example: ...was signed in May [3].
@@ -113,7 +143,7 @@ def source_label(passage: Passage, with_publisher: bool = False) -> str:
     """
     label = f"{passage.title}, by {passage.author}" if passage.author else passage.title
     label = f"{label} ({passage.publisher})" if with_publisher and passage.publisher else label
-    return " ".join(clean_user_text(label).split())  # one line: a title cannot open a new source block
+    return source_line(label)  # one line: a title cannot open a new source block
 
 
 SOURCE_HEADER = "From ({label}):"
@@ -140,7 +170,8 @@ def format_sources(passages: Sequence[Passage], texts: Sequence[str] | None = No
 
     Each passage is flattened onto its one line, so text inside an article (a fake
     ``[9] (System)`` header, a ``User:`` line, a chat-template token) stays data inside its
-    own line and can never start a block, a section or a chat turn of its own.
+    own line and can never start a block, a section or a chat turn of its own; the article's
+    own markers are removed (``source_line``), so ``[n]`` only ever names a source of the prompt.
     """
     shown = texts if texts is not None else [passage.text for passage in passages]
     lines: list[str] = []
@@ -150,7 +181,7 @@ def format_sources(passages: Sequence[Passage], texts: Sequence[str] | None = No
         if label != previous_label:
             lines.append(f"{chr(10) if lines else ''}{SOURCE_HEADER.format(label=label)}")
             previous_label = label
-        lines.append(f"[{number}] {' '.join(clean_user_text(text).split())}")
+        lines.append(f"[{number}] {source_line(text)}")
     return "\n".join(lines)
 
 
@@ -212,8 +243,8 @@ NO_SIDE_MATERIAL = (
 
 
 def numbered_lines(items: Sequence[str]) -> str:
-    """``[1] text`` lines, each flattened onto one line (text from articles stays data)."""
-    return "\n".join(f"[{i}] {' '.join(clean_user_text(text).split())}" for i, text in enumerate(items, start=1))
+    """``[1] text`` lines, each a ``source_line`` (text from articles stays data, its markers removed)."""
+    return "\n".join(f"[{i}] {source_line(text)}" for i, text in enumerate(items, start=1))
 
 
 # --- Suggested stance of a new document (a person confirms it) ---------------------------

@@ -20,10 +20,9 @@ from assistant import prompts
 from assistant.context import ContextBuilder
 from assistant.grounding import CheckedSentence, Grounding, is_decline, iter_grounding
 from assistant.relevance import RelevanceCheck, make_relevance_check, partial_text, related_text
-from assistant.passage import NumberedPassage, Passage
+from assistant.passage import NumberedPassage, Passage, offered_sentences, offered_text
 from assistant.retrieval import HybridRetriever, validate_history, validate_query
 from assistant.streaming import Generated, Timing, final_item, stream_filtered
-from assistant.text import sentence_spans
 from assistant.verify import Verifier, article_label, judge_context, make_verifier
 
 CONDENSE_MAX_TOKENS = 60
@@ -155,7 +154,7 @@ def cited_evidence(
     by_id = {p.id: p for p in passages}
     spans = [e for s in sentences if s.supported for e in s.evidence]
     cited = [by_id[i] for i in dict.fromkeys(e.passage_id for e in spans) if i in by_id]
-    evidence = [judge_context(p, sentence_spans(p.text), spans) for p in cited]
+    evidence = [judge_context(p, offered_sentences(p), spans) for p in cited]
     return evidence, [article_label(p) for p in cited], [p.stance for p in cited]
 
 
@@ -186,9 +185,9 @@ class AskChain:
 
     def sources(self, question: str, passages: Sequence[Passage]) -> tuple[list[Passage], list[str]]:
         """The numbered sources of the prompt and the text shown of each: the chosen evidence
-        sentences (``context_mode = "sentences"``) or the whole passages."""
+        sentences (``context_mode = "sentences"``) or the whole passages; never a sentence set aside at ingest."""
         if self.settings.context_mode == "passages":
-            return list(passages), [p.text for p in passages]
+            return list(passages), [offered_text(p) for p in passages]
         chosen = self.context.build(question, passages)
         return [c.passage for c in chosen], [c.shown_text() for c in chosen]
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from assistant.prompts import source_line
 from assistant.text import STOP_WORDS, Word, strip_markers, words
 from assistant.verify import (
     MONTHS, LlamaJudge, found_in, is_content_word, is_dated, is_year, make_llama_judge, named_side, names_in,
@@ -302,8 +303,9 @@ class LlamaAnswerJudge:
 
 
 def rebuttal_prompt(claim: str, reply: str) -> str:
-    """The rebuttal question: the opponent's card, the reply, then the instruction."""
-    return _yes_no_prompt([("Claim", claim), ("Reply", reply)],
+    """The rebuttal question: the opponent's card, the reply, then the instruction. Both hold quotes
+    from articles: their own markers are removed, as in every prompt (``prompts.source_line``)."""
+    return _yes_no_prompt([("Claim", source_line(claim)), ("Reply", source_line(reply))],
                           "Does the reply respond to the claim (dispute, qualify or counter it)?")
 
 

@@ -63,17 +63,28 @@ def new_scope() -> str:
     return "s" + uuid.uuid4().hex[:10]
 
 
-def text_with_links(text: str, scope: str, numbers: set[int]) -> str:
-    """Escaped ``text`` with each ``[n]`` for a known source turned into a link to it."""
+def text_with_links(text: str, scope: str, numbers: set[int], quotes_are_sources: bool = False) -> str:
+    """Escaped ``text`` with each ``[n]`` for a known source turned into a link to it.
+
+    ``quotes_are_sources``: the text was assembled by code and each “…” in it holds source text (a
+    card's quote, or a tag cut from one, in a debate or spar turn). A bracketed number inside such
+    a quote is the article's own footnote, not a citation of source n: it stays plain text.
+    """
     escaped = html.escape(text).replace("\n", "<br>")
 
     def link(match: re.Match[str]) -> str:
         n = int(match.group(1))
-        if n not in numbers:
+        if n not in numbers or (quotes_are_sources and _inside_quote(escaped, match.start())):
             return match.group(0)
         return f'<a class="cite" href="#{scope}-{n}">[{n}]</a>'
 
     return _MARKER.sub(link, escaped)
+
+
+def _inside_quote(text: str, at: int) -> bool:
+    """Whether position ``at`` of ``text`` lies between an opening “ and its closing ”."""
+    before = text[:at]
+    return before.count("“") > before.count("”")
 
 
 def _highlighted(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -211,7 +222,7 @@ def debate_html(speakers: dict[str, str], turns: Sequence, sources: Sequence, sc
         if turn.cards:
             body = cards_html(turn.cards, scope, numbers, {s.number: s.stance for s in sources})
         else:
-            body = text_with_links(turn.text, scope, numbers).replace("\n", "<br>")
+            body = text_with_links(turn.text, scope, numbers, quotes_are_sources=True).replace("\n", "<br>")
         flags = flags_html([
             ("no citation", turn.uncited_sentences), ("withdrawn, not supported", withdrawn(turn.sentences)),
             ("removed, repeats an earlier turn", turn.repeated_sentences),

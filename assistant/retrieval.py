@@ -22,7 +22,7 @@ from assistant.lexical import LexicalIndex
 from assistant.prompts import clean_user_text
 from assistant.query import named_documents, search_text
 from assistant.library import Library
-from assistant.passage import Passage, passage_id
+from assistant.passage import Passage, offered_text, passage_id
 from ingest.registry import DocumentRecord
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -236,6 +236,7 @@ LEAD_IN_CHARS = 400
 
 
 def _lead_in(snapshot: _Snapshot, passage: Passage) -> str:
-    """The last ``LEAD_IN_CHARS`` of the passage before ``passage`` in its document, if any."""
+    """The last ``LEAD_IN_CHARS`` of the passage before ``passage`` in its document, if any (without
+    sentences set aside at ingest: the verifier's judge reads the lead-in's last sentence)."""
     previous = snapshot.passages.get(passage_id(passage.doc_id, passage.index - 1)) if passage.index else None
-    return previous.text[-LEAD_IN_CHARS:] if previous is not None else ""
+    return offered_text(previous)[-LEAD_IN_CHARS:] if previous is not None else ""

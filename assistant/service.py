@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -300,6 +301,39 @@ class Service:
     def spar_chain(self) -> SparChain:
         """One per process: it keeps the claim verifier (and its judge model, if configured) loaded."""
         return SparChain(self.debate_chain)
+
+    def suggest_stances_later(self, doc_ids: list[str]) -> threading.Thread | None:
+        """Have the model suggest a stance for the documents just added, after the ingest has returned.
+
+        An upload must never wait on the model (a debate holds it for minutes), so each suggestion
+        is a job in the queue like any other, taking the model in its turn; it shows in the
+        document list (``suggested_stance``) once it has run. Returns the thread that queues the
+        jobs, or None when there is nothing to ask.
+        """
+        pending = self.library.stances_to_suggest(doc_ids)
+        if not pending:
+            return None
+        thread = threading.Thread(target=self._suggest_in_turn, args=(pending,), name="stance-suggestions", daemon=True)
+        thread.start()
+        return thread
+
+    def _suggest_in_turn(self, doc_ids: list[str]) -> None:
+        """One job per document, each queued once the last has run: a folder of fifty articles does
+        not keep the model from the people who asked after it. Nobody waits for these jobs, so an
+        error is reported here, on the server's log, and the documents simply stay unsuggested."""
+        for doc_id in doc_ids:
+            try:
+                for _ in self.queue.submit(lambda d=doc_id: self._suggest_stance(d)).events():
+                    pass
+            except (ShuttingDown, GenerationStopped):
+                return
+            except Exception as exc:
+                print(f"stance suggestions stopped ({type(exc).__name__}: {exc}); the documents stay without one",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                return
+
+    def _suggest_stance(self, doc_id: str) -> Iterator[dict[str, str]]:
+        yield self.library.suggest_stances([doc_id], self.chat_model)
 
     def stop_generations(self) -> bool:
         """Shutdown, first step: refuse new generations, stop the running and queued ones, and wait

@@ -327,9 +327,13 @@ class SparChain:
         return len(debate.sources)
 
     def _own(self, debate: Debate, role: str) -> list[tuple[int, Passage]]:
-        """The passages ``role`` may quote: its own stance's, then unknown ones, never the other side's."""
+        """The passages ``role`` may quote: its own stance's, then unknown ones, never the other side's;
+        with the sentences set aside at ingest as the registry has them now (a saved session's
+        sources do not carry them)."""
         ranked = sorted(debate.sources, key=lambda s: (s.stance != role, s.number))
-        return [(s.number, s.passage) for s in ranked if s.stance in (role, "unknown")]
+        ranked = [s for s in ranked if s.stance in (role, "unknown")]
+        passages = self.retriever.library.registry.with_set_aside(s.passage for s in ranked)
+        return [(s.number, passage) for s, passage in zip(ranked, passages)]
 
     # -- the scorecard -------------------------------------------------------------------
     def scorecard(self, debate: Debate) -> Scorecard:

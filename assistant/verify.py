@@ -1,8 +1,9 @@
 """Does the cited passage say what the sentence says? Align, then check meaning, then (optionally) ask.
 
 Stage 0, alignment: the sentence is compared with every sentence of the passages it cites
-(``assistant.text.sentence_spans``, so offsets are kept) and the one or two that share most
-of its content words become its *evidence*: a passage id plus character offsets plus text.
+(``assistant.text.sentence_spans``, so offsets are kept; none set aside at ingest because it
+addresses the assistant) and the one or two that share most of its content words become its
+*evidence*: a passage id plus character offsets plus text.
 All later rules read only that evidence, not the whole passage: a name or year that occurs
 elsewhere in the passage does not make a sentence about something else true.
 
@@ -40,7 +41,8 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Protocol
 
-from assistant.passage import Passage
+from assistant.passage import Passage, offered_sentences
+from assistant.prompts import source_line
 from assistant.text import STOP_WORDS, Sentence, Word, number_key, sentence_spans, strip_markers, words
 
 MIN_COVERAGE = 0.5
@@ -378,7 +380,7 @@ class Verifier:
     def __init__(self, judge: Judge | None = None, min_coverage: float = MIN_COVERAGE) -> None:
         self.judge = judge
         self.min_coverage = min_coverage
-        self._sentences: dict[tuple[str, int], list[Sentence]] = {}
+        self._sentences: dict[tuple[str, int, tuple[tuple[int, int], ...]], list[Sentence]] = {}
         self._guard = threading.Lock()
 
     @property
@@ -386,12 +388,13 @@ class Verifier:
         return "rules+llm" if self.judge is not None else "rules"
 
     def _spans(self, passage: Passage) -> list[Sentence]:
-        key = (passage.id, hash(passage.text))
+        """The passage's sentences that may be evidence (``offered_sentences``: none set aside at ingest)."""
+        key = (passage.id, hash(passage.text), passage.set_aside)
         with self._guard:
             if key not in self._sentences:
                 if len(self._sentences) > 4096:
                     self._sentences.clear()
-                self._sentences[key] = sentence_spans(passage.text)
+                self._sentences[key] = offered_sentences(passage)
             return self._sentences[key]
 
     def align(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None
@@ -607,7 +610,8 @@ class LlamaJudge:
         self._grammar = LlamaGrammar.from_string(JUDGE_GRAMMAR, verbose=False)
 
     def __call__(self, claim: str, context: str, label: str) -> bool:
-        return self.yes(judge_prompt(" ".join(claim.split()), " ".join(context.split()), label))
+        # The context is article text: its own markers removed, as in every prompt (``prompts.source_line``).
+        return self.yes(judge_prompt(" ".join(claim.split()), source_line(context), label))
 
     def yes(self, prompt: str) -> bool:
         """The model's Yes (True) or No to a raw ChatML ``prompt`` ending in the assistant turn."""

@@ -26,10 +26,14 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from html import escape as escape_html
 from pathlib import Path
 
 import gradio as gr
+import pydantic
 from fastapi import FastAPI
+from gradio.exceptions import ComponentProcessingError
+from starlette.middleware.cors import CORSMiddleware
 
 from assistant import prompts, render
 from assistant.access import AccessMiddleware, AccessRule, bind_problem, startup_note
@@ -47,12 +51,13 @@ from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError
 from ingest.registry import STANCES, StanceError
 
-DOC_COLUMNS = ["id", "title", "author", "date", "passages", "source", "stance"]
+# "set aside": the sentences that address the assistant, left out of every prompt (``ingest.injection``).
+DOC_COLUMNS = ["id", "title", "author", "date", "passages", "source", "set aside", "stance"]
 HIT_COLUMNS = ["rank", "score", "title", "passage", "source", "chars"]
 
 
 def _documents_table(service: Service) -> list[list[str]]:
-    return [[d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source, d.stance_shown]
+    return [[d.id, d.title, d.author or "", d.date or "", str(d.n_passages), d.source, d.set_aside_shown, d.stance_shown]
             for d in service.library.documents()]  # fmt: skip
 
 
@@ -276,7 +281,7 @@ def _spar_session(service: Service, session_id) -> Debate:
         raise gr.Error("Start a session (or pick a saved one to resume) first.")
     try:
         return service.spar_chain.session(int(session_id))
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:  # unknown, not a number, a list, 2**63
         raise gr.Error(f"There is no spar session {session_id}.") from exc
 
 
@@ -472,6 +477,10 @@ def _ingest_inputs(files, url: str, text: str, title: str) -> tuple[list[tuple[s
     return uploads, items, texts
 
 
+SUGGESTION_QUEUED_NOTE = ("The model will suggest a stance for the new documents when its turn comes; "
+                          "press 'Refresh list' to see it.")
+
+
 def _ingest_handler(service: Service) -> Callable[..., tuple]:
     """``do_ingest`` over ``service``: add what the form holds, with a progress bar in passages."""
     library = service.library
@@ -488,8 +497,9 @@ def _ingest_handler(service: Service) -> Callable[..., tuple]:
                                      stance=None if stance == "unknown" else stance)  # fmt: skip
         except DuplicateUploadError as exc:
             raise gr.Error(str(exc)) from exc
-        library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
-        return _results_text(results), _documents_table(service), None, "", "", ""
+        queued = service.suggest_stances_later([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
+        note = f"\n{SUGGESTION_QUEUED_NOTE}" if queued else ""
+        return _results_text(results) + note, _documents_table(service), None, "", "", ""
 
     return do_ingest
 
@@ -540,6 +550,7 @@ def _library_tab(service: Service, demo: gr.Blocks) -> None:
             delete_id = gr.Textbox(label="Document id to delete", elem_id="delete-id")
             delete = gr.Button("Delete", variant="stop", elem_id="delete")
             rebuild = gr.Button("Rebuild index")
+            refresh_docs = gr.Button("Refresh list", elem_id="documents-refresh")  # suggested stances come later
         with gr.Row():
             stance_id = gr.Textbox(label="Document id", elem_id="stance-id")
             new_stance = gr.Dropdown(list(STANCES), value="advocate", label="Set its stance (no re-embedding)")
@@ -548,6 +559,7 @@ def _library_tab(service: Service, demo: gr.Blocks) -> None:
         set_stance.click(do_set_stance, [stance_id, new_stance], [status, docs])
         delete.click(do_delete, [delete_id], [status, docs, delete_id])
         rebuild.click(do_reindex, [], [status, docs])
+        refresh_docs.click(lambda: _documents_table(service), None, docs)
         demo.load(lambda: _documents_table(service), None, docs)
 
 
@@ -556,8 +568,9 @@ def _search_handler(service: Service) -> Callable[..., tuple]:
     """``do_search`` over ``service``: ranked passages, retrieval only (no model, no queue)."""
 
     def do_search(query: str, k: float):
+        # Gradio checked k against the slider's range; a missing query is an empty one (refused as such).
         try:
-            hits = service.retriever.retrieve(query, int(k))
+            hits = service.retriever.retrieve(query or "", int(k))
         except QueryError as exc:
             raise gr.Error(str(exc)) from exc
         rows = [[i, f"{h.score:.4f}", h.title, h.text, h.source, f"{h.start}-{h.end}"] for i, h in enumerate(hits, 1)]
@@ -578,10 +591,53 @@ def _search_tab(service: Service) -> None:
         gr.Button("Search").click(do_search, [query, k], [hits, note])
 
 
+class _Blocks(gr.Blocks):
+    """``gr.Blocks`` whose callers' mistakes are their errors, never a 500 or a traceback in the log.
+
+    Gradio's API takes any JSON for an endpoint's inputs: too few values, or values a component cannot
+    read (``null`` for a slider, a string for a chat history), make Gradio raise plain exceptions and
+    print their tracebacks, as it also does for every ``gr.Error`` a handler raises for bad input. Here
+    both are the caller's ``gr.Error``, printed nowhere; a real bug in a handler still prints its traceback.
+    """
+
+    def validate_inputs(self, block_fn, inputs: list) -> None:
+        if len(inputs) < len(block_fn.inputs):  # Gradio's own check raises ValueError with object reprs
+            raise gr.Error(f"{block_fn.name} takes {_describe_inputs(block_fn)}; got {len(inputs)} value"
+                           f"{'' if len(inputs) == 1 else 's'}", print_exception=False)  # fmt: skip
+        super().validate_inputs(block_fn, inputs)
+
+    async def preprocess_data(self, block_fn, inputs: list, state, explicit_call: bool = False):
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except (ComponentProcessingError, pydantic.ValidationError) as exc:
+            raise gr.Error(f"{block_fn.name} got an input of the wrong type; it takes {_describe_inputs(block_fn)}",
+                           print_exception=False) from exc  # fmt: skip
+
+    async def process_api(self, *args, **kwargs):
+        try:
+            return await super().process_api(*args, **kwargs)
+        except gr.Error as exc:  # a message for the user (refused input, full queue...), not a bug
+            exc.print_exception = False
+            # Gradio renders an error's message as HTML, and ours are plain text that may echo what was
+            # typed ("There is no spar session <img ...>"): shown as text, never as markup.
+            exc.message = escape_html(str(exc.message), quote=False)
+            raise
+
+
+def _describe_inputs(block_fn) -> str:
+    """The values an API caller sends (the tab's own state is not one of them), e.g.
+    ``2 values: "Search the library" (textbox), "passages" (slider)``."""
+    sent = [block for block in block_fn.inputs if not block.stateful]
+    names = [f'"{getattr(block, "label", None) or type(block).__name__}" ({block.get_block_name()})' for block in sent]
+    return f"{len(sent)} value{'' if len(sent) == 1 else 's'}: {', '.join(names)}"
+
+
 def build_blocks(service: Service) -> gr.Blocks:
     """The UI: one tab per job, each built and wired by its own function over ``service``."""
     exports = export_folder()
-    with gr.Blocks(title="Debate Assistant") as demo:
+    with _Blocks(title="Debate Assistant") as demo:
         gr.Markdown("# Debate Assistant\nGrounded answers and debates over the articles you add. Every claim cites a passage.")
         _ask_tab(service)
         _debate_tab(service, exports)
@@ -598,14 +654,23 @@ def create_app(service: Service, allow_no_auth: bool = False) -> FastAPI:
     app = FastAPI(title="Debate Assistant API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     install_error_handlers(app)
     app.include_router(build_router(service))
+    # No origin but the app's own may call it from a browser. Gradio's own CORS middleware grants any
+    # localhost origin (with credentials) unless the parent app configures CORS itself: this one,
+    # allowing no origin, switches it off (gradio.route_utils.CustomCORSMiddleware; tested).
+    app.add_middleware(CORSMiddleware, allow_origins=())
     app.add_middleware(AccessMiddleware, rule=AccessRule(service.settings), check_host=not allow_no_auth)
     service.library.repair_in_background()
-    demo = build_blocks(service).queue(default_concurrency_limit=4)
+    # api_open=False: Gradio's direct routes (/gradio_api/run/...), which skip the queue and its limits and
+    # answer any failure with a 500, are closed (404); the UI and gradio_client use the queue.
+    demo = build_blocks(service).queue(default_concurrency_limit=4, api_open=False)
     # Gradio checks that a file input names a file the browser uploaded (not "/etc/...", which it would
     # otherwise copy into its cache for us to ingest) only once the Blocks "launched"; mounted on
     # FastAPI they never do, so say they did (gradio.processing_utils._check_allowed; tested).
     demo.has_launched = True
-    return gr.mount_gradio_app(app, demo, path="", css=render.CSS, head=render.CITATION_SCRIPT, show_error=True)
+    # One upload limit for every door: Gradio's upload route answers 413 past max_file_bytes, as the
+    # REST API does, and deletes the partial file (tested).
+    return gr.mount_gradio_app(app, demo, path="", css=render.CSS, head=render.CITATION_SCRIPT, show_error=True,
+                               max_file_size=service.settings.max_file_bytes)  # fmt: skip
 
 
 def serve(service: Service, host: str = "127.0.0.1", port: int = 7860, allow_no_auth: bool = False) -> None:

@@ -188,7 +188,8 @@ async def drive(
     limits = httpx.Limits(max_connections=clients + ask_clients + 64, max_keepalive_connections=clients + ask_clients + 8)
     timeout = httpx.Timeout(drain_seconds + seconds, connect=30.0)
     async with (
-        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client,
+        # Origin: the app takes writes (a search is a POST) only from its own pages or with a token.
+        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, headers={"Origin": base_url}) as client,
         httpx.AsyncClient(base_url=base_url, timeout=health_timeout) as health_client,
     ):
         search, ask, health = Tally(), Tally(), Tally()
@@ -327,7 +328,7 @@ def prepare(base_url: str, articles: Path, warm_ask: bool) -> dict:
     files = [("files", (path.name, path.read_bytes(), "application/octet-stream"))
              for path in sorted(articles.iterdir()) if path.is_file()]  # fmt: skip
     timings: dict[str, float] = {}
-    with httpx.Client(base_url=base_url, timeout=900) as client:
+    with httpx.Client(base_url=base_url, timeout=900, headers={"Origin": base_url}) as client:
         started = time.perf_counter()
         results = client.post("/api/documents", files=files)
         results.raise_for_status()

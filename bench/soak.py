@@ -216,7 +216,9 @@ class Soak:
         rng = random.Random(self.args.seed * 1000 + index)
         limits = httpx.Limits(max_connections=4, max_keepalive_connections=0)
         timeout = httpx.Timeout(self.model_bound_s + 30, connect=10)
-        async with httpx.AsyncClient(base_url=self.app.base_url, timeout=timeout, limits=limits) as client:
+        # Origin: the app takes writes only from its own pages or with a token (assistant.access).
+        async with httpx.AsyncClient(base_url=self.app.base_url, timeout=timeout, limits=limits,
+                                     headers={"Origin": self.app.base_url}) as client:  # fmt: skip
             while time.monotonic() < deadline:
                 kind = rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
                 leave = None
@@ -397,7 +399,8 @@ def _soak_app(app: AppProcess, args: argparse.Namespace) -> tuple[Soak, dict, in
     app.start()
     try:
         files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in sorted(args.articles.iterdir())]
-        httpx.post(f"{app.base_url}/api/documents", files=files, timeout=900).raise_for_status()
+        httpx.post(f"{app.base_url}/api/documents", files=files, timeout=900,
+                   headers={"Origin": app.base_url}).raise_for_status()  # fmt: skip
         soak = Soak(app, args)
         run = asyncio.run(soak.run())
     finally:

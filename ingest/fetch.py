@@ -2,7 +2,8 @@
 
 URL ingest is the only network access the assistant makes, so it is fenced: only http(s),
 no loopback/private/link-local/reserved targets unless settings allow them (server-side
-request forgery), every redirect hop re-checked, a cap on bytes and on time.
+request forgery), every redirect hop re-checked, a cap on bytes and on time. A body cut short
+(by either cap, or by the server) is an error, never a shorter page.
 
 The URL is parsed with httpx's own parser, so the host that is checked is the host that is
 connected to. The address each connection really reached is checked again when it opens
@@ -159,6 +160,8 @@ class _Fence:
     """
 
     def __init__(self, timeout_s: float, allow_private: bool, allowed_hosts: Iterable[str]) -> None:
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
         self.allow_private = allow_private
         self.allowed_hosts = tuple(allowed_hosts)
         self.expired = False
@@ -174,6 +177,10 @@ class _Fence:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+
+    def out_of_time(self) -> bool:
+        """True once the deadline has passed, whether or not the watchdog has fired yet."""
+        return self.expired or time.monotonic() > self.deadline
 
     def _expire(self) -> None:
         with self._lock:
@@ -224,6 +231,37 @@ def _decoded_body(response: httpx.Response) -> Iterator[bytes]:
         yield inflater.flush()
     except zlib.error as exc:
         raise FetchError(f"{response.url} sent a body that is not valid {encoding}: {exc}") from exc
+    if not inflater.eof:  # zlib's flush hands over a cut stream's start without complaint
+        raise FetchError(
+            f"{response.url} sent a {encoding} body that stops before its end: the page did not arrive whole"
+        )
+
+
+def _read_body(response: httpx.Response, url: str, max_bytes: int, fence: _Fence) -> bytes:
+    """The whole body, or FetchError: a body cut short is never taken for the page.
+
+    A body without a length ends when the connection closes, so when the watchdog shuts the
+    socket at the deadline httpx just ends the iteration, as if the page were complete: the
+    time is checked again after the last chunk. A body the server broke off (fewer bytes than
+    its Content-Length, a chunked body without its last chunk) is an error too.
+    """
+    body = bytearray()
+    try:
+        for chunk in _decoded_body(response):  # a gzip bomb meets the same cap, 64 kB at a time
+            body.extend(chunk)
+            if len(body) > max_bytes:
+                raise FetchError(f"{url} is over the {max_bytes}-byte limit")
+            if fence.out_of_time():
+                break
+    except httpx.RemoteProtocolError as exc:  # the headers were read: it is the body that broke off
+        if not fence.out_of_time():
+            raise FetchError(f"{url} broke off before the whole body arrived ({exc})") from exc
+    except FetchError:
+        if not fence.out_of_time():
+            raise
+    if fence.out_of_time():
+        raise FetchError(f"{url} took longer than {fence.timeout_s:g} s; nothing of it was kept")
+    return bytes(body)
 
 
 def fetch_url(
@@ -231,7 +269,6 @@ def fetch_url(
     dns_timeout_s: float = DNS_TIMEOUT_S,
 ) -> FetchedPage:
     """GET ``url`` following at most MAX_REDIRECTS checked redirects, within ``max_bytes`` and ``timeout_s`` in total."""
-    deadline = time.monotonic() + timeout_s
     current, previous = url, None
     with (
         _Fence(timeout_s, allow_private, allowed_hosts) as fence,
@@ -258,15 +295,9 @@ def fetch_url(
                     declared = int(response.headers.get("content-length") or 0)
                     if declared > max_bytes:
                         raise FetchError(f"{current} is {declared} bytes, over the {max_bytes}-byte limit")
-                    body = bytearray()
-                    for chunk in _decoded_body(response):  # a gzip bomb meets the same cap, 64 kB at a time
-                        body.extend(chunk)
-                        if len(body) > max_bytes:
-                            raise FetchError(f"{current} is over the {max_bytes}-byte limit")
-                        if time.monotonic() > deadline:
-                            raise FetchError(f"{current} took longer than {timeout_s:g} s")
                     return FetchedPage(
-                        url=str(response.url), content=bytes(body), content_type=response.headers.get("content-type", "")
+                        url=str(response.url), content=_read_body(response, current, max_bytes, fence),
+                        content_type=response.headers.get("content-type", ""),
                     )
             except httpx.TimeoutException as exc:
                 raise FetchError(f"{current} timed out after {timeout_s:g} s") from exc

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -199,15 +201,27 @@ def _check_length(text: str, name: str, settings: Settings) -> str:
     return text
 
 
+def _require_regular_file(path: Path) -> os.stat_result:
+    """The file's stat, read without opening it; a device, pipe or socket is refused first, since
+    /dev/zero never ends and opening a FIFO waits for a writer that may never come."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise LoadError(f"{path}: not a regular file (a device, pipe or socket); give an article file")
+    return info
+
+
 def load_file(path: Path, settings: Settings) -> RawDocument:
     """Read one file; raises LoadError for anything that is not a readable article."""
+    info = _require_regular_file(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(f"{path.name}: unsupported file type {suffix or '(none)'}; use .txt, .md, .html or .pdf")
+    if info.st_size > settings.max_file_bytes:
+        raise LoadError(f"{path.name} is {info.st_size} bytes, over the {settings.max_file_bytes}-byte limit")
     try:
-        size = path.stat().st_size
-        if size > settings.max_file_bytes:
-            raise LoadError(f"{path.name} is {size} bytes, over the {settings.max_file_bytes}-byte limit")
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(f"cannot read {path}: {exc.strerror or exc}") from exc

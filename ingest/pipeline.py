@@ -23,6 +23,7 @@ from assistant.passage import Passage
 from assistant.settings import Settings
 from assistant.store import PassageStore, StoreUnavailableError
 from ingest.clean import clean_text, guess_author, guess_title
+from ingest.injection import flag_sentences
 from ingest.loaders import (
     SUPPORTED_SUFFIXES,
     LoadError,
@@ -125,7 +126,7 @@ def expand_items(items: Iterable[str]) -> tuple[list[str], list[ItemResult]]:
         if not path.exists():
             problems.append(ItemResult(item, ERROR, f"no such file or folder: {item}"))
             continue
-        if path.is_file():
+        if not path.is_dir():  # a file, or a device, pipe or socket that load_file refuses for this item
             expanded.append(str(path))
             continue
         for file in iter_files(path):
@@ -151,7 +152,8 @@ def prepare(
     """Clean and split a raw document and give it its deterministic ids.
 
     ``stance`` (from ``da ingest --stance`` or the API) wins over the manifest's; a manifest
-    stance that is not allowed fails this item with the allowed values named.
+    stance that is not allowed fails this item with the allowed values named. Sentences that
+    address the assistant are flagged here (``ingest.injection``) and recorded with the document.
     """
     cleaned = clean_text(raw.text)
     if not cleaned.text.strip():
@@ -180,10 +182,19 @@ def prepare(
         embedding_model=settings.embedding_model,
         added_at=now_iso(),
         stance=stance,
+        flagged_sentences=tuple(flag_sentences(cleaned.text)),
     )
     passages = splitter.split(cleaned.text, doc_id)
     record = DocumentRecord(**{**record.__dict__, "n_passages": len(passages)})
     return PreparedDocument(item, record, cleaned.text, passages, dict(cleaned.removed))
+
+
+def set_aside_note(record: DocumentRecord) -> str:
+    """The ingest result's note on a document with flagged sentences ("; 2 sentences set aside: ..."), else ""."""
+    n = len(record.flagged_sentences)
+    if not n:
+        return ""
+    return f"; {n} sentence{'s' if n != 1 else ''} set aside: {'it addresses' if n == 1 else 'they address'} the assistant"
 
 
 def passage_metadata(record: DocumentRecord, passage: Passage) -> dict:
@@ -441,9 +452,10 @@ class Ingestor:
         """After a document's vectors are written: drop its earlier versions and report it."""
         older = self._drop_older_versions(doc.record)
         base = self._result_fields(doc)
+        aside = set_aside_note(doc.record)
         if older:
-            return ItemResult(doc.item, REPLACED, f"replaced the earlier version ({len(older)} removed)", **base)
-        return ItemResult(doc.item, ADDED, f"{doc.record.n_passages} passages", **base)
+            return ItemResult(doc.item, REPLACED, f"replaced the earlier version ({len(older)} removed){aside}", **base)
+        return ItemResult(doc.item, ADDED, f"{doc.record.n_passages} passages{aside}", **base)
 
     @staticmethod
     def _result_fields(doc: PreparedDocument) -> dict:

@@ -7,6 +7,11 @@ interrupted ingest or delete can be finished. Each document has a status:
 ``pending`` (passages may be partly in the vector store), ``complete``, ``deleting``.
 Only complete documents are searchable. Every change bumps a generation counter that
 caches (the BM25 index) compare against, so several processes stay consistent.
+
+It also keeps, per document, the sentences set aside because they address the assistant
+(``ingest.injection``): listed in the Library, and left out of everything offered to a model
+(each ``Passage`` carries the spans set aside in it). They are flagged at ingest and again
+whenever the detector's rules change (``RULES_VERSION``), existing documents included.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.passage import UNKNOWN_STANCE, Passage, passage_id
+from ingest.injection import RULES_VERSION, FlaggedSentence, flag_sentences
 
 PENDING = "pending"
 COMPLETE = "complete"
@@ -29,7 +35,9 @@ DELETING = "deleting"
 # stance first, then from unknown documents (``assistant.debate.gather_sources``).
 STANCES = ("advocate", "skeptic", "unknown")
 # The schema version (PRAGMA user_version) this code writes; see ``_migrate``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Up to this many documents, their flagged sentences are read by id (see ``Registry._flags``).
+_FEW_DOCUMENTS = 200
 
 
 class StanceError(ValueError):
@@ -72,6 +80,14 @@ CREATE TABLE IF NOT EXISTS passages (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, idx);
+CREATE TABLE IF NOT EXISTS flagged_sentences (
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (doc_id, start)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
@@ -99,6 +115,8 @@ class DocumentRecord:
     added_at: str
     stance: str = UNKNOWN_STANCE  # confirmed by a person (manifest, --stance, API, da stance)
     suggested_stance: str | None = None  # the local model's guess for a document without a stance
+    # Sentences that address the assistant, set aside at ingest (``ingest.injection``), in text order.
+    flagged_sentences: tuple[FlaggedSentence, ...] = ()
 
     @property
     def stance_shown(self) -> str:
@@ -106,6 +124,17 @@ class DocumentRecord:
         if self.stance == UNKNOWN_STANCE and self.suggested_stance not in (None, UNKNOWN_STANCE):
             return f"unknown (suggested: {self.suggested_stance})"
         return self.stance
+
+    @property
+    def set_aside_shown(self) -> str:
+        """How many sentences were set aside because they address the assistant, and which ("" if none)."""
+        if not self.flagged_sentences:
+            return ""
+        n = len(self.flagged_sentences)
+        listed = "; ".join(
+            f"“{_shortened(f.text)}” ({f.reason.partition(':')[0]})" for f in self.flagged_sentences
+        )
+        return f"{n} sentence{'s' if n != 1 else ''} set aside: {listed}"
 
 
 
@@ -127,7 +156,9 @@ class Registry:
 
         Version 0 (before stances) has no ``stance``/``suggested_stance`` columns: they are
         added, every existing document starting as ``unknown``. ``CREATE TABLE IF NOT EXISTS``
-        alone would leave such a database without the columns.
+        alone would leave such a database without the columns. Version 1 has no flagged
+        sentences: the table is created and every stored document flagged (``_reflag``, which
+        also runs whenever the detector's rules changed since the last flagging).
         """
         with self._lock:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
@@ -142,6 +173,68 @@ class Registry:
             if "suggested_stance" not in columns:
                 self._conn.execute("ALTER TABLE documents ADD COLUMN suggested_stance TEXT")
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._reflag()
+
+    def _flagged_with(self, conn: sqlite3.Connection) -> str | None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'injection_rules'").fetchone()
+        return row[0] if row else None
+
+    def _reflag(self) -> None:
+        """Flag every stored document again if the rules changed since the last flagging (or it never
+        ran: a library written before flags existed). Read first, so an open of an up-to-date
+        registry takes no write lock for it; checked again inside the write, as another process may
+        have done it in between."""
+        if self._flagged_with(self._conn) == RULES_VERSION:
+            return
+        with self._transaction() as conn:
+            if self._flagged_with(conn) == RULES_VERSION:
+                return
+            for doc_id, text in conn.execute("SELECT id, text FROM documents").fetchall():
+                self._store_flags(conn, doc_id, flag_sentences(text))
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('injection_rules', ?)", (RULES_VERSION,))
+            self._bump(conn)
+
+    @staticmethod
+    def _store_flags(conn: sqlite3.Connection, doc_id: str, flags: Iterable[FlaggedSentence]) -> None:
+        conn.execute("DELETE FROM flagged_sentences WHERE doc_id = ?", (doc_id,))
+        conn.executemany(
+            "INSERT INTO flagged_sentences (doc_id, start, end, text, reason) VALUES (?, ?, ?, ?, ?)",
+            [(doc_id, f.start, f.end, f.text, f.reason) for f in flags],
+        )
+
+    def _flags(self, doc_ids: Iterable[str] | None) -> dict[str, list[FlaggedSentence]]:
+        """The flagged sentences of ``doc_ids`` (all documents if None), by document, in text order.
+
+        Few documents are asked for by id; many (a whole library) read the whole table, which holds
+        only flagged sentences and stays small: an ``IN`` list of every id would hit SQLite's limit
+        on parameters in a large library."""
+        wanted = None if doc_ids is None else set(doc_ids)
+        sql, params = "SELECT doc_id, start, end, text, reason FROM flagged_sentences", ()
+        if wanted is not None and len(wanted) <= _FEW_DOCUMENTS:
+            if not wanted:
+                return {}
+            params = tuple(sorted(wanted))
+            sql += f" WHERE doc_id IN ({', '.join('?' * len(params))})"
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY doc_id, start", params).fetchall()
+        flags: dict[str, list[FlaggedSentence]] = {}
+        for row in rows:
+            if wanted is None or row[0] in wanted:
+                flags.setdefault(row[0], []).append(FlaggedSentence(row[1], row[2], row[3], row[4]))
+        return flags
+
+    def with_set_aside(self, passages: Iterable[Passage]) -> list[Passage]:
+        """``passages`` with the spans of their documents' flagged sentences (relative to each
+        passage's text) in ``set_aside``, as the registry holds them now."""
+        passages = list(passages)
+        flags = self._flags(p.doc_id for p in passages)
+        return [
+            replace(p, set_aside=tuple(
+                (max(f.start, p.start) - p.start, min(f.end, p.end) - p.start)
+                for f in flags.get(p.doc_id, ()) if f.start < p.end and p.start < f.end
+            ))
+            for p in passages
+        ]  # fmt: skip
 
     def close(self) -> None:
         with self._lock:
@@ -171,7 +264,8 @@ class Registry:
             rows = self._conn.execute(
                 f"SELECT {_DOC_COLUMNS} FROM documents {where} ORDER BY added_at, id", tuple(params)
             ).fetchall()
-        return [DocumentRecord(**dict(row)) for row in rows]
+        flags = self._flags([row["id"] for row in rows] if where else None)
+        return [DocumentRecord(**dict(row), flagged_sentences=tuple(flags.get(row["id"], ()))) for row in rows]
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         found = self._documents("WHERE id = ?", (doc_id,))
@@ -211,6 +305,7 @@ class Registry:
                 "INSERT INTO passages (id, doc_id, idx, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
                 [(p.id, p.doc_id, p.index, p.start, p.end, p.text) for p in passages],
             )
+            self._store_flags(conn, record.id, record.flagged_sentences)
 
     def set_status(self, doc_id: str, status: str) -> None:
         with self._transaction() as conn:
@@ -265,7 +360,7 @@ class Registry:
             sql += " WHERE " + " AND ".join(clauses)
         with self._lock:
             rows = self._conn.execute(sql + " ORDER BY d.added_at, p.doc_id, p.idx", params).fetchall()
-        return [Passage(**dict(row)) for row in rows]
+        return self.with_set_aside(Passage(**dict(row)) for row in rows)
 
     def snapshot(self) -> tuple[int, list[Passage], list[DocumentRecord]]:
         """The generation, the passages and the documents of complete documents, from one read
@@ -287,7 +382,12 @@ class Registry:
             row = self._conn.execute(
                 'SELECT id, doc_id, idx AS "index", start, end, text FROM passages WHERE id = ?', (pid,)
             ).fetchone()
-        return Passage(**dict(row)) if row else None
+        return self.with_set_aside([Passage(**dict(row))])[0] if row else None
+
+
+def _shortened(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def now_iso() -> str:

@@ -66,6 +66,36 @@ def _encode_each_text_once() -> Iterator[None]:
     HuggingFaceEmbeddings._embed = real_embed
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_clients_send_their_origin() -> Iterator[None]:
+    """httpx clients (gradio_client's included: it is built on httpx) send ``Origin`` with each
+    write to a server on 127.0.0.1/localhost, as the app's own page in a browser does.
+
+    Without it the app refuses every write of a client with no token (``assistant.access``: no
+    cross-origin writes). A request that names its own Origin or Referer keeps it, so the tests of
+    that rule send foreign origins, or none (with curl), themselves.
+    """
+    import httpx
+
+    originals = {cls: cls.build_request for cls in (httpx.Client, httpx.AsyncClient)}
+
+    def with_origin(build_request):
+        def build(self, method, url, **kwargs) -> httpx.Request:
+            request = build_request(self, method, url, **kwargs)
+            if (request.method not in ("GET", "HEAD", "OPTIONS") and request.url.host in ("127.0.0.1", "localhost")
+                    and "origin" not in request.headers and "referer" not in request.headers):  # fmt: skip
+                request.headers["Origin"] = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
+            return request
+
+        return build
+
+    for cls, build_request in originals.items():
+        cls.build_request = with_origin(build_request)
+    yield
+    for cls, build_request in originals.items():
+        cls.build_request = build_request
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the user's data dir or config file, or another test's."""

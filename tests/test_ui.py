@@ -143,3 +143,15 @@ def test_spar_tab_marks_each_sentence_then_answers_scores_resumes_and_exports(ru
     assert "resumed (complete)" in status and "Session over" in note and (motion, side, rounds) == (
         "Should Arandia get a non-aggression pledge first?", "skeptic", 0)
     assert html.count("<li class=\"claim") == 3 and 'data-complete="true"' in card
+
+
+def test_error_messages_echo_what_was_typed_as_text_never_as_markup(running_app) -> None:
+    """Gradio renders an error's message as HTML: a typed session id must come back escaped."""
+    from gradio_client.exceptions import AppError
+
+    url, _ = running_app
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError) as refused:
+        client.predict("<img src=x onerror=alert(1)>", api_name="/do_spar_resume")
+    message = str(refused.value)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in message and "<img" not in message

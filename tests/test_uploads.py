@@ -46,7 +46,8 @@ def test_the_refusal_comes_while_the_upload_is_still_streaming(api, tmp_path: Pa
             "Content-Type: text/plain\r\n\r\n").encode()  # fmt: skip
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(
-            f"POST /api/documents HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"POST /api/documents HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: http://{host}:{port}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
             f"Content-Length: {200_000_000}\r\n\r\n".encode() + head
         )
         for _ in range(3):
