@@ -26,6 +26,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from assistant.model_text import normalise_model_text
 from assistant.passage import Passage
 from assistant.streaming import Timing
 from assistant.text import STOP_WORDS, Sentence, number_key, words
@@ -291,7 +292,8 @@ def assemble_cards(
         number = pick.get("id")
         if not isinstance(number, int) or not 1 <= number <= len(candidates):
             continue
-        tag = " ".join(str(pick.get("tag") or "").split())
+        # The tag is model text: checked and shown without the model's artefacts ("U. S.", "16, 000").
+        tag = normalise_model_text(" ".join(str(pick.get("tag") or "").split()))
         candidate = _meant(candidates[number - 1], tag, candidates, [c for c, _, _ in chosen])
         if any(c is candidate for c, _, _ in chosen):
             continue

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from assistant import prompts
 from assistant.citations import markers_after_sentences, normalise_markers, uncited_sentences, with_marker
+from assistant.model_text import normalise_model_text
 from assistant.passage import Passage
 from assistant.text import CITATION, MARKER_RUN, marker_numbers, sentence_spans, split_sentences
 from assistant.verify import EvidenceSpan, Verdict, Verifier
@@ -226,11 +227,12 @@ def iter_grounding(
 
 
 def _prepared(raw: str, passages: Sequence[Passage], question: str) -> tuple[str, list[str], list[str]]:
-    """(canonical text, invalid markers, carried citations): copied source headers dropped, markers
-    checked and rewritten, moved after the sentences they open, and carried to the unmarked
-    sentences of their paragraph."""
-    text, _, invalid = normalise_markers(prompts.without_source_headers(raw, passages), len(passages))
-    text = markers_after_sentences(text)
+    """(canonical text, invalid markers, carried citations): markers checked and rewritten (an invalid
+    one reported before anything can drop it), the model's artefacts undone (``normalise_model_text``:
+    the one point where a reply enters the checks), markers moved after the sentences they open,
+    and carried to the unmarked sentences of their paragraph."""
+    text, _, invalid = normalise_markers(raw, len(passages))
+    text = markers_after_sentences(normalise_model_text(text, prompts.header_labels(passages)))
     carried_text, carried = _carry_paragraph_citations(text, len(passages), passages, question)
     if carried:
         text = normalise_markers(carried_text, len(passages))[0]  # tidy the rejoined spacing

@@ -149,15 +149,10 @@ def source_label(passage: Passage, with_publisher: bool = False) -> str:
 SOURCE_HEADER = "From ({label}):"
 
 
-def without_source_headers(reply: str, passages: Sequence[Passage]) -> str:
-    """``reply`` without the ``From (<title, by author>)`` headers of ``format_sources`` that a small
-    model copies into its answer ("From (Engaging North Korea, by Mel Gurtov) [3] We should ...").
-    Left in, a header becomes part of the next sentence: a title's "Has Not Changed" reads as the
-    sentence's own negation, and the prompt's layout is shown to the user as prose."""
-    for label in {source_label(p) for p in passages}:
-        header = re.escape(SOURCE_HEADER.format(label=label)).replace(re.escape(":"), ":?")
-        reply = re.sub(rf"[ \t]*{header}[ \t]*", " ", reply)
-    return reply
+def header_labels(passages: Sequence[Passage]) -> list[str]:
+    """What a ``SOURCE_HEADER`` the model copies may name: each label the prompt shows, and its
+    title alone (``assistant.model_text.SourceHeader`` drops such headers from the reply)."""
+    return list(dict.fromkeys(label for p in passages for label in (source_label(p), source_line(p.title)) if label))
 
 
 def format_sources(passages: Sequence[Passage], texts: Sequence[str] | None = None) -> str:

@@ -19,6 +19,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from assistant import prompts
 from assistant.context import ContextBuilder
 from assistant.grounding import CheckedSentence, Grounding, is_decline, iter_grounding
+from assistant.model_text import normalise_model_text
 from assistant.relevance import RelevanceCheck, make_relevance_check, partial_text, related_text
 from assistant.passage import NumberedPassage, Passage, offered_sentences, offered_text
 from assistant.retrieval import HybridRetriever, validate_history, validate_query
@@ -201,7 +202,8 @@ class AskChain:
             rewritten = str(self.chat_model.invoke(messages, max_tokens=CONDENSE_MAX_TOKENS).content).strip()
         except Exception:  # a failed rewrite must not fail the question
             rewritten = ""
-        rewritten = rewritten.splitlines()[0].strip().strip('"') if rewritten else ""
+        # Model text: searched with and read by the checks as the premise, so normalised like a reply.
+        rewritten = normalise_model_text(rewritten.splitlines()[0].strip().strip('"')) if rewritten else ""
         if not rewritten or is_decline(rewritten) or len(rewritten) > 4 * len(question) + 200:
             return f"{history[-1][0]} {question}"
         return rewritten

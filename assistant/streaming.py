@@ -16,6 +16,7 @@ from langchain_core.messages import BaseMessage
 
 from assistant.citations import StreamingCitationFilter
 from assistant.grounding import drop_unfinished_sentence
+from assistant.model_text import StreamingModelText
 
 
 @dataclass
@@ -81,8 +82,12 @@ class Generated:
 def stream_filtered(
     chat_model: BaseChatModel, messages: list[BaseMessage], n_sources: int, timing: Timing, **options
 ) -> Iterator[str | Generated]:
-    """Yield display-safe text pieces, then one ``Generated`` with the raw text; fills ``timing``."""
+    """Yield display-safe text pieces, then one ``Generated`` with the raw text; fills ``timing``.
+
+    Display-safe: markers checked (``StreamingCitationFilter``), then the model's spacing artefacts
+    rejoined (``StreamingModelText``: "16,000", "U.S."), as the whole reply's check will show them."""
     shown = StreamingCitationFilter(n_sources)
+    spaced = StreamingModelText()
     pieces: list[str] = []
     finish_reason = None
     started = time.perf_counter()
@@ -101,10 +106,10 @@ def stream_filtered(
         if timing.first_token_ms is None:
             timing.first_token_ms = (time.perf_counter() - started) * 1000
         pieces.append(text)
-        safe = shown.feed(text)
+        safe = spaced.feed(shown.feed(text))
         if safe:
             yield safe
-    tail = shown.finish()
+    tail = spaced.feed(shown.finish()) + spaced.finish()
     if tail:
         yield tail
     timing.generation_s = time.perf_counter() - started

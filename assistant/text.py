@@ -141,7 +141,9 @@ NUMBER_WORDS = {
 _MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
 
 # Initialisms written with full stops ("U.S.", "U.N.") become one word ("US", "UN").
-_INITIALISM = re.compile(r"\b[A-Z]\.(?: ?[A-Z]\.)+")  # also "U. S.", as the model sometimes writes it
+# Spaced initials ("J. R. R.", "U. S." in an article) read as one word too; the model's own "U. S."
+# is rejoined before any check reads it (``assistant.model_text``).
+_INITIALISM = re.compile(r"\b[A-Z]\.(?: ?[A-Z]\.)+")
 _HALF = re.compile(r"\bhalf an? (hundred|thousand|million|billion)\b", re.IGNORECASE)  # "half a billion" = 0.5e9
 _TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?")
 
