@@ -32,6 +32,7 @@ from assistant.library import UnknownDocumentError, upload_folder
 from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.passage import NumberedPassage
 from assistant.qa import Answer, SentenceChecked, SourcesFound
+from assistant.quote_answer import QuoteFound, quote_event
 from assistant.responses import GenerationResponse, register_user_error
 from assistant.retrieval import QueryError, validate_history, validate_query
 from assistant.service import Queued, Service
@@ -86,7 +87,7 @@ def _errors(*statuses: int) -> dict[int | str, dict]:
 
 # NDJSON streams: one JSON object a line, its "type" says which (the schema below is one line's). A
 # stream whose 200 went out ends with an "error" line instead of a status when something fails.
-ASK_LINES = ("queued", "sources", "token", "checked", "answer", "error")
+ASK_LINES = ("queued", "sources", "quote", "token", "checked", "answer", "error")
 DEBATE_LINES = ("queued", "start", "turn_start", "token", "card", "turn", "debate", "error")
 SPAR_LINES = ("session", "queued", "mark", "turn_start", "token", "card", "turn", "scorecard", "spar", "error")
 
@@ -162,6 +163,10 @@ def answer_dict(answer: Answer) -> dict:
         "answers_question": answer.answers_question,
         "relevance_reason": answer.relevance_reason,
         "unanswered_parts": answer.unanswered_parts,
+        # Quote-first answers (answer_mode "quotes"): the short answer ("answer" above is the whole
+        # text shown) and the quoted sentences with their offsets; "" and [] in free mode.
+        "short_answer": answer.answer,
+        "quotes": answer.quotes,
         "citations": [
             {**c.as_dict(), "evidence": render.evidence_spans(answer.sentences).get(c.number, [])}
             for c in answer.citations
@@ -275,6 +280,8 @@ def _ask_event(item) -> dict:
         return {"type": "checked", "index": item.index, **item.sentence.as_dict()}
     if isinstance(item, Answer):
         return {"type": "answer", **answer_dict(item)}
+    if isinstance(item, QuoteFound):  # quotes mode: each chosen sentence as soon as its id is written
+        return quote_event(item)
     return {"type": "token", "text": item}
 
 

@@ -301,6 +301,7 @@ def ask(
     Without a question, starts a chat: follow-ups are understood in the context of earlier turns.
     """
     from assistant.qa import Answer, AskChain
+    from assistant.quote_answer import QuoteFound
     from assistant.retrieval import HybridRetriever
 
     settings = _settings_for(backend)
@@ -323,6 +324,8 @@ def ask(
                     answer = item
                 elif isinstance(item, str):  # the sources and each sentence's verdict come in the report below
                     out.print(item, end="", soft_wrap=True)
+                elif isinstance(item, QuoteFound):  # quotes mode: each chosen sentence as soon as it is picked
+                    out.print(_styled(item.display), end="", soft_wrap=True)
             out.print()
         except _user_errors() as exc:
             if not interactive:
@@ -330,7 +333,7 @@ def ask(
             _error(str(exc))
             continue
         assert answer is not None
-        if answer.withheld:
+        if answer.withheld or settings.answer_mode == "quotes":  # quotes mode: shown as laid out
             out.print(_styled(("Answer:", "bold"), f" {answer.text}"))
         _print_answer_report(answer)
         history.append((question, answer.text))

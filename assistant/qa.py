@@ -76,6 +76,11 @@ class Answer:
     # Parties the question asks the same of that nothing shown answers for ("Lee" of "Lee and
     # Gurtov each"): the answer is partial, and ``text`` ends with a note naming them.
     unanswered_parts: list[str] = field(default_factory=list)
+    # Quote-first answers only (``answer_mode = "quotes"``, ``assistant.quote_answer``): the short
+    # answer shown ("" when none passed its check) and the chosen quotes (sentence, passage id,
+    # source number, offsets). Empty in free mode.
+    answer: str = ""
+    quotes: list[dict] = field(default_factory=list)
 
     @property
     def not_an_answer(self) -> bool:
@@ -227,7 +232,13 @@ class AskChain:
         doc_ids: Sequence[str] | None = None,
     ) -> Iterator[str | SourcesFound | SentenceChecked | Answer]:
         """Yield the sources once retrieved, display-safe text pieces as they are generated, each
-        sentence's verdict as it is checked, then the final ``Answer``."""
+        sentence's verdict as it is checked, then the final ``Answer``. In quotes mode, see
+        ``assistant.quote_answer.stream``."""
+        if self.settings.answer_mode == "quotes":
+            from assistant import quote_answer
+
+            yield from quote_answer.stream(self, question, history, k=k, doc_ids=doc_ids)
+            return
         question = validate_query(question, self.settings.max_question_chars)
         history = validate_history(history, self.settings.max_question_chars)
         timing = Timing()

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         "unsupported claims, rules+llm 1.00/1.00 (2026-11-26: rules 1.00/0.81), at about 1.6 s per judged sentence "
         "on 2 cores.",
     )
+    answer_mode: Literal["free", "quotes"] = Field(
+        "free",
+        description="How answers are written: 'free' (the model writes prose with [n] markers, checked sentence by "
+        "sentence) or 'quotes' (issue 27: the model picks 1-3 evidence sentences by id under a JSON schema and "
+        "writes a short answer; the sentences are quoted verbatim and the short answer is checked against them).",
+    )
     relevance: Literal["off", "rules", "rules+llm"] = Field(
         "rules",
         description="Whether an answer's supported sentences answer the question: 'rules' (years, names, what a "

@@ -42,6 +42,7 @@ from assistant.cancel import GenerationStopped
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer, SentenceChecked, SourcesFound
+from assistant.quote_answer import QuoteFound
 from assistant.retrieval import QueryError, validate_query, validate_text
 from assistant.service import Queued, QueueTimeout, Service, ShuttingDown
 from assistant.settings import Settings
@@ -132,6 +133,8 @@ def _ask_handler(service: Service) -> Callable[..., AsyncIterator[tuple]]:
                     sources = item.passages
                 elif isinstance(item, SentenceChecked):
                     checked.append(item.sentence)
+                elif isinstance(item, QuoteFound):
+                    shown += item.display
                 else:
                     shown += item
                 chat[-1] = {"role": "assistant", "content": render.live_answer_html(shown, scope, sources, checked)}

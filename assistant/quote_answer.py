@@ -1,0 +1,286 @@
+"""Quote-first answers (``answer_mode = "quotes"``, issue 27): the model picks sentences, code quotes them.
+
+A free-prose answer is policed after the fact by lexical rules, and each rule fitted to one
+question breaks an unseen one. Here the model sees numbered evidence sentences and returns,
+under a JSON schema (a llama.cpp grammar; ``response_format`` for an OpenAI-compatible server,
+as the debate's cards do: ``cards.stream_structured``), the ids of 1-3 sentences that answer
+and a short answer. The quotes are spans of their passages, so exact by construction, and
+only the short answer is the model's own text: it is normalised and checked against the chosen
+quotes alone (the ``Verifier``, its judge included when configured). What the user sees:
+
+- the short answer, then each quote verbatim with its ``[n]``;
+- the quotes alone under "In the sources:" when the short answer fails its check;
+- the decline when no sentence answers (or the quotes do not answer the question:
+  the relevance check, then shown as "Related, but not an answer").
+
+The result is the same ``Answer`` as free mode's, so the API, the CLI and the UI keep working.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from assistant import prompts
+from assistant.cards import StructuredReply, stream_structured
+from assistant.grounding import CheckedSentence
+from assistant.model_text import normalise_model_text
+from assistant.passage import NumberedPassage, Passage, offered_sentences, offered_text
+from assistant.relevance import Relevance, RelevanceCheck, partial_text, related_text
+from assistant.retrieval import validate_history, validate_query
+from assistant.streaming import Timing
+from assistant.text import Sentence
+from assistant.verify import EvidenceSpan, Verdict, Verifier, article_label
+
+if TYPE_CHECKING:
+    from assistant.qa import Answer, AskChain
+
+MAX_QUOTES = 3
+# What the grammar lets the short answer be: plain characters only (no quotation mark or brace,
+# so the reply being written can be read as it grows), at most ~200 characters.
+ANSWER_PATTERN = r"^[A-Za-z0-9 ,.;:'%$()/?!&+-]{0,200}$"
+# The reply is ~3 ids and ~200 characters: ~90 tokens.
+QUOTES_MAX_TOKENS = 160
+SOURCES_HEADING = "In the sources:"
+QUOTE_STAGE = "quote"  # a quote is its own evidence: exact by construction, not checked
+
+
+@dataclass(frozen=True)
+class EvidenceSentence:
+    """A sentence the model may pick: its prompt id, the source number of its passage and its offsets."""
+
+    id: int
+    number: int
+    passage: Passage
+    sentence: Sentence
+
+    @property
+    def quote(self) -> str:
+        """The sentence as the passage has it (``passage.text[start:end]``)."""
+        return self.passage.text[self.sentence.start : self.sentence.end]
+
+    def as_dict(self) -> dict:
+        return {"sentence": self.quote, "passage_id": self.passage.id, "number": self.number,
+                "start": self.sentence.start, "end": self.sentence.end}  # fmt: skip
+
+    def span(self) -> EvidenceSpan:
+        return EvidenceSpan(self.passage.id, self.sentence.start, self.sentence.end, self.quote, self.number)
+
+    def line(self) -> str:
+        """The quote as shown to the user: verbatim, in quotation marks, with its source number."""
+        return f"“{self.quote}” [{self.number}]"
+
+
+@dataclass(frozen=True)
+class QuoteFound:
+    """A quote the model has chosen, shown as soon as its id is complete (before the short answer)."""
+
+    index: int
+    quote: EvidenceSentence
+
+    @property
+    def display(self) -> str:
+        return self.quote.line() + "\n"
+
+
+def evidence_sentences(
+    passages: Sequence[Passage], chosen: Sequence[Sequence[Sentence]] | None = None
+) -> list[EvidenceSentence]:
+    """Every offered sentence of the numbered ``passages`` (or the ``chosen`` ones of each), numbered
+    1..N across all of them in prompt order."""
+    out: list[EvidenceSentence] = []
+    for number, passage in enumerate(passages, start=1):
+        sentences = chosen[number - 1] if chosen is not None else offered_sentences(passage)
+        for sentence in sorted(sentences, key=lambda s: s.start):
+            out.append(EvidenceSentence(len(out) + 1, number, passage, sentence))
+    return out
+
+
+def quotes_schema(n_sentences: int) -> dict:
+    """The reply: up to ``MAX_QUOTES`` distinct offered ids (an id outside 1..N cannot be written), then the answer."""
+    ids = {"type": "integer", "enum": list(range(1, n_sentences + 1))}
+    quotes = {"type": "array", "items": ids, "minItems": 0, "maxItems": MAX_QUOTES}
+    answer = {"type": "string", "pattern": ANSWER_PATTERN}
+    return {"type": "object", "properties": {"quotes": quotes, "answer": answer}, "required": ["quotes", "answer"]}
+
+
+def quotes_messages(question: str, sentences: Sequence[EvidenceSentence]) -> list[BaseMessage]:
+    """The fixed system message first (prefix cache), then the numbered sentences under one header per document."""
+    lines: list[str] = []
+    previous = None
+    for s in sentences:
+        label = prompts.source_label(s.passage)
+        if label != previous:
+            lines.append(f"{chr(10) if lines else ''}{prompts.SOURCE_HEADER.format(label=label)}")
+            previous = label
+        lines.append(f"[{s.id}] {prompts.source_line(s.quote)}")
+    user = prompts.QUOTES_USER.format(sentences="\n".join(lines), question=prompts.clean_user_text(question))
+    return [SystemMessage(prompts.QUOTES_SYSTEM), HumanMessage(user)]
+
+
+_QUOTE_IDS = re.compile(r'"quotes"\s*:\s*\[([^\]]*)(\]?)')
+_ANSWER_SO_FAR = re.compile(r'"answer"\s*:\s*"([^"\\]*)')
+
+
+def finished_ids(partial: str) -> list[int]:
+    """The quote ids a reply being written has completed so far (an id is complete once a ``,`` or ``]`` follows)."""
+    match = _QUOTE_IDS.search(partial)
+    if not match:
+        return []
+    pieces = match.group(1).split(",")
+    complete = pieces if match.group(2) else pieces[:-1]
+    return [int(p) for p in (p.strip() for p in complete) if p.isdigit()]
+
+
+def answer_so_far(partial: str) -> str:
+    """The short answer as written so far ("" before it starts)."""
+    match = _ANSWER_SO_FAR.search(partial)
+    return match.group(1) if match else ""
+
+
+def picked(ids: Sequence[object], sentences: Sequence[EvidenceSentence]) -> tuple[list[EvidenceSentence], list[str]]:
+    """The valid picks (offered ids, each once, at most ``MAX_QUOTES``) and the refused ones as written."""
+    chosen: list[EvidenceSentence] = []
+    refused: list[str] = []
+    for value in ids:
+        valid = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= len(sentences)
+        if not valid:
+            refused.append(str(value))
+        elif sentences[value - 1] not in chosen and len(chosen) < MAX_QUOTES:
+            chosen.append(sentences[value - 1])
+    return chosen, refused
+
+
+def check_short_answer(verifier: Verifier, short: str, quotes: Sequence[EvidenceSentence], question: str) -> Verdict:
+    """Does the short answer follow from its quotes? The verifier reads the chosen quotes only
+    (joined as one passage of the first quote's article), with the question as the premise."""
+    if not short or not quotes:
+        return Verdict(False, "no short answer")
+    joined = " ".join(q.quote for q in quotes)
+    first = quotes[0].passage
+    only_quotes = replace(first, text=joined, start=0, end=len(joined), set_aside=(), lead_in="")
+    return verifier.verify(short, [only_quotes], given=question)
+
+
+def compose(short: str, shown_short: bool, quotes: Sequence[EvidenceSentence]) -> str:
+    """The text shown: the short answer then the quotes, or the quotes under ``SOURCES_HEADING``."""
+    block = "\n".join(q.line() for q in quotes)
+    return f"{short}\n\n{block}" if shown_short else f"{SOURCES_HEADING}\n{block}"
+
+
+def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = (), *, k: int | None = None,
+           doc_ids: Sequence[str] | None = None) -> Iterator[object]:  # fmt: skip
+    """``AskChain.stream`` in quotes mode: the sources, each ``QuoteFound`` as its id completes, the
+    short answer's words as ``str`` pieces, then the final ``Answer``."""
+    from assistant.qa import Answer, SourcesFound
+
+    question = validate_query(question, chain.settings.max_question_chars)
+    history = validate_history(history, chain.settings.max_question_chars)
+    timing = Timing()
+    started = time.perf_counter()
+    standalone = chain.condense(question, history)
+    timing.condense_ms = (time.perf_counter() - started) * 1000
+    t0 = time.perf_counter()
+    retrieved = chain.retriever.retrieve(standalone, k, doc_ids=doc_ids)
+    if chain.settings.context_mode == "passages":
+        passages, sentences = list(retrieved), evidence_sentences(retrieved)
+        shown = [offered_text(p) for p in passages]
+    else:
+        built = chain.context.build(standalone, retrieved)
+        passages, shown = [c.passage for c in built], [c.shown_text() for c in built]
+        sentences = evidence_sentences(passages, [c.sentences for c in built])
+    timing.retrieval_ms = (time.perf_counter() - t0) * 1000
+    if not sentences:
+        timing.total_s = time.perf_counter() - started
+        yield prompts.DECLINE
+        yield Answer(question, standalone, prompts.DECLINE, prompts.DECLINE, True, [], timing=timing)
+        return
+    yield SourcesFound(passages, shown)
+
+    reply: StructuredReply | None = None
+    announced = 0
+    written = ""
+    messages = quotes_messages(standalone, sentences)
+    for item in stream_structured(chain.chat_model, messages, quotes_schema(len(sentences)), QUOTES_MAX_TOKENS):
+        if isinstance(item, StructuredReply):
+            reply = item
+            break
+        chosen, _ = picked(finished_ids(item), sentences)
+        for quote in chosen[announced:]:
+            yield QuoteFound(announced, quote)
+            announced += 1
+        so_far = answer_so_far(item)
+        if len(so_far) > len(written):
+            yield so_far[len(written) :]
+            written = so_far
+    assert reply is not None
+    timing.first_token_ms = reply.timing.first_token_ms
+    timing.generation_s = reply.timing.generation_s
+    timing.prompt_tokens, timing.output_tokens = reply.timing.prompt_tokens, reply.timing.output_tokens
+    timing.reused_prompt_tokens = reply.timing.reused_prompt_tokens
+    yield finish(chain, question, standalone, reply, passages, sentences, timing, started)
+
+
+def answers_question(
+    relevance: RelevanceCheck | None, question: str, short: str, quotes: Sequence[EvidenceSentence]
+) -> Relevance | None:
+    """Today's relevance check, on the shown short answer and the quotes (None: no quotes, or switched off)."""
+    if not quotes or relevance is None:
+        return None
+    articles = list({q.passage.id: q.passage for q in quotes}.values())
+    shown = f"{short} {' '.join(q.quote for q in quotes)}".strip()
+    return relevance.check(question, shown, [q.quote for q in quotes], [article_label(p) for p in articles],
+                           [p.stance for p in articles])  # fmt: skip
+
+
+def finish(chain: AskChain, question: str, standalone: str, reply: StructuredReply, passages: Sequence[Passage],
+           sentences: Sequence[EvidenceSentence], timing: Timing, started: float) -> Answer:  # fmt: skip
+    """The ``Answer`` from the whole reply: picks validated, the short answer checked, relevance asked."""
+    from assistant.qa import Answer
+
+    parsed = reply.parsed or {}
+    ids = parsed.get("quotes") if isinstance(parsed.get("quotes"), list) else []
+    quotes, refused = picked(ids, sentences)
+    short = normalise_model_text(" ".join(str(parsed.get("answer") or "").split()), prompts.header_labels(passages))
+    checked_at = time.perf_counter()
+    verdict = check_short_answer(chain.verifier, short, quotes, standalone) if quotes else None
+    shown_short = verdict is not None and verdict.supported
+    # One supported entry per evidence span (the UI highlights each once): the short answer with all
+    # its quotes when it passed; otherwise each quote on its own, after the failed answer if any.
+    spans = tuple(q.span() for q in quotes)
+    checks = []
+    if short and verdict is not None:
+        checks.append(CheckedSentence(short, verdict.supported, verdict.reason, spans, verdict.stage))
+    if not shown_short:
+        checks += [CheckedSentence(q.line(), True, "", (q.span(),), QUOTE_STAGE) for q in quotes]
+    text = compose(short, shown_short, quotes) if quotes else prompts.DECLINE
+    relevant = answers_question(chain.relevance, standalone, short if shown_short else "", quotes)
+    if relevant is not None:
+        if not relevant.answers:
+            text = related_text(prompts.DECLINE, "\n".join(q.line() for q in quotes))
+        else:
+            text = partial_text(text, relevant.unanswered)
+    timing.verify_ms = (time.perf_counter() - checked_at) * 1000
+    timing.total_s = time.perf_counter() - started
+    declined = not quotes or (relevant is not None and not relevant.answers)
+    numbers = sorted({q.number for q in quotes})
+    return Answer(
+        question=question, standalone_question=standalone, text=text, raw_text=reply.raw, declined=declined,
+        passages=list(passages), citations=[NumberedPassage(n, passages[n - 1]) for n in numbers],
+        invalid_citations=refused, unsupported_sentences=[short] if short and not shown_short else [],
+        timing=timing, sentences=checks, answers_question=None if relevant is None else relevant.answers,
+        relevance_reason="" if relevant is None else relevant.reason,
+        unanswered_parts=[] if relevant is None else list(relevant.unanswered),
+        answer=short if shown_short and not declined else "", quotes=[q.as_dict() for q in quotes],
+    )  # fmt: skip
+
+
+def quote_event(item: QuoteFound) -> dict:
+    """A ``QuoteFound`` as its NDJSON line (``/api/ask`` stream)."""
+    return {"type": "quote", "index": item.index, **item.quote.as_dict()}
+

@@ -1,0 +1,172 @@
+"""Quote-first answers (``answer_mode = "quotes"``, assistant/quote_answer.py).
+
+Chain logic with the scripted model (tests/fakes.py: it reads the numbered evidence sentences
+of the prompt and picks ids by phrase), real retrieval, Chroma and embeddings; one real-model test.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from langchain_core.messages import BaseMessage
+
+from assistant import prompts
+from assistant.library import Library
+from assistant.qa import Answer, AskChain, SourcesFound
+from assistant.quote_answer import SOURCES_HEADING, QuoteFound, answer_so_far, finished_ids, quotes_schema
+from assistant.relevance import RELATED_HEADING
+from assistant.retrieval import HybridRetriever
+from assistant.service import Service
+from assistant.settings import Settings
+from tests.conftest import ARTICLES
+from tests.fakes import ScriptedChatModel, evidence, evidence_id
+from tests.servers import serve_app
+from ui import create_app
+
+QUESTION = "How much grain crossed the border under the Harbor Accord?"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("DA_ANSWER_MODE", "quotes")
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def retriever(library: Library, articles: Path) -> HybridRetriever:
+    library.ingest([str(articles)])
+    return HybridRetriever(library)
+
+
+def replying(quotes: object, answer: str):
+    """A scripted rule: ``quotes`` is a phrase (its sentence's id), a list of raw ids, or []."""
+
+    def rule(messages: list[BaseMessage]) -> str:
+        ids = [evidence_id(messages, quotes)] if isinstance(quotes, str) else quotes
+        return json.dumps({"quotes": ids, "answer": answer})
+
+    return rule
+
+
+def events(retriever: HybridRetriever, rule, question: str = QUESTION) -> list[object]:
+    return list(AskChain(retriever, ScriptedChatModel(rule=rule, calls=[])).stream(question))
+
+
+def article_sentences_hold(quote: str) -> bool:
+    return any(" ".join(quote.split()) in " ".join(p.read_text().split()) for p in ARTICLES.iterdir())
+
+
+def test_the_quote_is_the_exact_sentence_and_streams_before_the_answer_words(retriever: HybridRetriever) -> None:
+    items = events(retriever, replying("40,000 tonnes", "40,000 tonnes of grain"))
+    kinds = [type(e).__name__ for e in items]
+    assert kinds[0] == "SourcesFound" and kinds[-1] == "Answer"
+    assert kinds.index("QuoteFound") < kinds.index("str")
+    answer: Answer = items[-1]
+    assert not answer.declined and answer.answer == "40,000 tonnes of grain"
+    [quote] = answer.quotes
+    passage = next(p for p in answer.passages if p.id == quote["passage_id"])
+    assert passage.text[quote["start"] : quote["end"]] == quote["sentence"] and "40,000 tonnes" in quote["sentence"]
+    assert article_sentences_hold(quote["sentence"])
+    assert answer.text == f"40,000 tonnes of grain\n\n“{quote['sentence']}” [{quote['number']}]"
+    assert [c.number for c in answer.citations] == [quote["number"]]
+    assert answer.answers_question is True
+    found = next(e for e in items if isinstance(e, QuoteFound))
+    assert found.quote.as_dict() == quote
+    assert "".join(e for e in items if isinstance(e, str)) == "40,000 tonnes of grain"
+    # The evidence span of the quote (for highlighting) is the quote itself.
+    spans = [e for s in answer.sentences for e in s.evidence]
+    assert all(passage.text[e.start : e.end] == e.text for e in spans if e.passage_id == passage.id)
+
+
+def test_ids_outside_the_offered_ones_cannot_be_written_and_are_refused(retriever: HybridRetriever) -> None:
+    prompt_ids: list[int] = []
+
+    def rule(messages: list[BaseMessage]) -> str:
+        prompt_ids.extend(evidence(messages))
+        return json.dumps({"quotes": [0, 999, "2", True], "answer": "Grain crossed"})
+
+    answer = events(retriever, rule)[-1]
+    schema = quotes_schema(len(prompt_ids))
+    assert schema["properties"]["quotes"]["items"]["enum"] == sorted(prompt_ids) == list(range(1, len(prompt_ids) + 1))
+    assert schema["properties"]["quotes"]["maxItems"] == 3
+    assert answer.declined and answer.text == prompts.DECLINE and answer.quotes == []
+    assert answer.invalid_citations == ["0", "999", "2", "True"]
+
+
+def test_no_quotes_is_the_decline(retriever: HybridRetriever) -> None:
+    answer = events(retriever, replying([], ""))[-1]
+    assert answer.declined and answer.text == prompts.DECLINE and answer.answer == "" and answer.citations == []
+
+
+def test_a_short_answer_its_quotes_do_not_state_leaves_the_quotes_under_in_the_sources(
+    retriever: HybridRetriever,
+) -> None:
+    answer = events(retriever, replying("40,000 tonnes", "90,000 tonnes of steel"))[-1]
+    assert answer.text.startswith(SOURCES_HEADING) and "90,000" not in answer.text
+    assert "40,000 tonnes" in answer.text and answer.answer == "" and not answer.declined
+    assert answer.unsupported_sentences == ["90,000 tonnes of steel"]
+
+
+def test_quotes_that_do_not_hold_what_was_asked_are_shown_as_related_under_the_decline(
+    retriever: HybridRetriever,
+) -> None:
+    question = "How much grain crossed the border in 1987?"
+    answer = events(retriever, replying("40,000 tonnes", "40,000 tonnes"), question)[-1]
+    assert answer.declined and answer.answers_question is False and answer.answer == ""
+    assert answer.text.startswith(f"{prompts.DECLINE}\n\n{RELATED_HEADING}") and "40,000 tonnes" in answer.text
+
+
+def test_the_partial_reply_is_read_as_it_grows() -> None:
+    assert finished_ids('{"quotes": [3') == [] and finished_ids('{"quotes": [3, 1') == [3]
+    assert finished_ids('{"quotes": [3, 12]') == [3, 12] and finished_ids('{"quo') == []
+    assert answer_so_far('{"quotes": [3], "answer": "40,0') == "40,0" and answer_so_far('{"quotes": [3]') == ""
+
+
+def test_api_streams_quotes_and_sends_the_short_answer_and_quotes(settings: Settings, articles: Path) -> None:
+    service = Service(settings)
+    service.library.ingest([str(articles / "pro_engagement.txt")])
+    service.chat_model = ScriptedChatModel(rule=replying("40,000 tonnes", "40,000 tonnes"), calls=[])
+    with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        response = client.post("/api/ask", json={"question": QUESTION, "stream": True})
+        lines = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        whole = client.post("/api/ask", json={"question": QUESTION}).json()
+    service.close()
+    kinds = [line["type"] for line in lines]
+    assert kinds[0] == "sources" and kinds[-1] == "answer" and kinds.index("quote") < kinds.index("token")
+    final = lines[-1]
+    streamed_quote = {k: v for k, v in lines[kinds.index("quote")].items() if k not in ("type", "index")}
+    assert final["short_answer"] == "40,000 tonnes" and final["quotes"][0] == streamed_quote
+    assert whole["short_answer"] == "40,000 tonnes" and "40,000 tonnes" in whole["quotes"][0]["sentence"]
+    quote = whole["quotes"][0]
+    assert whole["citations"][0]["evidence"][0] == [quote["start"], quote["end"]]  # highlighted when opened
+
+
+@pytest.mark.slow
+def test_real_model_quotes_an_exact_sentence_and_answers(tmp_path: Path) -> None:
+    from assistant.llm import make_chat_model
+
+    settings = Settings(data_dir=tmp_path / "data", answer_mode="quotes")
+    library = Library(settings)
+    library.ingest([str(ARTICLES)])
+    chain = AskChain(HybridRetriever(library), make_chat_model(settings))
+    started, first_quote = time.perf_counter(), None
+    for item in chain.stream(QUESTION):
+        if isinstance(item, QuoteFound) and first_quote is None:
+            first_quote = time.perf_counter() - started
+        if isinstance(item, SourcesFound):
+            started = time.perf_counter()
+        answer = item
+    whole = time.perf_counter() - started
+    library.close()
+    print(f"\nfirst quote {first_quote} s after the sources, whole {whole:.1f} s\n{answer.raw_text}\n{answer.text}")
+    assert isinstance(answer, Answer) and answer.quotes, answer.raw_text
+    for quote in answer.quotes:
+        passage = next(p for p in answer.passages if p.id == quote["passage_id"])
+        assert passage.text[quote["start"] : quote["end"]] == quote["sentence"]
+        assert article_sentences_hold(quote["sentence"])
+    assert answer.answer or answer.text.startswith(SOURCES_HEADING), answer.raw_text
+    assert any("40,000 tonnes" in q["sentence"] for q in answer.quotes), answer.raw_text
