@@ -107,7 +107,8 @@ def routes() -> Iterator[dict]:
 
 
 CUT = [
-    ("/trickle", f"took longer than {TIMEOUT_S:g} s"),
+    # Waits for the time limit on purpose: the slow lane.
+    pytest.param("/trickle", f"took longer than {TIMEOUT_S:g} s", marks=pytest.mark.slow),
     ("/short", "broke off before the whole body arrived"),
     ("/oversize", f"over the {MAX_BYTES}-byte limit"),
     ("/chunked-cut", "broke off before the whole body arrived"),

@@ -661,6 +661,7 @@ def test_gradio_upload_refuses_a_foreign_origin(tmp_path: Path, monkeypatch: pyt
     assert own.status_code == 200 and len(own.json()) == 1
 
 
+@pytest.mark.slow  # starts its own app and uploads over the limit: seconds
 def test_gradio_upload_has_the_rest_size_limit_and_keeps_no_partial_file(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     upload_dir = tmp_path / "gradio"
