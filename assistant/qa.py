@@ -223,6 +223,23 @@ class AskChain:
             HumanMessage(prompts.answer_user_prompt(question, passages, texts)),
         ]
 
+    def retrieve(
+        self, question: str, history: Sequence[tuple[str, str]], k: int | None, doc_ids: Sequence[str] | None
+    ) -> tuple[str, str, list[Passage], Timing, float]:
+        """The opening every answer mode shares: the question and history checked, the follow-up
+        made standalone, passages retrieved, timed. Returns (question, standalone question,
+        passages, timing so far, start time)."""
+        question = validate_query(question, self.settings.max_question_chars)
+        history = validate_history(history, self.settings.max_question_chars)
+        timing = Timing()
+        started = time.perf_counter()
+        standalone = self.condense(question, history)
+        timing.condense_ms = (time.perf_counter() - started) * 1000
+        t0 = time.perf_counter()
+        retrieved = list(self.retriever.retrieve(standalone, k, doc_ids=doc_ids))
+        timing.retrieval_ms = (time.perf_counter() - t0) * 1000
+        return question, standalone, retrieved, timing, started
+
     def stream(
         self,
         question: str,
@@ -239,16 +256,10 @@ class AskChain:
 
             yield from quote_answer.stream(self, question, history, k=k, doc_ids=doc_ids)
             return
-        question = validate_query(question, self.settings.max_question_chars)
-        history = validate_history(history, self.settings.max_question_chars)
-        timing = Timing()
-        started = time.perf_counter()
-        standalone = self.condense(question, history)
-        timing.condense_ms = (time.perf_counter() - started) * 1000
-
+        question, standalone, retrieved, timing, started = self.retrieve(question, history, k, doc_ids)
         t0 = time.perf_counter()
-        passages, shown = self.sources(standalone, self.retriever.retrieve(standalone, k, doc_ids=doc_ids))
-        timing.retrieval_ms = (time.perf_counter() - t0) * 1000
+        passages, shown = self.sources(standalone, retrieved)
+        timing.retrieval_ms += (time.perf_counter() - t0) * 1000
         if not passages:
             timing.total_s = time.perf_counter() - started
             yield prompts.DECLINE

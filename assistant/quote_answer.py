@@ -32,7 +32,6 @@ from assistant.grounding import CheckedSentence
 from assistant.model_text import normalise_model_text
 from assistant.passage import NumberedPassage, Passage, offered_sentences, offered_text
 from assistant.relevance import Relevance, RelevanceCheck, partial_text, related_text
-from assistant.retrieval import validate_history, validate_query
 from assistant.streaming import Timing
 from assistant.text import Sentence
 from assistant.verify import EvidenceSpan, Verdict, Verifier, article_label
@@ -179,14 +178,8 @@ def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = 
     short answer's words as ``str`` pieces, then the final ``Answer``."""
     from assistant.qa import Answer, SourcesFound
 
-    question = validate_query(question, chain.settings.max_question_chars)
-    history = validate_history(history, chain.settings.max_question_chars)
-    timing = Timing()
-    started = time.perf_counter()
-    standalone = chain.condense(question, history)
-    timing.condense_ms = (time.perf_counter() - started) * 1000
+    question, standalone, retrieved, timing, started = chain.retrieve(question, history, k, doc_ids)
     t0 = time.perf_counter()
-    retrieved = chain.retriever.retrieve(standalone, k, doc_ids=doc_ids)
     if chain.settings.context_mode == "passages":
         passages, sentences = list(retrieved), evidence_sentences(retrieved)
         shown = [offered_text(p) for p in passages]
@@ -194,7 +187,7 @@ def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = 
         built = chain.context.build(standalone, retrieved)
         passages, shown = [c.passage for c in built], [c.shown_text() for c in built]
         sentences = evidence_sentences(passages, [c.sentences for c in built])
-    timing.retrieval_ms = (time.perf_counter() - t0) * 1000
+    timing.retrieval_ms += (time.perf_counter() - t0) * 1000
     if not sentences:
         timing.total_s = time.perf_counter() - started
         yield prompts.DECLINE

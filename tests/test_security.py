@@ -277,6 +277,7 @@ def test_without_credentials_the_app_answers_only_to_loopback_names(tmp_path: Pa
     assert local.status_code == 200
 
 
+@pytest.mark.slow  # starts the real CLI process and waits for it to refuse: seconds
 def test_a_public_address_without_credentials_is_refused_at_start() -> None:
     """``da app --host 0.0.0.0`` without credentials stops before it binds (a subprocess with a time
     limit: a server that did start would serve until killed)."""
