@@ -42,7 +42,7 @@ from assistant.text import strip_terminal_escapes
 from assistant.transcripts import Debate, to_brief, to_json, to_markdown
 from assistant.uploads import UploadTooLarge, read_form
 from ingest.fetch import FetchError, require_web_url
-from ingest.pipeline import DuplicateUploadError
+from ingest.pipeline import DuplicateUploadError, stored_document_ids
 from ingest.registry import StanceError, validate_stance
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
@@ -648,7 +648,7 @@ def _add_documents(
         except DuplicateUploadError as exc:
             raise HTTPException(422, str(exc)) from exc
     # Queued behind the model's other jobs: the documents are stored, the upload returns now.
-    service.suggest_stances_later([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
+    service.suggest_stances_later(stored_document_ids(results))
     return [asdict(r) for r in results]
 
 

@@ -133,9 +133,11 @@ def ingest(
             texts.append((sys.stdin.read(), title))
         items = [i for i in items if i != "-"]
     try:
+        from ingest.pipeline import stored_document_ids
+
         library = _library()
         results = library.ingest(items, texts=texts, show_progress=not quiet, stance=stance)
-        library.suggest_stances([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
+        library.suggest_stances(stored_document_ids(results))
     except _user_errors() as exc:
         _fail(str(exc))
     table = Table("status", "item", "document", "passages", "note", show_lines=False)

@@ -49,7 +49,7 @@ from assistant.settings import Settings
 from assistant.spar import ClaimMarked, Scorecard, opponent, rounds_of, to_spar_markdown
 from assistant.transcripts import Debate, to_markdown
 from ingest.fetch import FetchError, require_web_url
-from ingest.pipeline import DuplicateUploadError
+from ingest.pipeline import DuplicateUploadError, stored_document_ids
 from ingest.registry import STANCES, StanceError
 
 # "set aside": the sentences that address the assistant, left out of every prompt (``ingest.injection``).
@@ -500,7 +500,7 @@ def _ingest_handler(service: Service) -> Callable[..., tuple]:
                                      stance=None if stance == "unknown" else stance)  # fmt: skip
         except DuplicateUploadError as exc:
             raise gr.Error(str(exc)) from exc
-        queued = service.suggest_stances_later([r.doc_id for r in results if r.status in ("added", "replaced") and r.doc_id])
+        queued = service.suggest_stances_later(stored_document_ids(results))
         note = f"\n{SUGGESTION_QUEUED_NOTE}" if queued else ""
         return _results_text(results) + note, _documents_table(service), None, "", "", ""
 

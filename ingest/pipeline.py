@@ -189,6 +189,11 @@ def prepare(
     return PreparedDocument(item, record, cleaned.text, passages, dict(cleaned.removed))
 
 
+def stored_document_ids(results: Iterable[ItemResult]) -> list[str]:
+    """The ids of the documents an ingest stored (added or replaced): those a stance may be suggested for."""
+    return [r.doc_id for r in results if r.status in (ADDED, REPLACED) and r.doc_id]
+
+
 def set_aside_note(record: DocumentRecord) -> str:
     """The ingest result's note on a document with flagged sentences ("; 2 sentences set aside: ..."), else ""."""
     n = len(record.flagged_sentences)
