@@ -318,8 +318,8 @@ def _spar_event(chain: SparChain, plays_turn: bool):
                     "round": chain.next_round(debate) if plays_turn else None,
                     "answers_first": unanswered.index if unanswered is not None else None,
                     "sources": [s.as_dict() for s in debate.sources]}  # fmt: skip
-        if isinstance(item, ClaimMarked):
-            line = {"type": "mark", "index": item.index, "claim": asdict(item.claim)}
+        if isinstance(item, ClaimMarked):  # provisional ("final": false) marks first, then a final one per sentence
+            line = {"type": "mark", "index": item.index, "final": item.final, "claim": asdict(item.claim)}
             # A deciding passage new to the session joins its sources as it is found: sent with the mark,
             # so a client can show it now (the final "spar" line lists every source).
             numbered = {s.number: s for s in session[-1].sources} if session else {}
@@ -374,6 +374,16 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
                  status_code=200, response_class=GenerationResponse,
                  responses={200: _ndjson(SPAR_LINES), **_errors(400, 404, 409, 422, 503)})  # fmt: skip
     def spar(request: SparRequest):
+        """Each sentence of your turn is marked (a "mark" line: supported, contradicted or not found,
+        with the deciding passage), then the assistant answers with cards.
+
+        With the local model (llamacpp backend, `spar_verifier` "rules+llm", the default), each
+        sentence first gets the rules' mark at once as a line with `"final": false`; once all of
+        them are out, the model's Yes/No judge confirms or revises every supported one, and a line
+        with `"final": true` follows for each sentence, in the same order (a revised mark is "not
+        found", with the reason "the local model judged the evidence does not say this"). Only
+        final marks are saved, scored and exported. Without the judge each sentence gets its final
+        mark only."""
         # Everything that can be refused is refused here, before the queue: a bad turn, side, motion or
         # document (422/404), an unknown or finished session (404/409); a refused request saves nothing.
         chain = service.spar_chain

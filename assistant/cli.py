@@ -335,7 +335,7 @@ def ask(
             _error(str(exc))
             continue
         assert answer is not None
-        if answer.withheld or settings.answer_mode == "quotes":  # quotes mode: shown as laid out
+        if answer.withheld or settings.quote_answers:  # quotes mode: shown as laid out
             out.print(_styled(("Answer:", "bold"), f" {answer.text}"))
         _print_answer_report(answer)
         history.append((question, answer.text))
@@ -482,12 +482,19 @@ def _spar_session(chain, session_id: int):
 _MARK_COLOURS = {"supported": "green", "contradicted": "red", "not found": "yellow"}
 
 
-def _print_mark(claim) -> None:
-    """A sentence of the user's turn as checked: label, mark, [n], the sentence; then the deciding quote."""
+def _print_provisional(claim) -> None:
+    """The rules' mark of a sentence while the local model still checks it: one dim line; the final mark follows."""
+    out.print(_styled((f"{claim.label} {claim.mark}, checking…: {claim.text}", "dim")), soft_wrap=True)
+
+
+def _print_mark(claim, was: str | None = None) -> None:
+    """A sentence of the user's turn as checked: label, mark, [n], the sentence; then the deciding quote.
+    ``was``: the provisional mark, when the final one differs (said, so a mark never changes unseen)."""
     cited = f" [{claim.source}]" if claim.source else ""
     colour = _MARK_COLOURS.get(claim.mark, "white")
-    out.print(_styled((claim.label, "bold"), " ", (claim.mark, colour), (cited, "bold"), f": {claim.text}"),
-              soft_wrap=True)
+    revised = f" (revised: the rules said {was})" if was is not None and was != claim.mark else ""
+    out.print(_styled((claim.label, "bold"), " ", (claim.mark, colour), (cited, "bold"), f": {claim.text}",
+                      (revised, "bold")), soft_wrap=True)  # fmt: skip
     if claim.quote and claim.mark != "not found":
         out.print(f"    “{claim.quote}”", soft_wrap=True)
     elif claim.quote:  # close to the claim, but it does not say it
@@ -530,11 +537,15 @@ def _play_spar_round(chain, session_id: int, text: str):
 
     result = None
     carded: set[int] = set()  # the assistant's turn shown as cards (its TurnText repeats them as plain lines)
+    provisional: dict[str, str] = {}  # label -> the rules' mark, while the local model checks it
     for event in chain.play(session_id, text):
         if isinstance(event, TurnStarted):
             _print_speaker(event)
+        elif isinstance(event, ClaimMarked) and not event.final:
+            provisional[event.claim.label] = event.claim.mark
+            _print_provisional(event.claim)
         elif isinstance(event, ClaimMarked):
-            _print_mark(event.claim)
+            _print_mark(event.claim, provisional.pop(event.claim.label, None))
         elif isinstance(event, CardMade):
             carded.add(event.index)
             _print_card(event.card)

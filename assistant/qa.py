@@ -251,7 +251,7 @@ class AskChain:
         """Yield the sources once retrieved, display-safe text pieces as they are generated, each
         sentence's verdict as it is checked, then the final ``Answer``. In quotes mode, see
         ``assistant.quote_answer.stream``."""
-        if self.settings.answer_mode == "quotes":
+        if self.settings.quote_answers:
             from assistant import quote_answer
 
             yield from quote_answer.stream(self, question, history, k=k, doc_ids=doc_ids)

@@ -9,9 +9,8 @@ only the short answer is the model's own text: it is normalised and checked agai
 quotes alone (the ``Verifier``, its judge included when configured). What the user sees:
 
 - the short answer, then each quote verbatim with its ``[n]``;
-- the quotes alone under "In the sources:" when the short answer fails its check;
-- the decline when no sentence answers (or the quotes do not answer the question:
-  the relevance check, then shown as "Related, but not an answer").
+- the decline when no sentence answers, when its quotes do not hold the short answer, or when it
+  does not answer the question (the relevance check), with the chosen quotes as "Related, but not an answer".
 
 The result is the same ``Answer`` as free mode's, so the API, the CLI and the UI keep working.
 """
@@ -31,7 +30,9 @@ from assistant.cards import StructuredReply, stream_structured
 from assistant.grounding import CheckedSentence
 from assistant.model_text import normalise_model_text
 from assistant.passage import NumberedPassage, Passage, offered_sentences, offered_text
-from assistant.relevance import Relevance, RelevanceCheck, partial_text, related_text
+from assistant.relevance import (
+    RESTATES_QUESTION, Relevance, RelevanceCheck, partial_text, related_text, restates_question,
+)
 from assistant.streaming import Timing
 from assistant.text import Sentence
 from assistant.verify import EvidenceSpan, Verdict, Verifier, article_label
@@ -45,7 +46,6 @@ MAX_QUOTES = 3
 ANSWER_PATTERN = r"^[A-Za-z0-9 ,.;:'%$()/?!&+-]{0,200}$"
 # The reply is ~3 ids and ~200 characters: ~90 tokens.
 QUOTES_MAX_TOKENS = 160
-SOURCES_HEADING = "In the sources:"
 QUOTE_STAGE = "quote"  # a quote is its own evidence: exact by construction, not checked
 
 
@@ -157,19 +157,15 @@ def picked(ids: Sequence[object], sentences: Sequence[EvidenceSentence]) -> tupl
 
 def check_short_answer(verifier: Verifier, short: str, quotes: Sequence[EvidenceSentence], question: str) -> Verdict:
     """Does the short answer follow from its quotes? The verifier reads the chosen quotes only
-    (joined as one passage of the first quote's article), with the question as the premise."""
+    (joined as one passage that carries the title, author and publisher of every quoted article:
+    an answer may name the article it quotes), with the question as the premise."""
     if not short or not quotes:
         return Verdict(False, "no short answer")
     joined = " ".join(q.quote for q in quotes)
-    first = quotes[0].passage
-    only_quotes = replace(first, text=joined, start=0, end=len(joined), set_aside=(), lead_in="")
+    labels = " ".join(dict.fromkeys(article_label(q.passage) for q in quotes))
+    only_quotes = replace(quotes[0].passage, text=joined, start=0, end=len(joined), set_aside=(), lead_in="",
+                          title=labels, author="", publisher="")  # fmt: skip
     return verifier.verify(short, [only_quotes], given=question)
-
-
-def compose(short: str, shown_short: bool, quotes: Sequence[EvidenceSentence]) -> str:
-    """The text shown: the short answer then the quotes, or the quotes under ``SOURCES_HEADING``."""
-    block = "\n".join(q.line() for q in quotes)
-    return f"{short}\n\n{block}" if shown_short else f"{SOURCES_HEADING}\n{block}"
 
 
 def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = (), *, k: int | None = None,
@@ -219,21 +215,29 @@ def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = 
     yield finish(chain, question, standalone, reply, passages, sentences, timing, started)
 
 
-def answers_question(
-    relevance: RelevanceCheck | None, question: str, short: str, quotes: Sequence[EvidenceSentence]
-) -> Relevance | None:
-    """Today's relevance check, on the shown short answer and the quotes (None: no quotes, or switched off)."""
-    if not quotes or relevance is None:
+def answers_question(relevance: RelevanceCheck | None, question: str, short: str,
+                     quotes: Sequence[EvidenceSentence]) -> Relevance | None:  # fmt: skip
+    """The relevance check on the short answer and its quotes (a number the short answer gives is
+    "of grain" in its quote), after the one rule that reads the short answer alone: it must say
+    more than the question's own words. None: nothing to check, or the check is switched off."""
+    if not quotes or not short or relevance is None:
         return None
+    if restates_question(question, short):
+        return Relevance(False, RESTATES_QUESTION)
     articles = list({q.passage.id: q.passage for q in quotes}.values())
-    shown = f"{short} {' '.join(q.quote for q in quotes)}".strip()
+    shown = f"{short} {' '.join(q.quote for q in quotes)}"
     return relevance.check(question, shown, [q.quote for q in quotes], [article_label(p) for p in articles],
                            [p.stance for p in articles])  # fmt: skip
 
 
 def finish(chain: AskChain, question: str, standalone: str, reply: StructuredReply, passages: Sequence[Passage],
            sentences: Sequence[EvidenceSentence], timing: Timing, started: float) -> Answer:  # fmt: skip
-    """The ``Answer`` from the whole reply: picks validated, the short answer checked, relevance asked."""
+    """The ``Answer`` from the whole reply: picks validated, the short answer checked against them,
+    relevance asked of the short answer and its quotes.
+
+    Shown: the short answer and its quotes when both checks pass; otherwise the decline, with the
+    quotes the model chose under "Related, but not an answer" (a failed short answer says nothing
+    about whether its quotes answer: the model often picks a neighbouring sentence or a byline)."""
     from assistant.qa import Answer
 
     parsed = reply.parsed or {}
@@ -241,35 +245,34 @@ def finish(chain: AskChain, question: str, standalone: str, reply: StructuredRep
     quotes, refused = picked(ids, sentences)
     short = normalise_model_text(" ".join(str(parsed.get("answer") or "").split()), prompts.header_labels(passages))
     checked_at = time.perf_counter()
-    verdict = check_short_answer(chain.verifier, short, quotes, standalone) if quotes else None
+    verdict = check_short_answer(chain.verifier, short, quotes, standalone) if short and quotes else None
     shown_short = verdict is not None and verdict.supported
+    relevant = answers_question(chain.relevance, standalone, short, quotes) if shown_short else None
+    answered = shown_short and (relevant is None or relevant.answers)
     # One supported entry per evidence span (the UI highlights each once): the short answer with all
     # its quotes when it passed; otherwise each quote on its own, after the failed answer if any.
-    spans = tuple(q.span() for q in quotes)
     checks = []
     if short and verdict is not None:
-        checks.append(CheckedSentence(short, verdict.supported, verdict.reason, spans, verdict.stage))
+        checks.append(CheckedSentence(short, verdict.supported, verdict.reason, tuple(q.span() for q in quotes),
+                                      verdict.stage))  # fmt: skip
     if not shown_short:
         checks += [CheckedSentence(q.line(), True, "", (q.span(),), QUOTE_STAGE) for q in quotes]
-    text = compose(short, shown_short, quotes) if quotes else prompts.DECLINE
-    relevant = answers_question(chain.relevance, standalone, short if shown_short else "", quotes)
-    if relevant is not None:
-        if not relevant.answers:
-            text = related_text(prompts.DECLINE, "\n".join(q.line() for q in quotes))
-        else:
-            text = partial_text(text, relevant.unanswered)
+    block = "\n".join(q.line() for q in quotes)
+    if answered:
+        text = partial_text(f"{short}\n\n{block}", relevant.unanswered if relevant else ())
+    else:
+        text = related_text(prompts.DECLINE, block)
     timing.verify_ms = (time.perf_counter() - checked_at) * 1000
     timing.total_s = time.perf_counter() - started
-    declined = not quotes or (relevant is not None and not relevant.answers)
     numbers = sorted({q.number for q in quotes})
     return Answer(
-        question=question, standalone_question=standalone, text=text, raw_text=reply.raw, declined=declined,
+        question=question, standalone_question=standalone, text=text, raw_text=reply.raw, declined=not answered,
         passages=list(passages), citations=[NumberedPassage(n, passages[n - 1]) for n in numbers],
         invalid_citations=refused, unsupported_sentences=[short] if short and not shown_short else [],
         timing=timing, sentences=checks, answers_question=None if relevant is None else relevant.answers,
         relevance_reason="" if relevant is None else relevant.reason,
         unanswered_parts=[] if relevant is None else list(relevant.unanswered),
-        answer=short if shown_short and not declined else "", quotes=[q.as_dict() for q in quotes],
+        answer=short if answered else "", quotes=[q.as_dict() for q in quotes],
     )  # fmt: skip
 
 

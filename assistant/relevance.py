@@ -12,6 +12,8 @@ answer. So before an answer is shown, this check runs on the kept sentences as a
      about the Singapore summit is not answered by sentences about Panmunjom;
    - a question that names one side's article ("the skeptic article") must be answered from
      documents of that stance;
+   - an answer made only of the question's own words answers nothing ("the rival candidate" to
+     "Who was the rival candidate the mayor defeated?");
    - "how many / how much" needs a number or a quantity word in the answer, and a number of
      what the question counts ("How many sailors survived" is not answered by "46 sailors
      died"); "when / what year / what date" needs a number (year, date, time of day), a month
@@ -38,6 +40,7 @@ from assistant.verify import (
 )
 
 RELATED_HEADING = "Related, but not an answer:"
+RESTATES_QUESTION = "the answer only restates the question"
 PARTIAL_NOTE = "Answered only in part: nothing that held up against the sources answers this for"
 # Questions whose answer is a quantity: "how many", "how old", "what is the population of ...".
 _QUANTITY_QUESTION = re.compile(
@@ -131,7 +134,25 @@ def rules_verdict(question: str, answer: str, evidence: Sequence[str], metadata:
     stray = [w for w in missing if w.lower not in in_left_out]
     if stray:
         return f"the question is about {stray[0].surface}; the answer is not", ()
+    if restates_question(question, answer):
+        return RESTATES_QUESTION, ()
     return _type_violation(question, words(answer), pool, pool_text), tuple(left_out)
+
+
+_YES_NO_QUESTION = re.compile(r"^\W*(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b", re.I)
+
+
+def restates_question(question: str, answer: str) -> bool:
+    """Does the answer say nothing the question does not? Asked "Who was the rival candidate the
+    mayor defeated?", the reply "the rival candidate" (or a sentence made of the question's own
+    words) names no one. Every content word and number of the answer is then one of the question's.
+    A yes/no question is answered by its own words plus "yes" or "not", so it is left out."""
+    if _YES_NO_QUESTION.match(question):
+        return False
+    asked = words(question)
+    asked_text = " ".join(w.lower for w in asked)
+    said = [w for w in words(answer) if is_content_word(w) or w.number is not None]
+    return bool(said) and all(found_in(w, asked, asked_text) for w in said)
 
 
 def _left_out_parties(question: str, present: Callable[[Word], bool]) -> list[str]:

@@ -17,7 +17,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from assistant.passage import NumberedPassage, Passage
 from assistant.text import CITATION as _MARKER
@@ -248,9 +248,11 @@ def _slug(mark: str) -> str:
     return re.sub(r"[^a-z]+", "-", mark.lower()).strip("-")
 
 
-def claims_html(claims: Sequence, scope: str, numbers: set[int]) -> str:
+def claims_html(claims: Sequence, scope: str, numbers: set[int], checking: Collection[str] = ()) -> str:
     """A user's spar sentences, each with its mark shown and in ``data-mark`` (supported,
     contradicted, not found), its label in ``data-label`` and the deciding passage quoted with its [n].
+    A sentence whose label is in ``checking`` has the rules' mark only, the local model's still to come:
+    it says "checking…" and has ``data-final="false"``.
 
     The sentence, the quote and the verifier's reason are escaped: they come from the user and the articles."""
     items = []
@@ -267,11 +269,14 @@ def claims_html(claims: Sequence, scope: str, numbers: set[int]) -> str:
             evidence = '<blockquote class="claim-evidence">no passage in the library says this</blockquote>'
         why = f"closest passage: {claim.reason}" if claim.mark == "not found" and source is None else claim.reason
         reason = f' <span class="flag">({html.escape(why)})</span>' if claim.reason and claim.mark != "supported" else ""
+        final = claim.label not in checking
+        pending = "" if final else ' <span class="flag checking">checking…</span>'
         items.append(
             f'<li class="claim claim-{slug}" data-mark="{html.escape(claim.mark)}" data-label="{html.escape(claim.label)}"'
-            f' data-source="{source if source is not None else ""}"><span class="label">{html.escape(claim.label)}</span> '
+            f' data-source="{source if source is not None else ""}" data-final="{str(final).lower()}">'
+            f'<span class="label">{html.escape(claim.label)}</span> '
             f'<span class="claim-text">{html.escape(claim.text)}</span> '
-            f'<span class="mark mark-{slug}">{sign} {html.escape(claim.mark)}</span>{reason}{evidence}</li>'
+            f'<span class="mark mark-{slug}">{sign} {html.escape(claim.mark)}</span>{pending}{reason}{evidence}</li>'
         )
     return f'<ul class="claims">{"".join(items)}</ul>' if items else ""
 
@@ -291,13 +296,24 @@ def _claim_spans(claims: Sequence, sources: Sequence) -> dict[int, list[tuple[in
 
 @dataclass
 class SparLive:
-    """The turn being played: its role and kind, the marks and cards so far, any plain text."""
+    """The turn being played: its role and kind, the marks and cards so far, any plain text.
+    ``checking``: the labels whose mark is the rules' only (provisional), the local model's to come."""
 
     role: str
     kind: str
     claims: list = field(default_factory=list)
     cards: list = field(default_factory=list)
     text: str = ""
+    checking: set = field(default_factory=set)
+
+    def mark(self, claim, final: bool) -> None:
+        """A sentence's mark: a final one takes the place of the provisional one of the same label."""
+        at = next((i for i, c in enumerate(self.claims) if c.label == claim.label), None)
+        if at is None:
+            self.claims.append(claim)
+        else:
+            self.claims[at] = claim
+        (self.checking.discard if final else self.checking.add)(claim.label)
 
 
 def spar_html(speakers: dict[str, str], user_side: str, turns: Sequence, sources: Sequence, scope: str,
@@ -318,9 +334,9 @@ def spar_html(speakers: dict[str, str], user_side: str, turns: Sequence, sources
             f'<div class="turn-body">{body}</div></div>'
         )
 
-    def body(claims: Sequence, cards: Sequence, text: str) -> str:
+    def body(claims: Sequence, cards: Sequence, text: str, checking: Collection[str] = ()) -> str:
         if claims:
-            return claims_html(claims, scope, numbers)
+            return claims_html(claims, scope, numbers, checking)
         if cards:
             return cards_html(cards, scope, numbers, stances)
         return text_with_links(text, scope, numbers)
@@ -331,7 +347,8 @@ def spar_html(speakers: dict[str, str], user_side: str, turns: Sequence, sources
         blocks.append(block(turn.role, turn.kind, body(turn.claims, turn.cards, turn.text if not turn.claims else "")))
     if live is not None:
         claims += live.claims
-        blocks.append(block(live.role, live.kind, body(live.claims, live.cards, live.text), speaking=True))
+        live_body = body(live.claims, live.cards, live.text, live.checking)
+        blocks.append(block(live.role, live.kind, live_body, speaking=True))
     evidence = _claim_spans(claims, sources)
     return "".join(blocks) + sources_html(sources, scope, heading="Sources of this session", evidence=evidence)
 

@@ -6,7 +6,9 @@ the user's turn is checked against the library before the assistant says anythin
 claim verifier (``assistant.verify``, the configured mode) decides against the best passages
 of the whole library whether a passage supports it, contradicts it (same subject, another
 number or the opposite polarity) or whether nothing speaks to it. The marks come first,
-sentence by sentence; then the assistant answers with evidence cards cut from passages of
+sentence by sentence: the rules' mark of each at once (provisional), then, with the local
+model as judge (``spar_verifier``), a final mark for each once the judge has confirmed or
+revised every supported one. Then the assistant answers with evidence cards cut from passages of
 its own stance only (side-aware retrieval, as in a debate), answering the user's weakest
 claim first: contradicted, then unfounded, then the least covered.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from assistant import prompts
@@ -76,10 +78,25 @@ class SparError(DebateError):
 
 @dataclass(frozen=True)
 class ClaimMarked:
-    """One sentence of the user's turn ``index`` has been checked."""
+    """One sentence of the user's turn ``index`` has been checked.
+
+    ``final`` False: the rules' mark, shown at once while the local model's judge has yet to
+    confirm or revise it. Every sentence gets one final mark (True), after all provisional ones;
+    only final marks are saved and scored. Without a judge the rules' mark is the final one.
+    """
 
     index: int
     claim: ClaimCheck
+    final: bool = True
+
+
+@dataclass(frozen=True)
+class _RulesCheck:
+    """A sentence as the rules marked it, with what the judge needs to confirm the mark."""
+
+    claim: ClaimCheck
+    verdict: Verdict
+    passages: list[Passage]
 
 
 @dataclass(frozen=True)
@@ -113,8 +130,11 @@ SparEvent = DebateStarted | ClaimMarked | TurnStarted | TurnText | CardMade | Tu
 
 
 def spar_check_settings(settings: Settings) -> Settings:
-    """The settings a spar turn's sentences are checked with: ``verifier`` is ``spar_verifier``."""
-    return settings.model_copy(update={"verifier": settings.spar_verifier})
+    """The settings a spar turn's sentences are checked with: ``verifier`` is ``spar_verifier``, and
+    "rules" when the backend is not the local GGUF (the judge is that model: an OpenAI-compatible
+    server is not asked, and the extractive baseline has no model)."""
+    judged = settings.spar_verifier == "rules+llm" and settings.llm_backend == "llamacpp"
+    return settings.model_copy(update={"verifier": "rules+llm" if judged else "rules"})
 
 
 def rounds_of(rounds: int) -> list[str]:
@@ -260,15 +280,17 @@ class SparChain:
         yield debate
 
     def _user_turn(self, debate: Debate, kind: str, text: str) -> Generator[SparEvent, None, DebateTurn]:
-        """The user's turn, each sentence marked as soon as it is checked; saved with the sources it cites."""
+        """The user's turn, each sentence marked as soon as it is checked; saved with its final marks
+        and the sources they cite."""
         user = debate.user_side
         index = len(debate.turns)
         yield TurnStarted(index, user, kind, debate.speakers()[user])
         started = time.perf_counter()
         claims: list[ClaimCheck] = []
-        for claim in self._checks(debate, text):
-            claims.append(claim)
-            yield ClaimMarked(index, claim)
+        for marked in self._marks(debate, index, text):
+            if marked.final:
+                claims.append(marked.claim)
+            yield marked
         turn = DebateTurn(index=index, role=user, kind=kind, speaker=debate.speakers()[user], text=text, claims=claims,
                           cited=sorted({c.source for c in claims if c.source}),
                           timing={"check_s": time.perf_counter() - started})  # fmt: skip
@@ -300,22 +322,46 @@ class SparChain:
         self.store.add_turn(debate.id, turn)
 
     # -- checking the user's claims ------------------------------------------------------
-    def _checks(self, debate: Debate, text: str) -> Iterator[ClaimCheck]:
-        """Each sentence against the library's best passages (every stance: a fact is a fact);
-        a passage that decides a mark joins the session's numbered sources."""
+    def _marks(self, debate: Debate, index: int, text: str) -> Iterator[ClaimMarked]:
+        """Each sentence's rules mark as soon as it is checked; with a judge these are provisional, and
+        once all are out the judge confirms or revises each
+        SUPPORTED one, in order, each sentence's final mark following."""
+        judged = self.verifier.judge is not None
+        checked: list[_RulesCheck] = []
+        for check in self._rules_checks(debate, text):
+            checked.append(check)
+            yield ClaimMarked(index, check.claim, final=not judged)
+        if judged:
+            for check in checked:
+                yield ClaimMarked(index, self._confirmed(check))
+
+    def _rules_checks(self, debate: Debate, text: str) -> Iterator[_RulesCheck]:
+        """Each sentence against the library's best passages (every stance: a fact is a fact), by the
+        rules; a passage that decides a mark joins the session's numbered sources."""
         first = 1 + sum(len(t.claims) for t in debate.turns)
         for offset, sentence in enumerate(split_sentences(text)):
             found = self.retriever.retrieve(sentence, self.settings.spar_claim_passages)
-            verdict = self.verifier.verify(sentence, found)
-            mark = claim_mark(verdict)
-            label = f"U{first + offset}"
-            if mark == NOT_FOUND and verdict.coverage < self.verifier.min_coverage:  # nothing came close
-                yield ClaimCheck(label, sentence, mark, verdict.reason, coverage=verdict.coverage)
-                continue
-            span = verdict.evidence[0]
-            passage = next(p for p in found if p.id == span.passage_id)
-            source = self._numbered(debate, passage)
-            yield ClaimCheck(label, sentence, mark, verdict.reason, source, span.text, passage.id, verdict.coverage)
+            verdict = self.verifier.rules(sentence, found)
+            yield _RulesCheck(self._claim(debate, f"U{first + offset}", sentence, verdict, found), verdict, found)
+
+    def _confirmed(self, check: _RulesCheck) -> ClaimCheck:
+        """The final mark: the judge's No turns SUPPORTED into NOT_FOUND (the closest passage stays
+        named); other marks, and SUPPORTED with the judge's Yes, stand."""
+        verdict = self.verifier.confirm(check.verdict, check.claim.text, check.passages)
+        if verdict.supported == check.verdict.supported:
+            return check.claim
+        return replace(check.claim, mark=claim_mark(verdict), reason=verdict.reason)
+
+    def _claim(self, debate: Debate, label: str, sentence: str, verdict: Verdict,
+               found: Sequence[Passage]) -> ClaimCheck:  # fmt: skip
+        """The mark of ``verdict`` and the passage sentence that decided it (none when nothing came close)."""
+        mark = claim_mark(verdict)
+        if mark == NOT_FOUND and verdict.coverage < self.verifier.min_coverage:  # nothing came close
+            return ClaimCheck(label, sentence, mark, verdict.reason, coverage=verdict.coverage)
+        span = verdict.evidence[0]
+        passage = next(p for p in found if p.id == span.passage_id)
+        source = self._numbered(debate, passage)
+        return ClaimCheck(label, sentence, mark, verdict.reason, source, span.text, passage.id, verdict.coverage)
 
     def _numbered(self, debate: Debate, passage: Passage) -> int:
         """The session's source number of ``passage``, added to the list if it is new."""

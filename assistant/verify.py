@@ -29,6 +29,8 @@ Stage 2, judge (``verifier = "rules+llm"``): sentences the rules pass are put to
 model as a Yes/No question (raw ChatML, grammar ``root ::= "Yes" | "No"``, 2 tokens,
 temperature 0), with the evidence and its neighbouring sentences as the text. The text comes
 first and the statement last, so sentences citing the same passage share the evaluated prefix.
+``Verifier.verify`` runs both; ``rules`` and ``confirm`` run one stage each (spar shows the
+rules' mark at once and the judge's when it comes).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from itertools import takewhile
 from typing import Protocol
 
@@ -305,9 +308,16 @@ def _phrasal(word: Word, ws: Sequence[Word]) -> bool:
     return word.lower in {"end", "ends", "ended"} and following is not None and following.lower in _PHRASAL_PARTICLES
 
 
+def _numbered_no(word: Word, ws: Sequence[Word]) -> bool:
+    """Is ``word`` "No" as the abbreviation of "number" ("No. 2", "No 10 Downing Street")?"""
+    following = ws[word.index + 1] if word.index + 1 < len(ws) else None
+    return word.surface == "No" and following is not None and following.number is not None
+
+
 def _negated(ws: Sequence[Word], text: str) -> list[int]:
     """Positions of negation cues in ``ws`` ("n't" forms and "rather than" included)."""
-    cues = [w.index for w in ws if (w.lower in NEGATIONS and not _phrasal(w, ws)) or w.lower.replace("’", "'").endswith("n't")]
+    cues = [w.index for w in ws if (w.lower in NEGATIONS and not _phrasal(w, ws) and not _numbered_no(w, ws))
+            or w.lower.replace("’", "'").endswith("n't")]  # fmt: skip
     lowered = text.lower()
     if "rather than" in lowered:
         cues += [w.index for w in ws if w.lower == "rather"]
@@ -336,6 +346,38 @@ def _in_scope(cue: int, index: int, ws: Sequence[Word]) -> bool:
         return False
     contrast = next((i for i in range(cue + 1, min(cue + NEGATION_SCOPE, len(ws) - 1) + 1) if ws[i].lower in CONTRAST), None)
     return cue < index < contrast if contrast is not None else True
+
+
+# Where a clause ends (``denies_claim`` judges negation in the clause that carries the claim).
+_CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s-\s|\b(?:which|who|whom|whose|whereas|while|although|though|since|because|and\s+(?:has|have|had|is|are|was|were))\b",
+                           re.I)  # fmt: skip
+
+
+def clauses(text: str) -> list[str]:
+    """The clauses of a sentence, split where ``_CLAUSE_BREAK`` says one ends."""
+    return [part for part in _CLAUSE_BREAK.split(text) if part and part.strip()]
+
+
+def denies_claim(text: str, terms: Sequence[Word]) -> bool:
+    """Does a negation or doubt cue of ``text`` govern what the claim says? A cue governs a word
+    within ``NEGATION_SCOPE`` in its own clause (``clauses``), and only a shared word that is not a
+    name counts: "X has not reduced its troops, and has continued its tests, which it ran in 2006"
+    denies the reduction, not X and not the tests or their date; "X did not test" still denies
+    "X tested" through "test"."""
+    def shares(w: Word, ws: Sequence[Word]) -> bool:
+        opens_a_name = w.index + 1 < len(ws) and ws[w.index + 1].capitalised  # "North Korea has not ..."
+        if w.capitalised and (w.index > 0 or opens_a_name):  # a name: who or what, not what is said of it
+            return False
+        if w.number is not None:
+            return any(t.number is not None and number_key(t.number) == number_key(w.number) for t in terms)
+        return any(_same_word(w.stem, t.stem) for t in terms if t.number is None)
+
+    for clause in clauses(text):
+        ws = words(clause)
+        shared = [w.index for w in ws if shares(w, ws)]
+        if any(_in_scope(cue, i, ws) for cue in _negated(ws, clause) for i in shared):
+            return True
+    return False
 
 
 # "the skeptic article says ...", "the pro-engagement author argues ...": which side a sentence
@@ -532,11 +574,10 @@ class Verifier:
             return f"name {spliced!r} is not in the evidence: its parts belong to other names there"
         if only_in_a_name := _only_in_a_name(claim_words, pool, meta, meta_text):
             return f"{only_in_a_name.surface!r} is in the evidence only as another form of a word in a name"
-        claim_negated = bool(_negated(claim_words, claim))
-        shared = [w.index for w in best.words if any(_same_word(w.stem, t.stem) for t in claim_words if is_content_word(t))]
-        evidence_negated = any(
-            _in_scope(cue, i, best.words) for cue in _negated(best.words, best.sentence.text) for i in shared
-        )
+        # Each side's negation counts where it governs what the two share ("Seoul would not try to swallow
+        # the North" against "not attempt to absorb the North" shares only the name: neither denies it).
+        claim_negated = denies_claim(claim, [w for w in best.words if is_content_word(w) or w.number is not None])
+        evidence_negated = denies_claim(best.sentence.text, [t for t in claim_words if is_content_word(t) or t.number is not None])
         if claim_negated != evidence_negated:
             side = "the sentence" if claim_negated else "the evidence"
             return f"negation or doubt in {side} only"
@@ -547,10 +588,16 @@ class Verifier:
         """Rules, then (if configured) the judge on what the rules pass; ``given`` as in ``rules``."""
         started = time.perf_counter()
         verdict = self.rules(claim, passages, numbers, given)
-        rules_s = time.perf_counter() - started
+        verdict = replace(verdict, stage="rules", seconds={"rules": time.perf_counter() - started})
+        return self.confirm(verdict, claim, passages, given)
+
+    def confirm(self, verdict: Verdict, claim: str, passages: Sequence[Passage], given: str = "") -> Verdict:
+        """Stage 2 only: the judge's Yes or No on a ``verdict`` of ``rules`` for the same claim, passages
+        and ``given``. Apart from ``verify`` so a caller can show the rules' decision first and the
+        judge's after (spar). A verdict the rules rejected, or no judge, comes back as it is: the
+        judge only ever withdraws support, so only supported sentences cost a model call."""
         if not verdict.supported or self.judge is None:
-            return Verdict(verdict.supported, verdict.reason, verdict.evidence, verdict.coverage, "rules",
-                           {"rules": rules_s})  # fmt: skip
+            return verdict
         started = time.perf_counter()
         by_id = {p.id: p for p in passages}
         first = by_id[verdict.evidence[0].passage_id]
@@ -559,11 +606,11 @@ class Verifier:
         # Without its markers: asked about "... Peninsula [1].", the 1.5B judge says No to a sentence
         # it accepts without the "[1]" (measured on real answers; the claim sets have no markers).
         yes = self.judge(strip_markers(answer_with_question(claim, given)), context, label)
-        llm_s = time.perf_counter() - started
+        seconds = {**verdict.seconds, "llm": time.perf_counter() - started}
         if yes:
-            return Verdict(True, "", verdict.evidence, verdict.coverage, "llm", {"rules": rules_s, "llm": llm_s})
-        return Verdict(False, "the local model judged the evidence does not say this", verdict.evidence,
-                       verdict.coverage, "llm", {"rules": rules_s, "llm": llm_s})  # fmt: skip
+            return replace(verdict, stage="llm", seconds=seconds)
+        return replace(verdict, supported=False, reason="the local model judged the evidence does not say this",
+                       stage="llm", seconds=seconds)  # fmt: skip
 
 
 def judge_context(passage: Passage, spans: Sequence[Sentence], evidence: Sequence[EvidenceSpan]) -> str:
@@ -599,15 +646,29 @@ class LlamaJudge:
 
     Runs in its own small llama.cpp context (the weights are memory-mapped, so shared), so
     judging never evicts the answer or debate prompt that the chat model keeps evaluated.
+    The context is made on the first question, not here: a spar turn's rules marks are shown
+    before anything waits for it (measured: 5.7 s to load on two busy cores).
     """
 
     def __init__(self, model_path: str, n_threads: int, n_ctx: int = 1024, seed: int = 7) -> None:
+        self._key = (model_path, n_ctx, n_threads, seed)
+
+    @cached_property
+    def _model(self) -> tuple:
+        """The llama.cpp context and its lock (``LlamaModelCache``: one per process and key)."""
         from assistant.llm import LlamaModelCache
 
-        self._llama, self._lock = LlamaModelCache.get(model_path, n_ctx, n_threads, seed)
+        return LlamaModelCache.get(*self._key)
+
+    @property
+    def _llama(self):
+        return self._model[0]
+
+    @cached_property
+    def _grammar(self):
         from llama_cpp import LlamaGrammar
 
-        self._grammar = LlamaGrammar.from_string(JUDGE_GRAMMAR, verbose=False)
+        return LlamaGrammar.from_string(JUDGE_GRAMMAR, verbose=False)
 
     def __call__(self, claim: str, context: str, label: str) -> bool:
         # The context is article text: its own markers removed, as in every prompt (``prompts.source_line``).
@@ -615,8 +676,9 @@ class LlamaJudge:
 
     def yes(self, prompt: str) -> bool:
         """The model's Yes (True) or No to a raw ChatML ``prompt`` ending in the assistant turn."""
-        with self._lock:
-            out = self._llama.create_completion(prompt, max_tokens=2, temperature=0.0, grammar=self._grammar)
+        llama, lock = self._model
+        with lock:
+            out = llama.create_completion(prompt, max_tokens=2, temperature=0.0, grammar=self._grammar)
         return out["choices"][0]["text"].strip().startswith("Yes")
 
 

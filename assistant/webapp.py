@@ -368,8 +368,8 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                     sources = event.debate.sources  # grows as claim checks cite new passages
                 elif isinstance(event, TurnStarted):
                     live = render.SparLive(event.role, event.kind)
-                elif isinstance(event, ClaimMarked) and live is not None:
-                    live.claims.append(event.claim)
+                elif isinstance(event, ClaimMarked) and live is not None:  # the rules' mark, then the final one
+                    live.mark(event.claim, event.final)
                 elif isinstance(event, CardMade) and live is not None:
                     live.cards.append(event.card)
                 elif isinstance(event, TurnText) and live is not None and not live.cards:
@@ -390,7 +390,9 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                     yield (status, _next_round_note(service, event), html, box, score,
                            gr.update(value=path, visible=True), _sessions_update(service, event.id))  # fmt: skip
                     return
-                if live is None or live.role == user:
+                if live is not None and live.checking:
+                    note = "The local model is checking the marks the rules gave…"
+                elif live is None or live.role == user:
                     note = "Checking your sentences against the library…"
                 else:
                     note = f"The {speakers.get(live.role, live.role)} is answering…"

@@ -108,6 +108,9 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     # chain tests with a scripted model must not load the real one.
     monkeypatch.setenv("DA_VERIFIER", "rules")
     monkeypatch.setenv("DA_RELEVANCE", "rules")
+    # Free-prose answers, which the chain tests' scripted replies are written as: quote-first answers
+    # (the default) are tested where a test sets DA_ANSWER_MODE=quotes (tests/test_quote_answer.py).
+    monkeypatch.setenv("DA_ANSWER_MODE", "free")
     # Ingest would otherwise ask the local model for a suggested stance; tests that want it say so.
     monkeypatch.setenv("DA_STANCE_SUGGESTIONS", "false")
 

@@ -63,11 +63,14 @@ def test_check_cost_times_both_verifier_stages_on_the_same_reply(tmp_path: Path)
 
 @pytest.mark.slow
 def test_spar_bench_times_marks_check_and_first_card_after_a_warm_up(tmp_path: Path) -> None:
-    """Real model on the fixture articles, rules verifier, one timed turn: every sentence of the
-    four-sentence turn is marked, the marks come before the check ends and the check before the first card."""
+    """Real model on the fixture articles, rules then judge, one timed turn: every sentence of the
+    four-sentence turn gets a final mark, the first (provisional) mark comes before all are final,
+    the marks before the check ends and the check before the first card."""
     from bench.spar_time import TURNS, measure_spar
 
-    report = measure_spar(Path(__file__).parent / "fixtures" / "articles", runs=1, data_dir=tmp_path, verifiers=["rules"])
-    (run,) = report["verifiers"]["rules"]["runs"]
+    articles = Path(__file__).parent / "fixtures" / "articles"
+    report = measure_spar(articles, runs=1, data_dir=tmp_path, verifiers=["rules+llm"])
+    (run,) = report["verifiers"]["rules+llm"]["runs"]
     assert len(run["marks"]) == 4 == TURNS[1].count(". ") + 1
-    assert run["first_mark_s"] <= run["check_s"] <= run["first_card_s"] <= run["turn_s"]
+    assert run["first_mark_s"] <= run["final_s"] <= run["check_s"] <= run["first_card_s"] <= run["turn_s"]
+    assert all(change.endswith("-> not found") for change in run["revised"])  # the judge only withdraws support

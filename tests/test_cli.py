@@ -126,3 +126,16 @@ def test_debate_streams_turns_saves_and_exports(articles: Path, tmp_path: Path) 
     assert _run("export", "1", "--format", "pdf").exit_code == 2
     assert _run("export", "42").exit_code == 2
     assert _run("debate", "Anything?", "--rounds", "99", "--backend", "extractive").exit_code == 2
+
+
+@pytest.mark.slow  # the real model writes the quote-first reply
+def test_ask_in_quote_first_mode_prints_the_short_answer_and_its_exact_quotes(
+    articles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DA_ANSWER_MODE", "quotes")  # the product default (the test environment pins free)
+    assert _run("ingest", "--quiet", str(articles)).exit_code == 0
+    result = _run("ask", "How much grain crossed the border under the Harbor Accord?")
+    assert result.exit_code == 0, result.output
+    answer = result.output.split("Answer:", 1)[1]
+    assert "“" in answer and "[1]" in answer or "The sources don't say." in answer, result.output
+    assert "40,000 tonnes" in answer, result.output

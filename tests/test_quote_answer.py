@@ -17,7 +17,7 @@ from langchain_core.messages import BaseMessage
 from assistant import prompts
 from assistant.library import Library
 from assistant.qa import Answer, AskChain, SourcesFound
-from assistant.quote_answer import SOURCES_HEADING, QuoteFound, answer_so_far, finished_ids, quotes_schema
+from assistant.quote_answer import QuoteFound, answer_so_far, finished_ids, quotes_schema
 from assistant.relevance import RELATED_HEADING
 from assistant.retrieval import HybridRetriever
 from assistant.service import Service
@@ -102,13 +102,20 @@ def test_no_quotes_is_the_decline(retriever: HybridRetriever) -> None:
     assert answer.declined and answer.text == prompts.DECLINE and answer.answer == "" and answer.citations == []
 
 
-def test_a_short_answer_its_quotes_do_not_state_leaves_the_quotes_under_in_the_sources(
-    retriever: HybridRetriever,
-) -> None:
+def test_a_short_answer_nothing_holds_is_declined_with_its_quotes_as_related(retriever: HybridRetriever) -> None:
     answer = events(retriever, replying("40,000 tonnes", "90,000 tonnes of steel"))[-1]
-    assert answer.text.startswith(SOURCES_HEADING) and "90,000" not in answer.text
-    assert "40,000 tonnes" in answer.text and answer.answer == "" and not answer.declined
+    assert answer.declined and answer.answer == "" and "90,000" not in answer.text
+    assert answer.text.startswith(f"{prompts.DECLINE}\n\n{RELATED_HEADING}") and "40,000 tonnes" in answer.text
     assert answer.unsupported_sentences == ["90,000 tonnes of steel"]
+
+
+def test_an_answer_that_only_restates_the_question_is_declined(retriever: HybridRetriever) -> None:
+    answer = events(retriever, replying("40,000 tonnes", "the grain that crossed the border"),
+                    "How much of the grain that crossed the border was there?")[-1]  # fmt: skip
+    question = "Which governments signed the Harbor Accord?"
+    restated = events(retriever, replying("Harbor Accord", "the governments that signed the Harbor Accord"), question)[-1]
+    assert restated.declined and restated.relevance_reason == "the answer only restates the question"
+    assert answer.declined
 
 
 def test_quotes_that_do_not_hold_what_was_asked_are_shown_as_related_under_the_decline(
@@ -116,7 +123,7 @@ def test_quotes_that_do_not_hold_what_was_asked_are_shown_as_related_under_the_d
 ) -> None:
     question = "How much grain crossed the border in 1987?"
     answer = events(retriever, replying("40,000 tonnes", "40,000 tonnes"), question)[-1]
-    assert answer.declined and answer.answers_question is False and answer.answer == ""
+    assert answer.declined and answer.answers_question is not True and answer.answer == ""
     assert answer.text.startswith(f"{prompts.DECLINE}\n\n{RELATED_HEADING}") and "40,000 tonnes" in answer.text
 
 
@@ -168,5 +175,14 @@ def test_real_model_quotes_an_exact_sentence_and_answers(tmp_path: Path) -> None
         passage = next(p for p in answer.passages if p.id == quote["passage_id"])
         assert passage.text[quote["start"] : quote["end"]] == quote["sentence"]
         assert article_sentences_hold(quote["sentence"])
-    assert answer.answer or answer.text.startswith(SOURCES_HEADING), answer.raw_text
+    assert answer.answer or answer.text.startswith(f"{prompts.DECLINE}\n\n{RELATED_HEADING}"), answer.raw_text
     assert any("40,000 tonnes" in q["sentence"] for q in answer.quotes), answer.raw_text
+
+
+def test_quote_first_answers_are_the_default_and_the_extractive_baseline_keeps_free_mode(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DA_ANSWER_MODE", raising=False)  # the test environment pins free mode (conftest)
+    assert Settings(data_dir=tmp_path).answer_mode == "quotes" and Settings(data_dir=tmp_path).quote_answers
+    assert not Settings(data_dir=tmp_path, llm_backend="extractive").quote_answers  # no model to pick ids
+    assert not Settings(data_dir=tmp_path, answer_mode="free").quote_answers

@@ -58,6 +58,18 @@ def _only(lines: list[dict], kind: str) -> list[dict]:
     return [line for line in lines if line["type"] == kind]
 
 
+def _marks(lines: list[dict]) -> list[dict]:
+    """The final mark line of each sentence; with the local model's judge, each follows the rules'
+    provisional marks of the turn ("final": false), which come first, one per sentence, in order."""
+    marks = _only(lines, "mark")
+    final = [line for line in marks if line["final"]]
+    provisional = [line for line in marks if not line["final"]]
+    if provisional:
+        assert marks == provisional + final, marks
+        assert [p["claim"]["label"] for p in provisional] == [f["claim"]["label"] for f in final]
+    return final
+
+
 def _scorecard(lines: list[dict]) -> dict:
     """The one scorecard line of a stream, without its ``type``: as GET .../scorecard returns it."""
     [line] = _only(lines, "scorecard")
@@ -75,9 +87,9 @@ def _check_round(lines: list[dict], kind: str, marks: list[str], user_side: str 
     assert [t["role"] for t in turns] == [user_side, "advocate" if user_side == "skeptic" else "skeptic"]
     assert [t["kind"] for t in turns] == [kind, kind]
     assert types.index("mark") < types.index("turn") < types.index("card") < len(types) - 1 - types[::-1].index("turn")
-    got = [line["claim"]["mark"] for line in _only(lines, "mark")]
+    got = [line["claim"]["mark"] for line in _marks(lines)]
     assert got == marks, _only(lines, "mark")
-    assert [c["label"] for c in turns[0]["claims"]] == [line["claim"]["label"] for line in _only(lines, "mark")]
+    assert turns[0]["claims"] == [line["claim"] for line in _marks(lines)]  # only the final marks are saved
     final = lines[-1]
     sources = {s["number"]: s for s in final["sources"]}
     for line in _only(lines, "mark"):  # the deciding passage is one of the session's numbered sources, quoted exactly
@@ -119,7 +131,8 @@ def test_a_spar_session_is_marked_answered_scored_and_saved(extractive) -> None:
     assert response.headers["content-type"].startswith("application/x-ndjson")
     assert first["status"] == "waiting" and first["next_round"] == "closing" and "scorecard" not in first
     assert first["unanswered"] is None and first["over"] is False
-    contradicted, unfounded = (line["claim"] for line in _only(opening, "mark"))
+    contradicted, unfounded = (line["claim"] for line in _marks(opening))
+    assert all(line["final"] for line in _only(opening, "mark"))  # no local model, no judge: the rules' marks are final
     assert "October 2006" in contradicted["quote"] and "2009" in contradicted["reason"]
     assert contradicted["label"] == "U1" and unfounded["label"] == "U2"
     assert unfounded["source"] is None and unfounded["quote"] == "" and "Brazil" in unfounded["reason"]
@@ -127,13 +140,13 @@ def test_a_spar_session_is_marked_answered_scored_and_saved(extractive) -> None:
 
     closing = _play(client, session_id=session_id, text=SUPPORTED_CLAIM)
     final = _check_round(closing, "closing", ["supported"])
-    supported = _only(closing, "mark")[0]["claim"]
+    supported = _marks(closing)[0]["claim"]
     assert supported["label"] == "U3" and "February 2016" in supported["quote"] and supported["reason"] == ""
     assert final["status"] == "complete" and final["next_round"] is None and final["over"]
 
     # The scorecard counts what the marks said; the assistant's claims are its cards.
     scorecard = _scorecard(closing)
-    marks = [line["claim"]["mark"] for line in _only(opening + closing, "mark")]
+    marks = [line["claim"]["mark"] for line in _marks(opening) + _marks(closing)]
     user, assistant = scorecard["sides"]
     assert scorecard["complete"] and user["role"] == "skeptic" and assistant["role"] == "advocate"
     assert (user["claims"], user["supported"], user["contradicted"], user["not_found"]) == (
@@ -258,13 +271,13 @@ def test_a_turn_left_unanswered_is_answered_first(extractive) -> None:
 
 @pytest.mark.slow  # three assistant turns of the real 1.5B model (about 8 s each on two free cores)
 def test_three_rounds_with_the_real_model_resume_after_a_restart(settings) -> None:
-    # The product's verifier (rules, then the local model as judge); short card replies.
+    # The product's verifiers (rules, then the local model as judge; spar marks too); short card replies.
     options = {"llm_backend": "llamacpp", "verifier": "rules+llm", "debate_turn_max_tokens": 110}
     service = _service(settings, **options)
     with _client(service) as client:
         opening = _play(client, motion=MOTION, side="skeptic", rounds=1, text=CONTRADICTED_CLAIM)
         session_id = _check_round(opening, "opening", ["contradicted"])["id"]
-        assert "October 2006" in _only(opening, "mark")[0]["claim"]["quote"]
+        assert "October 2006" in _marks(opening)[0]["claim"]["quote"]
         # The assistant answers the user's claim: its first card names U1 (or says why the link was dropped).
         first_card = _only(opening, "card")[0]
         assert first_card["answers"] == "U1" or "U1" in first_card["answer_note"], first_card
@@ -282,10 +295,10 @@ def test_three_rounds_with_the_real_model_resume_after_a_restart(settings) -> No
         closing = _play(client, session_id=session_id, text=SUPPORTED_CLAIM)
         final = _check_round(closing, "closing", ["supported"])
         assert final["status"] == "complete" and final["next_round"] is None
-        assert "February 2016" in _only(closing, "mark")[0]["claim"]["quote"]
+        assert "February 2016" in _marks(closing)[0]["claim"]["quote"]
 
         scorecard = _scorecard(closing)
-        marks = [line["claim"]["mark"] for line in _only(opening + rebuttal + closing, "mark")]
+        marks = [line["claim"]["mark"] for lines in (opening, rebuttal, closing) for line in _marks(lines)]
         assert marks == ["contradicted", "not found", "supported"]
         user, assistant = scorecard["sides"]
         assert (user["claims"], user["supported"], user["contradicted"], user["not_found"]) == (3, 1, 1, 1)
