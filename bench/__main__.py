@@ -9,7 +9,10 @@
 - llm: time to first token and tokens/s of ``ask`` against raw llama.cpp on the same prompts
   and on the whole-passage prompt (``bench.llm_overhead``);
 - checks: seconds and prompt tokens per answer of the verifier's stages and the relevance
-  check (``bench.check_cost``).
+  check (``bench.check_cost``);
+- answers (only when asked for, ``--only answers``: about 20 asks with the judge): seconds to the
+  sources, the first readable item and the whole answer, free prose against quote-first answers,
+  on the first ``--llm-limit`` (default 8) ask questions (``bench.answer_time``).
 Run it on an otherwise idle machine: two cores are easily shared away.
 """
 
@@ -22,7 +25,11 @@ import os
 import tempfile
 from pathlib import Path
 
-PARTS = ("ingest", "retrieval", "llm", "checks")
+from bench.answer_time import DEFAULT_LIMIT as DEFAULT_ANSWERS_LIMIT
+from bench.answer_time import input_error
+
+PARTS = ("ingest", "retrieval", "llm", "checks", "answers")
+DEFAULT_PARTS = ("ingest", "retrieval", "llm", "checks")
 
 
 def _markdown(results: dict) -> str:
@@ -55,6 +62,10 @@ def _markdown(results: dict) -> str:
         from bench.check_cost import markdown
 
         lines += [markdown(checks)]
+    if answers := results.get("answers"):
+        from bench.answer_time import markdown as answers_markdown
+
+        lines += [answers_markdown(answers)]
     return "\n".join(lines)
 
 
@@ -88,18 +99,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, help="articles for the LLM benchmark")
     parser.add_argument("--questions", type=Path, help="question set for the LLM benchmark")
-    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts (default {','.join(PARTS)})")
+    parser.add_argument("--only", default=",".join(DEFAULT_PARTS),
+                        help=f"comma-separated parts of {','.join(PARTS)} (default {','.join(DEFAULT_PARTS)})")
     parser.add_argument("--sizes", default="1000,10000,100000", help="library sizes for retrieval latency")
     parser.add_argument("--documents", type=int, default=60, help="synthetic documents for the ingest benchmark")
-    parser.add_argument("--llm-limit", type=int, default=None, help="only the first N ask questions")
+    parser.add_argument("--llm-limit", type=int, default=None,
+                        help="only the first N ask questions (answers part: default 8)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s): {', '.join(unknown)}")
-    if {"llm", "checks"} & set(parts) and not (args.corpus and args.questions):
-        parser.error("the llm and checks parts need --corpus and --questions")
+    if {"llm", "checks", "answers"} & set(parts) and not (args.corpus and args.questions):
+        parser.error("the llm, checks and answers parts need --corpus and --questions")
+    answers_limit = DEFAULT_ANSWERS_LIMIT if args.llm_limit is None else args.llm_limit
+    if "answers" in parts and (error := input_error(args.corpus, args.questions, answers_limit)):
+        parser.error(error)
 
     work = Path(tempfile.mkdtemp(prefix="da-bench-"))
     results: dict = {"started_at": dt.datetime.now().isoformat(timespec="seconds"), "cpu_count": os.cpu_count()}
@@ -120,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.check_cost import measure_check_cost
 
         results["checks"] = measure_check_cost(args.corpus, args.questions, limit=args.llm_limit, data_dir=work / "checks")
+    if "answers" in parts:
+        from bench.answer_time import measure_answer_time
+
+        results["answers"] = measure_answer_time(args.corpus, args.questions, answers_limit, data_dir=work / "answers")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     markdown = _markdown(results)

@@ -74,3 +74,70 @@ def test_spar_bench_times_marks_check_and_first_card_after_a_warm_up(tmp_path: P
     assert len(run["marks"]) == 4 == TURNS[1].count(". ") + 1
     assert run["first_mark_s"] <= run["final_s"] <= run["check_s"] <= run["first_card_s"] <= run["turn_s"]
     assert all(change.endswith("-> not found") for change in run["revised"])  # the judge only withdraws support
+
+
+def test_answers_part_is_wired_and_refuses_bad_input_clearly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--only answers`` is a known part that needs a corpus and questions; a question file with no
+    ask question, a missing file or a limit below 1 is a one-line usage error, not a traceback."""
+    from bench.answer_time import main as answers_main
+
+    with pytest.raises(SystemExit):
+        bench_main(["--only", "answers", "--out", str(tmp_path)])
+    assert "need --corpus and --questions" in capsys.readouterr().err
+    fixtures = Path(__file__).parent / "fixtures"
+    debates_only = tmp_path / "debates.jsonl"
+    debates_only.write_text('{"id": "d1", "mode": "debate", "question": "Should we?"}\n', encoding="utf-8")
+    for argv, message in [
+        (["--questions", str(debates_only)], "has no ask questions"),
+        (["--questions", str(tmp_path / "missing.jsonl")], "does not exist"),
+        (["--questions", str(fixtures / "questions.jsonl"), "--limit", "0"], "at least 1"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            answers_main(["--corpus", str(fixtures / "articles"), *argv, "--out", str(tmp_path)])
+        assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_answer_summary_takes_per_question_ratios_and_judges_the_targets() -> None:
+    """Ratios are quotes over free per question (median of its repeats), then the median over
+    questions; a question whose free figure is missing is left out, not divided by."""
+    from bench.answer_time import markdown, summarise
+
+    def row(qid: str, mode: str, read: float, whole: float, quote: float | None = None) -> dict:
+        return {"id": qid, "mode": mode, "sources_s": 0.5, "first_read_s": read, "first_word_s": read,
+                "whole_s": whole, "verify_ms": 100.0, "first_token_ms": None, "declined": False,
+                **({"first_quote_s": quote} if quote is not None else {})}  # fmt: skip
+
+    rows = [row("a", "free", 2.0, 10.0), row("a", "quotes", 1.0, 6.0, quote=1.0),
+            row("b", "free", 4.0, 10.0), row("b", "quotes", 2.0, 8.0, quote=2.0),
+            row("b", "free", 6.0, 12.0), row("b", "quotes", 4.0, 8.0, quote=4.0)]  # fmt: skip
+    report = summarise(rows, {"questions": 2, "repeats": 2, "model": "m", "threads": 2, "verifier": "rules+llm",
+                              "relevance": "rules"})  # fmt: skip
+    assert report["ratios_quotes_over_free"]["first_read_s"] == pytest.approx(0.55)  # median of 1/2 and 3/5
+    assert report["ratios_quotes_over_free"]["first_token_ms"] is None
+    assert report["medians"]["quotes"]["first_quote_s"] == 2.0 and report["medians"]["free"]["first_quote_s"] is None
+    assert report["targets"]["first_read_within"] and report["targets"]["whole_within"]
+    table = markdown(report)
+    assert "| quotes / free (median of per-question ratios) | **1.00** | **0.55** | n/a |" in table
+    assert "first readable quotes/free **0.55** (within 1)" in table
+
+
+@pytest.mark.slow
+def test_answer_bench_times_both_modes_on_the_same_questions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real model, one fixture question, the product's verifier (rules + the judge): it is asked once
+    in each mode after the warm-ups; in each, the sources come before the first readable item and that
+    before the whole answer; quotes mode's first readable item is its first quote or answer word,
+    whichever came first."""
+    from bench.answer_time import markdown, measure_answer_time
+
+    monkeypatch.delenv("DA_VERIFIER")  # the bench keeps the product's default, as it runs for real
+    fixtures = Path(__file__).parent / "fixtures"
+    report = measure_answer_time(fixtures / "articles", fixtures / "questions.jsonl", limit=1, data_dir=tmp_path)
+    assert [(r["id"], r["mode"]) for r in report["runs"]] == [("fx-01", "free"), ("fx-01", "quotes")]
+    assert report["verifier"] == "rules+llm" and report["warm_up"] == "fx-02"
+    for run in report["runs"]:
+        assert run["sources_s"] <= run["first_read_s"] <= run["whole_s"] and run["verify_ms"] >= 0
+    quotes = report["runs"][1]
+    readable = [quotes[k] for k in ("first_quote_s", "first_word_s") if k in quotes]
+    assert quotes["first_read_s"] == min(readable, default=quotes["whole_s"])
+    assert report["ratios_quotes_over_free"]["whole_s"] > 0
+    assert "## Answer latency" in markdown(report)

@@ -110,7 +110,9 @@ def test_answerable_question_cites_the_passage_that_holds_the_answer(local_chain
 def test_unanswerable_question_is_declined(local_chain: AskChain, question: str) -> None:
     answer = local_chain.ask(question)
     assert answer.declined, answer.raw_text
-    assert answer.text == "The sources don't say." and answer.citations == []
+    # Quote-first (the default) may list the nearest sentences after the decline, marked as related only.
+    rest = answer.text.removeprefix("The sources don't say.").strip()
+    assert answer.text.startswith("The sources don't say.") and (not rest or rest.startswith("Related, but not an answer:"))
 
 
 def test_streaming_shows_text_before_the_answer_is_complete(local_chain: AskChain) -> None:

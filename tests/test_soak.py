@@ -29,7 +29,9 @@ def test_soak_without_the_model_covers_every_kind_and_the_restart(tmp_path: Path
     assert {"search", "ask", "debate", "upload", "all"} <= set(by_kind)
     assert by_kind["all"]["disconnects"] > 0 and by_kind["all"]["errors"] == 0
     assert report["run"]["restart"]["exit_code"] == 0 and report["run"]["final_queue"] == {"running": False, "waiting": 0}
-    assert report["data"]["registry_and_store_agree"] and report["data"]["debates"]
+    # Every debate a client saw started is stored (how many start in 30 s depends on the machine's load).
+    assert report["data"]["registry_and_store_agree"]
+    assert sum(report["data"]["debates"].values()) >= report["data"]["debates_seen_by_clients"]
 
 
 def test_soak_with_the_real_model_for_a_few_asks(tmp_path: Path) -> None:
