@@ -377,11 +377,12 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
         """Each sentence of your turn is marked (a "mark" line: supported, contradicted or not found,
         with the deciding passage), then the assistant answers with cards.
 
-        With the local model (llamacpp backend, `spar_verifier` "rules+llm", the default), each
-        sentence first gets the rules' mark at once as a line with `"final": false`; once all of
-        them are out, the model's Yes/No judge confirms or revises every supported one, and a line
-        with `"final": true` follows for each sentence, in the same order (a revised mark is "not
-        found", with the reason "the local model judged the evidence does not say this"). Only
+        With a model to judge (`spar_verifier` "rules+llm", the default, on the llamacpp or openai
+        backend), each sentence first gets the rules' mark at once as a line with `"final": false`;
+        once all of them are out, the model's Yes/No judge confirms or revises every supported one
+        and decides those the rules left undecided, and a line with `"final": true` follows for each
+        sentence, in the same order (a withdrawn mark is "not found", with the reason "the local
+        model judged the evidence does not say this"). Only
         final marks are saved, scored and exported. Without the judge each sentence gets its final
         mark only."""
         # Everything that can be refused is refused here, before the queue: a bad turn, side, motion or

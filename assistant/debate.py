@@ -32,17 +32,15 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from assistant import prompts
 from assistant.cards import (
     Candidate,
-    StructuredReply,
     assemble_cards,
     card_schema,
     card_text,
     finished_picks,
-    stream_structured,
-    structured_reply,
     text_key,
     trimmed_quote,
     verdict_schema,
 )
+from assistant.structured import StructuredReply, stream_structured, structured_reply
 from assistant.context import ContextBuilder, content_stems
 from assistant.cancel import GenerationStopped
 from assistant.prompts import Persona

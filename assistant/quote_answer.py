@@ -3,7 +3,7 @@
 A free-prose answer is policed after the fact by lexical rules, and each rule fitted to one
 question breaks an unseen one. Here the model sees numbered evidence sentences and returns,
 under a JSON schema (a llama.cpp grammar; ``response_format`` for an OpenAI-compatible server,
-as the debate's cards do: ``cards.stream_structured``), the ids of 1-3 sentences that answer
+as the debate's cards do: ``structured.stream_structured``), the ids of 1-3 sentences that answer
 and a short answer. The quotes are spans of their passages, so exact by construction, and
 only the short answer is the model's own text: it is normalised and checked against the chosen
 quotes alone (the ``Verifier``, its judge included when configured). What the user sees:
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.cards import StructuredReply, stream_structured
+from assistant.structured import StructuredReply, stream_structured
 from assistant.grounding import CheckedSentence
 from assistant.model_text import normalise_model_text
 from assistant.passage import NumberedPassage, Passage, offered_sentences, offered_text

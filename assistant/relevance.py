@@ -18,8 +18,8 @@ answer. So before an answer is shown, this check runs on the kept sentences as a
      what the question counts ("How many sailors survived" is not answered by "46 sailors
      died"); "when / what year / what date" needs a number (year, date, time of day), a month
      or a word such as "morning".
-2. Judge (``relevance = "rules+llm"``): the local model, under a grammar that allows only
-   "Yes" or "No", is asked whether the answer gives what the question asks for.
+2. Judge (``relevance = "rules+llm"``): the backend's model, allowed to answer only "Yes" or
+   "No" (``judge``), is asked whether the answer gives what the question asks for.
 
 When the answer fails, the user sees the honest decline, and the supported sentences under
 "Related, but not an answer:", never as the answer itself.
@@ -33,10 +33,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from assistant.judge import YesNo, YesNoJudge, make_judge
 from assistant.prompts import source_line
 from assistant.text import STOP_WORDS, Word, strip_markers, words
 from assistant.verify import (
-    MONTHS, LlamaJudge, found_in, is_content_word, is_dated, is_year, make_llama_judge, named_side, names_in,
+    MONTHS, found_in, is_content_word, is_dated, is_year, named_side, names_in,
 )
 
 RELATED_HEADING = "Related, but not an answer:"
@@ -299,34 +300,31 @@ def partial_text(answer: str, unanswered: Sequence[str]) -> str:
 RELEVANCE_SYSTEM = "You are a strict grader."
 
 
-def _yes_no_prompt(fields: Sequence[tuple[str, str]], question: str) -> str:
-    """Raw ChatML for the Yes/No judge: the labelled texts (spacing collapsed), then the question."""
+def _yes_no_question(fields: Sequence[tuple[str, str]], question: str) -> YesNo:
+    """The labelled texts (spacing collapsed), then the question."""
     body = "".join(f"{label}: {' '.join(text.split())}\n" for label, text in fields)
-    return (
-        f"<|im_start|>system\n{RELEVANCE_SYSTEM}<|im_end|>\n<|im_start|>user\n{body}"
-        f"{question} Answer Yes or No.<|im_end|>\n<|im_start|>assistant\n"
-    )
+    return YesNo(RELEVANCE_SYSTEM, f"{body}{question} Answer Yes or No.")
 
 
-def relevance_prompt(question: str, answer: str) -> str:
+def relevance_question(question: str, answer: str) -> YesNo:
     """The relevance question: the question, the response, then the instruction."""
-    return _yes_no_prompt([("Question", question), ("Response", answer)], "Does the response answer the question?")
+    return _yes_no_question([("Question", question), ("Response", answer)], "Does the response answer the question?")
 
 
-class LlamaAnswerJudge:
-    """The verifier's local-model judge, asked the relevance question instead of the support one."""
+class ModelAnswerJudge:
+    """The verifier's Yes/No judge, asked the relevance question instead of the support one."""
 
-    def __init__(self, judge: LlamaJudge) -> None:
+    def __init__(self, judge: YesNoJudge) -> None:
         self._judge = judge
 
     def answers(self, question: str, answer: str) -> bool:
-        return self._judge.yes(relevance_prompt(question, answer))
+        return self._judge.yes(relevance_question(question, answer))
 
 
-def rebuttal_prompt(claim: str, reply: str) -> str:
+def rebuttal_question(claim: str, reply: str) -> YesNo:
     """The rebuttal question: the opponent's card, the reply, then the instruction. Both hold quotes
     from articles: their own markers are removed, as in every prompt (``prompts.source_line``)."""
-    return _yes_no_prompt([("Claim", source_line(claim)), ("Reply", source_line(reply))],
+    return _yes_no_question([("Claim", source_line(claim)), ("Reply", source_line(reply))],
                           "Does the reply respond to the claim (dispute, qualify or counter it)?")
 
 
@@ -334,7 +332,7 @@ class RebuttalCheck:
     """Does a rebuttal card answer the opponent card it names? The same rule as for answers:
     shared subject matter first (no content word in common is no answer), then the local model."""
 
-    def __init__(self, judge: LlamaJudge | None = None) -> None:
+    def __init__(self, judge: YesNoJudge | None = None) -> None:
         self.judge = judge
 
     def check(self, claim: str, reply: str) -> Relevance:
@@ -344,15 +342,15 @@ class RebuttalCheck:
             return Relevance(False, "it shares no subject with the card it names", "rules", time.perf_counter() - started)
         if self.judge is None:
             return Relevance(True, "", "rules", time.perf_counter() - started)
-        yes = self.judge.yes(rebuttal_prompt(claim, reply))
+        yes = self.judge.yes(rebuttal_question(claim, reply))
         reason = "" if yes else "the local model judged that it does not respond to the card it names"
         return Relevance(yes, reason, "llm", time.perf_counter() - started)
 
 
-def _model_judge(settings) -> LlamaJudge | None:
-    """The local model as Yes/No judge when ``relevance = "rules+llm"``: the same cached model
-    context as the verifier's judge (``LlamaModelCache``), so nothing is loaded twice."""
-    return make_llama_judge(settings) if settings.relevance == "rules+llm" else None
+def _model_judge(settings) -> YesNoJudge | None:
+    """The backend's Yes/No judge when ``relevance = "rules+llm"`` (``judge.make_judge``): locally the
+    same cached model context as the verifier's judge (``LlamaModelCache``), so nothing is loaded twice."""
+    return make_judge(settings) if settings.relevance == "rules+llm" else None
 
 
 def make_rebuttal_check(settings) -> RebuttalCheck | None:
@@ -365,4 +363,4 @@ def make_relevance_check(settings) -> RelevanceCheck | None:
     if settings.relevance == "off":
         return None
     judge = _model_judge(settings)
-    return RelevanceCheck(LlamaAnswerJudge(judge) if judge is not None else None)
+    return RelevanceCheck(ModelAnswerJudge(judge) if judge is not None else None)

@@ -114,10 +114,9 @@ class Settings(BaseSettings):
     verifier: Literal["rules", "rules+llm"] = Field(
         "rules+llm",
         description="How cited sentences are checked against their evidence: 'rules' (numbers, names, negation, "
-        "coverage on the aligned evidence sentence) or 'rules+llm' (then the local model as a Yes/No judge on what "
-        "the rules pass). Measured on the two claim sets (eval/baselines.json): rules catch 0.93/0.82 of "
-        "unsupported claims, rules+llm 1.00/1.00 (2026-11-26: rules 1.00/0.81), at about 1.6 s per judged sentence "
-        "on 2 cores.",
+        "coverage on the aligned evidence sentence) or 'rules+llm' (then the backend's model as a Yes/No judge on "
+        "what the rules pass and on what they cannot settle: assistant/judge.py). Figures in the README "
+        "(Configuration) and eval/baselines.json.",
     )
     answer_mode: Literal["free", "quotes"] = Field(
         "quotes",
@@ -160,14 +159,10 @@ class Settings(BaseSettings):
     spar_verifier: Literal["rules", "rules+llm"] = Field(
         "rules+llm",
         description="How a spar turn's sentences are checked (see 'verifier'): 'rules+llm' shows each sentence's "
-        "rules mark at once as provisional, then the local model's Yes/No judge confirms or revises every "
-        "'supported' one (a No makes it 'not found') and the final marks follow, before the assistant's cards. "
-        "Measured with 'python -m eval.claims --spar' (2026-12-06), unsupported caught / supported recall, rules "
-        "vs rules+llm: claims_dev 0.87/1.00 vs 1.00/1.00, claims_own 0.73/1.00 vs 0.97/0.96, claims_more tune half "
-        "0.33/0.33 vs 0.92/0.33 (the judge only withdraws support; those recall misses are rules rejections). "
-        "bench.spar_time, four-sentence turn, two idle cores: first mark 0.02 s either way, all marks final 0.09 s "
-        "vs 4.4 s, first card 5.7 s vs 9.9 s. With the 'openai' or 'extractive' backend the marks are the rules' "
-        "only (the judge is the local GGUF model).",
+        "rules mark at once as provisional, then the model's Yes/No judge confirms or revises every 'supported' "
+        "one (a No makes it 'not found'), decides those the rules left undecided, and the final marks follow, "
+        "before the assistant's cards. With the 'extractive' backend the marks are the rules' only (it has no "
+        "model). Figures (python -m eval.claims --spar, bench.spar_time) in the README.",
     )
     spar_claim_passages: int = Field(
         3, ge=1, le=10, description="Library passages each sentence of a user's spar turn is checked against."

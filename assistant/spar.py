@@ -131,9 +131,9 @@ SparEvent = DebateStarted | ClaimMarked | TurnStarted | TurnText | CardMade | Tu
 
 def spar_check_settings(settings: Settings) -> Settings:
     """The settings a spar turn's sentences are checked with: ``verifier`` is ``spar_verifier``, and
-    "rules" when the backend is not the local GGUF (the judge is that model: an OpenAI-compatible
-    server is not asked, and the extractive baseline has no model)."""
-    judged = settings.spar_verifier == "rules+llm" and settings.llm_backend == "llamacpp"
+    "rules" for the extractive baseline, which has no model to judge with (the local GGUF and an
+    OpenAI-compatible server each judge with their own model: ``judge.make_judge``)."""
+    judged = settings.spar_verifier == "rules+llm" and settings.llm_backend != "extractive"
     return settings.model_copy(update={"verifier": "rules+llm" if judged else "rules"})
 
 
@@ -325,7 +325,7 @@ class SparChain:
     def _marks(self, debate: Debate, index: int, text: str) -> Iterator[ClaimMarked]:
         """Each sentence's rules mark as soon as it is checked; with a judge these are provisional, and
         once all are out the judge confirms or revises each
-        SUPPORTED one, in order, each sentence's final mark following."""
+        SUPPORTED one and decides each the rules left undecided, in order, each sentence's final mark following."""
         judged = self.verifier.judge is not None
         checked: list[_RulesCheck] = []
         for check in self._rules_checks(debate, text):
@@ -346,7 +346,7 @@ class SparChain:
 
     def _confirmed(self, check: _RulesCheck) -> ClaimCheck:
         """The final mark: the judge's No turns SUPPORTED into NOT_FOUND (the closest passage stays
-        named); other marks, and SUPPORTED with the judge's Yes, stand."""
+        named), its Yes turns a mark the rules left undecided into SUPPORTED; other marks stand."""
         verdict = self.verifier.confirm(check.verdict, check.claim.text, check.passages)
         if verdict.supported == check.verdict.supported:
             return check.claim

@@ -13,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.cards import structured_reply
+from assistant.structured import structured_reply
 from assistant.passage import UNKNOWN_STANCE
 from ingest.injection import set_aside_removed
 from ingest.registry import STANCES

@@ -25,9 +25,10 @@ Stage 1, rules (``verifier = "rules"``), each one a reason to reject:
 - **coverage**: at least ``MIN_COVERAGE`` of the sentence's content words (stemmed, stop
   words and words of attribution removed) must occur in the evidence.
 
-Stage 2, judge (``verifier = "rules+llm"``): sentences the rules pass are put to the local
-model as a Yes/No question (raw ChatML, grammar ``root ::= "Yes" | "No"``, 2 tokens,
-temperature 0), with the evidence and its neighbouring sentences as the text. The text comes
+Stage 2, judge (``verifier = "rules+llm"``): sentences the rules pass, and refusals the rules
+cannot settle (``UNDECIDED``), are put to the backend's model as a Yes/No question
+(``judge.support_question``, decoded as ``judge`` describes), with the evidence and its
+neighbouring sentences as the text. The text comes
 first and the statement last, so sentences citing the same passage share the evaluated prefix.
 ``Verifier.verify`` runs both; ``rules`` and ``confirm`` run one stage each (spar shows the
 rules' mark at once and the judge's when it comes).
@@ -40,12 +41,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from itertools import takewhile
 from typing import Protocol
 
 from assistant.passage import Passage, offered_sentences
-from assistant.prompts import source_line
 from assistant.text import STOP_WORDS, Sentence, Word, number_key, sentence_spans, strip_markers, words
 
 MIN_COVERAGE = 0.5
@@ -121,6 +120,16 @@ class Verdict:
     coverage: float = 0.0
     stage: str = "rules"  # which stage decided: "rules" or "llm"
     seconds: dict[str, float] = field(default_factory=dict)
+    # Refused on a point the rules cannot settle (see ``UNDECIDED``); a judge, when there is one, decides.
+    undecided: bool = False
+
+
+# Refusals the word rules cannot settle, left to the judge when there is one. A negation only the
+# sentence carries may be the evidence's own point in other words ("warmth, not force" for "rather
+# than"; "say nothing about" for "do not mention"); the rules see a cue on one side only. A negation
+# only the evidence carries stays a rule: there the sentence asserts what the source denies.
+CLAIM_ONLY_NEGATION = "negation or doubt in the sentence only"
+UNDECIDED = frozenset({CLAIM_ONLY_NEGATION})
 
 
 @dataclass(frozen=True)
@@ -416,7 +425,7 @@ class Judge(Protocol):
 class Verifier:
     """Aligns a sentence with its cited passages and decides whether they support it.
 
-    ``judge``: the optional second stage (``LlamaJudge``); ``None`` means rules only.
+    ``judge``: the optional second stage (a ``judge.YesNoJudge``); ``None`` means rules only.
     """
 
     def __init__(self, judge: Judge | None = None, min_coverage: float = MIN_COVERAGE) -> None:
@@ -511,8 +520,9 @@ class Verifier:
         found = [w for w in terms if found_in(w, pool, pool_text) or found_in(w, meta, meta_text.lower())]
         coverage = len(found) / len(terms) if terms else 0.0
         reject = reject or _stance_conflict(claim, passages)
-        if reject:
-            return Verdict(False, reject, evidence, coverage)
+        if reject:  # undecided only when every other rule passes: then only the judge can tell
+            checkable = len(terms) >= 2 and coverage >= self.min_coverage
+            return Verdict(False, reject, evidence, coverage, undecided=checkable and reject in UNDECIDED)
         if len(terms) < 2:
             return Verdict(False, "too few words to make a checkable claim", evidence, coverage)
         if coverage < self.min_coverage:
@@ -579,8 +589,7 @@ class Verifier:
         claim_negated = denies_claim(claim, [w for w in best.words if is_content_word(w) or w.number is not None])
         evidence_negated = denies_claim(best.sentence.text, [t for t in claim_words if is_content_word(t) or t.number is not None])
         if claim_negated != evidence_negated:
-            side = "the sentence" if claim_negated else "the evidence"
-            return f"negation or doubt in {side} only"
+            return CLAIM_ONLY_NEGATION if claim_negated else "negation or doubt in the evidence only"
         return ""
 
     def verify(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None,
@@ -594,9 +603,10 @@ class Verifier:
     def confirm(self, verdict: Verdict, claim: str, passages: Sequence[Passage], given: str = "") -> Verdict:
         """Stage 2 only: the judge's Yes or No on a ``verdict`` of ``rules`` for the same claim, passages
         and ``given``. Apart from ``verify`` so a caller can show the rules' decision first and the
-        judge's after (spar). A verdict the rules rejected, or no judge, comes back as it is: the
-        judge only ever withdraws support, so only supported sentences cost a model call."""
-        if not verdict.supported or self.judge is None:
+        judge's after (spar). The judge withdraws support the rules gave, and decides the refusals
+        the rules cannot settle (``Verdict.undecided``): its Yes supports those, its No keeps the
+        rules' reason. Any other refusal, or no judge, comes back as it is, at no model call."""
+        if not (verdict.supported or verdict.undecided) or self.judge is None:
             return verdict
         started = time.perf_counter()
         by_id = {p.id: p for p in passages}
@@ -608,9 +618,9 @@ class Verifier:
         yes = self.judge(strip_markers(answer_with_question(claim, given)), context, label)
         seconds = {**verdict.seconds, "llm": time.perf_counter() - started}
         if yes:
-            return replace(verdict, stage="llm", seconds=seconds)
-        return replace(verdict, supported=False, reason="the local model judged the evidence does not say this",
-                       stage="llm", seconds=seconds)  # fmt: skip
+            return replace(verdict, supported=True, reason="", undecided=False, stage="llm", seconds=seconds)
+        reason = verdict.reason if verdict.undecided else "the local model judged the evidence does not say this"
+        return replace(verdict, supported=False, reason=reason, undecided=False, stage="llm", seconds=seconds)
 
 
 def judge_context(passage: Passage, spans: Sequence[Sentence], evidence: Sequence[EvidenceSpan]) -> str:
@@ -626,71 +636,10 @@ def judge_context(passage: Passage, spans: Sequence[Sentence], evidence: Sequenc
     return " ".join(before + [spans[i].text for i in sorted(keep)])
 
 
-JUDGE_SYSTEM = "You are a strict fact checker."
-JUDGE_GRAMMAR = 'root ::= "Yes" | "No"'
-
-
-def judge_prompt(claim: str, context: str, label: str) -> str:
-    """Raw ChatML: text first (shared between statements citing it), the statement last."""
-    source = f" (from {label})" if label else ""
-    return (
-        f"<|im_start|>system\n{JUDGE_SYSTEM}<|im_end|>\n<|im_start|>user\n"
-        f'Text{source}: "{context}"\n'
-        f'Statement: "{claim}"\n'
-        "Is the statement true according to the text? Answer Yes or No.<|im_end|>\n<|im_start|>assistant\n"
-    )
-
-
-class LlamaJudge:
-    """The local GGUF model as a Yes/No judge, decoded under a two-answer grammar.
-
-    Runs in its own small llama.cpp context (the weights are memory-mapped, so shared), so
-    judging never evicts the answer or debate prompt that the chat model keeps evaluated.
-    The context is made on the first question, not here: a spar turn's rules marks are shown
-    before anything waits for it (measured: 5.7 s to load on two busy cores).
-    """
-
-    def __init__(self, model_path: str, n_threads: int, n_ctx: int = 1024, seed: int = 7) -> None:
-        self._key = (model_path, n_ctx, n_threads, seed)
-
-    @cached_property
-    def _model(self) -> tuple:
-        """The llama.cpp context and its lock (``LlamaModelCache``: one per process and key)."""
-        from assistant.llm import LlamaModelCache
-
-        return LlamaModelCache.get(*self._key)
-
-    @property
-    def _llama(self):
-        return self._model[0]
-
-    @cached_property
-    def _grammar(self):
-        from llama_cpp import LlamaGrammar
-
-        return LlamaGrammar.from_string(JUDGE_GRAMMAR, verbose=False)
-
-    def __call__(self, claim: str, context: str, label: str) -> bool:
-        # The context is article text: its own markers removed, as in every prompt (``prompts.source_line``).
-        return self.yes(judge_prompt(" ".join(claim.split()), source_line(context), label))
-
-    def yes(self, prompt: str) -> bool:
-        """The model's Yes (True) or No to a raw ChatML ``prompt`` ending in the assistant turn."""
-        llama, lock = self._model
-        with lock:
-            out = llama.create_completion(prompt, max_tokens=2, temperature=0.0, grammar=self._grammar)
-        return out["choices"][0]["text"].strip().startswith("Yes")
-
-
-def make_llama_judge(settings) -> LlamaJudge:
-    """The local model as a Yes/No judge (the packaged GGUF or ``llm_model_path``)."""
-    from assistant.model_files import resolve_gguf
-
-    return LlamaJudge(str(resolve_gguf(settings)), settings.generation_threads, seed=settings.llm_seed)
-
-
 def make_verifier(settings) -> Verifier:
-    """The verifier the settings ask for; "rules+llm" needs the local model (llamacpp backend)."""
+    """The verifier the settings ask for; with "rules+llm" the backend's model is its judge (``judge.make_judge``)."""
     if settings.verifier == "rules+llm":
-        return Verifier(make_llama_judge(settings))
+        from assistant.judge import make_judge  # here: the judge's chat models stream through the checks
+
+        return Verifier(make_judge(settings))
     return Verifier()

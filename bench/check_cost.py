@@ -24,26 +24,26 @@ from pathlib import Path
 
 
 class _CountingJudge:
-    """A ``LlamaJudge`` wrapper counting calls and the prompt tokens they read."""
+    """A ``judge.LlamaJudge`` wrapper counting calls and the prompt tokens they read."""
 
     def __init__(self, judge) -> None:
         self.judge = judge
         self.calls = 0
         self.prompt_tokens = 0
 
-    def _count(self, prompt: str) -> None:
+    def _count(self, question) -> None:
         self.calls += 1
-        self.prompt_tokens += len(self.judge._llama.tokenize(prompt.encode(), add_bos=False, special=True))
+        self.prompt_tokens += len(self.judge._llama.tokenize(question.chatml().encode(), add_bos=False, special=True))
 
     def __call__(self, claim: str, context: str, label: str) -> bool:
-        from assistant.verify import judge_prompt
+        from assistant.judge import support_question
 
-        self._count(judge_prompt(" ".join(claim.split()), " ".join(context.split()), label))
+        self._count(support_question(" ".join(claim.split()), " ".join(context.split()), label))
         return self.judge(claim, context, label)
 
-    def yes(self, prompt: str) -> bool:
-        self._count(prompt)
-        return self.judge.yes(prompt)
+    def yes(self, question) -> bool:
+        self._count(question)
+        return self.judge.yes(question)
 
     def take(self) -> tuple[int, int]:
         """(calls, prompt tokens) since the last take."""
@@ -64,10 +64,11 @@ def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = N
     from assistant.library import Library
     from assistant.llm import make_chat_model
     from assistant.qa import AskChain, cited_evidence
-    from assistant.relevance import LlamaAnswerJudge, RelevanceCheck
+    from assistant.judge import make_judge
+    from assistant.relevance import ModelAnswerJudge, RelevanceCheck
     from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
-    from assistant.verify import Verifier, make_llama_judge
+    from assistant.verify import Verifier
     from eval.questions import load_questions
 
     settings = Settings(data_dir=data_dir or Path(tempfile.mkdtemp(prefix="da-bench-")), verifier="rules",
@@ -75,9 +76,9 @@ def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = N
     library = Library(settings)
     library.ingest([str(corpus)])
     chain = AskChain(HybridRetriever(library), make_chat_model(settings))
-    judge = _CountingJudge(make_llama_judge(settings))
+    judge = _CountingJudge(make_judge(settings))
     rules, with_llm = Verifier(), Verifier(judge)
-    relevance_rules, relevance_llm = RelevanceCheck(), RelevanceCheck(LlamaAnswerJudge(judge))
+    relevance_rules, relevance_llm = RelevanceCheck(), RelevanceCheck(ModelAnswerJudge(judge))
     rows = []
     for question in [q for q in load_questions(questions_file) if q.mode == "ask"][:limit]:
         answer = chain.ask(question.question)

@@ -58,7 +58,8 @@ def test_card_replies_follow_the_schema_through_the_server(openai_server: str, t
     """llama-cpp-python's server refuses ``json_schema``; the assistant asks again with json_object + schema."""
     from langchain_core.messages import HumanMessage
 
-    from assistant.cards import card_schema, structured_reply
+    from assistant.cards import card_schema
+    from assistant.structured import structured_reply
 
     settings = Settings(data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
                         openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY)  # fmt: skip
@@ -69,3 +70,23 @@ def test_card_replies_follow_the_schema_through_the_server(openai_server: str, t
     assert reply.parsed is not None, reply.raw
     (card,) = reply.parsed["cards"]
     assert card["id"] in (1, 2) and card["tag"][:1].isupper(), reply.raw
+
+
+def test_the_yes_no_judge_runs_on_the_server_model(openai_server: str, tmp_path: Path) -> None:
+    """``verifier = rules+llm`` with ``llm_backend = openai``: the server's model is the judge (the
+    question as chat messages, the reply under a Yes/No schema), so the scale path checks claims too."""
+    from assistant.judge import ChatModelJudge, support_question
+    from assistant.verify import make_verifier
+
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
+                        openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY, verifier="rules+llm")  # fmt: skip
+    verifier = make_verifier(settings)
+    assert isinstance(verifier.judge, ChatModelJudge)
+    text = "A hotline installed under the accord was used twice in 2020 to defuse naval incidents near the Varn Strait."
+    assert verifier.judge.yes(support_question("The hotline was used twice in 2020.", text, ""))
+    assert not verifier.judge.yes(support_question("The hotline was never used.", text, ""))
+    library = Library(settings)
+    library.ingest([str(ARTICLES)])
+    claim = "A hotline installed under the accord was used twice in 2020 to defuse naval incidents."
+    verdict = verifier.verify(claim, HybridRetriever(library).retrieve(claim, 3))
+    assert verdict.supported and verdict.stage == "llm", verdict

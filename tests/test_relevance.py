@@ -114,10 +114,10 @@ def test_an_answer_that_answers_is_shown_as_it_is(retriever: HybridRetriever) ->
 
 @pytest.mark.slow
 def test_the_local_model_judges_relevance(settings) -> None:
-    from assistant.relevance import LlamaAnswerJudge
-    from assistant.verify import make_llama_judge
+    from assistant.judge import make_judge
+    from assistant.relevance import ModelAnswerJudge
 
-    judge = LlamaAnswerJudge(make_llama_judge(settings))
+    judge = ModelAnswerJudge(make_judge(settings))
     assert judge.answers("When was the Harbor Accord signed?", "The Harbor Accord was signed in March 2019.")
     assert not judge.answers(
         "How many missiles did Arandia launch in 2023?", "A hotline was used twice in 2020 to defuse naval incidents."

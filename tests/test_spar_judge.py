@@ -20,7 +20,7 @@ from assistant.library import Library
 from assistant.retrieval import HybridRetriever
 from assistant.spar import ClaimMarked, SparChain, spar_check_settings
 from assistant.transcripts import CONTRADICTED, NOT_FOUND, SUPPORTED, TranscriptStore
-from assistant.verify import Verifier
+from assistant.verify import CLAIM_ONLY_NEGATION, Verifier
 from tests.conftest import shared_dir
 from tests.fakes import ScriptedChatModel
 from tests.test_debate_chain import MOTION, _mark_sides
@@ -119,15 +119,15 @@ def test_the_judge_stage_is_callable_apart_from_the_rules(library: Library, arti
 
 def test_the_judge_model_is_loaded_on_its_first_question_not_before_the_rules_marks(tmp_path: Path) -> None:
     """Building the spar verifier must not hold up the first (rules) mark: the model loads when first asked."""
-    from assistant.verify import LlamaJudge
+    from assistant.judge import LlamaJudge
 
     judge = LlamaJudge(str(tmp_path / "not-loaded-yet.gguf"), n_threads=1)
     with pytest.raises(ValueError):  # llama.cpp cannot load what is not there: only now is it tried
         judge("A claim.", "A text.", "")
 
 
-@pytest.mark.parametrize(("backend", "mode"), [("llamacpp", "rules+llm"), ("openai", "rules"), ("extractive", "rules")])
-def test_spar_marks_are_judged_by_default_with_the_local_model_only(settings, backend: str, mode: str) -> None:
+@pytest.mark.parametrize(("backend", "mode"), [("llamacpp", "rules+llm"), ("openai", "rules+llm"), ("extractive", "rules")])
+def test_spar_marks_are_judged_by_default_on_every_backend_with_a_model(settings, backend: str, mode: str) -> None:
     assert settings.spar_verifier == "rules+llm"
     assert spar_check_settings(settings.model_copy(update={"llm_backend": backend})).verifier == mode
 
@@ -224,3 +224,27 @@ def test_the_web_ui_shows_checking_then_the_final_mark_in_place(settings, articl
     assert 'data-final="false"' not in last and "checking…" not in last
     assert 'data-mark="not found" data-label="U1"' in last and last.count('data-label="U1"') == 1
     assert shown.index(provisional) < next(i for i, html in enumerate(shown) if 'class="card"' in html)
+
+
+def test_a_negation_only_the_sentence_carries_is_left_to_the_judge(library: Library, articles) -> None:
+    """"... defused two naval incidents without an exchange of fire" against "... to defuse naval
+    incidents, incidents that could easily have turned into an exchange of fire": the rules see a
+    cue on one side only and cannot tell a paraphrase from a denial, so the verdict is undecided and
+    the judge settles it (its Yes supports; its No keeps the rules' reason). A negation only the
+    evidence carries stays the rules' decision, at no model call."""
+    library.ingest([str(articles)])
+    retriever = HybridRetriever(library)
+    paraphrase = "A hotline installed under the accord defused two naval incidents near the Varn Strait without an exchange of fire."
+    found = retriever.retrieve(paraphrase, 3)
+    undecided = Verifier().rules(paraphrase, found)
+    assert not undecided.supported and undecided.undecided and undecided.reason == CLAIM_ONLY_NEGATION
+    assert Verifier().confirm(undecided, paraphrase, found) == undecided  # no judge: the refusal stands
+    yes, no = ScriptedJudge(yes=True), ScriptedJudge(yes=False)
+    accepted = Verifier(yes).verify(paraphrase, found)
+    assert accepted.supported and accepted.stage == "llm" and accepted.reason == "" and not accepted.undecided
+    refused = Verifier(no).verify(paraphrase, found)
+    assert not refused.supported and refused.reason == CLAIM_ONLY_NEGATION and refused.stage == "llm"
+    assert len(yes.asked) == len(no.asked) == 1
+    denied = "Engagement with verification rewards a government that has broken its word before."
+    verdict = Verifier(yes).verify(denied, retriever.retrieve(denied, 3))
+    assert not verdict.supported and not verdict.undecided and verdict.stage == "rules" and len(yes.asked) == 1

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.passage import Passage
-from assistant.verify import Verifier, judge_prompt
+from assistant.judge import support_question
+from assistant.verify import Verifier
 
 PRO = (
     "Every serious attempt to talk with Arandia has produced something concrete. When envoys met in the port "
@@ -117,7 +118,7 @@ def test_unrelated_claims_fail_on_coverage(verifier: Verifier) -> None:
 
 
 def test_judge_prompt_puts_the_text_first_so_statements_share_the_prefix() -> None:
-    a, b = judge_prompt("claim one", "the text", "T"), judge_prompt("claim two", "the text", "T")
+    a, b = (support_question(claim, "the text", "T").chatml() for claim in ("claim one", "claim two"))
     shared = len(a) - len(a.split('Statement: "')[1]) - len('Statement: "')
     assert a[:shared] == b[:shared] and a.index("the text") < a.index("claim one")
 
