@@ -35,7 +35,7 @@ from assistant.relevance import (
 )
 from assistant.streaming import Timing
 from assistant.text import Sentence
-from assistant.verify import EvidenceSpan, Verdict, Verifier, article_label
+from assistant.verify import NO_ANSWER, EvidenceSpan, Verdict, Verifier, article_label
 
 if TYPE_CHECKING:
     from assistant.qa import Answer, AskChain
@@ -160,7 +160,7 @@ def check_short_answer(verifier: Verifier, short: str, quotes: Sequence[Evidence
     (joined as one passage that carries the title, author and publisher of every quoted article:
     an answer may name the article it quotes), with the question as the premise."""
     if not short or not quotes:
-        return Verdict(False, "no short answer")
+        return Verdict(False, "no short answer", rule=NO_ANSWER)
     joined = " ".join(q.quote for q in quotes)
     labels = " ".join(dict.fromkeys(article_label(q.passage) for q in quotes))
     only_quotes = replace(quotes[0].passage, text=joined, start=0, end=len(joined), set_aside=(), lead_in="",

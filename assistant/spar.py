@@ -59,11 +59,9 @@ from assistant.transcripts import (
     references_markdown,
 )
 from assistant.settings import Settings
-from assistant.verify import Verdict, Verifier, make_verifier
+from assistant.verify import CONFLICTS, Verdict, Verifier, make_verifier
 
 USER_NAME = "you"
-# Rule verdicts that mean "the passage speaks to this and says otherwise" (when it covers the claim).
-_CONFLICT = re.compile(r"^(?:number .* (?:is not in|counts something else in) the evidence|negation or doubt)")
 # A contradiction needs a passage that says nearly the same thing: most of the claim's words in its
 # closest sentence. Below this a polarity or number difference is a different statement, not a denial.
 CONTRADICTION_COVERAGE = 0.75
@@ -156,7 +154,7 @@ def claim_mark(verdict: Verdict) -> str:
     the other polarity) or NOT_FOUND (nothing close, or close but not saying it)."""
     if verdict.supported:
         return SUPPORTED
-    if verdict.evidence and verdict.coverage >= CONTRADICTION_COVERAGE and _CONFLICT.match(verdict.reason):
+    if verdict.evidence and verdict.coverage >= CONTRADICTION_COVERAGE and verdict.rule in CONFLICTS:
         return CONTRADICTED
     return NOT_FOUND
 

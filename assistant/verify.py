@@ -42,7 +42,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import takewhile
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from assistant.passage import Passage, offered_sentences
 from assistant.text import STOP_WORDS, Sentence, Word, number_key, sentence_spans, strip_markers, words
@@ -122,14 +122,34 @@ class Verdict:
     seconds: dict[str, float] = field(default_factory=dict)
     # Refused on a point the rules cannot settle (see ``UNDECIDED``); a judge, when there is one, decides.
     undecided: bool = False
+    rule: str = ""  # which rule refused (one of ``RULES``), "" when supported: for code, ``reason`` is for people
 
 
+# The rules a refusal names (``Verdict.rule``), so code acts on what refused, never on the wording of
+# the reason: spar's "contradicted" (``CONFLICTS``), the refusals left to the judge (``UNDECIDED``).
+NO_EVIDENCE, NUMBER, MISCOUNT = "no-evidence", "number", "miscount"
+NAME, SPLICED_NAME, NAME_FORM = "name", "spliced-name", "name-form"
+NEGATION_IN_CLAIM, NEGATION_IN_EVIDENCE, STANCE = "negation-in-claim", "negation-in-evidence", "stance"
+TOO_FEW_WORDS, COVERAGE, JUDGE, NO_ANSWER = "too-few-words", "coverage", "judge", "no-answer"
+RULES = frozenset({NO_EVIDENCE, NUMBER, MISCOUNT, NAME, SPLICED_NAME, NAME_FORM, NEGATION_IN_CLAIM,
+                   NEGATION_IN_EVIDENCE, STANCE, TOO_FEW_WORDS, COVERAGE, JUDGE, NO_ANSWER})  # fmt: skip
+# Refusals that say the evidence speaks to the sentence and says otherwise: another number, the
+# other polarity (spar marks them "contradicted" when the evidence covers the sentence).
+CONFLICTS = frozenset({NUMBER, MISCOUNT, NEGATION_IN_CLAIM, NEGATION_IN_EVIDENCE})
 # Refusals the word rules cannot settle, left to the judge when there is one. A negation only the
 # sentence carries may be the evidence's own point in other words ("warmth, not force" for "rather
 # than"; "say nothing about" for "do not mention"); the rules see a cue on one side only. A negation
 # only the evidence carries stays a rule: there the sentence asserts what the source denies.
+UNDECIDED = frozenset({NEGATION_IN_CLAIM})
 CLAIM_ONLY_NEGATION = "negation or doubt in the sentence only"
-UNDECIDED = frozenset({CLAIM_ONLY_NEGATION})
+JUDGED_NO = "the local model judged the evidence does not say this"
+
+
+class Refusal(NamedTuple):
+    """A rule a sentence breaks: its id (``RULES``) and the reason shown to people."""
+
+    rule: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -196,7 +216,7 @@ def is_dated(ws: Sequence[Word], at: int) -> bool:
     return is_year(ws[at]) or any(w.lower in MONTHS for w in ws[max(at - 1, 0) : at + 2])
 
 
-def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> str:
+def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> Refusal | None:
     """A number that counts one thing in the sentence and another in the evidence: "two artillery
     shells were fired" where the evidence says "artillery shelled the island, killing two marines".
 
@@ -216,8 +236,8 @@ def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> 
         if not mentioned or not counts or not all(counts):  # none there, or "here are just three."
             continue
         if not any(_same_word(c.stem, e.stem) for after in counts for e in after for c in mentioned):
-            return f"number {word.surface!r} counts something else in the evidence"
-    return ""
+            return Refusal(MISCOUNT, f"number {word.surface!r} counts something else in the evidence")
+    return None
 
 
 def _only_in_a_name(claim_words: Sequence[Word], pool: Sequence[Word], meta: Sequence[Word], meta_text: str) -> Word | None:
@@ -407,10 +427,11 @@ def named_side(text: str, stances: set[str]) -> tuple[str, str] | None:
     return None
 
 
-def _stance_conflict(claim: str, passages: Sequence[Passage]) -> str:
-    """A reason to reject when the sentence names one side's article but cites only the other side's."""
-    conflict = named_side(claim, {p.stance for p in passages})
-    return f"it attributes this to the {conflict[0]} side; its evidence is from the {conflict[1]} side" if conflict else ""
+def _stance_conflict(claim: str, passages: Sequence[Passage]) -> Refusal | None:
+    """The refusal when the sentence names one side's article but cites only the other side's."""
+    if conflict := named_side(claim, {p.stance for p in passages}):
+        return Refusal(STANCE, f"it attributes this to the {conflict[0]} side; its evidence is from the {conflict[1]} side")
+    return None
 
 
 def article_label(passage: Passage) -> str:
@@ -505,7 +526,7 @@ class Verifier:
         claim = answer_with_question(claim, given)
         chosen, _ = self.align(claim, passages, numbers)
         if not chosen:
-            return Verdict(False, "no passage to check against")
+            return Verdict(False, "no passage to check against", rule=NO_EVIDENCE)
         evidence = tuple(
             EvidenceSpan(c.passage.id, c.sentence.start, c.sentence.end, c.sentence.text, c.number) for c in chosen
         )
@@ -522,11 +543,13 @@ class Verifier:
         reject = reject or _stance_conflict(claim, passages)
         if reject:  # undecided only when every other rule passes: then only the judge can tell
             checkable = len(terms) >= 2 and coverage >= self.min_coverage
-            return Verdict(False, reject, evidence, coverage, undecided=checkable and reject in UNDECIDED)
+            return Verdict(False, reject.reason, evidence, coverage, undecided=checkable and reject.rule in UNDECIDED,
+                           rule=reject.rule)  # fmt: skip
         if len(terms) < 2:
-            return Verdict(False, "too few words to make a checkable claim", evidence, coverage)
+            return Verdict(False, "too few words to make a checkable claim", evidence, coverage, rule=TOO_FEW_WORDS)
         if coverage < self.min_coverage:
-            return Verdict(False, f"only {coverage:.0%} of its words are in the evidence", evidence, coverage)
+            return Verdict(False, f"only {coverage:.0%} of its words are in the evidence", evidence, coverage,
+                           rule=COVERAGE)  # fmt: skip
         return Verdict(True, "", evidence, coverage)
 
     def _premise(self, given: str, passages: Sequence[Passage]) -> list[Word]:
@@ -542,8 +565,8 @@ class Verifier:
                 or (w.number is None and _is_name(w, None) and found_in(w, pool, text.lower()))]  # fmt: skip
 
     def _reject(self, claim: str, claim_words: list[Word], chosen: list[_Candidate], meta: list[Word],
-                meta_text: str, premise: Sequence[Word] = ()) -> str:  # fmt: skip
-        """The first rule the claim breaks against its best evidence sentence, or "".
+                meta_text: str, premise: Sequence[Word] = ()) -> Refusal | None:  # fmt: skip
+        """The first rule the claim breaks against its best evidence sentence, or None.
 
         Numbers and names must be in the best sentence. They may come from its context (the
         second aligned sentence and the sentences just before it: what "it", "the North" or
@@ -567,7 +590,7 @@ class Verifier:
             # A year may come from the context unless the best sentence gives another year; a count likewise.
             rival = any(year == is_year(word) and n not in claim_numbers for n, year in best_numbers)
             if rival or number_key(word.number) not in context_numbers:
-                return f"number {word.surface!r} is not in the evidence"
+                return Refusal(NUMBER, f"number {word.surface!r} is not in the evidence")
         if miscounted := _miscounted(claim_words, best.words):
             return miscounted
         competing = [w for w in names_in(list(best.words)) if w.lower not in MONTHS
@@ -579,18 +602,20 @@ class Verifier:
         proper = frozenset(w.lower for c in self._all(best.passage) for w in names_in(c))
         for word in names_in(claim_words, proper):
             if not (found_in(word, pool, pool_text) or found_in(word, meta, meta_text) or found_in(word, premise, "")):
-                return f"name {word.surface!r} is not in the evidence"
+                return Refusal(NAME, f"name {word.surface!r} is not in the evidence")
         if spliced := _spliced_name(claim, claim_words, pool):
-            return f"name {spliced!r} is not in the evidence: its parts belong to other names there"
+            return Refusal(SPLICED_NAME, f"name {spliced!r} is not in the evidence: its parts belong to other names there")
         if only_in_a_name := _only_in_a_name(claim_words, pool, meta, meta_text):
-            return f"{only_in_a_name.surface!r} is in the evidence only as another form of a word in a name"
+            return Refusal(NAME_FORM, f"{only_in_a_name.surface!r} is in the evidence only as another form of a word in a name")
         # Each side's negation counts where it governs what the two share ("Seoul would not try to swallow
         # the North" against "not attempt to absorb the North" shares only the name: neither denies it).
         claim_negated = denies_claim(claim, [w for w in best.words if is_content_word(w) or w.number is not None])
         evidence_negated = denies_claim(best.sentence.text, [t for t in claim_words if is_content_word(t) or t.number is not None])
         if claim_negated != evidence_negated:
-            return CLAIM_ONLY_NEGATION if claim_negated else "negation or doubt in the evidence only"
-        return ""
+            if claim_negated:
+                return Refusal(NEGATION_IN_CLAIM, CLAIM_ONLY_NEGATION)
+            return Refusal(NEGATION_IN_EVIDENCE, "negation or doubt in the evidence only")
+        return None
 
     def verify(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None,
                given: str = "") -> Verdict:  # fmt: skip
@@ -618,9 +643,10 @@ class Verifier:
         yes = self.judge(strip_markers(answer_with_question(claim, given)), context, label)
         seconds = {**verdict.seconds, "llm": time.perf_counter() - started}
         if yes:
-            return replace(verdict, supported=True, reason="", undecided=False, stage="llm", seconds=seconds)
-        reason = verdict.reason if verdict.undecided else "the local model judged the evidence does not say this"
-        return replace(verdict, supported=False, reason=reason, undecided=False, stage="llm", seconds=seconds)
+            return replace(verdict, supported=True, reason="", rule="", undecided=False, stage="llm", seconds=seconds)
+        if verdict.undecided:  # the judge agrees with the rules' refusal
+            return replace(verdict, undecided=False, stage="llm", seconds=seconds)
+        return replace(verdict, supported=False, reason=JUDGED_NO, rule=JUDGE, stage="llm", seconds=seconds)
 
 
 def judge_context(passage: Passage, spans: Sequence[Sentence], evidence: Sequence[EvidenceSpan]) -> str:

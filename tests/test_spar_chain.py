@@ -36,7 +36,10 @@ from assistant.transcripts import (
     Debate,
     TranscriptStore,
 )
-from assistant.verify import EvidenceSpan, Verdict, Verifier
+from assistant.verify import (
+    CLAIM_ONLY_NEGATION, COVERAGE, JUDGE, JUDGED_NO, MISCOUNT, NAME, NEGATION_IN_CLAIM, NEGATION_IN_EVIDENCE, NO_EVIDENCE,
+    NUMBER, EvidenceSpan, Verdict, Verifier,
+)
 from tests.fakes import ScriptedChatModel, evidence
 from tests.test_debate_chain import MOTION, _mark_sides
 
@@ -199,17 +202,24 @@ def test_without_a_model_the_assistant_still_answers_with_quotes(library: Librar
     assert cards and all(c.tag_from == "quote" for c in cards)
 
 
+SPAN = (EvidenceSpan("p", 0, 1, "x"),)
+
+
 @pytest.mark.parametrize(
     ("verdict", "mark"),
     [
         (Verdict(True, ""), SUPPORTED),
-        (Verdict(False, "number '2014' is not in the evidence", (EvidenceSpan("p", 0, 1, "x"),), 0.9), CONTRADICTED),
-        (Verdict(False, "negation or doubt in the sentence only", (EvidenceSpan("p", 0, 1, "x"),), 0.8), CONTRADICTED),
+        (Verdict(False, "number '2014' is not in the evidence", SPAN, 0.9, rule=NUMBER), CONTRADICTED),
+        (Verdict(False, "number '2' counts something else in the evidence", SPAN, 0.9, rule=MISCOUNT), CONTRADICTED),
+        (Verdict(False, CLAIM_ONLY_NEGATION, SPAN, 0.8, rule=NEGATION_IN_CLAIM), CONTRADICTED),
+        (Verdict(False, "negation or doubt in the evidence only", SPAN, 0.8, rule=NEGATION_IN_EVIDENCE), CONTRADICTED),
         # the same polarity difference on a sentence about something else is no denial
-        (Verdict(False, "negation or doubt in the sentence only", (EvidenceSpan("p", 0, 1, "x"),), 0.6), NOT_FOUND),
-        (Verdict(False, "name 'Brazil' is not in the evidence", (EvidenceSpan("p", 0, 1, "x"),), 0.9), NOT_FOUND),
-        (Verdict(False, "only 20% of its words are in the evidence", (EvidenceSpan("p", 0, 1, "x"),), 0.2), NOT_FOUND),
-        (Verdict(False, "no passage to check against"), NOT_FOUND),
+        (Verdict(False, CLAIM_ONLY_NEGATION, SPAN, 0.6, rule=NEGATION_IN_CLAIM), NOT_FOUND),
+        (Verdict(False, "name 'Brazil' is not in the evidence", SPAN, 0.9, rule=NAME), NOT_FOUND),
+        (Verdict(False, "only 20% of its words are in the evidence", SPAN, 0.2, rule=COVERAGE), NOT_FOUND),
+        (Verdict(False, "no passage to check against", rule=NO_EVIDENCE), NOT_FOUND),
+        # the judge's No withdraws support: not found, whatever its wording
+        (Verdict(False, JUDGED_NO, SPAN, 0.9, rule=JUDGE), NOT_FOUND),
     ],
 )
 def test_verdicts_map_to_marks(verdict: Verdict, mark: str) -> None:

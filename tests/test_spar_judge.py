@@ -20,13 +20,12 @@ from assistant.library import Library
 from assistant.retrieval import HybridRetriever
 from assistant.spar import ClaimMarked, SparChain, spar_check_settings
 from assistant.transcripts import CONTRADICTED, NOT_FOUND, SUPPORTED, TranscriptStore
-from assistant.verify import CLAIM_ONLY_NEGATION, Verifier
+from assistant.verify import CLAIM_ONLY_NEGATION, JUDGE, JUDGED_NO, NEGATION_IN_CLAIM, Verifier
 from tests.conftest import shared_dir
 from tests.fakes import ScriptedChatModel
 from tests.test_debate_chain import MOTION, _mark_sides
 from tests.test_spar_chain import OPENING, advocate_cards
 
-JUDGED_NO = "the local model judged the evidence does not say this"
 
 
 class ScriptedJudge:
@@ -110,7 +109,7 @@ def test_the_judge_stage_is_callable_apart_from_the_rules(library: Library, arti
     rules = verifier.rules(supported + ".", found)
     assert rules.supported and judge.asked == []
     confirmed = verifier.confirm(rules, supported + ".", found)
-    assert not confirmed.supported and confirmed.reason == JUDGED_NO and confirmed.stage == "llm"
+    assert not confirmed.supported and confirmed.reason == JUDGED_NO and confirmed.rule == JUDGE and confirmed.stage == "llm"
     assert confirmed.evidence == rules.evidence and len(judge.asked) == 1
     assert verifier.verify(supported + ".", found).reason == JUDGED_NO and len(judge.asked) == 2
     rejected = verifier.rules(contradicted + ".", retriever.retrieve(contradicted, 3))
@@ -238,12 +237,14 @@ def test_a_negation_only_the_sentence_carries_is_left_to_the_judge(library: Libr
     found = retriever.retrieve(paraphrase, 3)
     undecided = Verifier().rules(paraphrase, found)
     assert not undecided.supported and undecided.undecided and undecided.reason == CLAIM_ONLY_NEGATION
+    assert undecided.rule == NEGATION_IN_CLAIM
     assert Verifier().confirm(undecided, paraphrase, found) == undecided  # no judge: the refusal stands
     yes, no = ScriptedJudge(yes=True), ScriptedJudge(yes=False)
     accepted = Verifier(yes).verify(paraphrase, found)
     assert accepted.supported and accepted.stage == "llm" and accepted.reason == "" and not accepted.undecided
     refused = Verifier(no).verify(paraphrase, found)
     assert not refused.supported and refused.reason == CLAIM_ONLY_NEGATION and refused.stage == "llm"
+    assert refused.rule == NEGATION_IN_CLAIM and not refused.undecided
     assert len(yes.asked) == len(no.asked) == 1
     denied = "Engagement with verification rewards a government that has broken its word before."
     verdict = Verifier(yes).verify(denied, retriever.retrieve(denied, 3))

@@ -283,3 +283,21 @@ def test_a_name_spliced_from_two_names_of_the_evidence_is_not_there(verifier: Ve
     told = "Osei Tal-mun said in 2003 that Varga Ri-sook had told him the port would open."
     verdict = verifier.verify("According to Tal-mun, Varga Ri-sook said the port would open.", [_passage("t-0", told)])
     assert "its parts belong to other names" not in verdict.reason
+
+
+def test_every_refusal_names_its_rule() -> None:
+    """Code acts on ``Verdict.rule`` (spar's "contradicted", the refusals left to the judge), never on
+    the wording of the reason: each refusal carries one of ``RULES``, and a supported verdict none."""
+    from assistant.verify import RULES
+
+    verifier = Verifier()
+    passages = [_passage("pro-0", PRO)]
+    claims = [
+        "Sanctions crippled the fishing fleet and emptied the harbours.",
+        "A hotline was used five times in 2020.",
+        "Talks.",
+        "The talks were held in Brazil.",
+    ]
+    verdicts = [verifier.verify(claim, passages) for claim in claims] + [verifier.verify("Anything at all.", [])]
+    assert all(not v.supported and v.rule in RULES and v.reason for v in verdicts), verdicts
+    assert len({v.rule for v in verdicts}) >= 3
