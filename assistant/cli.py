@@ -97,6 +97,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _suggest_stances(library, doc_ids: list[str]) -> None:
+    """Stance suggestions once an ingest has stored its documents: a model that cannot answer (a
+    server that is down or refuses) costs the suggestions only, with a line saying so, never the ingest."""
+    try:
+        library.suggest_stances(doc_ids)
+    except Exception as exc:  # any backend's failure; the documents are stored either way
+        err.print(f"stance suggestions skipped ({type(exc).__name__}: {exc}); the documents are stored without them")
+
+
 def _settings_for(backend: str | None) -> Settings:
     settings = Settings()
     if backend is None:
@@ -137,9 +146,9 @@ def ingest(
 
         library = _library()
         results = library.ingest(items, texts=texts, show_progress=not quiet, stance=stance)
-        library.suggest_stances(stored_document_ids(results))
     except _user_errors() as exc:
         _fail(str(exc))
+    _suggest_stances(library, stored_document_ids(results))
     table = Table("status", "item", "document", "passages", "note", show_lines=False)
     colours = {"added": "green", "replaced": "green", "unchanged": "dim", "duplicate": "yellow", "skipped": "yellow", "error": "red"}
     for r in results:

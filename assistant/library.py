@@ -77,9 +77,10 @@ class Library:
                                         show_progress=show_progress, stance=stance)  # fmt: skip
 
     def stances_to_suggest(self, doc_ids: list[str]) -> list[str]:
-        """Those of ``doc_ids`` the local model would be asked about (see ``suggest_stances``): none
-        unless suggestions are on with the llama.cpp backend, so a server queues no job for nothing."""
-        if not self.settings.stance_suggestions or self.settings.llm_backend != "llamacpp":
+        """Those of ``doc_ids`` the model would be asked about (see ``suggest_stances``): none unless
+        suggestions are on with a model (the local GGUF or an OpenAI-compatible server; the extractive
+        baseline has none), so a server queues no job for nothing."""
+        if not self.settings.stance_suggestions or self.settings.llm_backend == "extractive":
             return []
         return [doc_id for doc_id in doc_ids if self._needs_suggestion(doc_id)]
 
@@ -92,7 +93,7 @@ class Library:
         """Ask the model once which side each document argues; stored as a suggestion only.
 
         Only documents without a confirmed stance are asked about. ``chat_model`` defaults to the
-        local llama.cpp model; with another backend (or suggestions turned off) nothing is asked.
+        backend's model; with the extractive baseline (or suggestions turned off) nothing is asked.
         This waits for the model: a server runs it as a queued job after the ingest has returned
         (``Service.suggest_stances_later``), never inside an upload.
         """

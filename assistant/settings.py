@@ -169,7 +169,7 @@ class Settings(BaseSettings):
     )
 
     stance_suggestions: bool = Field(
-        True, description="At ingest, let the local model suggest a stance for documents without one (shown as suggested)."
+        True, description="At ingest, let the model suggest a stance for documents without one (shown as suggested)."
     )
 
     # Service

@@ -139,3 +139,21 @@ def test_ask_in_quote_first_mode_prints_the_short_answer_and_its_exact_quotes(
     answer = result.output.split("Answer:", 1)[1]
     assert "“" in answer and "[1]" in answer or "The sources don't say." in answer, result.output
     assert "40,000 tonnes" in answer, result.output
+
+
+def test_an_unreachable_model_server_costs_the_stance_suggestions_not_the_ingest(
+    articles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the OpenAI-compatible backend the server is asked for stance suggestions after the ingest;
+    when nothing answers there, the documents are stored and listed, and one line says what was skipped."""
+    from tests.servers import free_port
+
+    monkeypatch.setenv("DA_LLM_BACKEND", "openai")
+    monkeypatch.setenv("DA_OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("DA_OPENAI_TIMEOUT_S", "2")
+    monkeypatch.setenv("DA_STANCE_SUGGESTIONS", "true")
+    result = _run("ingest", "--quiet", str(articles / "skeptic.txt"))
+    assert result.exit_code == 0, result.output
+    assert "1 added" in result.output and "stance suggestions skipped (" in result.output
+    assert "Connection error" in result.output
+    assert "skeptic.txt" in _run("documents").output

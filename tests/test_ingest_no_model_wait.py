@@ -177,7 +177,7 @@ def test_each_suggestion_is_its_own_job_so_later_requests_are_not_kept_waiting(
     assert all(service.library.document(d).suggested_stance == "skeptic" for d in doc_ids)
 
 
-def test_nothing_is_queued_without_the_local_model_or_with_suggestions_off(tmp_path: Path) -> None:
+def test_nothing_is_queued_without_a_model_or_with_suggestions_off(tmp_path: Path) -> None:
     for n, update in enumerate(({"llm_backend": "extractive"}, {"stance_suggestions": False})):
         settings = Settings(data_dir=tmp_path / str(n), llm_backend="llamacpp", stance_suggestions=True)
         service = Service(settings.model_copy(update=update))

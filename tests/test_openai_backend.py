@@ -90,3 +90,16 @@ def test_the_yes_no_judge_runs_on_the_server_model(openai_server: str, tmp_path:
     claim = "A hotline installed under the accord was used twice in 2020 to defuse naval incidents."
     verdict = verifier.verify(claim, HybridRetriever(library).retrieve(claim, 3))
     assert verdict.supported and verdict.stage == "llm", verdict
+
+
+def test_the_server_model_suggests_stances(openai_server: str, tmp_path: Path) -> None:
+    """Stance suggestions are asked of the served model too (under the same JSON schema as locally)."""
+    settings = Settings(data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
+                        openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY, stance_suggestions=True)  # fmt: skip
+    library = Library(settings)
+    library.ingest([str(ARTICLES / "skeptic.txt")])
+    (doc,) = library.documents()
+    assert library.stances_to_suggest([doc.id]) == [doc.id]
+    suggested = library.suggest_stances([doc.id])
+    assert set(suggested) == {doc.id} and suggested[doc.id] in {"advocate", "skeptic", "unknown"}
+    assert library.document(doc.id).suggested_stance == suggested[doc.id]

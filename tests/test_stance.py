@@ -127,7 +127,7 @@ def test_a_suggested_stance_is_stored_as_a_suggestion_only(library: Library, art
     assert shown.startswith("The Limits of Engagement") and "Corvel Review" in shown and len(shown) < len(text) + 10
 
 
-def test_the_suggestion_is_off_without_the_local_backend(library: Library, articles: Path) -> None:
+def test_the_suggestion_is_off_without_a_model(library: Library, articles: Path) -> None:
     library.ingest([str(articles / "skeptic.txt")])
     (doc,) = library.documents()
     library.settings = library.settings.model_copy(update={"stance_suggestions": True, "llm_backend": "extractive"})
