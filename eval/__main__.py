@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         "--config", action="append", default=[], metavar="NAME[:key=value,...]",
         help="a configuration to run (repeatable; compared side by side). Default: one named 'default'.",
     )  # fmt: skip
+    parser.add_argument("--half", default=None, help="only the questions of this half of a split set (tune or lockbox)")
     parser.add_argument("--retrieval-only", action="store_true", help="retrieval metrics only; no LLM")
     parser.add_argument("--debate-rounds", type=int, default=0, help="rebuttal rounds per debate question (default 0)")
     parser.add_argument("--out", type=Path, default=Path("eval-report"), help="report folder (default ./eval-report)")
@@ -71,7 +72,8 @@ def check_baseline(report: dict, baselines_file: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        questions, configs = load_inputs(load_questions, args.questions, args.config, args.corpus, (QuestionSetError,))
+        questions, configs = load_inputs(load_questions, args.questions, args.config, args.corpus, (QuestionSetError,),
+                                         half=args.half, out=args.out)  # fmt: skip
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = {
         "questions_file": str(args.questions),
+        "half": args.half,
         "n_questions": len(questions),
         "corpus": [str(p) for p in args.corpus],
         "retrieval_only": args.retrieval_only,

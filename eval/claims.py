@@ -52,6 +52,7 @@ class Claim:
     claim: str
     label: str
     kind: str
+    half: str = ""  # "tune" or "lockbox" in a set split for honest measurement (``--half``); "" when not split
 
 
 def load_claims(path: Path) -> list[Claim]:
@@ -66,7 +67,7 @@ def load_claims(path: Path) -> list[Claim]:
             if not isinstance(data, dict):
                 raise TypeError("not a JSON object")
             claim = Claim(**{name: str(data[name]).strip() for name in ("id", "source", "evidence", "claim", "label")},
-                          kind=str(data.get("kind", "unspecified")).strip())  # fmt: skip
+                          kind=str(data.get("kind", "unspecified")).strip(), half=str(data.get("half", "")).strip())  # fmt: skip
         except (ValueError, KeyError, TypeError) as exc:
             raise ClaimSetError(f"{path}:{number}: not a valid claim ({type(exc).__name__}: {exc})") from exc
         if claim.label not in LABELS:
@@ -274,6 +275,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a configuration (repeatable), e.g. llm:verifier=rules+llm. Default: 'default'.")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("claims-report"), help="report folder")
     parser.add_argument("--data-dir", type=Path, default=None, help="where to ingest (default: a temporary folder)")
+    parser.add_argument("--half", default=None, help="only the claims of this half of a split set (tune or lockbox)")
     parser.add_argument("--spar", action="store_true",
                         help="check each claim as a spar turn's sentence: against retrieved passages, as a spar mark")
     parser.add_argument("--check-baseline", type=Path, nargs="?", const=DEFAULT_BASELINES, default=None,
@@ -284,7 +286,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        claims, configs = load_inputs(load_claims, args.claims, args.config, args.corpus, (ClaimSetError,))
+        claims, configs = load_inputs(load_claims, args.claims, args.config, args.corpus, (ClaimSetError,),
+                                      half=args.half, out=args.out)  # fmt: skip
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -298,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = {
         "claims_file": str(args.claims),
+        "half": args.half,
         "spar": args.spar,
         "n_claims": len(claims),
         "corpus": [str(p) for p in args.corpus],

@@ -28,6 +28,7 @@ class Question:
     expected_quotes: list[str] = field(default_factory=list)
     expected_keywords: list[str] = field(default_factory=list)
     side: str | None = None
+    half: str = ""  # "tune" or "lockbox" in a set split for honest measurement (``--half``); "" when not split
 
 
 class QuestionSetError(ValueError):
@@ -51,6 +52,7 @@ def load_questions(path: Path) -> list[Question]:
                 expected_quotes=list(data.get("expected_quotes", [])),
                 expected_keywords=list(data.get("expected_keywords", [])),
                 side=data.get("side"),
+                half=str(data.get("half", "")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise QuestionSetError(f"{path}:{number}: not a valid question ({exc})") from exc

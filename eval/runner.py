@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -80,21 +81,42 @@ Progress = Callable[[str], None]
 
 
 def load_inputs(
-    load: Callable[[Path], list], path: Path, specs: Sequence[str], corpus: Sequence[Path], errors: tuple[type, ...]
+    load: Callable[[Path], list], path: Path, specs: Sequence[str], corpus: Sequence[Path], errors: tuple[type, ...],
+    half: str | None = None, out: Path | None = None,
 ) -> tuple[list, list[EvalConfig]]:
-    """The items of ``path`` (questions or claims), the configurations of ``specs`` (a default one
-    when none) and a check that the corpus exists; ``ConfigError`` with the message for exit code 2."""
+    """The items of ``path`` (questions or claims; only those of ``half`` when given), the
+    configurations of ``specs`` (a default one when none), and checks that the corpus exists and the
+    report folder ``out`` can be written, all before any work; ``ConfigError`` with the message for
+    exit code 2."""
     try:
         items = load(path)
         configs = [EvalConfig.parse(spec) for spec in specs] or [EvalConfig("default")]
     except (*errors, ConfigError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
+    if half is not None:
+        halves = sorted({item.half for item in items if item.half})
+        items = [item for item in items if item.half == half]
+        if not items:
+            raise ConfigError(f"no item of {path} is in half {half!r}; its halves: {', '.join(halves) or 'none'}")
+    if out is not None:
+        check_writable(out)
     if len({c.name for c in configs}) != len(configs):
         raise ConfigError("configuration names must differ")
     missing = [str(p) for p in corpus if not p.exists()]
     if missing:
         raise ConfigError(f"corpus not found: {', '.join(missing)}")
     return items, configs
+
+
+def check_writable(folder: Path) -> None:
+    """ConfigError unless ``folder`` exists (or can be made) and takes a file: a report written only
+    after a long run must not be lost to a typo in ``--out``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report to {folder}: {exc.strerror or exc}") from exc
 
 
 def _ingest(settings: Settings, corpus: Sequence[Path], progress: Progress) -> tuple[object, dict]:

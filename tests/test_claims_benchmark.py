@@ -104,3 +104,20 @@ def test_spar_mode_checks_each_claim_against_retrieved_passages_and_keeps_its_ma
     assert marks == {"c1": "supported", "c2": "contradicted", "c3": "not found"}
     assert "mode: **spar**" in (out / "report.md").read_text()
     assert main([*args, "--check-baseline"]) == 1  # the recorded figures are for claims checked against their evidence
+
+
+def test_half_selects_the_claims_of_one_half_before_any_work(tmp_path: Path, capsys) -> None:
+    """A set split into tune and lockbox halves is run one half at a time (``--half``), so the lockbox
+    stays locked; a half the file does not have, or a report folder that cannot be written, exits 2
+    before anything is ingested."""
+    from eval.runner import load_inputs
+
+    claims = tmp_path / "split.jsonl"
+    claims.write_text("\n".join([_claim(half="tune"), _claim(id="c2", half="lockbox"), _claim(id="c3", half="tune")]) + "\n")
+    tune, _ = load_inputs(load_claims, claims, [], [ARTICLES], (ClaimSetError,), half="tune")
+    assert [c.id for c in tune] == ["c1", "c3"] and {c.half for c in tune} == {"tune"}
+    args = ["--corpus", str(ARTICLES), "--claims", str(claims)]
+    assert main([*args, "--half", "test", "--out", str(tmp_path / "r")]) == 2
+    assert "no item of" in capsys.readouterr().err and not (tmp_path / "r" / "report.json").exists()
+    assert main([*args, "--half", "tune", "--out", "/dev/null/r"]) == 2
+    assert "cannot write the report to /dev/null/r" in capsys.readouterr().err

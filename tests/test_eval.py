@@ -160,6 +160,8 @@ def test_baseline_check_fails_when_recall_drops(tmp_path: Path, capsys) -> None:
         (["--config", "a:retrieval_k"], "expected key=value"),
         (["--config", "a", "--config", "a"], "names must differ"),
         (["--questions", "missing.jsonl"], "No such file"),
+        (["--half", "tune"], "is in half 'tune'; its halves: none"),
+        (["--out", "/dev/null/report"], "cannot write the report to /dev/null/report"),
     ],
 )
 def test_cli_errors_are_clear(tmp_path: Path, capsys, args: list[str], message: str) -> None:
