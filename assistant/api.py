@@ -381,8 +381,8 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
         backend), each sentence first gets the rules' mark at once as a line with `"final": false`;
         once all of them are out, the model's Yes/No judge confirms or revises every supported one
         and decides those the rules left undecided, and a line with `"final": true` follows for each
-        sentence, in the same order (a withdrawn mark is "not found", with the reason "the local
-        model judged the evidence does not say this"). Only
+        sentence, in the same order (a withdrawn mark is "not found", with the reason "the model
+        judged the evidence does not say this"). Only
         final marks are saved, scored and exported. Without the judge each sentence gets its final
         mark only."""
         # Everything that can be refused is refused here, before the queue: a bad turn, side, motion or

@@ -96,7 +96,7 @@ class RelevanceCheck:
         if self.judge is None:
             return Relevance(True, "", "rules", time.perf_counter() - started, unanswered)
         yes = self.judge.answers(question, " ".join(strip_markers(answer).split()))
-        reason = "" if yes else "the local model judged that this does not answer the question"
+        reason = "" if yes else "the model judged that this does not answer the question"
         return Relevance(yes, reason, "llm", time.perf_counter() - started, unanswered if yes else ())
 
 
@@ -343,7 +343,7 @@ class RebuttalCheck:
         if self.judge is None:
             return Relevance(True, "", "rules", time.perf_counter() - started)
         yes = self.judge.yes(rebuttal_question(claim, reply))
-        reason = "" if yes else "the local model judged that it does not respond to the card it names"
+        reason = "" if yes else "the model judged that it does not respond to the card it names"
         return Relevance(yes, reason, "llm", time.perf_counter() - started)
 
 

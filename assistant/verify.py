@@ -142,7 +142,7 @@ CONFLICTS = frozenset({NUMBER, MISCOUNT, NEGATION_IN_CLAIM, NEGATION_IN_EVIDENCE
 # only the evidence carries stays a rule: there the sentence asserts what the source denies.
 UNDECIDED = frozenset({NEGATION_IN_CLAIM})
 CLAIM_ONLY_NEGATION = "negation or doubt in the sentence only"
-JUDGED_NO = "the local model judged the evidence does not say this"
+JUDGED_NO = "the model judged the evidence does not say this"
 
 
 class Refusal(NamedTuple):
