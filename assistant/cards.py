@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
 from assistant.model_text import normalise_model_text
 from assistant.passage import Passage
 from assistant.text import STOP_WORDS, Sentence, number_key, words

@@ -98,13 +98,13 @@ def load_inputs(
         items = [item for item in items if item.half == half]
         if not items:
             raise ConfigError(f"no item of {path} is in half {half!r}; its halves: {', '.join(halves) or 'none'}")
-    if out is not None:
-        check_writable(out)
     if len({c.name for c in configs}) != len(configs):
         raise ConfigError("configuration names must differ")
     missing = [str(p) for p in corpus if not p.exists()]
     if missing:
         raise ConfigError(f"corpus not found: {', '.join(missing)}")
+    if out is not None:  # last: a run refused for any other reason leaves no report folder behind
+        check_writable(out)
     return items, configs
 
 
