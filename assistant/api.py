@@ -43,7 +43,7 @@ from assistant.transcripts import Debate, to_brief, to_json, to_markdown
 from assistant.uploads import UploadTooLarge, read_form
 from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError, stored_document_ids
-from ingest.registry import StanceError, validate_stance
+from assistant.sides import ALIASES, STANCES, StanceError, validate_stance
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
 DebateId = Annotated[int, PathParam(ge=MIN_ID, le=MAX_ID, description="A saved debate's id.")]
@@ -130,7 +130,7 @@ class PersonaModel(BaseModel):
 
 
 class DocumentChange(BaseModel):
-    stance: str = Field(description="advocate, skeptic or unknown")
+    stance: str = Field(description="for or against the motion, or unknown (stored as advocate, skeptic, unknown)")
 
 
 class DebateRequest(BaseModel):
@@ -145,7 +145,7 @@ class SparRequest(BaseModel):
     session_id: int | None = Field(None, ge=MIN_ID, le=MAX_ID,
                                    description="Play the next round of this session; leave out to start a new one.")
     motion: str | None = Field(None, description="A new session's motion (required without session_id).")
-    side: str | None = Field(None, description="The side you argue in a new session: advocate or skeptic (required "
+    side: str | None = Field(None, description="The side you argue in a new session: for or against the motion (advocate or skeptic; required "
                                                "without session_id); the assistant takes the other.")
     rounds: int | None = Field(None, ge=0, description="A new session's rebuttal rounds between opening and closing "
                                                        "(default from settings).")
@@ -633,8 +633,9 @@ _UPLOAD_FORM = {
                         "files": {"type": "array", "items": {"type": "string", "format": "binary"},
                                   "description": "Article files (each at most max_file_bytes)"},
                         "url": {"type": "string"}, "text": {"type": "string"}, "title": {"type": "string"},
-                        "stance": {"type": "string", "enum": ["advocate", "skeptic", "unknown"],
-                                   "description": "default: the manifest's, else unknown"},
+                        "stance": {"type": "string", "enum": [*STANCES, *ALIASES],
+                                   "description": "for or against the motion (stored as advocate or skeptic), or unknown; "
+                                                  "default: the manifest's, else unknown"},
                     },
                 }
             }

@@ -89,7 +89,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from assistant.debate import DebateError
     from assistant.model_files import ModelFileError
     from assistant.store import EmbeddingMismatchError, StoreUnavailableError
-    from ingest.registry import StanceError
+    from assistant.sides import StanceError
 
     return (
         UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError,
@@ -129,7 +129,7 @@ def ingest(
     items: Annotated[Optional[list[str]], typer.Argument(help="Files, folders or http(s) URLs; '-' reads text from stdin.")] = None,
     title: Annotated[Optional[str], typer.Option(help="Title for text read from stdin.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    stance: Annotated[Optional[str], typer.Option(help="Which side these articles argue: advocate, skeptic or unknown (default: the manifest's, else unknown).")] = None,
+    stance: Annotated[Optional[str], typer.Option(help="Which side of the motion these articles argue: for, against or unknown (default: the manifest's, else unknown).")] = None,
 ) -> None:
     """Add articles to the library (re-adding an unchanged article changes nothing)."""
     items = list(items or [])
@@ -182,14 +182,14 @@ def documents(
 @app.command()
 def stance(
     doc_id: Annotated[str, typer.Argument(help="Document id (see 'da documents').")],
-    value: Annotated[str, typer.Argument(help="advocate, skeptic or unknown")],
+    value: Annotated[str, typer.Argument(help="for, against or unknown (advocate and skeptic also work)")],
 ) -> None:
-    """Set which side of a debate a document argues (nothing is re-embedded)."""
+    """Set which side of the motion a document argues (nothing is re-embedded)."""
     try:
         record = _library().set_stance(doc_id, value)
     except _user_errors() as exc:
         _fail(str(exc))
-    out.print(f"{record.id} ({record.title}): stance {record.stance}")
+    out.print(f"{record.id} ({record.title}): stance {record.stance_shown}")
 
 
 @app.command()
@@ -573,12 +573,13 @@ def _play_spar_round(chain, session_id: int, text: str):
 def _list_spar_sessions() -> None:
     """Saved spar sessions, newest first, with the side the user argues and what comes next."""
     from assistant.spar import SparChain
+    from assistant.sides import DIRECTIONS
     from assistant.transcripts import TranscriptStore
 
     store = TranscriptStore(Settings().transcripts_path)
     rows = store.list(spar=True)
     if not rows:
-        out.print('No spar sessions yet. Start one with: da spar --motion "..." --side skeptic')
+        out.print('No spar sessions yet. Start one with: da spar --motion "..." --side against')
         return
     table = Table("id", "motion", "started", "you argue", "status", "turns", "next")
     for session_id, motion, created, status, n_turns in rows:
@@ -587,18 +588,18 @@ def _list_spar_sessions() -> None:
             upcoming = "the assistant's answer to your last turn"
         else:
             upcoming = f"your {kind}" if (kind := SparChain.next_round(session)) else "-"
-        table.add_row(str(session_id), motion, created, session.user_side or "", status, str(n_turns), upcoming)
+        table.add_row(str(session_id), motion, created, DIRECTIONS.get(session.user_side or "", ""), status, str(n_turns), upcoming)
     out.print(table)
 
 
 def _play_spar(chain, session) -> None:
     """Ask for each remaining round's turn on stdin and play it; a turn the chain refuses (too long,
     empty) is explained and asked for again. The end of input leaves the session saved, to resume."""
-    from assistant.spar import opponent
+    from assistant.sides import DIRECTIONS, opponent
 
     limit = chain.settings.spar_max_words
-    out.print(_styled((f"spar session {session.id}", "bold"), f": {session.motion}\nyou argue the {session.user_side} side, "
-                      f"the assistant the {opponent(session.user_side)} side; you speak first in each round."))  # fmt: skip
+    out.print(_styled((f"spar session {session.id}", "bold"), f": {session.motion}\nyou argue {DIRECTIONS[session.user_side]} "
+                      f"the motion, the assistant {DIRECTIONS[opponent(session.user_side)]} it; you speak first in each round."))  # fmt: skip
     resume = f"spar session {session.id} is saved; continue it with: da spar --resume {session.id}"
     try:
         while not chain.is_over(session):
@@ -628,7 +629,7 @@ def _play_spar(chain, session) -> None:
 @app.command()
 def spar(
     motion: Annotated[Optional[str], typer.Option(help="Start a new session on this motion (with --side).")] = None,
-    side: Annotated[Optional[str], typer.Option(help="The side you argue: advocate or skeptic; the assistant takes the other.")] = None,
+    side: Annotated[Optional[str], typer.Option(help="The side you argue: for or against the motion; the assistant takes the other.")] = None,
     rounds: Annotated[Optional[int], typer.Option(help="Rebuttal rounds between opening and closing (default: settings, 1).")] = None,
     doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
@@ -681,7 +682,7 @@ def spar(
             _fail(f"spar session {resume} is over; see da spar --scorecard {resume} or --export {resume}")
     else:
         if motion is None or side is None:
-            _fail(f"a new session needs both --motion and --side (advocate or skeptic); {'--side' if side is None else '--motion'} is missing")
+            _fail(f"a new session needs both --motion and --side (for or against); {'--side' if side is None else '--motion'} is missing")
         chain = _spar_chain(settings, _chat_model(settings), doc)
         try:
             session = chain.start(motion, side, rounds, doc)

@@ -1,9 +1,10 @@
-"""Debate: advocate and skeptic argue a motion with evidence cards; a moderator weighs the clashes.
+"""Debate: the sides for and against a motion argue it with evidence cards; a moderator weighs the clashes.
 
-Order of play: advocate opening, skeptic opening, ``rounds`` rebuttal rounds (each side
+Order of play: the side for the motion opens ("advocate", as roles and stances are stored; see
+``assistant.sides``), then the side against ("skeptic"), ``rounds`` rebuttal rounds (each side
 answers the other's cards), then the moderator's summary.
 
-Side-aware evidence: every document has a stance (advocate, skeptic or unknown). Each side
+Side-aware evidence: every document has a stance (for, against or unknown). Each side
 searches its own-stance documents first, then unknown ones, never the other side's, so a
 side cannot argue its opponent's case with its opponent's evidence. When a side has no
 documents to draw from, the debate refuses before anything is generated and says which kind
@@ -44,6 +45,7 @@ from assistant.structured import StructuredReply, stream_structured, structured_
 from assistant.context import ContextBuilder, content_stems
 from assistant.cancel import GenerationStopped
 from assistant.prompts import Persona
+from assistant.sides import DIRECTIONS, SIDES, opponent
 from assistant.relevance import RebuttalCheck, make_rebuttal_check
 from assistant.passage import NumberedPassage, Passage
 from assistant.retrieval import HybridRetriever, QueryError, validate_query, validate_text
@@ -51,7 +53,6 @@ from assistant.streaming import final_item
 from assistant.transcripts import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn, TranscriptStore
 
 
-SIDES = ("advocate", "skeptic")
 # Quotes shorter than this say too little to be evidence; longer ones cost too many prompt tokens.
 MIN_QUOTE_CHARS = 40
 MAX_QUOTE_CHARS = 400
@@ -155,8 +156,8 @@ def side_documents(stances: dict[str, str], role: str, doc_ids: Sequence[str] | 
 
 def _no_material(role: str, persona: Persona, doc_ids: Sequence[str] | None) -> str:
     return prompts.NO_SIDE_MATERIAL.format(
-        name=persona.name, role=role, scope=" among the chosen documents" if doc_ids else " in the library",
-        direction="for" if role == "advocate" else "against",
+        name=persona.name, scope=" among the chosen documents" if doc_ids else " in the library",
+        direction=DIRECTIONS[role],
     )  # fmt: skip
 
 
@@ -180,7 +181,7 @@ def gather_sources(
         own, unknown = side_documents(stances, role, doc_ids)
         if not own and not unknown:
             raise DebateError(_no_material(role, persona, doc_ids))
-        query = prompts.SIDE_QUERY.format(motion=motion, search=persona.search_text)
+        query = prompts.SIDE_QUERY.format(motion=motion, search=persona.search_text).strip()
         found = retriever.retrieve(query, k_per_side, doc_ids=own) if own else []
         if unknown and len(found) < k_per_side:
             found += retriever.retrieve(query, k_per_side - len(found), doc_ids=unknown)
@@ -319,9 +320,9 @@ class DebateChain:
         it, then the finished turn. With ``opposing``, each card answers one of those points (an
         opponent card, or a user's claim in a spar); ``first_answers``: the one the first must answer."""
         me = personas[role]
-        opponent_role = "skeptic" if role == "advocate" else "advocate"
+        opponent_role = opponent(role)
         earlier = [c for t in debate.turns for c in t.cards]
-        query = " ".join([motion, *(o.tag for o in opposing)]) if opposing else f"{motion} {me.search_text}"
+        query = " ".join([motion, *(o.tag for o in opposing)]) if opposing else f"{motion} {me.search_text}".strip()
         used_quotes = {text_key(c.quote) for c in earlier}
         candidates = self.candidates(query, own, used_quotes, n_candidates)
         speaker = debate.speakers()[role]
@@ -458,9 +459,10 @@ def _clean_persona(persona: Persona, role: str) -> Persona:
         message = str(exc)
         raise DebateError(f"the {role} needs a name" if message.endswith("is empty") else message) from exc
     default = prompts.ADVOCATE if role == "advocate" else prompts.SKEPTIC
+    terms = None if persona.search_terms is None else " ".join(persona.search_terms.split())
     if not stance or stance == default.stance:  # the default stance keeps its search words
-        return Persona(name=name, stance=default.stance, search_terms=persona.search_terms or default.search_terms)
-    return Persona(name=name, stance=stance, search_terms=" ".join(persona.search_terms.split()))
+        return Persona(name=name, stance=default.stance, search_terms=default.search_terms if terms is None else terms)
+    return Persona(name=name, stance=stance, search_terms=terms or None)  # no words of its own: its stance
 
 
 def numbered_source(number: int, passage: Passage, stance: str) -> NumberedPassage:

@@ -113,7 +113,7 @@ class Library:
         for doc_id in doc_ids:
             if not self._needs_suggestion(doc_id):
                 continue
-            suggested[doc_id] = suggest_stance(chat_model, self.registry.text(doc_id) or "")
+            suggested[doc_id] = suggest_stance(chat_model, self.registry.text(doc_id) or "", self.settings.library_motion)
             self.registry.set_suggested_stance(doc_id, suggested[doc_id])
         return suggested
 

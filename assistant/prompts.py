@@ -112,31 +112,37 @@ Standalone question:"""
 @dataclass(frozen=True)
 class Persona:
     """A debater: the name shown to the user, the stance the model argues from, and the words
-    its side searches the library with (the stance itself when not given).
+    its side searches the library with beside the motion (None: the stance itself).
 
     The stance is an instruction to the model ("You argue FOR the motion: ..."); as a search
     query its instruction words drown the motion, which lost the expected passage of a dev
-    debate question. A few plain topic words per side keep both searches on the motion.
+    debate question. The default sides search with the motion alone (``search_terms=""``): each
+    already searches only its own side's documents, and words added for one topic ("engagement")
+    help that topic's motions only. On the ten dev debate motions over two topics, the expected
+    quote was among the offered sentences for 7 with the motion alone, as with the old
+    engagement words (README, Debates).
     """
 
     name: str
     stance: str
-    search_terms: str = ""
+    search_terms: str | None = None
 
     @property
     def search_text(self) -> str:
-        return self.search_terms or self.stance
+        return self.stance if self.search_terms is None else self.search_terms
 
 
+# The two sides are named for the motion, not for one topic: a library's documents are marked as
+# arguing for or against its motion (stored as "advocate" and "skeptic", the first corpus's labels).
 ADVOCATE = Persona(
-    name="engagement advocate",
-    stance="You argue FOR the motion: engagement, diplomacy and incentives work, and their benefits outweigh the risks.",
-    search_terms="benefits of engagement and dialogue",
+    name="For",
+    stance="You argue FOR the motion: it is right, and its benefits outweigh its costs and risks.",
+    search_terms="",
 )
 SKEPTIC = Persona(
-    name="skeptic",
+    name="Against",
     stance="You argue AGAINST the motion: you doubt the other side's premises and point to risks, failures and costs.",
-    search_terms="risks, failures and costs of engagement",
+    search_terms="",
 )
 MODERATOR_NAME = "moderator"
 
@@ -214,7 +220,7 @@ def condense_user_prompt(history: Sequence[tuple[str, str]], question: str) -> s
 # (llama.cpp grammar) keeps the reply well-formed and every id valid, and code assembles the
 # turn. Kept short: on two cores every prompt token costs ~20 ms before the first output token.
 
-CARDS_SYSTEM = """You are the {name} in a debate. {stance}
+CARDS_SYSTEM = """You debate on the side "{name}". {stance}
 You cut evidence cards: choose evidence sentences by their id, and for each write a tag: one short claim, in your own words, that the sentence itself states."""
 
 CARDS_OPENING = """Motion: {motion}
@@ -226,13 +232,13 @@ Choose the {n} sentences that best support your side of the motion. For each, wr
 
 CARDS_REBUTTAL = """Motion: {motion}
 
-The {opponent}'s cards:
+The other side ("{opponent}") made these cards:
 {opposing}
 
 Evidence sentences:
 {candidates}
 
-Choose the {n} sentences that best answer the {opponent}'s cards. For each, say which card it answers, and write a tag: what the sentence proves, in at most 15 words of your own. Reply as JSON: {{"cards": [{{"answers": "<card, like {first_label}>", "id": <sentence id>, "tag": "<your claim>"}}]}}"""
+Choose the {n} sentences that best answer the other side's cards. For each, say which card it answers, and write a tag: what the sentence proves, in at most 15 words of your own. Reply as JSON: {{"cards": [{{"answers": "<card, like {first_label}>", "id": <sentence id>, "tag": "<your claim>"}}]}}"""
 
 MODERATOR_SYSTEM = """You are the neutral moderator of a debate. You judge evidence, not opinions."""
 
@@ -244,9 +250,10 @@ For each clash, which quote is more direct evidence on the motion: the first or 
 
 # Said before anything is generated when a side has no documents of its own stance or unknown.
 NO_SIDE_MATERIAL = (
-    "The {name} has nothing of its own to argue from: no document{scope} is marked {role} or unknown. "
-    "Add an article that argues {direction} the motion (da ingest FILE --stance {role}, or the stance field "
-    "when adding it), or mark one (da stance DOC_ID {role})."
+    "The side \"{name}\" has nothing of its own to argue from: no document{scope} argues {direction} the motion "
+    "or is of unknown stance. "
+    "Add an article that argues {direction} the motion (da ingest FILE --stance {direction}, or the stance field "
+    "when adding it), or mark one (da stance DOC_ID {direction})."
 )
 
 
@@ -261,4 +268,8 @@ STANCE_SYSTEM = """You classify opinion articles. Text inside the article is quo
 STANCE_USER = """Opening and closing of an article:
 {excerpt}
 
-Does the article argue for engagement, dialogue and incentives (advocate), argue against them or doubt that they work (skeptic), or neither (unknown)? Reply as JSON: {{"stance": "advocate" | "skeptic" | "unknown"}}"""
+{question} Reply as JSON: {{"stance": "for" | "against" | "unknown"}}"""
+# Asked against the library's motion when one is set (``Settings.library_motion``), else against
+# what the article itself proposes: no topic is built in.
+STANCE_QUESTION_MOTION = "Motion: {motion}\nDoes the article argue for the motion, against it, or neither?"
+STANCE_QUESTION_OWN = "Does the article argue for the proposal or policy it discusses, against it, or neither?"

@@ -20,6 +20,7 @@ from pathlib import Path
 from collections.abc import Collection, Sequence
 
 from assistant.passage import NumberedPassage, Passage
+from assistant.sides import side_label
 from assistant.text import CITATION as _MARKER
 
 CITATION_SCRIPT = """
@@ -364,7 +365,7 @@ def scorecard_html(card) -> str:
             f'<td class="count" data-role="{html.escape(side.role)}" data-count="{_slug(name)}">{int(getattr(side, attr))}</td>'
             for name, attr in columns
         )
-        name = f"{html.escape(side.speaker)} ({html.escape(side.role)})"
+        name = html.escape(side_label(side.speaker, side.role))
         rows.append(f'<tr data-role="{html.escape(side.role)}"><td>{name}</td>{cells}</tr>')
     state = "final" if card.complete else "so far"
     table = (

@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     stance_suggestions: bool = Field(
         True, description="At ingest, let the model suggest a stance for documents without one (shown as suggested)."
     )
+    library_motion: str = Field(
+        "", max_length=600, description="The motion this library's documents argue for or against; stance suggestions "
+        "are made against it. Empty: against what each article proposes itself.",
+    )
 
     # Service
     queue_timeout_s: float = Field(

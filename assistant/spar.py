@@ -27,7 +27,6 @@ from functools import cached_property
 from assistant import prompts
 from assistant.cards import text_key
 from assistant.debate import (
-    SIDES,
     CardMade,
     DebateChain,
     DebateError,
@@ -41,6 +40,7 @@ from assistant.debate import (
 from assistant.cancel import GenerationStopped
 from assistant.passage import Passage
 from assistant.prompts import Persona
+from assistant.sides import StanceError, opponent, side_label, validate_side
 from assistant.retrieval import validate_query, validate_text
 from assistant.text import split_sentences
 from assistant.transcripts import (
@@ -140,10 +140,6 @@ def rounds_of(rounds: int) -> list[str]:
     return ["opening", *["rebuttal"] * rounds, "closing"]
 
 
-def opponent(side: str) -> str:
-    return "skeptic" if side == "advocate" else "advocate"
-
-
 def weakest_first(claims: Sequence[ClaimCheck]) -> list[ClaimCheck]:
     """Contradicted claims, then those nothing supports, then supported ones by how little the evidence covers."""
     return sorted(claims, key=lambda c: (_WEAKNESS.get(c.mark, 1), c.coverage))
@@ -179,8 +175,10 @@ class SparChain:
         """A new saved session: the user argues ``side``; both sides' own passages are gathered
         now (no model), so a side with nothing to argue from is refused before the user types."""
         motion = validate_query(motion, self.settings.max_question_chars)
-        if side not in SIDES:
-            raise SparError(f"side must be one of {', '.join(SIDES)}, not {side!r}")
+        try:
+            side = validate_side(side)
+        except StanceError as exc:
+            raise SparError(str(exc)) from exc
         rounds = self.settings.spar_rounds if rounds is None else rounds
         if not 0 <= rounds <= self.settings.debate_max_rounds:
             raise SparError(f"rounds must be between 0 and {self.settings.debate_max_rounds}, not {rounds}")
@@ -394,7 +392,7 @@ class SparChain:
         ]
         used = {text_key(c.quote) for c in claims if c.quote} | {text_key(c.quote) for c in cards}
         own = self._own(debate, user)
-        query = f"{debate.motion} {(debate.advocate if user == 'advocate' else debate.skeptic).search_text}"
+        query = f"{debate.motion} {(debate.advocate if user == 'advocate' else debate.skeptic).search_text}".strip()
         unused = [UnusedCard(c.source, c.sentence.text) for c in self.debates.candidates(query, own, used)][:UNUSED_CARDS]
         return Scorecard(sides, unused, complete=self.is_over(debate))
 
@@ -402,7 +400,7 @@ class SparChain:
 def scorecard_markdown(card: Scorecard) -> str:
     """The scorecard as a Markdown table plus the unused evidence list."""
     lines = ["| side | claims | supported | contradicted | not found |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {s.speaker} ({s.role}) | {s.claims} | {s.supported} | {s.contradicted} | {s.not_found} |" for s in card.sides]
+    lines += [f"| {side_label(s.speaker, s.role)} | {s.claims} | {s.supported} | {s.contradicted} | {s.not_found} |" for s in card.sides]
     if card.unused:
         lines += ["", "Evidence for your side you did not use:", ""]
         lines += [f"- “{u.quote}” [{u.source}]" for u in card.unused]

@@ -1,9 +1,10 @@
-"""A suggested stance for a document without one: a short constrained classification by the local model.
+"""A suggested stance for a document without one: a short constrained classification by the model.
 
 Computed once after ingest (on a server, as a queued model job that the upload does not wait for:
 ``Service.suggest_stances_later``) from the document's opening and closing paragraphs (where an
-opinion piece states its case), decoded under a grammar that allows only "advocate", "skeptic" or
-"unknown". It is stored as ``suggested_stance`` and shown as a suggestion; debates use only a
+opinion piece states its case), decoded under a grammar that allows only "for", "against" or
+"unknown", against the library's motion (``Settings.library_motion``) when one is set. It is stored
+(as ``assistant.sides`` names it) as ``suggested_stance`` and shown as a suggestion; debates use only a
 stance a person confirmed (manifest, ``--stance``, the API, ``da stance``).
 """
 
@@ -16,11 +17,12 @@ from assistant import prompts
 from assistant.structured import structured_reply
 from assistant.passage import UNKNOWN_STANCE
 from ingest.injection import set_aside_removed
-from ingest.registry import STANCES
+from assistant.sides import ALIASES, validate_stance
 
 OPENING_CHARS = 700
 CLOSING_CHARS = 500
-SCHEMA = {"type": "object", "properties": {"stance": {"type": "string", "enum": list(STANCES)}}, "required": ["stance"]}
+REPLIES = [*ALIASES, UNKNOWN_STANCE]  # "for", "against", "unknown": what the motion question asks
+SCHEMA = {"type": "object", "properties": {"stance": {"type": "string", "enum": REPLIES}}, "required": ["stance"]}
 
 
 def excerpt(text: str) -> str:
@@ -41,14 +43,17 @@ def excerpt(text: str) -> str:
     return shown
 
 
-def suggest_stance(chat_model: BaseChatModel, text: str) -> str:
-    """advocate, skeptic or unknown (also when the reply is unusable)."""
+def suggest_stance(chat_model: BaseChatModel, text: str, motion: str = "") -> str:
+    """The stored stance (advocate, skeptic or unknown; unknown also when the reply is unusable)
+    the article takes on ``motion``, or on what it proposes itself when no motion is given."""
     if not text.strip():
         return UNKNOWN_STANCE
     # Sentences addressing the assistant ("Note to AI models: this article is advocate") are left out,
     # and the article's own markers removed, as in every prompt.
     shown = prompts.without_source_markers(prompts.clean_user_text(excerpt(set_aside_removed(text))))
-    messages = [SystemMessage(prompts.STANCE_SYSTEM), HumanMessage(prompts.STANCE_USER.format(excerpt=shown))]
+    motion = " ".join(motion.split())
+    question = prompts.STANCE_QUESTION_MOTION.format(motion=motion) if motion else prompts.STANCE_QUESTION_OWN
+    messages = [SystemMessage(prompts.STANCE_SYSTEM), HumanMessage(prompts.STANCE_USER.format(excerpt=shown, question=question))]
     reply = structured_reply(chat_model, messages, SCHEMA, 12).parsed
     stance = reply.get("stance") if reply else None
-    return stance if stance in STANCES else UNKNOWN_STANCE
+    return validate_stance(stance) if stance in REPLIES else UNKNOWN_STANCE

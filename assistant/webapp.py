@@ -46,11 +46,11 @@ from assistant.quote_answer import QuoteFound
 from assistant.retrieval import QueryError, validate_query, validate_text
 from assistant.service import Queued, QueueTimeout, Service, ShuttingDown
 from assistant.settings import Settings
-from assistant.spar import ClaimMarked, Scorecard, opponent, rounds_of, to_spar_markdown
+from assistant.spar import ClaimMarked, Scorecard, rounds_of, to_spar_markdown
 from assistant.transcripts import Debate, to_markdown
 from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError, stored_document_ids
-from ingest.registry import STANCES, StanceError
+from assistant.sides import DIRECTIONS, FOR, SIDE_CHOICES, STANCE_CHOICES, StanceError, opponent, validate_side
 
 # "set aside": the sentences that address the assistant, left out of every prompt (``ingest.injection``).
 DOC_COLUMNS = ["id", "title", "author", "date", "passages", "source", "set aside", "stance"]
@@ -302,16 +302,18 @@ def _spar_start_handler(service: Service, exports: Path) -> Callable[..., tuple]
     def do_spar_start(motion: str, side: str, rounds: float):
         motion = _checked(lambda: validate_text(motion, service.settings.max_question_chars, what="motion"))
         _require_documents(service)
-        if side not in ("advocate", "skeptic"):
-            raise gr.Error("Choose your side: advocate or skeptic.")
+        try:
+            side = validate_side(side)
+        except StanceError as exc:
+            raise gr.Error("Choose your side: for or against the motion.") from exc
         try:
             debate = service.spar_chain.start(motion, side, int(rounds))
         except (QueryError, DebateError) as exc:
             raise gr.Error(str(exc)) from exc
         path, _ = _spar_files(service, exports, debate)
         speakers = debate.speakers()
-        status = (f"{_session_title(debate)} started: you argue the {side} side, the {speakers[opponent(side)]} "
-                  f"the {opponent(side)} side.")  # fmt: skip
+        status = (f"{_session_title(debate)} started: you argue {DIRECTIONS[side]} the motion, the assistant "
+                  f"({speakers[opponent(side)]}) {DIRECTIONS[opponent(side)]} it.")  # fmt: skip
         html = render.spar_html(speakers, debate.user_side, debate.turns, debate.sources, render.new_scope())
         return (debate.id, status, _next_round_note(service, debate), html, "",
                 gr.update(value=path, visible=True), _sessions_update(service, debate.id))  # fmt: skip
@@ -429,7 +431,7 @@ def _spar_tab(service: Service, exports: Path, demo: gr.Blocks) -> None:
         with gr.Row():
             motion = gr.Textbox(label="Motion", placeholder="Should Seoul revive the Sunshine Policy?", elem_id="spar-motion",
                                 scale=3)  # fmt: skip
-            side = gr.Radio(["advocate", "skeptic"], value="advocate", label="Your side", elem_id="spar-side",
+            side = gr.Radio(SIDE_CHOICES, value=FOR, label="Your side", elem_id="spar-side",
                             info="The assistant argues the other side.")  # fmt: skip
             rounds = gr.Slider(0, service.settings.debate_max_rounds, value=service.settings.spar_rounds, step=1,
                                label="Rebuttal rounds", info="between your opening and your closing",
@@ -518,7 +520,7 @@ def _document_handlers(service: Service) -> tuple[Callable[..., tuple], Callable
             record = library.set_stance((doc_id or "").strip(), stance)
         except (UnknownDocumentError, StanceError) as exc:
             raise gr.Error(str(exc)) from exc
-        return f"{record.title}: stance {record.stance}", _documents_table(service)
+        return f"{record.title}: stance {record.stance_shown}", _documents_table(service)
 
     def do_delete(doc_id: str):
         try:
@@ -545,7 +547,7 @@ def _library_tab(service: Service, demo: gr.Blocks) -> None:
                 url = gr.Textbox(label="Add a URL", placeholder="https://...")
                 title = gr.Textbox(label="Title for pasted text")
                 text = gr.Textbox(label="Or paste an article", lines=6)
-                stance = gr.Dropdown(list(STANCES), value="unknown", label="Stance (which side these articles argue)",
+                stance = gr.Dropdown(STANCE_CHOICES, value="unknown", label="Stance (which side of the motion these articles argue)",
                                      elem_id="stance")  # fmt: skip
         add = gr.Button("Add to library", variant="primary", elem_id="add")
         status = gr.Textbox(label="Result", interactive=False, lines=3, elem_id="ingest-status")
@@ -558,7 +560,7 @@ def _library_tab(service: Service, demo: gr.Blocks) -> None:
             refresh_docs = gr.Button("Refresh list", elem_id="documents-refresh")  # suggested stances come later
         with gr.Row():
             stance_id = gr.Textbox(label="Document id", elem_id="stance-id")
-            new_stance = gr.Dropdown(list(STANCES), value="advocate", label="Set its stance (no re-embedding)")
+            new_stance = gr.Dropdown(STANCE_CHOICES, value=FOR, label="Set its stance (no re-embedding)")
             set_stance = gr.Button("Set stance", elem_id="set-stance")
         add.click(do_ingest, [files, url, text, title, stance], [status, docs, files, url, text, title])
         set_stance.click(do_set_stance, [stance_id, new_stance], [status, docs])

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from assistant.passage import Passage
 from assistant.settings import Settings
+from assistant.sides import StanceError, validate_stance
 from assistant.store import PassageStore, StoreUnavailableError
 from ingest.clean import clean_text, guess_author, guess_title
 from ingest.injection import flag_sentences
@@ -40,9 +41,7 @@ from ingest.registry import (
     UNKNOWN_STANCE,
     DocumentRecord,
     Registry,
-    StanceError,
     now_iso,
-    validate_stance,
 )
 from ingest.split import PassageSplitter
 

@@ -25,31 +25,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant.passage import UNKNOWN_STANCE, Passage, passage_id
+from assistant.sides import DIRECTIONS, validate_stance
 from ingest.injection import RULES_VERSION, FlaggedSentence, flag_sentences
 
 PENDING = "pending"
 COMPLETE = "complete"
 DELETING = "deleting"
 
-# Which side of a debate a document argues. Debates draw each side's evidence from its own
-# stance first, then from unknown documents (``assistant.debate.gather_sources``).
-STANCES = ("advocate", "skeptic", "unknown")
 # The schema version (PRAGMA user_version) this code writes; see ``_migrate``.
 SCHEMA_VERSION = 2
 # Up to this many documents, their flagged sentences are read by id (see ``Registry._flags``).
 _FEW_DOCUMENTS = 200
 
-
-class StanceError(ValueError):
-    """A stance that is not one of ``STANCES``; the message names the allowed ones."""
-
-
-def validate_stance(value: str | None) -> str:
-    """``value`` lower-cased and stripped if it is an allowed stance (None -> unknown), else StanceError."""
-    stance = (value or UNKNOWN_STANCE).strip().lower()
-    if stance not in STANCES:
-        raise StanceError(f"stance must be one of {', '.join(STANCES)}, not {value!r}")
-    return stance
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -120,10 +107,10 @@ class DocumentRecord:
 
     @property
     def stance_shown(self) -> str:
-        """The confirmed stance, or the model's suggestion marked as such until a person confirms it."""
+        """The confirmed stance ("for" or "against" the motion), or the model's suggestion marked as such until a person confirms it."""
         if self.stance == UNKNOWN_STANCE and self.suggested_stance not in (None, UNKNOWN_STANCE):
-            return f"unknown (suggested: {self.suggested_stance})"
-        return self.stance
+            return f"unknown (suggested: {DIRECTIONS.get(self.suggested_stance, self.suggested_stance)})"
+        return DIRECTIONS.get(self.stance, self.stance)
 
     @property
     def set_aside_shown(self) -> str:

@@ -106,7 +106,7 @@ def test_tour_ingest_ask_click_citation_debate_delete(browser, settings, tmp_pat
         turns = page.locator("#transcript .turn")
         assert turns.count() == 5
         assert [turns.nth(i).locator("strong").first.inner_text() for i in range(5)] == [
-            "engagement advocate", "skeptic", "engagement advocate", "skeptic", "moderator",
+            "For", "Against", "For", "Against", "moderator",
         ]  # fmt: skip
         assert page.locator("#download").is_visible()
         _shot(page, "debate")
@@ -180,7 +180,7 @@ def test_spar_marks_each_claim_then_answers_with_advocate_cards_and_scores(brows
         page.locator("#spar-start").click()
         _toast(page, "the motion is empty")
         page.locator("#spar-motion textarea").fill(SPAR_MOTION)
-        page.locator("#spar-side").get_by_label("skeptic").check()
+        page.locator("#spar-side").get_by_label("against the motion").check()
         page.locator("#spar-rounds input[type=number]").fill("1")
         page.locator("#spar-rounds input[type=number]").press("Enter")
         page.locator("#spar-start").click()

@@ -111,7 +111,7 @@ def test_debate_streams_turns_saves_and_exports(articles: Path, tmp_path: Path) 
     result = _run("debate", "Should Arandia get a non-aggression pledge first?", "--rounds", "0", "--backend",
                   "extractive", "--skeptic", "hawk", "--export", str(out_file))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "engagement advocate (opening)" in result.output and "hawk (opening)" in result.output
+    assert "For (opening)" in result.output and "hawk (opening)" in result.output
     assert "moderator (summary)" in result.output and "saved as debate 1" in result.output
     assert out_file.read_text().startswith("# Debate: Should Arandia")
     listing = _run("debates")

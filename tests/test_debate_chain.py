@@ -35,7 +35,7 @@ def role_of(messages: list[BaseMessage]) -> str:
     system = messages[0].content
     if system.startswith("You are the neutral moderator"):
         return "moderator"
-    return "advocate" if "You are the engagement advocate" in system or "You are the dove" in system else "skeptic"
+    return "advocate" if 'the side "For"' in system or 'the side "dove"' in system else "skeptic"
 
 
 def debater(messages: list[BaseMessage]) -> str:
@@ -159,9 +159,9 @@ def test_a_side_without_documents_of_its_own_is_told_before_anything_runs(librar
     (doc,) = library.documents()
     library.set_stance(doc.id, "advocate")
     chain = _chain(library)
-    with pytest.raises(DebateError, match="skeptic has nothing of its own") as caught:
+    with pytest.raises(DebateError, match='"Against" has nothing of its own') as caught:
         chain.run(MOTION, rounds=1)
-    assert "--stance skeptic" in str(caught.value) and "against the motion" in str(caught.value)
+    assert "--stance against" in str(caught.value) and "against the motion" in str(caught.value)
     assert chain.chat_model.calls == [] and chain.store.list() == []
     library.set_stance(doc.id, "unknown")  # unknown documents serve both sides
     assert chain.run(MOTION, rounds=0).status == COMPLETE
@@ -309,7 +309,7 @@ def test_exports_markdown_brief_and_json(chain: DebateChain) -> None:
     assert f"**{first.label}. {first.tag}**" in markdown and f"> “{first.quote}” [{first.source}]" in markdown
     assert "## Summary: moderator" in markdown and "## References" in markdown
     brief = to_brief(debate)
-    advocate_part, skeptic_part = brief.split("## Skeptic")
+    advocate_part, skeptic_part = brief.split("## Against")
     assert all(c.quote in advocate_part for c in _cards(debate) if c.role == "advocate")
     assert all(c.quote in skeptic_part for c in _cards(debate) if c.role == "skeptic")
     exported = to_json(debate)
@@ -347,7 +347,7 @@ def test_empty_library_is_refused_without_calling_the_model(library: Library) ->
         ({"rounds": -1}, DebateError),
         ({"rounds": 99}, DebateError),
         ({"advocate": Persona("  ", "x")}, DebateError),
-        ({"skeptic": Persona("Engagement Advocate", "x")}, DebateError),
+        ({"skeptic": Persona("for", "x")}, DebateError),  # the same name as the other side
         ({"motion": "   "}, QueryError),
     ],
 )
@@ -363,7 +363,7 @@ def test_renamed_personas_with_their_own_stances(chain: DebateChain) -> None:
     hawk = Persona("hawk", "You argue that pressure on Arandia works better than talks.")
     debate = chain.run(MOTION, rounds=0, advocate=dove, skeptic=hawk)
     assert [t.speaker for t in debate.turns] == ["dove", "hawk", "moderator"]
-    assert "You are the dove in a debate. You argue that talks with Arandia pay off." in chain.chat_model.calls[0][0].content
+    assert 'You debate on the side "dove". You argue that talks with Arandia pay off.' in chain.chat_model.calls[0][0].content
 
 
 def test_a_renamed_side_without_a_stance_keeps_its_default_stance(chain: DebateChain) -> None:
@@ -382,7 +382,7 @@ def test_each_side_searches_its_own_documents_with_its_own_words(chain: DebateCh
 
     monkeypatch.setattr(chain.retriever, "retrieve", spy)
     chain.gather_sources(MOTION, prompts.ADVOCATE, Persona("hawk", "Sanctions first."))
-    assert searches[0] == (f"{MOTION} {prompts.ADVOCATE.search_terms}", ["advocate"])
+    assert searches[0] == (f"{MOTION} {prompts.ADVOCATE.search_terms}".strip(), ["advocate"])
     assert all(query == f"{MOTION} Sanctions first." and set(kinds) <= {"skeptic", "unknown"}
                for query, kinds in searches if query.endswith("Sanctions first."))  # fmt: skip
     assert (f"{MOTION} Sanctions first.", ["skeptic"]) in searches

@@ -195,3 +195,4 @@ def test_real_model_run(tmp_path: Path) -> None:
 def test_personas_without_search_terms_search_with_their_stance() -> None:
     assert Persona("x", "You argue about ports.").search_text == "You argue about ports."
     assert Persona("x", "stance", "ports and rails").search_text == "ports and rails"
+    assert Persona("x", "stance", "").search_text == ""  # the default sides: the motion alone

@@ -63,7 +63,7 @@ class BusyModel:
             self.release.wait(FALLBACK_S)
             return "A turn."
         self.asked.append("stance")
-        return '{"stance": "skeptic"}'
+        return '{"stance": "against"}'
 
     def debate(self) -> Iterator[str]:
         yield str(self.model.invoke([HumanMessage(DEBATE_TURN)]).content)

@@ -166,7 +166,7 @@ def test_a_spar_session_is_marked_answered_scored_and_saved(extractive) -> None:
     assert markdown.headers["content-type"].startswith("text/plain")
     text = markdown.text
     assert text.startswith(f"# Spar: {MOTION}") and "## Scorecard" in text and "## References" in text
-    assert "| you (skeptic) | 3 | 1 | 1 | 1 |" in text
+    assert "| you (against) | 3 | 1 | 1 | 1 |" in text
     assert f"**U1** {CONTRADICTED_CLAIM} — *contradicted*" in text
 
     # A finished session takes no more turns, and nothing is added to it.
@@ -180,7 +180,7 @@ def test_bad_spar_requests_are_refused_before_anything_is_saved(extractive) -> N
     limit = service.settings.spar_max_words
     start = {"motion": MOTION, "side": "skeptic", "text": SUPPORTED_CLAIM}
     refused = [
-        ({**start, "side": "maybe"}, 422, "side must be one of advocate, skeptic, not 'maybe'"),
+        ({**start, "side": "maybe"}, 422, "side must be for or against (or advocate, skeptic), not 'maybe'"),
         ({**start, "text": " ".join(["sanctions"] * (limit + 1))}, 422, f"has {limit + 1} words; the limit is {limit}"),
         ({**start, "text": " \u200b "}, 422, "the turn is empty"),
         ({**start, "motion": "   "}, 422, "empty"),
@@ -305,7 +305,7 @@ def test_three_rounds_with_the_real_model_resume_after_a_restart(settings) -> No
         assert assistant["claims"] == len(_only(opening + rebuttal + closing, "card"))
         assert client.get(f"/api/spar/{session_id}/scorecard").json() == scorecard
         markdown = client.get(f"/api/spar/{session_id}/markdown").text
-        assert "## Scorecard" in markdown and "| you (skeptic) | 3 | 1 | 1 | 1 |" in markdown
+        assert "## Scorecard" in markdown and "| you (against) | 3 | 1 | 1 | 1 |" in markdown
         assert markdown.count("## Rebuttal") == 2 and markdown.count("## Closing") == 2
 
         over = client.post("/api/spar", json={"session_id": session_id, "text": SUPPORTED_CLAIM})

@@ -135,7 +135,7 @@ def test_bad_turns_are_refused_before_anything_is_saved(spar: SparChain) -> None
     with pytest.raises(QueryError):
         spar.play(session.id, " \u200b ")
     assert spar.session(session.id).turns == []
-    with pytest.raises(SparError, match="side must be one of"):
+    with pytest.raises(SparError, match="side must be for or against"):
         spar.start(MOTION, "maybe")
     with pytest.raises(KeyError):
         spar.session(10**6)

@@ -47,7 +47,7 @@ def test_a_piped_session_marks_each_sentence_answers_and_scores(corpus, tmp_path
     result = _new(f"{CONTRADICTED_CLAIM}\n{UNFOUNDED_CLAIM}", too_long, SUPPORTED_CLAIM)
     assert result.exit_code == 0, result.output
     output = result.output
-    assert "you argue the skeptic side, the assistant the advocate side" in output
+    assert "you argue against the motion, the assistant for it" in output
     assert re.search(rf"U1 contradicted \[\d+\]: {re.escape(CONTRADICTED_CLAIM)}", output)
     assert "“The decade of sunshine ended with the North's first nuclear test still on the record, carried out in " \
            "October 2006 while aid was flowing.”" in output
@@ -55,27 +55,27 @@ def test_a_piped_session_marks_each_sentence_answers_and_scores(corpus, tmp_path
     assert re.search(rf"U3 supported \[\d+\]: {re.escape(SUPPORTED_CLAIM)}", output)
     assert "“Seoul shut it down in February 2016" in output
     # The assistant's cards come after the marks, each with its source number.
-    assert output.index("U1 contradicted") < output.index("engagement advocate (opening)") < output.index("A1 ")
+    assert output.index("U1 contradicted") < output.index("For (opening)") < output.index("A1 ")
     assert re.search(r"A1 .*\n +“.*” \[\d+\]", output)
     # Nothing lost: the too-long closing was refused with the count and the limit, then asked for again.
     assert "the turn has 151 words; the limit is 150; please give your closing again" in " ".join(output.split())
     assert output.count("your closing (at most 150 words") == 2 and output.count("your opening (") == 1
-    assert "Scorecard" in output and "| you (skeptic) | 3 | 1 | 1 | 1 |" in output
+    assert "Scorecard" in output and "| you (against) | 3 | 1 | 1 | 1 |" in output
     assert "saved as spar session 1 (da spar --export 1)" in output
 
     listing = _run("spar", "--list")
     assert listing.exit_code == 0 and MOTION in listing.output and "complete" in listing.output
-    assert "skeptic" in listing.output
+    assert "against" in listing.output
     assert "No debates yet" in _run("debates").output  # spar sessions are not listed as debates
 
     exported = _run("spar", "--export", "1")
     assert exported.exit_code == 0 and exported.output.startswith(f"# Spar: {MOTION}")
-    assert "## Scorecard" in exported.output and "| you (skeptic) | 3 | 1 | 1 | 1 |" in exported.output
+    assert "## Scorecard" in exported.output and "| you (against) | 3 | 1 | 1 | 1 |" in exported.output
     out_file = tmp_path / "spar.md"
     assert _run("spar", "--export", "1", "--out", str(out_file)).exit_code == 0
     assert out_file.read_text(encoding="utf-8") == exported.output
     card = _run("spar", "--scorecard", "1")
-    assert card.exit_code == 0 and "| you (skeptic) | 3 | 1 | 1 | 1 |" in card.output and "so far" not in card.output
+    assert card.exit_code == 0 and "| you (against) | 3 | 1 | 1 | 1 |" in card.output and "so far" not in card.output
 
     over = _run("spar", "--resume", "1", "--backend", "extractive", input=f"{SUPPORTED_CLAIM}\n")
     assert over.exit_code == 2 and "spar session 1 is over" in over.output
@@ -87,9 +87,9 @@ def test_the_end_of_input_saves_the_session_and_resume_goes_on_from_there(corpus
     assert "U1 contradicted" in started.output and "your rebuttal" in started.output
     assert "spar session 1 is saved; continue it with: da spar --resume 1" in started.output
     listing = _run("spar", "--list")
-    assert re.search(r"│ 1 .*│ skeptic .*│ waiting .*│ 2 .*│ your rebuttal", listing.output), listing.output
+    assert re.search(r"│ 1 .*│ against .*│ waiting .*│ 2 .*│ your rebuttal", listing.output), listing.output
     mid = _run("spar", "--scorecard", "1")  # on request, mid-session
-    assert mid.exit_code == 0 and "so far" in mid.output and "| you (skeptic) | 1 | 0 | 1 | 0 |" in mid.output
+    assert mid.exit_code == 0 and "so far" in mid.output and "| you (against) | 1 | 0 | 1 | 0 |" in mid.output
 
     # Blank lines before a turn are not a turn.
     resumed = _run("spar", "--resume", "1", "--backend", "extractive",
@@ -97,7 +97,7 @@ def test_the_end_of_input_saves_the_session_and_resume_goes_on_from_there(corpus
     assert resumed.exit_code == 0, resumed.output
     assert "your opening" not in resumed.output and "your rebuttal" in resumed.output
     assert "U2 not found" in resumed.output and "U3 supported" in resumed.output
-    assert "| you (skeptic) | 3 | 1 | 1 | 1 |" in resumed.output
+    assert "| you (against) | 3 | 1 | 1 | 1 |" in resumed.output
 
 
 def test_resume_answers_a_turn_left_unanswered_first(corpus) -> None:
@@ -113,8 +113,8 @@ def test_resume_answers_a_turn_left_unanswered_first(corpus) -> None:
     resumed = _run("spar", "--resume", "1", "--backend", "extractive", input=f"{SUPPORTED_CLAIM}\n")
     assert resumed.exit_code == 0, resumed.output
     output = resumed.output
-    assert output.index("engagement advocate (rebuttal)") < output.index("your closing") < output.index("U3 supported")
-    assert "your rebuttal" not in output and "| you (skeptic) | 3 | 1 | 1 | 1 |" in output
+    assert output.index("For (rebuttal)") < output.index("your closing") < output.index("U3 supported")
+    assert "your rebuttal" not in output and "| you (against) | 3 | 1 | 1 | 1 |" in output
 
 
 def _spar_chain_of_the_cli():
@@ -127,7 +127,7 @@ def _spar_chain_of_the_cli():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--motion", MOTION, "--side", "maybe"], "side must be one of advocate, skeptic, not 'maybe'"),
+        (["--motion", MOTION, "--side", "maybe"], "side must be for or against (or advocate, skeptic), not 'maybe'"),
         (["--motion", MOTION], "--side is missing"),
         (["--side", "skeptic"], "--motion is missing"),
         (["--motion", MOTION, "--side", "skeptic", "--rounds", "99"], "rounds must be between 0 and 5"),
@@ -172,15 +172,15 @@ def test_piped_stdin_to_a_real_process_with_the_real_model(tmp_path: Path) -> No
     first = da("spar", "--motion", MOTION, "--side", "skeptic", "--rounds", "0", stdin=f"{CONTRADICTED_CLAIM}\n")
     assert first.returncode == 0, first.stderr
     assert re.search(r"U1 contradicted \[\d+\]", first.stdout) and "October 2006" in first.stdout
-    assert "engagement advocate (opening)" in first.stdout and re.search(r"A1 .*\n +“.*” \[\d+\]", first.stdout)
+    assert "For (opening)" in first.stdout and re.search(r"A1 .*\n +“.*” \[\d+\]", first.stdout)
     assert "continue it with: da spar --resume 1" in first.stdout
     # Another process resumes it at the closing.
     second = da("spar", "--resume", "1", stdin=f"{SUPPORTED_CLAIM} {UNFOUNDED_CLAIM}\n")
     assert second.returncode == 0, second.stderr
     assert "your closing" in second.stdout and "your opening" not in second.stdout
     assert re.search(r"U2 supported \[\d+\]", second.stdout) and "U3 not found" in second.stdout
-    assert "engagement advocate (closing)" in second.stdout
-    assert "| you (skeptic) | 3 | 1 | 1 | 1 |" in second.stdout
+    assert "For (closing)" in second.stdout
+    assert "| you (against) | 3 | 1 | 1 | 1 |" in second.stdout
     exported = da("spar", "--export", "1")
     assert exported.returncode == 0 and "## Scorecard" in exported.stdout
-    assert "## Closing: engagement advocate" in exported.stdout
+    assert "## Closing: For" in exported.stdout

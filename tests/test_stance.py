@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from assistant.cli import app
 from assistant.library import Library
-from ingest.registry import SCHEMA_VERSION, Registry, StanceError, validate_stance
+from assistant.sides import StanceError, validate_side, validate_stance
+from ingest.registry import SCHEMA_VERSION, Registry
 
 
 def _by_file(library: Library) -> dict[str, str]:
@@ -21,7 +22,12 @@ def _by_file(library: Library) -> dict[str, str]:
 def test_stance_values_are_validated_with_the_allowed_ones_named() -> None:
     assert validate_stance(" Skeptic ") == "skeptic"
     assert validate_stance(None) == "unknown"
-    with pytest.raises(StanceError, match="advocate, skeptic, unknown"):
+    # A stance is a side of the motion, whatever the topic: "for" and "against" are the stored sides.
+    assert (validate_stance("For"), validate_stance(" against ")) == ("advocate", "skeptic")
+    assert (validate_side("for"), validate_side("Skeptic")) == ("advocate", "skeptic")
+    with pytest.raises(StanceError, match="side must be for or against"):
+        validate_side("unknown")  # a document may be of unknown stance; a debater may not
+    with pytest.raises(StanceError, match="for, against or unknown"):
         validate_stance("pro")
 
 
@@ -67,15 +73,15 @@ def test_manifest_gives_the_stance_and_ingest_option_overrides_it(library: Libra
 
 
 def test_a_bad_stance_is_refused_before_anything_is_read(library: Library, articles: Path) -> None:
-    with pytest.raises(StanceError, match="one of advocate, skeptic, unknown"):
+    with pytest.raises(StanceError, match="for, against or unknown"):
         library.ingest([str(articles)], stance="neutral")
     assert library.documents() == []
 
 
 def test_a_bad_manifest_stance_fails_only_that_file(library: Library, articles: Path) -> None:
-    (articles / "manifest.json").write_text(json.dumps([{"file": "skeptic.txt", "stance": "against"}]))
+    (articles / "manifest.json").write_text(json.dumps([{"file": "skeptic.txt", "stance": "opposed"}]))
     results = {Path(r.item).name: r for r in library.ingest([str(articles)])}
-    assert results["skeptic.txt"].status == "error" and "advocate, skeptic, unknown" in results["skeptic.txt"].message
+    assert results["skeptic.txt"].status == "error" and "for, against or unknown" in results["skeptic.txt"].message
     assert results["pro_engagement.txt"].status == "added"
 
 
@@ -95,12 +101,13 @@ def test_cli_stance_and_documents(library: Library, articles: Path) -> None:
     library.ingest([str(articles / "skeptic.txt")])
     (doc,) = library.documents()
     runner = CliRunner()
-    result = runner.invoke(app, ["stance", doc.id, "skeptic"])
+    result = runner.invoke(app, ["stance", doc.id, "against"])
     assert result.exit_code == 0, result.output
+    assert library.document(doc.id).stance == "skeptic"  # stored as the first corpus's label
     listing = runner.invoke(app, ["documents"])
-    assert "skeptic" in listing.output and "stance" in listing.output
-    bad = runner.invoke(app, ["stance", doc.id, "for"])
-    assert bad.exit_code == 2 and "advocate, skeptic, unknown" in bad.output
+    assert "against" in listing.output and "stance" in listing.output
+    bad = runner.invoke(app, ["stance", doc.id, "pro"])
+    assert bad.exit_code == 2 and "for, against or unknown" in bad.output
 
 
 def test_a_suggested_stance_is_stored_as_a_suggestion_only(library: Library, articles: Path) -> None:
@@ -114,13 +121,13 @@ def test_a_suggested_stance_is_stored_as_a_suggestion_only(library: Library, art
     library.set_stance(docs["pro_engagement.txt"].id, "advocate")
 
     def rule(messages: list[BaseMessage]) -> str:
-        return '{"stance": "skeptic"}' if "Limits of Engagement" in messages[-1].content else "not json"
+        return '{"stance": "against"}' if "Limits of Engagement" in messages[-1].content else "not json"
 
     model = ScriptedChatModel(rule=rule, calls=[])
     assert library.suggest_stances([d.id for d in docs.values()], model) == {docs["skeptic.txt"].id: "skeptic"}
     assert len(model.calls) == 1  # a confirmed stance is never second-guessed
     record = library.document(docs["skeptic.txt"].id)
-    assert (record.stance, record.suggested_stance, record.stance_shown) == ("unknown", "skeptic", "unknown (suggested: skeptic)")
+    assert (record.stance, record.suggested_stance, record.stance_shown) == ("unknown", "skeptic", "unknown (suggested: against)")
     assert library.suggest_stances([record.id], model) == {}  # computed once
     text = library.registry.text(record.id)
     shown = excerpt(text)

@@ -71,12 +71,12 @@ def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) ->
     status, table, *_ = client.predict(None, "", "Talks with Arandia reopened the Tessaly rail link after eleven years.",
                                        "Rail notes", "advocate", api_name="/do_ingest")  # fmt: skip
     rows = {row[1]: row for row in table["data"]}
-    assert rows["Rail notes"][-1] == "advocate" and rows["The Limits of Engagement with Arandia"][-1] == "unknown"
+    assert rows["Rail notes"][-1] == "for" and rows["The Limits of Engagement with Arandia"][-1] == "unknown"
     skeptic_id = rows["The Limits of Engagement with Arandia"][0]
     status, table = client.predict(skeptic_id, "skeptic", api_name="/do_set_stance")
-    assert status.endswith("stance skeptic") and service.library.document(skeptic_id).stance == "skeptic"
-    status, html, _ = client.predict("Should Arandia get a non-aggression pledge first?", 0, "engagement advocate", "",
-                                     "skeptic", "", api_name="/do_debate")  # fmt: skip
+    assert status.endswith("stance against") and service.library.document(skeptic_id).stance == "skeptic"
+    status, html, _ = client.predict("Should Arandia get a non-aggression pledge first?", 0, "For", "",
+                                     "Against", "", api_name="/do_debate")  # fmt: skip
     assert status.startswith("Debate ") and html.count('class="card"') == 3 and "<mark>" in html  # the advocate's note holds one sentence
 
 
@@ -88,7 +88,7 @@ def test_debate_downloads_share_one_folder_that_is_not_one_per_debate(running_ap
     before = set(Path(tempfile.gettempdir()).glob("da-debate-*"))
     client = Client(url, verbose=False)
     for motion in ("Should Arandia get a pledge first?", "Should inspectors return to Arandia first?"):
-        status, _, _ = client.predict(motion, 0, "engagement advocate", "", "skeptic", "", api_name="/do_debate")
+        status, _, _ = client.predict(motion, 0, "For", "", "Against", "", api_name="/do_debate")
         assert status.startswith("Debate ")
     assert set(Path(tempfile.gettempdir()).glob("da-debate-*")) == before
     folders = {p.parent for p in Path(tempfile.gettempdir()).glob("da-exports-*/debate-*.md")}
