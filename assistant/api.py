@@ -28,6 +28,7 @@ from starlette.routing import Match
 
 from assistant import prompts, render
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.docx_export import DOCX_MEDIA_TYPE, to_docx
 from assistant.library import UnknownDocumentError, upload_folder
 from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.passage import NumberedPassage
@@ -83,6 +84,13 @@ def _errors(*statuses: int) -> dict[int | str, dict]:
     content = {"application/json": {"schema": ErrorMessage.model_json_schema()}}
     return {status: {"description": _ERROR_CAUSES[status], "content": content,
                      **({"headers": _RETRY_AFTER} if status in (429, 503) else {})} for status in statuses}  # fmt: skip
+
+
+# The Word export: the document's bytes, offered as a download named after the debate.
+_DOCX_RESPONSE = {
+    "description": "The cards grouped by side as a .docx file (Content-Disposition: attachment; filename=debate-N.docx)",
+    "content": {DOCX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+}
 
 
 # NDJSON streams: one JSON object a line, its "type" says which (the schema below is one line's). A
@@ -427,7 +435,7 @@ def _add_search_route(router: APIRouter, service: Service) -> None:
 
 
 def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
-    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards)."""
+    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards, Word)."""
 
     @router.get("/debates", summary="Saved debates, newest first")
     def debates() -> list[dict]:
@@ -453,6 +461,12 @@ def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
                 responses=_errors(404, 422))  # fmt: skip
     def debate_cards(debate_id: DebateId) -> dict:
         return to_json(_debate(service, debate_id))
+
+    @router.get("/debates/{debate_id}/docx", summary="Every card of a saved debate by side, as a Word document",
+                response_class=Response, responses={200: _DOCX_RESPONSE, **_errors(404, 422)})  # fmt: skip
+    def debate_docx(debate_id: DebateId) -> Response:
+        return Response(to_docx(_debate(service, debate_id)), media_type=DOCX_MEDIA_TYPE,
+                        headers={"Content-Disposition": f'attachment; filename="debate-{debate_id}.docx"'})  # fmt: skip
 
 
 def _add_spar_routes(router: APIRouter, service: Service) -> None:

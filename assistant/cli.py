@@ -67,11 +67,14 @@ def _output_file(path: Path | None) -> Path | None:
     return path
 
 
-def _write_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``; a failure the check above could not foresee (disk full, a race) is
-    one clear error with exit 1."""
+def _write_file(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8, or bytes) to ``path``; a failure the check above could not
+    foresee (disk full, a race) is one clear error with exit 1."""
     try:
-        path.write_text(text, encoding="utf-8")
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
     except OSError as exc:
         _fail(f"cannot write {path}: {exc.strerror or exc}", code=1)
 
@@ -443,20 +446,28 @@ def debates() -> None:
 @app.command(name="export")
 def export_debate(
     debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').", **ID_RANGE)],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout).", **OUTPUT)] = None,
-    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side) or json.")] = "markdown",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout; docx needs a file).", **OUTPUT)] = None,
+    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side), docx (the cards by side as a Word document, with -o) or json.")] = "markdown",
 ) -> None:
-    """Write a saved debate as Markdown with a numbered reference list, as a brief, or as JSON."""
+    """Write a saved debate as Markdown with a numbered reference list, as a brief, as a Word document of its cards, or as JSON."""
     from assistant.transcripts import TranscriptStore, to_brief, to_json, to_markdown
 
     writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief,
                "json": lambda d: json.dumps(to_json(d), ensure_ascii=False, indent=2) + "\n"}  # fmt: skip
-    if format_ not in writers:
-        _fail(f"unknown format {format_!r}; use markdown, brief or json")
+    if format_ not in (*writers, "docx"):
+        _fail(f"unknown format {format_!r}; use markdown, brief, docx or json")
+    if format_ == "docx" and output is None:  # binary: written to a terminal it is noise, piped it is easy to lose
+        _fail("docx is a binary format: name the file to write with -o FILE.docx")
     try:
         debate = TranscriptStore(Settings().transcripts_path).get(debate_id)
     except KeyError:
         _fail(f"no debate with id {debate_id}; see 'da debates'")
+    if format_ == "docx":
+        from assistant.docx_export import to_docx
+
+        _write_file(output, to_docx(debate))
+        out.print(f"written to {output}")
+        return
     text = writers[format_](debate)
     if output:
         _write_file(output, text)

@@ -3,7 +3,7 @@
 Tabs: **Ask** (chat with streamed answers; [n] links open the cited passage; a sources
 panel under each answer; follow-ups use the conversation), **Debate** (motion, rounds and
 persona names; turns stream with their speakers; the moderator's summary; Markdown
-download), **Spar** (the user argues one side, the assistant the other: each sentence of the
+and Word downloads), **Spar** (the user argues one side, the assistant the other: each sentence of the
 user's turn is marked supported / contradicted / not found as it is checked, then the
 assistant answers with evidence cards; a scorecard; saved sessions resume), **Library** (upload, URL, paste; progress while ingesting; documents with
 passage counts; delete; rebuild the index) and **Search** (ranked passages).
@@ -40,6 +40,7 @@ from assistant.access import AccessMiddleware, AccessRule, bind_problem, startup
 from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.docx_export import to_docx
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.quote_answer import QuoteFound
@@ -174,7 +175,7 @@ def _personas(adv_name: str, adv_stance: str, sk_name: str, sk_stance: str) -> t
 
 
 def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncIterator[tuple]]:
-    """``do_debate`` over ``service``, writing each finished debate's Markdown into ``exports``."""
+    """``do_debate`` over ``service``, writing each finished debate's Markdown and Word cards into ``exports``."""
 
     async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
         """Stream the turns into the transcript; a closed tab stops the debate (saved as "stopped")."""
@@ -187,7 +188,7 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
         try:
             async for event in stream:
                 if isinstance(event, Queued):
-                    yield _queued_note(event.ahead), gr.update(), gr.update(visible=False)
+                    yield _queued_note(event.ahead), gr.update(), gr.update(visible=False), gr.update(visible=False)
                     continue
                 if isinstance(event, DebateStarted):
                     sources, speakers = event.debate.sources, event.debate.speakers()
@@ -201,11 +202,15 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
                 elif isinstance(event, Debate):
                     path = exports / f"debate-{event.id}.md"  # one file per debate, in the app's one folder
                     path.write_text(to_markdown(event), encoding="utf-8")
+                    cards = exports / f"debate-{event.id}.docx"
+                    cards.write_bytes(await asyncio.to_thread(to_docx, event))
                     html = render.debate_html(speakers, event.turns, event.sources, scope)
-                    yield f"Debate {event.id} saved.", html, gr.update(value=str(path), visible=True)
+                    yield (f"Debate {event.id} saved.", html, gr.update(value=str(path), visible=True),
+                           gr.update(value=str(cards), visible=True))  # fmt: skip
                     return
                 live = (live_role, live_text) if live_role else None
-                yield "Debating…", render.debate_html(speakers, turns, sources, scope, live), gr.update(visible=False)
+                yield ("Debating…", render.debate_html(speakers, turns, sources, scope, live), gr.update(visible=False),
+                       gr.update(visible=False))  # fmt: skip
         except _GENERATION_ERRORS as exc:
             raise gr.Error(str(exc)) from exc
         finally:
@@ -215,7 +220,7 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
 
 
 def _debate_tab(service: Service, exports: Path) -> None:
-    """Motion, rounds and the two sides; the transcript streams, then a Markdown download appears."""
+    """Motion, rounds and the two sides; the transcript streams, then the Markdown and Word downloads appear."""
     do_debate = _debate_handler(service, exports)
     with gr.Tab("Debate", id="debate"):
         motion = gr.Textbox(label="Motion", placeholder="Should Washington offer a peace treaty before denuclearization?",
@@ -231,9 +236,11 @@ def _debate_tab(service: Service, exports: Path) -> None:
         start = gr.Button("Start debate", variant="primary", elem_id="start-debate")
         debate_status = gr.Markdown(elem_id="debate-status")
         transcript = gr.HTML(elem_id="transcript")
-        download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
+        with gr.Row():
+            download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
+            download_docx = gr.DownloadButton("Download cards (Word)", visible=False, elem_id="download-docx")
         start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance],
-                    [debate_status, transcript, download], concurrency_limit=None)  # fmt: skip
+                    [debate_status, transcript, download, download_docx], concurrency_limit=None)  # fmt: skip
 
 
 # --- Spar ---------------------------------------------------------------------------------

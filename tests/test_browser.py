@@ -108,7 +108,7 @@ def test_tour_ingest_ask_click_citation_debate_delete(browser, settings, tmp_pat
         assert [turns.nth(i).locator("strong").first.inner_text() for i in range(5)] == [
             "For", "Against", "For", "Against", "moderator",
         ]  # fmt: skip
-        assert page.locator("#download").is_visible()
+        assert page.locator("#download").is_visible() and page.locator("#download-docx").is_visible()
         _shot(page, "debate")
 
         # Library: delete one document.

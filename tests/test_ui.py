@@ -65,6 +65,11 @@ def test_article_markup_reaches_the_table_verbatim_as_plain_text(running_app) ->
     assert "<b>Bold title</b>" in titles  # kept as text; the browser test checks it is not rendered
 
 
+def _file(download) -> str:
+    """The local path of a downloaded file output (gradio_client returns the update as a dict)."""
+    return download["value"] if isinstance(download, dict) else download
+
+
 def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) -> None:
     url, service = running_app
     client = Client(url, verbose=False)
@@ -75,9 +80,15 @@ def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) ->
     skeptic_id = rows["The Limits of Engagement with Arandia"][0]
     status, table = client.predict(skeptic_id, "skeptic", api_name="/do_set_stance")
     assert status.endswith("stance against") and service.library.document(skeptic_id).stance == "skeptic"
-    status, html, _ = client.predict("Should Arandia get a non-aggression pledge first?", 0, "For", "",
-                                     "Against", "", api_name="/do_debate")  # fmt: skip
+    status, html, markdown, cards = client.predict("Should Arandia get a non-aggression pledge first?", 0,
+                                                   "For", "", "Against", "", api_name="/do_debate")  # fmt: skip
     assert status.startswith("Debate ") and html.count('class="card"') == 3 and "<mark>" in html  # the advocate's note holds one sentence
+    # Both downloads: the transcript as Markdown, the cards as a Word document beside it.
+    assert Path(_file(markdown)).read_text(encoding="utf-8").startswith("# Debate: Should Arandia")
+    from docx import Document
+
+    headings = [p.text for p in Document(_file(cards)).paragraphs if p.style.name == "Heading 1"]
+    assert Path(_file(cards)).name.endswith(".docx") and headings == ["For", "Against"]
 
 
 def test_debate_downloads_share_one_folder_that_is_not_one_per_debate(running_app) -> None:
@@ -88,7 +99,7 @@ def test_debate_downloads_share_one_folder_that_is_not_one_per_debate(running_ap
     before = set(Path(tempfile.gettempdir()).glob("da-debate-*"))
     client = Client(url, verbose=False)
     for motion in ("Should Arandia get a pledge first?", "Should inspectors return to Arandia first?"):
-        status, _, _ = client.predict(motion, 0, "For", "", "Against", "", api_name="/do_debate")
+        status, *_ = client.predict(motion, 0, "For", "", "Against", "", api_name="/do_debate")
         assert status.startswith("Debate ")
     assert set(Path(tempfile.gettempdir()).glob("da-debate-*")) == before
     folders = {p.parent for p in Path(tempfile.gettempdir()).glob("da-exports-*/debate-*.md")}
