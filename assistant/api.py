@@ -28,6 +28,7 @@ from starlette.routing import Match
 
 from assistant import prompts, render
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.flow import flow_dict
 from assistant.library import UnknownDocumentError, upload_folder
 from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.passage import NumberedPassage
@@ -427,7 +428,7 @@ def _add_search_route(router: APIRouter, service: Service) -> None:
 
 
 def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
-    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards)."""
+    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards, flow)."""
 
     @router.get("/debates", summary="Saved debates, newest first")
     def debates() -> list[dict]:
@@ -454,9 +455,15 @@ def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
     def debate_cards(debate_id: DebateId) -> dict:
         return to_json(_debate(service, debate_id))
 
+    @router.get("/debates/{debate_id}/flow",
+                summary="A saved debate's flow sheet: one column per speech, one row per argument, dropped ones marked",
+                responses=_errors(404, 422))  # fmt: skip
+    def debate_flow(debate_id: DebateId) -> dict:
+        return flow_dict(_debate(service, debate_id))
+
 
 def _add_spar_routes(router: APIRouter, service: Service) -> None:
-    """Saved spar sessions: the list, one as JSON (with its next round and scorecard), the scorecard, Markdown."""
+    """Saved spar sessions: the list, one as JSON (with its next round and scorecard), the scorecard, Markdown, flow."""
 
     @router.get("/spar", summary="Saved spar sessions, newest first")
     def spar_sessions() -> list[dict]:
@@ -480,6 +487,12 @@ def _add_spar_routes(router: APIRouter, service: Service) -> None:
     def spar_markdown(session_id: SessionId) -> str:
         session = _spar_session(service, session_id)
         return to_spar_markdown(session, service.spar_chain.scorecard(session))
+
+    @router.get("/spar/{session_id}/flow",
+                summary="A spar session's flow sheet: your claims, the cards that answer them, dropped ones marked",
+                responses=_errors(404, 422))  # fmt: skip
+    def spar_flow(session_id: SessionId) -> dict:
+        return flow_dict(_spar_session(service, session_id))
 
 
 def _add_document_routes(router: APIRouter, service: Service) -> None:

@@ -444,15 +444,18 @@ def debates() -> None:
 def export_debate(
     debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').", **ID_RANGE)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout).", **OUTPUT)] = None,
-    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side) or json.")] = "markdown",
+    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side), "
+                                         "json or flow (the flow sheet as a Markdown table).")] = "markdown",
 ) -> None:
-    """Write a saved debate as Markdown with a numbered reference list, as a brief, or as JSON."""
+    """Write a saved debate as Markdown with a numbered reference list, as a brief, as JSON, or its flow sheet."""
+    from assistant.flow import to_flow_markdown
     from assistant.transcripts import TranscriptStore, to_brief, to_json, to_markdown
 
     writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief,
                "json": lambda d: json.dumps(to_json(d), ensure_ascii=False, indent=2) + "\n"}  # fmt: skip
+    writers["flow"] = to_flow_markdown
     if format_ not in writers:
-        _fail(f"unknown format {format_!r}; use markdown, brief or json")
+        _fail(f"unknown format {format_!r}; use markdown, brief, json or flow")
     try:
         debate = TranscriptStore(Settings().transcripts_path).get(debate_id)
     except KeyError:

@@ -109,6 +109,7 @@ def test_tour_ingest_ask_click_citation_debate_delete(browser, settings, tmp_pat
             "engagement advocate", "skeptic", "engagement advocate", "skeptic", "moderator",
         ]  # fmt: skip
         assert page.locator("#download").is_visible()
+        assert page.locator("#debate-flow table.flow").is_visible()  # the flow sheet, under the finished debate
         _shot(page, "debate")
 
         # Library: delete one document.
