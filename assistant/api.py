@@ -29,6 +29,7 @@ from starlette.routing import Match
 from assistant import prompts, render
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.docx_export import DOCX_MEDIA_TYPE, to_docx
+from assistant.flow import flow_dict
 from assistant.library import UnknownDocumentError, upload_folder
 from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.passage import NumberedPassage
@@ -435,7 +436,7 @@ def _add_search_route(router: APIRouter, service: Service) -> None:
 
 
 def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
-    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards, Word)."""
+    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards, Word, flow)."""
 
     @router.get("/debates", summary="Saved debates, newest first")
     def debates() -> list[dict]:
@@ -468,9 +469,15 @@ def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
         return Response(to_docx(_debate(service, debate_id)), media_type=DOCX_MEDIA_TYPE,
                         headers={"Content-Disposition": f'attachment; filename="debate-{debate_id}.docx"'})  # fmt: skip
 
+    @router.get("/debates/{debate_id}/flow",
+                summary="A saved debate's flow sheet: one column per speech, one row per argument, dropped ones marked",
+                responses=_errors(404, 422))  # fmt: skip
+    def debate_flow(debate_id: DebateId) -> dict:
+        return flow_dict(_debate(service, debate_id))
+
 
 def _add_spar_routes(router: APIRouter, service: Service) -> None:
-    """Saved spar sessions: the list, one as JSON (with its next round and scorecard), the scorecard, Markdown."""
+    """Saved spar sessions: the list, one as JSON (with its next round and scorecard), the scorecard, Markdown, flow."""
 
     @router.get("/spar", summary="Saved spar sessions, newest first")
     def spar_sessions() -> list[dict]:
@@ -494,6 +501,12 @@ def _add_spar_routes(router: APIRouter, service: Service) -> None:
     def spar_markdown(session_id: SessionId) -> str:
         session = _spar_session(service, session_id)
         return to_spar_markdown(session, service.spar_chain.scorecard(session))
+
+    @router.get("/spar/{session_id}/flow",
+                summary="A spar session's flow sheet: your claims, the cards that answer them, dropped ones marked",
+                responses=_errors(404, 422))  # fmt: skip
+    def spar_flow(session_id: SessionId) -> dict:
+        return flow_dict(_spar_session(service, session_id))
 
 
 def _add_document_routes(router: APIRouter, service: Service) -> None:

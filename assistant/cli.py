@@ -447,15 +447,20 @@ def debates() -> None:
 def export_debate(
     debate_id: Annotated[int, typer.Argument(help="Debate id (see 'da debates').", **ID_RANGE)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write (default: stdout; docx needs a file).", **OUTPUT)] = None,
-    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side), docx (the cards by side as a Word document, with -o) or json.")] = "markdown",
+    format_: Annotated[str, typer.Option("--format", "-f", help="markdown (the transcript), brief (every card by side), "
+                                         "docx (the cards by side as a Word document, with -o), json or flow (the flow "
+                                         "sheet as a Markdown table).")] = "markdown",
 ) -> None:
-    """Write a saved debate as Markdown with a numbered reference list, as a brief, as a Word document of its cards, or as JSON."""
+    """Write a saved debate as Markdown with a numbered reference list, as a brief, as a Word document of its cards,
+    as JSON, or its flow sheet."""
+    from assistant.flow import to_flow_markdown
     from assistant.transcripts import TranscriptStore, to_brief, to_json, to_markdown
 
     writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief,
                "json": lambda d: json.dumps(to_json(d), ensure_ascii=False, indent=2) + "\n"}  # fmt: skip
+    writers["flow"] = to_flow_markdown
     if format_ not in (*writers, "docx"):
-        _fail(f"unknown format {format_!r}; use markdown, brief, docx or json")
+        _fail(f"unknown format {format_!r}; use markdown, brief, docx, json or flow")
     if format_ == "docx" and output is None:  # binary: written to a terminal it is noise, piped it is easy to lose
         _fail("docx is a binary format: name the file to write with -o FILE.docx")
     try:

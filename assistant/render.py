@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Collection, Sequence
 
+from assistant.flow import DROPPED, LAST_SPEECH
 from assistant.passage import NumberedPassage, Passage
 from assistant.sides import side_label
 from assistant.text import CITATION as _MARKER
@@ -56,6 +57,11 @@ li.claim .label { font-family: monospace; } li.claim blockquote { margin: 0.2em 
 .mark-not-found { background: #e8e8e8; color: #555; }
 table.scorecard { border-collapse: collapse; margin: 0.4em 0; } table.scorecard th, table.scorecard td { border: 1px solid #ccc; padding: 0.2em 0.6em; }
 table.scorecard td.count { text-align: right; }
+table.flow { border-collapse: collapse; margin: 0.4em 0; font-size: 0.92em; }
+table.flow th, table.flow td { border: 1px solid #ccc; padding: 0.2em 0.5em; vertical-align: top; }
+table.flow th.advocate { border-top: 3px solid #2a7ae2; } table.flow th.skeptic { border-top: 3px solid #d9534f; }
+.flow-cell { margin: 0.15em 0; } .flow-cell .label { font-family: monospace; }
+.flow-cell.dropped { background: #fbe3e1; } .flow-cell .dropped-note { color: #8b1c17; font-weight: 600; }
 """
 
 
@@ -378,3 +384,43 @@ def scorecard_html(card) -> str:
                         for u in card.unused)  # fmt: skip
         unused = f'<div class="unused"><strong>Evidence for your side you did not use</strong><ul>{items}</ul></div>'
     return table + unused
+
+
+# --- flow sheet -------------------------------------------------------------------------------
+def _flow_cell_html(cell) -> str:
+    """One argument: label, text, [n], a claim's mark badge, and what became of it unanswered."""
+    source = f" [{int(cell.source)}]" if cell.source else ""
+    mark = ""
+    if cell.mark:
+        sign = _MARK_SIGNS.get(cell.mark, "")
+        mark = f' <span class="mark mark-{_slug(cell.mark)}">{sign} {html.escape(cell.mark)}</span>'
+    note = ""
+    if cell.status == DROPPED:
+        note = ' <span class="dropped-note">dropped</span>'
+    elif cell.status == LAST_SPEECH:
+        note = ' <span class="flag">last speech</span>'
+    return (
+        f'<div class="flow-cell {html.escape(cell.status.replace("_", "-"))}" data-label="{html.escape(cell.label)}"'
+        f' data-status="{html.escape(cell.status)}"><span class="label">{html.escape(cell.label)}</span> '
+        f"{html.escape(cell.text)}{source}{mark}{note}</div>"
+    )
+
+
+def flow_html(flow) -> str:
+    """The flow sheet as a table (``class="flow"``): one column per speech, one row per argument;
+    each argument a ``div.flow-cell`` with ``data-label`` and ``data-status`` (a dropped one has the
+    class ``dropped`` and says so). Empty when there is nothing to flow. ``flow``: ``assistant.flow.Flow``."""
+    if not flow.columns:
+        return ""
+    head = "".join(
+        f'<th class="{html.escape(c.role)}" data-turn="{int(c.turn)}">{html.escape(c.speaker)} '
+        f"<em>({html.escape(c.kind)})</em></th>"
+        for c in flow.columns
+    )
+    rows = []
+    for row in flow.rows:
+        cells = ["".join(_flow_cell_html(c) for c in column) for column in row.by_column(len(flow.columns))]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    dropped = len(flow.dropped)
+    caption = f"Flow ({dropped} dropped argument{'s' if dropped != 1 else ''})" if dropped else "Flow"
+    return f'<table class="flow"><caption>{caption}</caption><tr>{head}</tr>{"".join(rows)}</table>'

@@ -38,6 +38,7 @@ from assistant.debate import (
     numbered_source,
 )
 from assistant.cancel import GenerationStopped
+from assistant.flow import flow_section
 from assistant.passage import Passage
 from assistant.prompts import Persona
 from assistant.sides import StanceError, opponent, side_label, validate_side
@@ -408,7 +409,8 @@ def scorecard_markdown(card: Scorecard) -> str:
 
 
 def to_spar_markdown(debate: Debate, card: Scorecard) -> str:
-    """A session as Markdown: each user turn with its marks, the assistant's cards, the scorecard, references."""
+    """A session as Markdown: each user turn with its marks, the assistant's cards, the scorecard, the flow
+    sheet, references."""
     lines = [f"# Spar: {debate.motion}", "",
              f"*{debate.created_at}. You argue the {debate.user_side} side; status: {debate.status}.*", ""]  # fmt: skip
     for turn in debate.turns:
@@ -424,5 +426,5 @@ def to_spar_markdown(debate: Debate, card: Scorecard) -> str:
             lines += [card_markdown(c) for c in turn.cards]
         else:
             lines += [turn.text, ""]
-    lines += ["## Scorecard", "", scorecard_markdown(card), "", *references_markdown(debate)]
+    lines += ["## Scorecard", "", scorecard_markdown(card), "", *flow_section(debate), *references_markdown(debate)]
     return "\n".join(lines).rstrip() + "\n"

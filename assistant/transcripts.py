@@ -24,6 +24,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import TypeVar
 
+from assistant.flow import flow_dict, flow_section
 from assistant.passage import NumberedPassage
 from assistant.prompts import MODERATOR_NAME, Persona, source_label
 
@@ -272,7 +273,7 @@ _KIND_TITLES = {"opening": "Opening", "rebuttal": "Rebuttal", "summary": "Summar
 
 
 def to_markdown(debate: Debate) -> str:
-    """The transcript as Markdown: turns with their [n] markers, then the numbered references."""
+    """The transcript as Markdown: turns with their [n] markers, the flow sheet, then the numbered references."""
     speakers = debate.speakers()
     lines = [
         f"# Debate: {debate.motion}",
@@ -291,6 +292,7 @@ def to_markdown(debate: Debate) -> str:
         flagged += [f"repeats an earlier turn: {s}" for s in turn.repeated_sentences]
         if flagged:
             lines += [f"> Flagged: {item}" for item in flagged] + [""]
+    lines += flow_section(debate)
     lines += references_markdown(debate)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -345,7 +347,8 @@ def to_brief(debate: Debate) -> str:
 
 
 def to_json(debate: Debate) -> dict:
-    """Per turn and card: role, tag, quote, passage id, document id, document file name and stance."""
+    """Per turn and card: role, tag, quote, passage id, document id, document file name and stance;
+    and the flow sheet (``assistant.flow``) under "flow"."""
     sources = {s.number: s for s in debate.sources}
 
     def card_dict(card: Card) -> dict:
@@ -364,4 +367,5 @@ def to_json(debate: Debate) -> dict:
              "cards": [card_dict(c) for c in t.cards], "clashes": t.clashes, "cited": t.cited}
             for t in debate.turns
         ],
+        "flow": flow_dict(debate),
     }  # fmt: skip

@@ -3,9 +3,10 @@
 Tabs: **Ask** (chat with streamed answers; [n] links open the cited passage; a sources
 panel under each answer; follow-ups use the conversation), **Debate** (motion, rounds and
 persona names; turns stream with their speakers; the moderator's summary; Markdown
-and Word downloads), **Spar** (the user argues one side, the assistant the other: each sentence of the
-user's turn is marked supported / contradicted / not found as it is checked, then the
-assistant answers with evidence cards; a scorecard; saved sessions resume), **Library** (upload, URL, paste; progress while ingesting; documents with
+and Word downloads; the flow sheet), **Spar** (the user argues one side, the assistant the other: each
+sentence of the user's turn is marked supported / contradicted / not found as it is checked,
+then the assistant answers with evidence cards; a scorecard; the flow sheet; saved sessions
+resume), **Library** (upload, URL, paste; progress while ingesting; documents with
 passage counts; delete; rebuild the index) and **Search** (ranked passages).
 
 Everything from articles or the model is escaped before it is shown (``assistant.render``).
@@ -26,6 +27,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from html import escape as escape_html
 from pathlib import Path
 
@@ -41,6 +43,7 @@ from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
 from assistant.docx_export import to_docx
+from assistant.flow import flow_of
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.quote_answer import QuoteFound
@@ -188,7 +191,7 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
         try:
             async for event in stream:
                 if isinstance(event, Queued):
-                    yield _queued_note(event.ahead), gr.update(), gr.update(visible=False), gr.update(visible=False)
+                    yield _queued_note(event.ahead), gr.update(), gr.update(visible=False), gr.update(visible=False), ""
                     continue
                 if isinstance(event, DebateStarted):
                     sources, speakers = event.debate.sources, event.debate.speakers()
@@ -206,11 +209,12 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
                     cards.write_bytes(await asyncio.to_thread(to_docx, event))
                     html = render.debate_html(speakers, event.turns, event.sources, scope)
                     yield (f"Debate {event.id} saved.", html, gr.update(value=str(path), visible=True),
-                           gr.update(value=str(cards), visible=True))  # fmt: skip
+                           gr.update(value=str(cards), visible=True), _flow_html(event))  # fmt: skip
                     return
                 live = (live_role, live_text) if live_role else None
-                yield ("Debating…", render.debate_html(speakers, turns, sources, scope, live), gr.update(visible=False),
-                       gr.update(visible=False))  # fmt: skip
+                html = render.debate_html(speakers, turns, sources, scope, live)
+                hidden = gr.update(visible=False)
+                yield "Debating…", html, hidden, hidden, ""  # the downloads and the flow come with the finished debate
         except _GENERATION_ERRORS as exc:
             raise gr.Error(str(exc)) from exc
         finally:
@@ -220,7 +224,7 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
 
 
 def _debate_tab(service: Service, exports: Path) -> None:
-    """Motion, rounds and the two sides; the transcript streams, then the Markdown and Word downloads appear."""
+    """Motion, rounds and the two sides; the transcript streams, then the Markdown and Word downloads and the flow sheet appear."""
     do_debate = _debate_handler(service, exports)
     with gr.Tab("Debate", id="debate"):
         motion = gr.Textbox(label="Motion", placeholder="Should Washington offer a peace treaty before denuclearization?",
@@ -239,8 +243,9 @@ def _debate_tab(service: Service, exports: Path) -> None:
         with gr.Row():
             download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
             download_docx = gr.DownloadButton("Download cards (Word)", visible=False, elem_id="download-docx")
+        flow = gr.HTML(elem_id="debate-flow")
         start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance],
-                    [debate_status, transcript, download, download_docx], concurrency_limit=None)  # fmt: skip
+                    [debate_status, transcript, download, download_docx, flow], concurrency_limit=None)  # fmt: skip
 
 
 # --- Spar ---------------------------------------------------------------------------------
@@ -303,6 +308,11 @@ def _spar_files(service: Service, exports: Path, debate: Debate, card: Scorecard
     return str(path), card
 
 
+def _flow_html(debate: Debate) -> str:
+    """The flow sheet shown under a finished debate and under a spar session after each turn."""
+    return render.flow_html(flow_of(debate))
+
+
 def _spar_start_handler(service: Service, exports: Path) -> Callable[..., tuple]:
     """``do_spar_start``: a new saved session (no model: both sides' passages are gathered now)."""
 
@@ -323,7 +333,8 @@ def _spar_start_handler(service: Service, exports: Path) -> Callable[..., tuple]
                   f"({speakers[opponent(side)]}) {DIRECTIONS[opponent(side)]} it.")  # fmt: skip
         html = render.spar_html(speakers, debate.user_side, debate.turns, debate.sources, render.new_scope())
         return (debate.id, status, _next_round_note(service, debate), html, "",
-                gr.update(value=path, visible=True), _sessions_update(service, debate.id))  # fmt: skip
+                gr.update(value=path, visible=True), _sessions_update(service, debate.id),
+                _flow_html(debate))  # fmt: skip
 
     return do_spar_start
 
@@ -337,7 +348,8 @@ def _spar_resume_handler(service: Service, exports: Path) -> Callable[..., tuple
         html = render.spar_html(debate.speakers(), debate.user_side, debate.turns, debate.sources, render.new_scope())
         status = f"{_session_title(debate)} resumed ({debate.status}): you argue the {debate.user_side} side."
         return (debate.id, status, _next_round_note(service, debate), html, render.scorecard_html(card),
-                gr.update(value=path, visible=True), debate.motion, debate.user_side, debate.rounds)  # fmt: skip
+                gr.update(value=path, visible=True), debate.motion, debate.user_side, debate.rounds,
+                _flow_html(debate))  # fmt: skip
 
     return do_spar_resume
 
@@ -367,11 +379,13 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
             raise gr.Error(str(exc)) from exc
         scope, speakers, user = render.new_scope(), debate.speakers(), debate.user_side
         turns, sources, live, box, card = list(debate.turns), debate.sources, None, gr.update(), None
+        flow = _flow_html(debate)  # redrawn when a turn is saved
         stream = service.queue.stream(lambda: chain.play(debate.id, text))
         try:
             async for event in stream:
                 if isinstance(event, Queued):
-                    yield _queued_note(event.ahead), gr.update(), gr.update(), box, gr.update(), gr.update(), gr.update()
+                    yield (_queued_note(event.ahead), gr.update(), gr.update(), box, gr.update(), gr.update(),
+                           gr.update(), gr.update())  # fmt: skip
                     continue
                 if isinstance(event, DebateStarted):
                     sources = event.debate.sources  # grows as claim checks cite new passages
@@ -386,6 +400,7 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                 elif isinstance(event, TurnFinished):
                     turns.append(event.turn)
                     live = None
+                    flow = _flow_html(replace(debate, turns=turns))
                     if event.turn.role == user:
                         box = ""  # saved: the turn is in the transcript now
                 elif isinstance(event, Scorecard):
@@ -397,7 +412,8 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                     score = render.scorecard_html(card) if over or shown_scorecard else gr.update()
                     status = f"{_session_title(event)}: {'finished' if over else 'your turn is answered and saved'}."
                     yield (status, _next_round_note(service, event), html, box, score,
-                           gr.update(value=path, visible=True), _sessions_update(service, event.id))  # fmt: skip
+                           gr.update(value=path, visible=True), _sessions_update(service, event.id),
+                           _flow_html(event))  # fmt: skip
                     return
                 if live is not None and live.checking:
                     note = "The local model is checking the marks the rules gave…"
@@ -406,14 +422,14 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                 else:
                     note = f"The {speakers.get(live.role, live.role)} is answering…"
                 html = render.spar_html(speakers, user, turns, sources, scope, live)
-                yield note, gr.update(), html, box, gr.update(), gr.update(), gr.update()
+                yield note, gr.update(), html, box, gr.update(), gr.update(), gr.update(), flow
         except _GENERATION_ERRORS as exc:
             if box == "":  # the user's turn was saved before the failure: show the session as it was saved
                 saved = chain.session(debate.id)
                 html = render.spar_html(speakers, user, saved.turns, saved.sources, scope)
                 status = f"{_session_title(saved)} ({saved.status}): {_markdown_text(str(exc))}"
                 yield (status, _next_round_note(service, saved), html, box, gr.update(), gr.update(),
-                       _sessions_update(service, saved.id))  # fmt: skip
+                       _sessions_update(service, saved.id), _flow_html(saved))  # fmt: skip
             raise gr.Error(str(exc)) from exc
         finally:
             await stream.aclose()
@@ -423,7 +439,8 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
 
 def _spar_tab(service: Service, exports: Path, demo: gr.Blocks) -> None:
     """Motion, side and rounds (or a saved session); the user's turns and the assistant's answers
-    stream into the transcript; a scorecard on request; the session as Markdown."""
+    stream into the transcript; a scorecard on request; the flow sheet after each saved turn; the
+    session as Markdown."""
     limit = service.settings.spar_max_words
     do_start, do_resume = _spar_start_handler(service, exports), _spar_resume_handler(service, exports)
     do_turn, do_scorecard = _spar_turn_handler(service, exports), _spar_scorecard_handler(service)
@@ -460,16 +477,18 @@ def _spar_tab(service: Service, exports: Path, demo: gr.Blocks) -> None:
             score = gr.Button("Scorecard", elem_id="spar-score")
             download = gr.DownloadButton("Export Markdown", visible=False, elem_id="spar-download")
         scorecard = gr.HTML(elem_id="spar-scorecard")
+        flow = gr.HTML(elem_id="spar-flow")
         session_id = gr.State(None)
 
         count_words = ("(text) => { const n = (text || '').trim().split(/\\s+/).filter(Boolean).length; "
                        f"return n + ' / {limit} words' + (n > {limit} ? ' (over the limit)' : ''); }}")  # fmt: skip
         turn.change(None, turn, words, js=count_words)
         shown = [spar_status, next_round, transcript]
-        start.click(do_start, [motion, side, rounds], [session_id, *shown, scorecard, download, sessions])
-        sessions.input(do_resume, [sessions], [session_id, *shown, scorecard, download, motion, side, rounds])
+        start.click(do_start, [motion, side, rounds], [session_id, *shown, scorecard, download, sessions, flow])
+        sessions.input(do_resume, [sessions], [session_id, *shown, scorecard, download, motion, side, rounds, flow])
         refresh.click(do_spar_sessions, None, sessions)
-        send.click(do_turn, [session_id, turn, scorecard], [*shown, turn, scorecard, download, sessions], concurrency_limit=None)
+        send.click(do_turn, [session_id, turn, scorecard], [*shown, turn, scorecard, download, sessions, flow],
+                   concurrency_limit=None)  # fmt: skip
         score.click(do_scorecard, [session_id], [scorecard])
         demo.load(do_spar_sessions, None, sessions)
 

@@ -31,7 +31,8 @@ TOKEN = "contract-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PAST_SQLITE = 2**63  # one past SQLite's largest integer
 ID_ROUTES = ["/api/debates/{}", "/api/debates/{}/markdown", "/api/debates/{}/brief", "/api/debates/{}/cards",
-             "/api/debates/{}/docx", "/api/spar/{}", "/api/spar/{}/scorecard", "/api/spar/{}/markdown"]  # fmt: skip
+             "/api/debates/{}/docx", "/api/debates/{}/flow", "/api/spar/{}", "/api/spar/{}/scorecard",
+             "/api/spar/{}/markdown", "/api/spar/{}/flow"]  # fmt: skip
 # The routes that wait for the model: fuzzed only a little, in the slow lane.
 MODEL_ROUTES = {("POST", "/api/ask"), ("POST", "/api/debate"), ("POST", "/api/spar")}
 STREAMING_ROUTES = ["/api/ask", "/api/debate", "/api/spar"]

@@ -109,6 +109,7 @@ def test_tour_ingest_ask_click_citation_debate_delete(browser, settings, tmp_pat
             "For", "Against", "For", "Against", "moderator",
         ]  # fmt: skip
         assert page.locator("#download").is_visible() and page.locator("#download-docx").is_visible()
+        assert page.locator("#debate-flow table.flow").is_visible()  # the flow sheet, under the finished debate
         _shot(page, "debate")
 
         # Library: delete one document.

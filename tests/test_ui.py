@@ -80,9 +80,10 @@ def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) ->
     skeptic_id = rows["The Limits of Engagement with Arandia"][0]
     status, table = client.predict(skeptic_id, "skeptic", api_name="/do_set_stance")
     assert status.endswith("stance against") and service.library.document(skeptic_id).stance == "skeptic"
-    status, html, markdown, cards = client.predict("Should Arandia get a non-aggression pledge first?", 0,
-                                                   "For", "", "Against", "", api_name="/do_debate")  # fmt: skip
+    status, html, markdown, cards, flow = client.predict("Should Arandia get a non-aggression pledge first?", 0,
+                                                         "For", "", "Against", "", api_name="/do_debate")  # fmt: skip
     assert status.startswith("Debate ") and html.count('class="card"') == 3 and "<mark>" in html  # the advocate's note holds one sentence
+    assert flow.startswith('<table class="flow">') and flow.count('class="flow-cell') == 3  # the flow sheet, after the debate
     # Both downloads: the transcript as Markdown, the cards as a Word document beside it.
     assert Path(_file(markdown)).read_text(encoding="utf-8").startswith("# Debate: Should Arandia")
     from docx import Document
@@ -115,18 +116,18 @@ def test_spar_tab_marks_each_sentence_then_answers_scores_resumes_and_exports(ru
         client.predict("Talks fail.", "", api_name="/do_spar_turn")
     with pytest.raises(AppError, match="the motion is empty"):
         client.predict(" ", "skeptic", 0, api_name="/do_spar_start")
-    status, note, html, _, download, sessions = client.predict("Should Arandia get a non-aggression pledge first?",
-                                                               "skeptic", 0, api_name="/do_spar_start")  # fmt: skip
+    status, note, html, _, download, sessions, flow = client.predict("Should Arandia get a non-aggression pledge first?",
+                                                                     "skeptic", 0, api_name="/do_spar_start")  # fmt: skip
     session_id = sessions["value"]
     assert status.startswith(f"Session {session_id}, “Should Arandia get a non\\-aggression pledge first?” started")
-    assert "Your opening" in note and "round 1 of 2" in note
+    assert "Your opening" in note and "round 1 of 2" in note and flow == ""  # nothing to flow yet
     too_long = " ".join(["word"] * (service.settings.spar_max_words + 1))
     for bad, message in (("  ", "the turn is empty"), (too_long, "the limit is")):
         with pytest.raises(AppError, match=message):
             client.predict(bad, "", api_name="/do_spar_turn")
     assert service.spar_chain.session(session_id).turns == []  # nothing saved for a refused turn
 
-    status, note, html, box, _, download, _ = client.predict(
+    status, note, html, box, _, download, _, flow = client.predict(
         "Arandia expelled the inspectors in 2019. Talks <b>always</b> fail.", "", api_name="/do_spar_turn")
     assert "Your closing" in note and box == ""
     assert '<li class="claim claim-contradicted" data-mark="contradicted" data-label="U1"' in html
@@ -134,12 +135,13 @@ def test_spar_tab_marks_each_sentence_then_answers_scores_resumes_and_exports(ru
     assert "<b>always" not in html and html.index('data-label="U1"') < html.index('class="card"')
     assert 'data-stance="unknown"' in html  # the one article has no stance: both sides may quote it
     assert "## Opening: you" in Path(download["value"]).read_text(encoding="utf-8")
+    assert 'data-label="U1"' in flow and "Talks &lt;b&gt;always&lt;/b&gt; fail." in flow  # flowed after the turn
 
     card = client.predict(api_name="/do_spar_scorecard")  # on request, mid-session
     assert 'data-complete="false"' in card and 'data-role="skeptic" data-count="contradicted">1<' in card
 
-    status, note, html, box, card, download, sessions = client.predict("Sanctions cut steel imports by seventy percent.",
-                                                                       "", api_name="/do_spar_turn")  # fmt: skip
+    status, note, html, box, card, download, sessions, _ = client.predict(
+        "Sanctions cut steel imports by seventy percent.", "", api_name="/do_spar_turn")
     assert "Session over" in note and 'data-complete="true"' in card
     label = f"#{session_id} Should Arandia get a non-aggression pledge first? (complete, 4 turns)"
     assert sessions["choices"][0] == [label, session_id]
@@ -150,10 +152,11 @@ def test_spar_tab_marks_each_sentence_then_answers_scores_resumes_and_exports(ru
 
     # Another tab (a new client) resumes the saved session.
     other = Client(url, verbose=False)
-    status, note, html, card, _, motion, side, rounds = other.predict(session_id, api_name="/do_spar_resume")
+    status, note, html, card, _, motion, side, rounds, flow = other.predict(session_id, api_name="/do_spar_resume")
     assert "resumed (complete)" in status and "Session over" in note and (motion, side, rounds) == (
         "Should Arandia get a non-aggression pledge first?", "skeptic", 0)
     assert html.count("<li class=\"claim") == 3 and 'data-complete="true"' in card
+    assert flow.count('data-label="U') == 3  # the session's flow sheet comes back with it
 
 
 def test_error_messages_echo_what_was_typed_as_text_never_as_markup(running_app) -> None:
