@@ -224,7 +224,7 @@ def test_cli_writes_docx_only_to_a_file(tmp_path: Path) -> None:
     assert [p.text for p in _styled(document, "Title")] == [MOTION]
     assert _highlighted(next(p for p in document.paragraphs if p.text == FERRY)) == [FERRY_QUOTE]
     unknown = _run("export", str(debate_id), "--format", "odt")
-    assert unknown.exit_code == 2 and "markdown, brief, docx or json" in unknown.output
+    assert unknown.exit_code == 2 and "markdown, brief, docx, json or flow" in unknown.output
     assert _run("export", "42", "--format", "docx", "-o", str(tmp_path / "none.docx")).exit_code == 2
     assert not (tmp_path / "none.docx").exists()
 
