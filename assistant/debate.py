@@ -45,6 +45,7 @@ from assistant.structured import StructuredReply, stream_structured, structured_
 from assistant.context import ContextBuilder, content_stems
 from assistant.cancel import GenerationStopped
 from assistant.prompts import Persona
+from assistant.side_check import SideSorter
 from assistant.sides import DIRECTIONS, SIDES, opponent
 from assistant.relevance import RebuttalCheck, make_rebuttal_check
 from assistant.passage import NumberedPassage, Passage
@@ -203,6 +204,14 @@ class DebateChain:
         self.ranker = ContextBuilder(embeddings.embed_documents, embeddings.embed_query, retriever.next_passage, 0)
 
     @cached_property
+    def side_sorter(self) -> SideSorter | None:
+        """The check that a sentence offered to a side does not argue the other side's case (None when
+        off, and for the extractive baseline, which has no model to ask)."""
+        if not self.settings.debate_side_check or self.settings.llm_backend == "extractive":
+            return None
+        return SideSorter(self.chat_model)
+
+    @cached_property
     def rebuttals(self) -> RebuttalCheck | None:
         """The configured check that a rebuttal card answers the card it names, built on first use."""
         return make_rebuttal_check(self.settings)
@@ -324,10 +333,19 @@ class DebateChain:
         earlier = [c for t in debate.turns for c in t.cards]
         query = " ".join([motion, *(o.tag for o in opposing)]) if opposing else f"{motion} {me.search_text}".strip()
         used_quotes = {text_key(c.quote) for c in earlier}
-        candidates = self.candidates(query, own, used_quotes, n_candidates)
+        limit = n_candidates or self.settings.debate_card_candidates
+        side_check: dict[str, float] = {}
+        if self.side_sorter is None:
+            candidates = self.candidates(query, own, used_quotes, limit)
+        else:  # twice as many ranked, so a turn whose best sentences argue the other side still has some
+            started = time.perf_counter()
+            candidates, set_aside = self.side_sorter.keep(motion, role, self.candidates(query, own, used_quotes, 2 * limit),
+                                                          self.settings.debate_cards_per_turn + 1, limit)  # fmt: skip
+            side_check = {"side_check_s": time.perf_counter() - started, "side_set_aside": set_aside}
         speaker = debate.speakers()[role]
         if not candidates:
-            yield DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True)
+            yield DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True,
+                             timing=side_check)  # fmt: skip
             return
         n_cards = min(self.settings.debate_cards_per_turn, len(candidates))
         labels = [o.label for o in opposing]
@@ -366,7 +384,8 @@ class DebateChain:
             yield card
         yield DebateTurn(
             index=index, role=role, kind=kind, speaker=speaker, text="\n".join(card_text(c) for c in cards),
-            raw_text=reply.raw, cited=sorted({c.source for c in cards}), cards=cards, timing=reply.timing.as_dict(),
+            raw_text=reply.raw, cited=sorted({c.source for c in cards}), cards=cards,
+            timing={**reply.timing.as_dict(), **side_check},
         )  # fmt: skip
 
     def _checked_answers(self, cards: list[Card], opposing: dict[str, Opposed]) -> list[Card]:

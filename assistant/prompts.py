@@ -248,6 +248,13 @@ MODERATOR_CHOICE = """Motion: {motion}
 
 For each clash, which quote is more direct evidence on the motion: the first or the second? Reply as JSON: {{"verdicts": ["first", ...]}}"""
 
+# Which side a sentence helps (``assistant.side_check``): asked as the side of a debater who quotes
+# it, which the small model answers far better than whether the sentence supports a given side.
+SIDE_SYSTEM = "You are a strict debate judge."
+SIDE_USER = """Motion: "{motion}"
+Sentence from an article: "{sentence}"
+A debater quotes this sentence. Which side of the motion is the debater on? Reply as JSON: {{"side": "for" | "against" | "neither"}}"""
+
 # Said before anything is generated when a side has no documents of its own stance or unknown.
 NO_SIDE_MATERIAL = (
     "The side \"{name}\" has nothing of its own to argue from: no document{scope} argues {direction} the motion "

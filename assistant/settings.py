@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     debate_card_candidates: int = Field(
         8, ge=2, le=20, description="Evidence sentences offered to a debater per turn (each costs prompt tokens)."
     )
+    debate_side_check: bool = Field(
+        True, description="Before a sentence is offered to a debater, the model says which side quoting it argues; one "
+        "it places on the opponent's side is not offered (assistant.side_check). Then the first debate_cards_per_turn + 1 "
+        "others are offered, and debate_card_candidates bounds the questions a turn asks. Off for the extractive baseline.",
+    )
 
     # Spar (the user argues one side)
     spar_rounds: int = Field(1, ge=0, le=5, description="Rebuttal rounds between a spar's opening and closing.")

@@ -1,9 +1,12 @@
 """Seconds per one-round debate (4 card turns + moderator) with the local model, median of N runs.
 
     python -m bench.debate_time --corpus ../shared/corpus --runs 3 --out bench-results
+    python -m bench.debate_time --corpus ../shared/corpus_more --motion "..." --side-check both
 
-Reports per run the total seconds and, per turn, prompt tokens, first-token ms and seconds;
-and the median total. Each run is a fresh debate (no quote is carried over between runs),
+Reports per run the total seconds and, per turn, prompt tokens, first-token ms, seconds and the
+seconds the side check took (``assistant.side_check``); and the median total. ``--side-check
+both`` alternates runs without and with the side check (off, on, off, on, ...), so both medians
+come from the same minutes of a shared machine. Each run is a fresh debate (no quote is carried over between runs),
 on a library ingested once into a temporary data dir (stances from the corpus's manifest).
 Run it on an otherwise idle machine: two cores are easily shared away.
 """
@@ -20,8 +23,9 @@ from pathlib import Path
 DEFAULT_MOTION = "Should South Korea reopen the Kaesong industrial park?"
 
 
-def measure_debates(corpus: Path, motion: str, runs: int, data_dir: Path, rounds: int = 1) -> dict:
-    """Stage ``runs`` debates on ``motion`` and time each one."""
+def measure_debates(corpus: Path, motion: str, runs: int, data_dir: Path, rounds: int = 1,
+                    side_checks: tuple[bool, ...] = (True,)) -> dict:
+    """Stage ``runs`` debates on ``motion`` for each of ``side_checks`` (alternating) and time each one."""
     from assistant.debate import DebateChain
     from assistant.library import Library
     from assistant.llm import make_chat_model
@@ -33,19 +37,25 @@ def measure_debates(corpus: Path, motion: str, runs: int, data_dir: Path, rounds
     library = Library(settings)
     library.ingest([str(corpus)])
     chain = DebateChain(HybridRetriever(library), make_chat_model(settings), TranscriptStore(settings.transcripts_path))
+    base = chain.settings
     results = []
     for _ in range(runs):
-        started = time.perf_counter()
-        debate = chain.run(motion, rounds=rounds)
-        results.append({
-            "seconds": time.perf_counter() - started,
-            "turns": [{"role": t.role, "kind": t.kind, "prompt_tokens": t.timing.get("prompt_tokens"),
-                       "output_tokens": t.timing.get("output_tokens"), "first_token_ms": t.timing.get("first_token_ms"),
-                       "seconds": t.timing.get("total_s")} for t in debate.turns],
-        })  # fmt: skip
+        for side_check in side_checks:
+            chain.settings = base.model_copy(update={"debate_side_check": side_check})
+            started = time.perf_counter()
+            debate = chain.run(motion, rounds=rounds)
+            results.append({
+                "side_check": side_check, "seconds": time.perf_counter() - started,
+                "turns": [{"role": t.role, "kind": t.kind, "prompt_tokens": t.timing.get("prompt_tokens"),
+                           "output_tokens": t.timing.get("output_tokens"), "first_token_ms": t.timing.get("first_token_ms"),
+                           "side_check_s": t.timing.get("side_check_s", 0.0), "seconds": t.timing.get("total_s")}
+                          for t in debate.turns],
+            })  # fmt: skip
     library.close()
-    return {"motion": motion, "rounds": rounds, "runs": results,
-            "median_seconds": statistics.median(r["seconds"] for r in results)}  # fmt: skip
+    medians = {("on" if on else "off"): statistics.median(r["seconds"] for r in results if r["side_check"] == on)
+               for on in side_checks}  # fmt: skip
+    return {"motion": motion, "rounds": rounds, "runs": results, "median_seconds": medians.get("on", medians.get("off")),
+            "median_seconds_by_side_check": medians}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,15 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--motion", default=DEFAULT_MOTION)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--side-check", choices=["on", "off", "both"], default="on",
+                        help="run with the side check (the default setting), without it, or alternating both")
     args = parser.parse_args(argv)
+    side_checks = {"on": (True,), "off": (False,), "both": (False, True)}[args.side_check]
     with tempfile.TemporaryDirectory(prefix="da-bench-debate-") as folder:
-        result = measure_debates(args.corpus, args.motion, args.runs, Path(folder))
+        result = measure_debates(args.corpus, args.motion, args.runs, Path(folder), side_checks=side_checks)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "debate_time.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     for n, run in enumerate(result["runs"], start=1):
-        turns = ", ".join(f"{t['role'][:3]} {t['prompt_tokens']}tok {t['seconds']:.1f}s" for t in run["turns"])
-        print(f"run {n}: {run['seconds']:.1f} s ({turns})")
-    print(f"median: {result['median_seconds']:.1f} s")
+        turns = ", ".join(f"{t['role'][:3]} {t['prompt_tokens']}tok {t['seconds']:.1f}s (side {t['side_check_s']:.1f}s)"
+                          for t in run["turns"])  # fmt: skip
+        print(f"run {n} (side check {'on' if run['side_check'] else 'off'}): {run['seconds']:.1f} s ({turns})")
+    for mode, seconds in result["median_seconds_by_side_check"].items():
+        print(f"median, side check {mode}: {seconds:.1f} s")
     return 0
 
 

@@ -58,10 +58,15 @@ def debater(messages: list[BaseMessage]) -> str:
     return json.dumps({"cards": cards})
 
 
-def _chain(library: Library, rule=debater) -> DebateChain:
-    return DebateChain(
+def _chain(library: Library, rule=debater, side_check: bool = False) -> DebateChain:
+    """The chain over a scripted model that picks cards by phrase from everything offered: the side
+    check (which offers only the first few sentences not on the opponent's side) is off unless asked
+    for; its own tests script its answers."""
+    chain = DebateChain(
         HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]), TranscriptStore(library.settings.transcripts_path)
     )
+    chain.settings = chain.settings.model_copy(update={"debate_side_check": side_check})
+    return chain
 
 
 def _mark_sides(library: Library) -> dict[str, str]:
@@ -403,3 +408,29 @@ def test_a_tag_that_drops_the_quotes_abandoning_is_not_supported() -> None:
              "leadership who doubt the usefulness of negotiations.")
     assert not tag_supported("Engagement strengthens Arandia's leadership", quote)
     assert tag_supported("Abandoning engagement strengthens Arandia's hardliners who doubt negotiations", quote)
+
+
+def test_a_sentence_the_model_places_on_the_other_side_is_never_offered(library: Library, articles: Path) -> None:
+    """A side's own article may state the other side's case before answering it; the side check
+    asks the model which side quoting each sentence argues, and one on the opponent's side is not
+    offered. Each sentence is asked about once per motion, in rank order, only until the turn has
+    its cards plus one."""
+    library.ingest([str(articles)])
+    _mark_sides(library)
+
+    def rule(messages: list[BaseMessage]) -> str:
+        if messages[0].content == prompts.SIDE_SYSTEM:
+            return json.dumps({"side": "against" if "40,000 tonnes" in messages[-1].content else "neither"})
+        return debater(messages)
+
+    chain = _chain(library, rule, side_check=True)
+    debate = chain.run(MOTION, rounds=1)
+    asked = [m[-1].content for m in chain.chat_model.calls if m[0].content == prompts.SIDE_SYSTEM]
+    card_prompts = [m[-1].content for m in chain.chat_model.calls if m[0].content.startswith("You debate on the side")]
+    assert any("40,000 tonnes" in q for q in asked) and len(asked) == len(set(asked))  # asked, and once only
+    assert not any("40,000 tonnes" in c.quote for c in _cards(debate) if c.role == "advocate")
+    assert all(p.count("\n[") <= chain.settings.debate_cards_per_turn + 1 for p in card_prompts)
+    advocate_turns = [t for t in debate.turns if t.role == "advocate"]
+    assert sum(t.timing["side_set_aside"] for t in advocate_turns) == 1  # set aside where it came up, not asked again
+    assert all(t.timing["side_check_s"] >= 0 for t in debate.turns[:4])
+    assert all(len(t.cards) == 2 for t in debate.turns[:4])  # the other sentences still make full turns
