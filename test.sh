@@ -5,7 +5,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$root/scripts/bootstrap.sh"
-bash "$root/scripts/ensure_chromium.sh"
-bash "$root/scripts/ensure_office.sh"
+bash "$root/scripts/ensure_test_tools.sh"
 cd "$root"
 exec .venv/bin/python -m pytest "$@"

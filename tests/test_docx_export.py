@@ -156,9 +156,9 @@ def test_a_card_whose_offsets_do_not_hold_its_quote_is_found_by_its_text() -> No
 def _libreoffice_convert(docx: Path, fmt: str, profile: Path) -> Path:
     """``docx`` converted by LibreOffice, headless, with its own profile (parallel runs share none)."""
     libreoffice = shutil.which("libreoffice")
-    # Like Chromium for the browser tests, LibreOffice is installed by ./test.sh (scripts/ensure_office.sh):
+    # Like Chromium for the browser tests, LibreOffice is installed by ./test.sh (scripts/ensure_test_tools.sh):
     # when it is missing the test fails rather than skips, so CI cannot pass without opening the document.
-    assert libreoffice, "libreoffice is missing: run scripts/ensure_office.sh"
+    assert libreoffice, "libreoffice is missing: run scripts/ensure_test_tools.sh"
     out_dir = docx.parent / fmt
     converted = subprocess.run(
         [libreoffice, f"-env:UserInstallation={profile.as_uri()}", "--headless", "--norestore", "--convert-to", fmt,
@@ -179,7 +179,7 @@ def _flat(text: str) -> str:
 @pytest.mark.slow  # starts LibreOffice twice (about 3 s)
 def test_libreoffice_opens_the_document_prints_tag_cite_and_quote_and_highlights_the_quote(tmp_path: Path) -> None:
     pdftotext = shutil.which("pdftotext")
-    assert pdftotext, "pdftotext is missing: run scripts/ensure_office.sh"
+    assert pdftotext, "pdftotext is missing: run scripts/ensure_test_tools.sh"
     docx = tmp_path / "debate-7.docx"
     docx.write_bytes(to_docx(_debate()))
     pdf = _libreoffice_convert(docx, "pdf", tmp_path / "lo-profile")
