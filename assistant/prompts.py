@@ -120,7 +120,8 @@ class Persona:
     already searches only its own side's documents, and words added for one topic ("engagement")
     help that topic's motions only. On the ten dev debate motions over two topics, the expected
     quote was among the offered sentences for 7 with the motion alone, as with the old
-    engagement words (README, Debates).
+    engagement words; among the debate's first five sources the old words found it for one more
+    seed-corpus motion, whose quote holds "dialogue" (README, Debates and the CI gate).
     """
 
     name: str

@@ -10,8 +10,8 @@ sentence it places on the opponent's side is not offered. Neither is kept: backg
 wrong, only weak. Measured on 61 candidate sentences of 4 motions over two topics, labelled by
 hand (README, Debates): of 22 that argue the opponent's case 14 are set aside; of 22 that argue
 the side's own case 2 are. A Yes/No question on one side ("does it give a reason to vote for
-...?") said Yes to both kinds alike, and the bare Yes/No judge's three-way answer set aside 6 of
-the 22 good ones, so neither is used.
+...?") said Yes to both kinds alike, and the same three-way question as a raw completion under a
+one-word grammar (as the Yes/No judge decodes) set aside 6 of the 22 good ones: neither is used.
 
 Sentences are asked about in rank order only until the turn has enough (its cards plus one, for
 the model to choose among), so a turn costs a few short model calls; each answer is kept per
@@ -31,8 +31,8 @@ from assistant.sides import DIRECTIONS, opponent
 from assistant.structured import structured_reply
 
 NEITHER = "neither"
-SIDES = ("for", "against", NEITHER)
-SCHEMA = {"type": "object", "properties": {"side": {"type": "string", "enum": list(SIDES)}}, "required": ["side"]}
+ANSWERS = ("for", "against", NEITHER)
+SCHEMA = {"type": "object", "properties": {"side": {"type": "string", "enum": list(ANSWERS)}}, "required": ["side"]}
 # Answers kept before the oldest are forgotten (a long-running server sees many motions).
 MAX_REMEMBERED = 4096
 
@@ -59,7 +59,7 @@ class SideSorter:
             side = reply.get("side") if reply else None
             if len(self._answers) >= MAX_REMEMBERED:
                 self._answers.clear()
-            self._answers[key] = side if side in SIDES else NEITHER
+            self._answers[key] = side if side in ANSWERS else NEITHER
         return self._answers[key]
 
     def keep(self, motion: str, role: str, candidates: Sequence[Candidate], wanted: int,

@@ -41,7 +41,7 @@ from assistant.cancel import GenerationStopped
 from assistant.flow import flow_section
 from assistant.passage import Passage
 from assistant.prompts import Persona
-from assistant.sides import StanceError, opponent, side_label, validate_side
+from assistant.sides import DIRECTIONS, StanceError, opponent, side_label, validate_side
 from assistant.retrieval import validate_query, validate_text
 from assistant.text import split_sentences
 from assistant.transcripts import (
@@ -412,7 +412,8 @@ def to_spar_markdown(debate: Debate, card: Scorecard) -> str:
     """A session as Markdown: each user turn with its marks, the assistant's cards, the scorecard, the flow
     sheet, references."""
     lines = [f"# Spar: {debate.motion}", "",
-             f"*{debate.created_at}. You argue the {debate.user_side} side; status: {debate.status}.*", ""]  # fmt: skip
+             f"*{debate.created_at}. You argue {DIRECTIONS.get(debate.user_side or '', '')} the motion; status: {debate.status}.*",
+             ""]  # fmt: skip
     for turn in debate.turns:
         lines += [f"## {turn.kind.capitalize()}: {turn.speaker}", ""]
         if turn.claims:

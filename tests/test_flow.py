@@ -205,6 +205,7 @@ def api(settings):
     service.close()
 
 
+@pytest.mark.slow  # the spar route builds the spar chain (the embedding model): seconds, so the slow lane
 def test_api_serves_the_flow_of_a_debate_and_of_a_spar_session(api) -> None:
     client, service = api
     debate_id, spar_id = _save(service.transcripts, _debate()), _save(service.transcripts, _spar())
