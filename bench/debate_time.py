@@ -36,12 +36,14 @@ def measure_debates(corpus: Path, motion: str, runs: int, data_dir: Path, rounds
     settings = Settings(data_dir=data_dir, stance_suggestions=False)
     library = Library(settings)
     library.ingest([str(corpus)])
-    chain = DebateChain(HybridRetriever(library), make_chat_model(settings), TranscriptStore(settings.transcripts_path))
-    base = chain.settings
+    retriever, model, store = HybridRetriever(library), make_chat_model(settings), TranscriptStore(settings.transcripts_path)
     results = []
     for _ in range(runs):
         for side_check in side_checks:
-            chain.settings = base.model_copy(update={"debate_side_check": side_check})
+            # A fresh chain each run: the side check remembers its answers, and a run that found them
+            # remembered would time a debate nobody starts cold.
+            chain = DebateChain(retriever, model, store)
+            chain.settings = settings.model_copy(update={"debate_side_check": side_check})
             started = time.perf_counter()
             debate = chain.run(motion, rounds=rounds)
             results.append({
