@@ -456,9 +456,8 @@ def export_debate(
     from assistant.flow import to_flow_markdown
     from assistant.transcripts import TranscriptStore, to_brief, to_json, to_markdown
 
-    writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief,
+    writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief, "flow": to_flow_markdown,
                "json": lambda d: json.dumps(to_json(d), ensure_ascii=False, indent=2) + "\n"}  # fmt: skip
-    writers["flow"] = to_flow_markdown
     if format_ not in (*writers, "docx"):
         _fail(f"unknown format {format_!r}; use markdown, brief, docx, json or flow")
     if format_ == "docx" and output is None:  # binary: written to a terminal it is noise, piped it is easy to lose

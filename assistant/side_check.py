@@ -28,11 +28,10 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from assistant import prompts
 from assistant.cards import Candidate, text_key
 from assistant.sides import DIRECTIONS, opponent
-from assistant.structured import structured_reply
+from assistant.structured import choice
 
 NEITHER = "neither"
 ANSWERS = ("for", "against", NEITHER)
-SCHEMA = {"type": "object", "properties": {"side": {"type": "string", "enum": list(ANSWERS)}}, "required": ["side"]}
 # Answers kept before the oldest are forgotten (a long-running server sees many motions).
 MAX_REMEMBERED = 4096
 
@@ -55,11 +54,10 @@ class SideSorter:
         if key not in self._answers:
             user = prompts.SIDE_USER.format(motion=prompts.source_line(motion), sentence=prompts.source_line(sentence))
             messages = [SystemMessage(prompts.SIDE_SYSTEM), HumanMessage(user)]
-            reply = structured_reply(self.chat_model, messages, SCHEMA, self.max_tokens).parsed
-            side = reply.get("side") if reply else None
+            side = choice(self.chat_model, messages, "side", ANSWERS, self.max_tokens)
             if len(self._answers) >= MAX_REMEMBERED:
                 self._answers.clear()
-            self._answers[key] = side if side in ANSWERS else NEITHER
+            self._answers[key] = side or NEITHER
         return self._answers[key]
 
     def keep(self, motion: str, role: str, candidates: Sequence[Candidate], wanted: int,

@@ -18,7 +18,6 @@ API and the Markdown export, and a session resumes after a restart from what was
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace

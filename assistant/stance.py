@@ -14,15 +14,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.structured import structured_reply
+from assistant.structured import choice
 from assistant.passage import UNKNOWN_STANCE
 from ingest.injection import set_aside_removed
 from assistant.sides import ALIASES, validate_stance
 
 OPENING_CHARS = 700
 CLOSING_CHARS = 500
-REPLIES = [*ALIASES, UNKNOWN_STANCE]  # "for", "against", "unknown": what the motion question asks
-SCHEMA = {"type": "object", "properties": {"stance": {"type": "string", "enum": REPLIES}}, "required": ["stance"]}
+REPLIES = (*ALIASES, UNKNOWN_STANCE)  # "for", "against", "unknown": what the motion question asks
 
 
 def excerpt(text: str) -> str:
@@ -54,6 +53,5 @@ def suggest_stance(chat_model: BaseChatModel, text: str, motion: str = "") -> st
     motion = " ".join(motion.split())
     question = prompts.STANCE_QUESTION_MOTION.format(motion=motion) if motion else prompts.STANCE_QUESTION_OWN
     messages = [SystemMessage(prompts.STANCE_SYSTEM), HumanMessage(prompts.STANCE_USER.format(excerpt=shown, question=question))]
-    reply = structured_reply(chat_model, messages, SCHEMA, 12).parsed
-    stance = reply.get("stance") if reply else None
-    return validate_stance(stance) if stance in REPLIES else UNKNOWN_STANCE
+    stance = choice(chat_model, messages, "stance", REPLIES, 12)
+    return validate_stance(stance) if stance else UNKNOWN_STANCE

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,16 @@ def structured_reply(chat_model: BaseChatModel, messages: list[BaseMessage], sch
         pass
     assert isinstance(reply, StructuredReply)
     return reply
+
+
+def choice(chat_model: BaseChatModel, messages: list[BaseMessage], field: str, options: Sequence[str],
+           max_tokens: int) -> str | None:
+    """One of ``options``: the model's reply ``{field: option}`` under a schema that allows only them,
+    or None when the reply is unusable (the extractive baseline, a server ignoring the schema)."""
+    schema = {"type": "object", "properties": {field: {"type": "string", "enum": list(options)}}, "required": [field]}
+    parsed = structured_reply(chat_model, messages, schema, max_tokens).parsed
+    answer = parsed.get(field) if parsed else None
+    return answer if answer in options else None
 
 
 def stream_structured(
