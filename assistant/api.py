@@ -27,7 +27,7 @@ from starlette.formparsers import MultiPartException
 from starlette.routing import Match
 
 from assistant import prompts, render
-from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
 from assistant.docx_export import DOCX_MEDIA_TYPE, to_docx
 from assistant.flow import flow_dict
 from assistant.library import UnknownDocumentError, upload_folder
@@ -98,6 +98,14 @@ _DOCX_RESPONSE = {
 # stream whose 200 went out ends with an "error" line instead of a status when something fails.
 ASK_LINES = ("queued", "sources", "quote", "token", "checked", "answer", "error")
 DEBATE_LINES = ("queued", "start", "turn_start", "token", "card", "turn", "debate", "error")
+BALLOT_DOC = (
+    "The last turn is the judge's ballot (role `moderator`, kind `summary`). Its `clashes` list each clash: "
+    "`number`, `argument` (the card answered), `answer` (the card answering it), `winner` (the label of the card "
+    "that holds it) and `reason`. Its `ballot` object holds `criterion`, `clashes`, `dropped` (labels of the "
+    "arguments the other side could answer and did not), `unweighed` (labels no later speech could name, so not weighed), `decisive` (the clash "
+    "the judge weighs most on the criterion, counted twice; null when none was named), `score` (per side), "
+    "`decision` (`advocate` or `skeptic`: the side that wins) and `rfd` (the reason for decision, citing cards only)."
+)
 SPAR_LINES = ("session", "queued", "mark", "turn_start", "token", "card", "turn", "scorecard", "spar", "error")
 
 
@@ -148,6 +156,8 @@ class DebateRequest(BaseModel):
     advocate: PersonaModel | None = None
     skeptic: PersonaModel | None = None
     doc_ids: list[str] | None = None
+    criterion: str | None = Field(None, description="What the judge's ballot weighs the clashes by, for example "
+                                                    "\"impact on regional security\" (default: the most direct evidence on the motion).")
 
 
 class SparRequest(BaseModel):
@@ -361,7 +371,7 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
             _ask_event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
         )  # fmt: skip
 
-    @router.post("/debate", summary="Stage a debate; streamed as NDJSON",
+    @router.post("/debate", summary="Stage a debate; streamed as NDJSON", description=BALLOT_DOC,
                  status_code=200, response_class=GenerationResponse,
                  responses={200: _ndjson(DEBATE_LINES), **_errors(400, 404, 422, 503)})  # fmt: skip
     def debate(request: DebateRequest):
@@ -371,10 +381,11 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
         _check_doc_ids(service, request.doc_ids)
         if request.rounds is not None and request.rounds > service.settings.debate_max_rounds:
             raise HTTPException(422, f"rounds must be at most {service.settings.debate_max_rounds}")
+        criterion = check_criterion(request.criterion)  # DebateError: 422
         # Chain errors become an "error" line; a client that goes away stops the debate (saved as "stopped").
         return GenerationResponse(
             service.queue,
-            lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids),
+            lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids, criterion),
             _debate_event,
         )
 

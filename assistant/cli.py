@@ -364,10 +364,11 @@ def debate(
     skeptic: Annotated[Optional[str], typer.Option(help="Name of the side against.")] = None,
     skeptic_stance: Annotated[Optional[str], typer.Option(help="What that side argues.")] = None,
     doc: Annotated[Optional[list[str]], typer.Option(help="Only these document ids (repeatable).")] = None,
+    criterion: Annotated[Optional[str], typer.Option(help="What the judge weighs clashes by (default: the most direct evidence on the motion).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="llamacpp, openai or extractive (default: settings).")] = None,
     export: Annotated[Optional[Path], typer.Option(help="Also write the transcript as Markdown here.", **OUTPUT)] = None,
 ) -> None:
-    """Stage a cited debate: two openings, rebuttal rounds, a moderator's summary. Saved; see 'da debates'."""
+    """Stage a cited debate: two openings, rebuttal rounds, the judge's ballot. Saved; see 'da debates'."""
     from assistant import prompts
     from assistant.debate import CardMade, DebateChain, TurnFinished, TurnStarted, TurnText
     from assistant.retrieval import HybridRetriever
@@ -384,7 +385,7 @@ def debate(
     result = None
     carded: set[int] = set()  # turns shown as cards (their TurnText repeats the cards as plain lines)
     try:
-        for event in chain.stream(motion, rounds, doc_ids=doc, **sides):
+        for event in chain.stream(motion, rounds, doc_ids=doc, criterion=criterion, **sides):
             if isinstance(event, TurnStarted):
                 _print_speaker(event)
             elif isinstance(event, CardMade):

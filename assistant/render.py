@@ -383,7 +383,11 @@ def scorecard_html(card) -> str:
         items = "".join(f'<li data-source="{int(u.source)}">“{html.escape(u.quote)}” [{int(u.source)}]</li>'
                         for u in card.unused)  # fmt: skip
         unused = f'<div class="unused"><strong>Evidence for your side you did not use</strong><ul>{items}</ul></div>'
-    return table + unused
+    ballot = ""
+    if card.ballot_text:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in card.ballot_text.splitlines())
+        ballot = f'<div class="ballot" id="spar-ballot"><strong>Ballot</strong><ul>{items}</ul></div>'
+    return table + unused + ballot
 
 
 # --- flow sheet -------------------------------------------------------------------------------

@@ -142,7 +142,11 @@ class Settings(BaseSettings):
     # Debate
     debate_rounds: int = Field(1, ge=0, description="Rebuttal rounds between the openings and the summary.")
     debate_max_rounds: int = Field(5, ge=0)
-    debate_k_per_side: int = Field(4, ge=1, le=20, description="Passages each side's search adds to the shared list.")
+    debate_k_per_side: int = Field(
+        8, ge=1, le=20, description="Passages each side's search adds to the shared list. 8, not 4: an article often "
+        "states the other side's case before answering it, the side check sets those sentences aside, and from 4 "
+        "passages the side for rent control was left with nothing to quote (README, Debates).",
+    )
     debate_turn_max_tokens: int = Field(200, ge=16, le=4096)
     debate_cards_per_turn: int = Field(2, ge=1, le=3, description="Evidence cards in each debater's turn.")
     debate_card_candidates: int = Field(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from assistant import prompts
+from assistant.ballot import Ballot, ballot_lines, judge_ballot
 from assistant.cards import text_key
 from assistant.debate import (
     CardMade,
@@ -117,11 +118,14 @@ class UnusedCard:
 
 @dataclass
 class Scorecard:
-    """Per side: claims made, supported, contradicted, unfounded; and what the user could have used."""
+    """Per side: claims made, supported, contradicted, unfounded; what the user could have used; and,
+    once the session is over, the judge's ballot (``assistant.ballot``) and its text."""
 
     sides: list[SideScore]
     unused: list[UnusedCard] = field(default_factory=list)
     complete: bool = False
+    ballot: Ballot | None = None
+    ballot_text: str = ""
 
 
 SparEvent = DebateStarted | ClaimMarked | TurnStarted | TurnText | CardMade | TurnFinished | Scorecard | Debate
@@ -394,7 +398,13 @@ class SparChain:
         own = self._own(debate, user)
         query = f"{debate.motion} {(debate.advocate if user == 'advocate' else debate.skeptic).search_text}".strip()
         unused = [UnusedCard(c.source, c.sentence.text) for c in self.debates.candidates(query, own, used)][:UNUSED_CARDS]
-        return Scorecard(sides, unused, complete=self.is_over(debate))
+        complete = self.is_over(debate)
+        if not complete:
+            return Scorecard(sides, unused, complete=False)
+        # Decided from the saved turns alone (no model call, so every view of it is the same): the
+        # default criterion, no decisive clash.
+        ballot, _ = judge_ballot(None, debate.motion, debate)
+        return Scorecard(sides, unused, True, ballot, "\n".join(ballot_lines(ballot, debate)))
 
 
 def scorecard_markdown(card: Scorecard) -> str:
@@ -404,6 +414,8 @@ def scorecard_markdown(card: Scorecard) -> str:
     if card.unused:
         lines += ["", "Evidence for your side you did not use:", ""]
         lines += [f"- “{u.quote}” [{u.source}]" for u in card.unused]
+    if card.ballot_text:
+        lines += ["", "Ballot:", "", *(f"- {line}" for line in card.ballot_text.splitlines())]
     return "\n".join(lines)
 
 

@@ -128,7 +128,10 @@ class DebateTurn:
     # Each checked sentence: text, supported, reason, evidence spans (passage_id, number, start, end, text).
     sentences: list[dict] = field(default_factory=list)
     cards: list[Card] = field(default_factory=list)  # empty for the moderator and for older debates
-    clashes: list[dict] = field(default_factory=list)  # moderator: {"cards": [label, label], "more_direct": label}
+    # The judge's turn: each clash as ``assistant.ballot.ClashCall`` fields (older debates: {"cards": [label,
+    # label], "more_direct": label}), and the whole ballot (``Ballot.as_dict``; empty before ballots existed).
+    clashes: list[dict] = field(default_factory=list)
+    ballot: dict = field(default_factory=dict)
     claims: list[ClaimCheck] = field(default_factory=list)  # a user's spar turn: each sentence checked
 
 
@@ -272,6 +275,11 @@ def _turn_from_json(data: str) -> DebateTurn:
 _KIND_TITLES = {"opening": "Opening", "rebuttal": "Rebuttal", "summary": "Summary"}
 
 
+def turn_title(turn: DebateTurn) -> str:
+    """"Opening", "Rebuttal", "Closing"; the judge's turn is a "Ballot" (a "Summary" in debates saved before ballots)."""
+    return "Ballot" if turn.ballot else _KIND_TITLES.get(turn.kind, turn.kind.capitalize())
+
+
 def to_markdown(debate: Debate) -> str:
     """The transcript as Markdown: turns with their [n] markers, the flow sheet, then the numbered references."""
     speakers = debate.speakers()
@@ -286,7 +294,7 @@ def to_markdown(debate: Debate) -> str:
     ]
     for turn in debate.turns:
         body = "\n".join(card_markdown(card) for card in turn.cards) if turn.cards else turn.text.replace("\n", "\n\n")
-        lines += [f"## {_KIND_TITLES.get(turn.kind, turn.kind)}: {turn.speaker}", "", body, ""]
+        lines += [f"## {turn_title(turn)}: {turn.speaker}", "", body, ""]
         flagged = [f"no citation: {s}" for s in turn.uncited_sentences]
         flagged += [f"not supported by its source: {s}" for s in turn.unsupported_sentences]
         flagged += [f"repeats an earlier turn: {s}" for s in turn.repeated_sentences]

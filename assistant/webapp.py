@@ -2,10 +2,10 @@
 
 Tabs: **Ask** (chat with streamed answers; [n] links open the cited passage; a sources
 panel under each answer; follow-ups use the conversation), **Debate** (motion, rounds and
-persona names; turns stream with their speakers; the moderator's summary; Markdown
+persona names, a judging criterion; turns stream with their speakers; the judge's ballot; Markdown
 and Word downloads; the flow sheet), **Spar** (the user argues one side, the assistant the other: each
 sentence of the user's turn is marked supported / contradicted / not found as it is checked,
-then the assistant answers with evidence cards; a scorecard; the flow sheet; saved sessions
+then the assistant answers with evidence cards; a scorecard, with the ballot at the end; the flow sheet; saved sessions
 resume), **Library** (upload, URL, paste; progress while ingesting; documents with
 passage counts; delete; rebuild the index) and **Search** (ranked passages).
 
@@ -41,7 +41,8 @@ from assistant import prompts, render
 from assistant.access import AccessMiddleware, AccessRule, bind_problem, startup_note
 from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
-from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_personas
+from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
+from assistant.ballot import DEFAULT_CRITERION
 from assistant.docx_export import to_docx
 from assistant.flow import flow_of
 from assistant.library import UnknownDocumentError
@@ -180,14 +181,19 @@ def _personas(adv_name: str, adv_stance: str, sk_name: str, sk_stance: str) -> t
 def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncIterator[tuple]]:
     """``do_debate`` over ``service``, writing each finished debate's Markdown and Word cards into ``exports``."""
 
-    async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str):
+    async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str,
+                        criterion: str = ""):
         """Stream the turns into the transcript; a closed tab stops the debate (saved as "stopped")."""
         motion = _checked(lambda: validate_query(motion, service.settings.max_question_chars))
         _require_documents(service)
         advocate, skeptic = _personas(adv_name, adv_stance, sk_name, sk_stance)
+        try:
+            criterion = check_criterion(criterion)
+        except DebateError as exc:
+            raise gr.Error(str(exc)) from exc
         scope = render.new_scope()
         turns, live_role, live_text, sources, speakers = [], None, "", [], {}
-        stream = service.queue.stream(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic))
+        stream = service.queue.stream(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic, None, criterion))
         try:
             async for event in stream:
                 if isinstance(event, Queued):
@@ -237,6 +243,8 @@ def _debate_tab(service: Service, exports: Path) -> None:
         with gr.Accordion("Stances", open=False):
             adv_stance = gr.Textbox(label="First side argues", value=prompts.ADVOCATE.stance, lines=2)
             sk_stance = gr.Textbox(label="Second side argues", value=prompts.SKEPTIC.stance, lines=2)
+        criterion = gr.Textbox(label="Judge by", placeholder=DEFAULT_CRITERION, elem_id="criterion",
+                               info="What the judge's ballot weighs the clashes by; blank for the most direct evidence.")
         start = gr.Button("Start debate", variant="primary", elem_id="start-debate")
         debate_status = gr.Markdown(elem_id="debate-status")
         transcript = gr.HTML(elem_id="transcript")
@@ -244,7 +252,7 @@ def _debate_tab(service: Service, exports: Path) -> None:
             download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
             download_docx = gr.DownloadButton("Download cards (Word)", visible=False, elem_id="download-docx")
         flow = gr.HTML(elem_id="debate-flow")
-        start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance],
+        start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance, criterion],
                     [debate_status, transcript, download, download_docx, flow], concurrency_limit=None)  # fmt: skip
 
 

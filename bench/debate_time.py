@@ -1,4 +1,4 @@
-"""Seconds per one-round debate (4 card turns + moderator) with the local model, median of N runs.
+"""Seconds per one-round debate (4 card turns + the judge's ballot) with the local model, median of N runs.
 
     python -m bench.debate_time --corpus ../shared/corpus --runs 3 --out bench-results
     python -m bench.debate_time --corpus ../shared/corpus_more --motion "..." --side-check both

@@ -87,12 +87,14 @@ def repeated_cards(cards: list[Card]) -> int:
 
 
 def moderator_cites_both(debate: Debate) -> bool:
-    """The moderator's clashes (or, without clashes, its citations) reach cards of both sides."""
+    """The judge's clashes (or, without clashes, its citations) reach cards of both sides (ballots name a clash's
+    cards ``argument`` and ``answer``; summaries saved before ballots, ``cards``)."""
     cards = {c.label: c for t in debate.turns for c in t.cards}
     moderator = [t for t in debate.turns if t.role == "moderator"]
     if not moderator:
         return False
-    labels = {label for clash in moderator[-1].clashes for label in clash.get("cards", [])}
+    labels = {label for clash in moderator[-1].clashes
+              for label in [*clash.get("cards", []), clash.get("argument"), clash.get("answer")] if label}  # fmt: skip
     roles = {cards[label].role for label in labels if label in cards}
     if not labels:
         roles = {c.role for c in cards.values() if c.source in moderator[-1].cited}

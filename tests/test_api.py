@@ -81,11 +81,11 @@ def test_bad_questions_get_a_clear_422(api, question: str) -> None:
 def test_debate_streams_turns_and_is_saved(api) -> None:
     client, _ = api
     response = client.post("/api/debate", json={"motion": "Should Arandia get a non-aggression pledge first?", "rounds": 0,
-                                                "advocate": {"name": "dove"}})  # fmt: skip
+                                                "advocate": {"name": "dove"}, "criterion": "impact on trade"})  # fmt: skip
     lines = _lines(response)
     types = [line["type"] for line in lines]
     assert types[0] == "start" and types[-1] == "debate"
-    assert [line["speaker"] for line in lines if line["type"] == "turn_start"] == ["dove", "Against", "moderator"]
+    assert [line["speaker"] for line in lines if line["type"] == "turn_start"] == ["dove", "Against", "judge"]
     cards = [line for line in lines if line["type"] == "card"]
     assert len(cards) == 4 and {c["role"] for c in cards} == {"advocate", "skeptic"}
     sources = {s["number"]: s for s in lines[0]["sources"]}
@@ -102,6 +102,13 @@ def test_debate_streams_turns_and_is_saved(api) -> None:
     assert client.get("/api/debates/9999").status_code == 404
     too_many = client.post("/api/debate", json={"motion": "Anything?", "rounds": 99})
     assert too_many.status_code == 422
+    bad = client.post("/api/debate", json={"motion": "Anything?", "criterion": "x" * 201})
+    assert bad.status_code == 422 and "criterion" in bad.json()["detail"]
+    ballot = turns[-1]["ballot"]  # the judge's turn: the criterion asked for, a decision, the reason citing cards
+    assert ballot["criterion"] == "impact on trade" and ballot["decision"] in ("advocate", "skeptic") and ballot["rfd"]
+    spec = client.get("/api/openapi.json").json()
+    assert "criterion" in spec["components"]["schemas"]["DebateRequest"]["properties"]
+    assert "`decision`" in spec["paths"]["/api/debate"]["post"]["description"]  # the ballot's fields, documented
 
 
 def test_documents_add_list_delete(api) -> None:

@@ -109,11 +109,12 @@ def test_debate_streams_turns_saves_and_exports(articles: Path, tmp_path: Path) 
     assert _run("ingest", "--quiet", str(articles)).exit_code == 0
     out_file = tmp_path / "debate.md"
     result = _run("debate", "Should Arandia get a non-aggression pledge first?", "--rounds", "0", "--backend",
-                  "extractive", "--skeptic", "hawk", "--export", str(out_file))  # fmt: skip
+                  "extractive", "--skeptic", "hawk", "--export", str(out_file), "--criterion", "impact on [bold]trade")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "For (opening)" in result.output and "hawk (opening)" in result.output
-    assert "moderator (summary)" in result.output and "saved as debate 1" in result.output
-    assert out_file.read_text().startswith("# Debate: Should Arandia")
+    assert "judge (summary)" in result.output and "saved as debate 1" in result.output
+    assert "Judged on impact on [bold]trade." in result.output and "Decision: hawk." in result.output  # markup shown as typed
+    assert out_file.read_text().startswith("# Debate: Should Arandia") and "## Ballot: judge" in out_file.read_text()
     listing = _run("debates")
     assert "Should Arandia get a non-aggression pledge first?" in listing.output and "complete" in listing.output
     exported = _run("export", "1")

@@ -7,6 +7,7 @@ the phrase they contain and writes tags, as the local model does under its JSON 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -33,17 +34,16 @@ SKEPTIC_PHRASES = ["expelled the international inspectors", "a third of donated 
 
 def role_of(messages: list[BaseMessage]) -> str:
     system = messages[0].content
-    if system.startswith("You are the neutral moderator"):
-        return "moderator"
+    if system.startswith("You are a fair debate judge"):
+        return "judge"
     return "advocate" if 'the side "For"' in system or 'the side "dove"' in system else "skeptic"
 
 
 def debater(messages: list[BaseMessage]) -> str:
-    """Cards quoting the side's phrases with tags in its own words; the moderator prefers the first quote."""
+    """Cards quoting the side's phrases with tags in its own words; the judge names the last clash as decisive."""
     role = role_of(messages)
-    if role == "moderator":
-        clashes = messages[-1].content.count("Clash ")
-        return json.dumps({"verdicts": ["first"] * clashes})
+    if role == "judge":
+        return json.dumps({"clash": messages[-1].content.count("Clash ")})
     phrases = ADVOCATE_PHRASES if role == "advocate" else SKEPTIC_PHRASES
     ids = [i for i in (evidence_id(messages, p) for p in phrases) if i is not None][:2]
     labels = [line.split(":")[0] for line in messages[-1].content.splitlines() if line[:1] in "AS" and line[1:2].isdigit()]
@@ -65,7 +65,9 @@ def _chain(library: Library, rule=debater, side_check: bool = False) -> DebateCh
     chain = DebateChain(
         HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]), TranscriptStore(library.settings.transcripts_path)
     )
-    chain.settings = chain.settings.model_copy(update={"debate_side_check": side_check})
+    # Four passages a side, as the scripted sides' phrases were chosen for (8, the default, ranks more
+    # sentences, and a phrase can fall below the ones offered).
+    chain.settings = chain.settings.model_copy(update={"debate_side_check": side_check, "debate_k_per_side": 4})
     return chain
 
 
@@ -109,7 +111,7 @@ def test_turns_are_cards_with_exact_quotes_from_their_own_side(chain: DebateChai
             assert source.text[card.start : card.end] == card.quote  # exact by construction
             assert (card.passage_id, card.doc_id) == (source.passage.id, source.passage.doc_id)
             assert source.stance in (card.role, "unknown")  # own side (or unknown) only
-            assert card.tag_from == "model" and tag_supported(card.tag, card.quote)
+            assert card.tag_from == "model" and tag_supported(card.tag, card.quote), card
             assert card.label[0] == card.role[0].upper()
     advocate_quotes = " ".join(c.quote for c in debate.turns[0].cards)
     assert "40,000 tonnes" in advocate_quotes and "no missile tests" in advocate_quotes
@@ -139,12 +141,12 @@ def test_a_rebuttal_card_that_does_not_answer_the_card_it_names_loses_the_link(c
     dropped = [c for c in _cards(debate) if c.answer_note]
     assert dropped, "the scripted sides pick evidence by phrase, whatever the card they name says"
     named = {c.answer_note.split(":")[0].removeprefix("does not answer ") for c in dropped}
-    summary = debate.turns[-1]
-    clashed = {label for clash in summary.clashes for label in clash["cards"]}
-    assert all(c.label not in clashed for c in dropped)  # a dropped link is no clash
+    ballot = debate.turns[-1]
+    assert all((clash["argument"], clash["answer"]) != (name, c.label) for clash in ballot.clashes
+               for c in dropped for name in named)  # a dropped link is no clash  # fmt: skip
     answered = {c.answers for c in _cards(debate) if c.answers}
-    for label in named - answered:  # named but answered by no card: left open, and said so
-        assert label in summary.text.split("Left open:")[-1], summary.text
+    for label in named - answered:  # named but answered by no card: dropped, and said so
+        assert label in ballot.ballot["dropped"] and f"Dropped: {label} " in ballot.text, ballot.text
     assert "does not answer" in to_markdown(debate)
 
 
@@ -174,7 +176,7 @@ def test_a_side_without_documents_of_its_own_is_told_before_anything_runs(librar
 
 def test_repeated_unsupported_or_missing_tags_fall_back_to_the_trimmed_quote(chain: DebateChain) -> None:
     def sloppy(messages: list[BaseMessage]) -> str:
-        if role_of(messages) == "moderator":
+        if role_of(messages) == "judge":
             return "no json here"
         ids = list(evidence(messages))
         return json.dumps({"cards": [{"id": ids[0], "tag": "Dragons never guard the northern border"},
@@ -189,10 +191,11 @@ def test_repeated_unsupported_or_missing_tags_fall_back_to_the_trimmed_quote(cha
     assert first.tag_note == "not supported by its quote" and first.tag == trimmed_quote(first.quote)
     filled = debate.turns[0].cards[1]
     assert filled.tag_from == "quote" and filled.tag_note == "no tag from the model"
-    moderator = debate.turns[-1]
-    # One clash per rebuttal card that answers the card it names; unparseable verdicts: decided by overlap with the motion.
-    assert len(moderator.clashes) == sum(1 for c in cards if c.answers) >= 1
-    assert {c["more_direct"] for c in moderator.clashes} <= {c.label for c in cards}
+    judge = debate.turns[-1]
+    # One clash per rebuttal card that answers the card it names; an unusable reply names no decisive clash.
+    assert len(judge.clashes) == sum(1 for c in cards if c.answers) >= 1
+    assert {c["winner"] for c in judge.clashes} <= {c.label for c in cards}
+    assert judge.ballot["decisive"] is None and judge.ballot["decision"] in ("advocate", "skeptic")
 
 
 def test_assemble_cards_rules() -> None:
@@ -259,23 +262,54 @@ def test_tag_check(tag: str, quote: str, ok: bool) -> None:
     assert tag_supported(tag, quote) is ok
 
 
-def test_moderator_lists_clashes_citing_both_sides(chain: DebateChain) -> None:
+def test_the_ballot_decides_each_clash_by_the_flow_and_cites_only_cards(chain: DebateChain) -> None:
     debate = chain.run(MOTION, rounds=1)
-    moderator = debate.turns[-1]
+    judge = debate.turns[-1]
     cards = {c.label: c for c in _cards(debate)}
-    assert moderator.clashes and all(len(c["cards"]) == 2 for c in moderator.clashes)
-    for clash in moderator.clashes:
-        a, b = (cards[label] for label in clash["cards"])
-        assert a.role != b.role and clash["more_direct"] == a.label  # the scripted model says "first"
-    roles = {cards[label].role for clash in moderator.clashes for label in clash["cards"]}
-    assert roles == {"advocate", "skeptic"}
-    assert moderator.text.count("Clash ") == len(moderator.clashes) and "Left open:" in moderator.text
-    assert set(moderator.cited) >= {cards[label].source for clash in moderator.clashes for label in clash["cards"]}
+    ballot = judge.ballot
+    assert judge.role == "moderator" and judge.speaker == "judge" and judge.clashes == ballot["clashes"]
+    assert judge.clashes and ballot["criterion"] == "the most direct evidence on the motion"
+    for clash in judge.clashes:
+        argument, answer = cards[clash["argument"]], cards[clash["answer"]]
+        assert answer.answers == argument.label and argument.role != answer.role
+        # The answer holds unless the argument's side answered it back.
+        answered_back = any(c.answers == answer.label and c.role == argument.role for c in cards.values())
+        assert clash["winner"] == (argument.label if answered_back else answer.label)
+        assert f"“{answer.tag}”" in clash["reason"]  # the reason is the cards' own checked claims
+    assert ballot["decisive"] == len(judge.clashes)  # the scripted judge names the last clash
+    score = {"advocate": 0, "skeptic": 0}
+    for clash in judge.clashes:
+        if clash["winner"] == clash["answer"]:  # a thread scores once, in its last clash
+            score[cards[clash["winner"]].role] += 1
+    for label in ballot["dropped"]:
+        score[cards[label].role] += 1
+    score[cards[judge.clashes[-1]["winner"]].role] += 1  # the decisive clash counts twice
+    assert ballot["score"] == score
+    assert ballot["decision"] == max(score, key=lambda role: (score[role], role == "skeptic"))
+    decision = judge.text.splitlines()[-1]
+    assert decision.startswith(f"Decision: {debate.speakers()[ballot['decision']]}. Reason for decision:")
+    assert set(re.findall(r"\b[AS]\d+\b", decision)) <= set(cards)  # cites cards, and nothing else
+    assert set(judge.cited) >= {cards[label].source for clash in judge.clashes for label in (clash["argument"], clash["answer"])}
+    assert judge.text.count("Clash ") == len(judge.clashes) and judge.text.startswith("Judged on the most direct evidence")
 
 
-def test_without_rebuttals_the_openings_face_each_other(chain: DebateChain) -> None:
+def test_a_criterion_is_given_to_the_judge_and_shown(chain: DebateChain) -> None:
+    debate = chain.run(MOTION, rounds=1, criterion="  impact on regional security. ")
+    assert debate.turns[-1].ballot["criterion"] == "impact on regional security"
+    asked = [call for call in chain.chat_model.calls if role_of(call) == "judge"]
+    assert all("Judge by: impact on regional security" in call[-1].content for call in asked)
+    assert len(asked) == (len(debate.turns[-1].clashes) > 1)  # one question, when there is a clash to choose
+    assert debate.turns[-1].text.startswith("Judged on impact on regional security.")
+    with pytest.raises(DebateError, match="criterion"):
+        chain.run(MOTION, rounds=1, criterion="x" * 201)
+
+
+def test_without_rebuttals_no_card_answers_another_and_a_tie_goes_against_the_motion(chain: DebateChain) -> None:
     debate = chain.run(MOTION, rounds=0)
-    assert [c["cards"] for c in debate.turns[-1].clashes] == [["A1", "S1"], ["A2", "S2"]]
+    judge = debate.turns[-1]
+    assert judge.clashes == [] and judge.ballot["dropped"] == [] and judge.ballot["decision"] == "skeptic"
+    assert "No card answered another" in judge.text and "A tie goes against the motion" in judge.text
+    assert not any(role_of(call) == "judge" for call in chain.chat_model.calls)  # nothing to weigh: no call
 
 
 def test_the_extractive_baseline_debates_with_quoted_tags(library: Library, articles: Path) -> None:
@@ -285,7 +319,7 @@ def test_the_extractive_baseline_debates_with_quoted_tags(library: Library, arti
     debate = chain.run(MOTION, rounds=1)
     cards = _cards(debate)
     assert len(cards) == 8 and all(c.tag_from == "quote" for c in cards)
-    assert debate.turns[-1].clashes
+    assert debate.turns[-1].ballot["decision"] in ("advocate", "skeptic")
 
 
 def test_saved_debates_load_with_their_cards_and_old_turns_without(chain: DebateChain, library: Library) -> None:
@@ -312,7 +346,7 @@ def test_exports_markdown_brief_and_json(chain: DebateChain) -> None:
     markdown = to_markdown(debate)
     first = debate.turns[0].cards[0]
     assert f"**{first.label}. {first.tag}**" in markdown and f"> “{first.quote}” [{first.source}]" in markdown
-    assert "## Summary: moderator" in markdown and "## References" in markdown
+    assert "## Ballot: judge" in markdown and "## References" in markdown
     brief = to_brief(debate)
     advocate_part, skeptic_part = brief.split("## Against")
     assert all(c.quote in advocate_part for c in _cards(debate) if c.role == "advocate")
@@ -367,7 +401,7 @@ def test_renamed_personas_with_their_own_stances(chain: DebateChain) -> None:
     dove = Persona("dove", "You argue that talks with Arandia pay off.")
     hawk = Persona("hawk", "You argue that pressure on Arandia works better than talks.")
     debate = chain.run(MOTION, rounds=0, advocate=dove, skeptic=hawk)
-    assert [t.speaker for t in debate.turns] == ["dove", "hawk", "moderator"]
+    assert [t.speaker for t in debate.turns] == ["dove", "hawk", "judge"]
     assert 'You debate on the side "dove". You argue that talks with Arandia pay off.' in chain.chat_model.calls[0][0].content
 
 
@@ -434,3 +468,20 @@ def test_a_sentence_the_model_places_on_the_other_side_is_never_offered(library:
     assert sum(t.timing["side_set_aside"] for t in advocate_turns) == 1  # set aside where it came up, not asked again
     assert all(t.timing["side_check_s"] >= 0 for t in debate.turns[:4])
     assert all(len(t.cards) == 2 for t in debate.turns[:4])  # the other sentences still make full turns
+
+
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        ("An op-ed by Prof. Mark Paul, first published in The American Prospect.", True),
+        ("Mark Paul is an assistant professor of economics.", True),
+        ("The Prospect's readers wrote in to disagree.", False),  # not the publisher's whole name
+        ("Rent control keeps tenants in their homes, Paul argues.", False),  # one word of the author's name
+    ],
+)
+def test_a_sentence_naming_its_own_author_or_publisher_is_no_evidence(sentence: str, names: bool) -> None:
+    from assistant.debate import names_its_source
+
+    passage = Passage(id="d-0000", doc_id="d", index=0, text=sentence, start=0, end=len(sentence), title="t", source="s",
+                      author="Mark Paul", publisher="The American Prospect (excerpt)")  # fmt: skip
+    assert names_its_source(sentence, passage) is names

@@ -291,8 +291,8 @@ def test_the_api_adds_and_lists_a_document_with_its_flagged_sentences(settings) 
 # --- ask, debate, spar ---------------------------------------------------------------------------
 def _pick_bait(messages: list[BaseMessage]) -> str:
     """A debater that quotes a flagged sentence whenever one is offered (else the first two)."""
-    if messages[0].content.startswith("You are the neutral moderator"):
-        return json.dumps({"verdicts": ["first"] * messages[-1].content.count("Clash ")})
+    if messages[0].content.startswith("You are a fair debate judge"):
+        return json.dumps({"clash": 1})
     offered = evidence(messages)
     baited = [i for i, text in offered.items() if any(b in text for b in BAIT)]
     ids = (baited + [i for i in offered if i not in baited])[:2]

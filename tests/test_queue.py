@@ -128,8 +128,10 @@ def test_over_http_a_generation_over_budget_is_a_504_and_a_debate_is_saved_stopp
     service = _slow_service(settings, articles, 1.0, generation_timeout_s=2.5, debate_rounds=0)
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
         answer = client.post("/api/ask", json={"question": "Who expelled the inspectors?"})
-        # Each of the three turns takes ~1 s: the debate runs over its 2.5 s after one or two.
-        lines = [json.loads(line) for line in client.post("/api/debate", json={"motion": "Should inspectors return?"}).text.splitlines()]
+        # Each of the four card turns takes ~1 s (the ballot asks no model without a clash to weigh):
+        # the debate runs over its 2.5 s after one or two.
+        lines = [json.loads(line) for line in
+                 client.post("/api/debate", json={"motion": "Should inspectors return?", "rounds": 1}).text.splitlines()]
         debate_id = lines[0]["id"]
         saved = client.get(f"/api/debates/{debate_id}").json()
     assert answer.status_code == 200  # 1 s: inside the budget

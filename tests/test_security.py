@@ -421,7 +421,7 @@ def test_persona_errors_in_the_web_ui_come_before_the_queue(shared_api) -> None:
     client, service = shared_api
     ui = Client(str(client.base_url), verbose=False)
     with pytest.raises(Exception, match="different names"):
-        ui.predict("Should Arandia get a pledge first?", 0, "Dana", "", "dana", "", api_name="/do_debate")
+        ui.predict("Should Arandia get a pledge first?", 0, "Dana", "", "dana", "", "", api_name="/do_debate")
     assert service.transcripts.list() == []  # no debate was started
 
 

@@ -81,8 +81,9 @@ def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) ->
     status, table = client.predict(skeptic_id, "skeptic", api_name="/do_set_stance")
     assert status.endswith("stance against") and service.library.document(skeptic_id).stance == "skeptic"
     status, html, markdown, cards, flow = client.predict("Should Arandia get a non-aggression pledge first?", 0,
-                                                         "For", "", "Against", "", api_name="/do_debate")  # fmt: skip
+                                                         "For", "", "Against", "", "impact on trade", api_name="/do_debate")  # fmt: skip
     assert status.startswith("Debate ") and html.count('class="card"') == 3 and "<mark>" in html  # the advocate's note holds one sentence
+    assert "Judged on impact on trade." in html and "Decision: " in html  # the ballot, on the criterion typed
     assert flow.startswith('<table class="flow">') and flow.count('class="flow-cell') == 3  # the flow sheet, after the debate
     # Both downloads: the transcript as Markdown, the cards as a Word document beside it.
     assert Path(_file(markdown)).read_text(encoding="utf-8").startswith("# Debate: Should Arandia")
@@ -100,7 +101,7 @@ def test_debate_downloads_share_one_folder_that_is_not_one_per_debate(running_ap
     before = set(Path(tempfile.gettempdir()).glob("da-debate-*"))
     client = Client(url, verbose=False)
     for motion in ("Should Arandia get a pledge first?", "Should inspectors return to Arandia first?"):
-        status, *_ = client.predict(motion, 0, "For", "", "Against", "", api_name="/do_debate")
+        status, *_ = client.predict(motion, 0, "For", "", "Against", "", "", api_name="/do_debate")
         assert status.startswith("Debate ")
     assert set(Path(tempfile.gettempdir()).glob("da-debate-*")) == before
     folders = {p.parent for p in Path(tempfile.gettempdir()).glob("da-exports-*/debate-*.md")}
