@@ -39,6 +39,8 @@ from assistant.structured import StructuredReply, stream_structured
 from assistant.context import ContextBuilder
 from assistant.cancel import GenerationStopped
 from assistant.prompts import Persona
+from assistant.judge import LlamaJudge, make_judge
+from assistant.llm import LocalLlamaChatModel
 from assistant.side_check import SideSorter
 from assistant.sides import DIRECTIONS, opponent
 from assistant.relevance import RebuttalCheck, make_rebuttal_check
@@ -205,7 +207,8 @@ class DebateChain:
         off, and for the extractive baseline, which has no model to ask)."""
         if not self.settings.debate_side_check or self.settings.llm_backend == "extractive":
             return None
-        return SideSorter(self.chat_model)
+        judge = make_judge(self.settings) if isinstance(self.chat_model, LocalLlamaChatModel) else None
+        return SideSorter(self.chat_model, judge if isinstance(judge, LlamaJudge) else None)
 
     @cached_property
     def rebuttals(self) -> RebuttalCheck | None:
@@ -404,9 +407,9 @@ class DebateChain:
     def _answer_problem(self, motion: str, card: Card, named: Opposed) -> str:
         """Why ``card`` does not answer ``named`` ("" if it does).
 
-        With the side check, an answer must argue its own side: the model's which-side answer for
-        its quote (already asked when the quote was offered, so remembered) is the card's own
-        direction, not "neither". On 26 rebuttal links of 8 debates (4 motions over two topics, each
+        With the side check, an answer must argue its own side: the side the model names for its
+        quote (``SideSorter.named_side``, decoded; not the lean that chose the candidates) is the
+        card's own direction, not "neither". On 26 rebuttal links of 8 debates (4 motions over two topics, each
         debated twice), labelled by hand (7 dispute the card they name), this kept 6 of the 7 and 7
         of the 19 others; the shared-word rule with the Yes/No judge ("does the reply respond to the
         claim?") kept 3 of the 7 and 7 of the 19: replies that answer in other words share no word
@@ -418,7 +421,7 @@ class DebateChain:
         """
         if self.side_sorter is not None and named.is_card:
             direction = DIRECTIONS[card.role]
-            side = self.side_sorter.side_of(motion, card.quote)
+            side = self.side_sorter.named_side(motion, card.quote)
             return "" if side == direction else f"its quote does not argue {direction} the motion"
         if self.rebuttals is None:
             return ""

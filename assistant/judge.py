@@ -15,13 +15,14 @@ Each asks a ``YesNo`` (a system line and a user message); the backend decides ho
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.llm import LlamaModelCache, make_chat_model
+from assistant.llm import LlamaModelCache, common_prefix, evaluated_tokens, make_chat_model
 from assistant.model_files import resolve_gguf
 from assistant.prompts import source_line
 from assistant.settings import Settings
@@ -38,7 +39,8 @@ YES_NO_SCHEMA = {
 
 @dataclass(frozen=True)
 class YesNo:
-    """One question for the judge: the system line and the user message ending in "Answer Yes or No."."""
+    """One question for the judge: the system line and the user message (a Yes/No question ends in
+    "Answer Yes or No."; the side check's asks for a side, read by ``LlamaJudge.first_word_logprobs``)."""
 
     system: str
     user: str
@@ -101,6 +103,30 @@ class LlamaJudge(YesNoJudge):
         with lock:
             out = llama.create_completion(question.chatml(), max_tokens=2, temperature=0.0, grammar=self._grammar)
         return out["choices"][0]["text"].strip().startswith("Yes")
+
+    def first_word_logprobs(self, question: YesNo, reply_start: str, words: Sequence[str]) -> list[float]:
+        """How likely the model is to go on ``reply_start`` with each of ``words``: the log-probability
+        of each word's first token, over those tokens only (their first tokens must differ).
+
+        Read from the logits after the prompt, nothing sampled: a choice decoded under a grammar
+        gives only the winner, and this model's winner leans to one option whatever the sentence
+        (``assistant.side_check``). The prompt's evaluated prefix is kept, so questions that share
+        their start (one motion, many sentences) read only what differs.
+        """
+        import numpy as np
+
+        llama, lock = self._model
+        firsts = [llama.tokenize(word.encode(), add_bos=False, special=False)[0] for word in words]
+        if len(set(firsts)) != len(firsts):
+            raise ValueError(f"the words {list(words)} do not start with different tokens")
+        tokens = llama.tokenize((question.chatml() + reply_start).encode(), add_bos=False, special=True)
+        with lock:
+            llama.n_tokens = min(common_prefix(evaluated_tokens(llama), tokens), len(tokens) - 1)
+            llama.eval(tokens[llama.n_tokens :])
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
+            chosen = logits[firsts].astype(np.float64)
+        chosen -= chosen.max()
+        return [float(v) for v in chosen - np.log(np.exp(chosen).sum())]
 
 
 class ChatModelJudge(YesNoJudge):

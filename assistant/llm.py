@@ -114,7 +114,7 @@ def _prefill(llama: Any, messages: list[dict[str, str]], step_tokens: int) -> in
     if not tokens:
         return None
     target = tokens[:-1]
-    keep = _common_prefix(_evaluated_tokens(llama), target)
+    keep = common_prefix(evaluated_tokens(llama), target)
     fixed = _system_prefix_length(llama, messages, target)
     snapshots = snapshots_of(llama)
     if keep < fixed and snapshots.restore(llama, target[:fixed]):
@@ -135,7 +135,7 @@ def _system_prefix_length(llama: Any, messages: list[dict[str, str]], target: li
     if len(messages) < 2 or messages[0]["role"] != "system":
         return 0
     alone = chat_prompt_tokens(llama, messages[:1]) or []
-    return _common_prefix(alone, target)
+    return common_prefix(alone, target)
 
 
 def _evaluate(llama: Any, tokens: list[int], step_tokens: int) -> None:
@@ -145,12 +145,12 @@ def _evaluate(llama: Any, tokens: list[int], step_tokens: int) -> None:
         llama.eval(tokens[start : start + step])
 
 
-def _evaluated_tokens(llama: Any) -> list[int]:
+def evaluated_tokens(llama: Any) -> list[int]:
     """The tokens whose state sits in the llama.cpp context now (the reusable prefix)."""
     return llama.input_ids[: llama.n_tokens].tolist()
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
+def common_prefix(a: list[int], b: list[int]) -> int:
     """How many leading tokens of the new prompt were already evaluated, i.e. reused."""
     n = 0
     for x, y in zip(a, b):
@@ -248,7 +248,7 @@ class LocalLlamaChatModel(BaseChatModel):
         llama, lock = self._llama()
         role_dicts = to_role_dicts(messages)
         with lock:
-            before = _evaluated_tokens(llama)
+            before = evaluated_tokens(llama)
             reused = _prefill(llama, role_dicts, self.prefill_step_tokens)
             produced = 0
             finish_reason = None
@@ -266,7 +266,7 @@ class LocalLlamaChatModel(BaseChatModel):
                 yield generation
             prompt_tokens = max(llama.n_tokens - produced, 0)
             if reused is None:
-                reused = _common_prefix(before, _evaluated_tokens(llama)[:prompt_tokens])
+                reused = common_prefix(before, evaluated_tokens(llama)[:prompt_tokens])
         usage = UsageMetadata(input_tokens=prompt_tokens, output_tokens=produced, total_tokens=prompt_tokens + produced)
         yield ChatGenerationChunk(
             message=AIMessageChunk(

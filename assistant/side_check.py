@@ -4,14 +4,23 @@ a debater: a card must never argue its opponent's case.
 A side's own articles often state the other side's case before they answer it ("economists say
 rent control causes shortages ..."). Ranked by closeness to the motion, those sentences come
 first, and the debater quoted them: on the rent-control excerpts most cards of the side for the
-motion argued against it. Each candidate, best first, is put to the model as a three-way choice
-under a JSON schema (which side is a debater who quotes it on: for, against or neither), and a
-sentence it places on the opponent's side is not offered. Neither is kept: background is not
-wrong, only weak. Measured on 61 candidate sentences of 4 motions over two topics, labelled by
-hand (README, Debates): of 22 that argue the opponent's case 14 are set aside; of 22 that argue
-the side's own case 2 are. A Yes/No question on one side ("does it give a reason to vote for
-...?") said Yes to both kinds alike, and the same three-way question as a raw completion under a
-one-word grammar (as the Yes/No judge decodes) set aside 6 of the 22 good ones: neither is used.
+motion argued against it. So each candidate, best first, is put to the model: which side is a
+debater who quotes it on, for or against the motion (or neither)?
+
+How the answer is read (the local model). The question is not decoded: the model's next-token
+log-probabilities of "for" and "against" after the question are read (``LlamaJudge.first_word_logprobs``),
+and their difference, the sentence's *lean*, is compared with the lean the same question has
+for the content-free sentence "N/A" on the same motion (contextual calibration, Zhao et al.
+2021): this model leans to "against" on any sentence, and a decoded choice gives only the
+winner. The sentence comes from the side's own article, so it is set aside only when it leans
+to the opponent by more than ``LEAN_MARGIN`` beyond that baseline. Measured on hand-labelled
+candidates (``README``, Debates), 61 of the first 4 motions (tuned there) and 106 of 4 other
+motions (held out): of the sentences that argue the opponent's case 18 of 22 and 27 of 30 are set
+aside, of those that argue the side's own case 0 of 22 and 2 of 37; the decoded three-way choice
+set aside 14 of 22 and 25 of 30, and 2 of 22 and 8 of 37 of the side's own.
+
+Other backends (an OpenAI-compatible server gives no logits here) keep the decoded choice under a
+JSON schema, uncalibrated.
 
 Sentences are asked about in rank order only until the turn has enough (its cards plus one, for
 the model to choose among), so a turn costs a few short model calls; each answer is kept per
@@ -21,12 +30,15 @@ motion and sentence, so a sentence offered again (a rebuttal, a spar turn) costs
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.cards import Candidate, text_key
+from assistant.judge import YesNo
 from assistant.sides import DIRECTIONS, opponent
 from assistant.structured import choice
 
@@ -34,31 +46,91 @@ NEITHER = "neither"
 ANSWERS = ("for", "against", NEITHER)
 # Answers kept before the oldest are forgotten (a long-running server sees many motions).
 MAX_REMEMBERED = 4096
+# How far (in nats, beyond the content-free baseline) a sentence must lean to a side to count as
+# arguing it: chosen on the first 61 labelled candidates (0.25 set aside none of the side's own and
+# 18 of 22 of the opponent's; 0 set aside 1 and 20), then checked on 106 held-out ones.
+LEAN_MARGIN = 0.25
+CONTENT_FREE = "N/A"
+# What the model's reply starts with before it names a side (as the JSON-schema choice writes it).
+REPLY_START = '{"side": "'
+
+
+class WordScorer(Protocol):
+    """What reads the model's next-word log-probabilities (``LlamaJudge``; a scripted one in tests)."""
+
+    def first_word_logprobs(self, question: YesNo, reply_start: str, words: Sequence[str]) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class SideReading:
+    """What the model makes of one sentence on one motion: the side it leans to beyond the motion's
+    baseline (``leans``, which decides what is offered) and the side it would name (``named``)."""
+
+    leans: str
+    named: str
 
 
 class SideSorter:
     """The model's answer to "which side is a debater who quotes this on?", remembered per motion and sentence."""
 
-    def __init__(self, chat_model: BaseChatModel, max_tokens: int = 12) -> None:
+    def __init__(self, chat_model: BaseChatModel, scorer: WordScorer | None = None, max_tokens: int = 12) -> None:
         self.chat_model = chat_model
+        self.scorer = scorer
         self.max_tokens = max_tokens
-        self._answers: dict[tuple[str, str], str] = {}
+        self._readings: dict[tuple[str, str], SideReading] = {}
+        self._baselines: dict[str, float] = {}
 
     def knows(self, motion: str, sentence: str) -> bool:
         """Whether the answer for ``sentence`` on ``motion`` is remembered (asking again costs nothing)."""
-        return (text_key(motion), text_key(sentence)) in self._answers
+        return (text_key(motion), text_key(sentence)) in self._readings
 
     def side_of(self, motion: str, sentence: str) -> str:
-        """"for", "against" or "neither" (also when the reply is unusable)."""
+        """"for", "against" or "neither": the side the sentence leans to (with a scorer), else the one
+        the model names."""
+        return self._reading(motion, sentence).leans
+
+    def named_side(self, motion: str, sentence: str) -> str:
+        """The side the model would name: its likeliest first word among for, against and neither
+        (with a scorer; otherwise the choice it decodes, "neither" when the reply is unusable).
+
+        A rebuttal link is checked with it. On 26 links labelled by hand, requiring the card's quote
+        to be named its own side kept 6 of the 7 that dispute the card they name and 7 of the 19
+        others; the lean, at any margin, told them apart no better than chance (0.25 kept 2 of 7 and
+        7 of 19; 0 kept 5 and 11). Both come from one question, asked when the sentence was offered,
+        so checking a link mid-turn never asks the model again (the chat model is busy writing it)."""
+        return self._reading(motion, sentence).named
+
+    def _reading(self, motion: str, sentence: str) -> SideReading:
         key = (text_key(motion), text_key(sentence))
-        if key not in self._answers:
-            user = prompts.SIDE_USER.format(motion=prompts.source_line(motion), sentence=prompts.source_line(sentence))
-            messages = [SystemMessage(prompts.SIDE_SYSTEM), HumanMessage(user)]
-            side = choice(self.chat_model, messages, "side", ANSWERS, self.max_tokens)
-            if len(self._answers) >= MAX_REMEMBERED:
-                self._answers.clear()
-            self._answers[key] = side or NEITHER
-        return self._answers[key]
+        if key not in self._readings:
+            reading = self._scored(motion, sentence) if self.scorer is not None else self._decoded(motion, sentence)
+            if len(self._readings) >= MAX_REMEMBERED:
+                self._readings.clear()
+                self._baselines.clear()
+            self._readings[key] = reading
+        return self._readings[key]
+
+    def _decoded(self, motion: str, sentence: str) -> SideReading:
+        """The side the model names, decoded under a JSON schema (any backend), read both ways."""
+        question = _question(motion, sentence)
+        messages = [SystemMessage(question.system), HumanMessage(question.user)]
+        side = choice(self.chat_model, messages, "side", ANSWERS, self.max_tokens) or NEITHER
+        return SideReading(side, side)
+
+    def _scored(self, motion: str, sentence: str) -> SideReading:
+        """The lean beyond the motion's baseline (by more than ``LEAN_MARGIN``), and the likeliest word."""
+        if text_key(motion) not in self._baselines:
+            for_, against, _ = self._logprobs(motion, CONTENT_FREE)
+            self._baselines[text_key(motion)] = for_ - against
+        logprobs = self._logprobs(motion, sentence)
+        lean = logprobs[0] - logprobs[1] - self._baselines[text_key(motion)]
+        leans = "for" if lean > LEAN_MARGIN else "against" if lean < -LEAN_MARGIN else NEITHER
+        return SideReading(leans, ANSWERS[logprobs.index(max(logprobs))])
+
+    def _logprobs(self, motion: str, sentence: str) -> list[float]:
+        """The model's log-probabilities of "for", "against" and "neither" as its next word after the question."""
+        assert self.scorer is not None
+        return self.scorer.first_word_logprobs(_question(motion, sentence), REPLY_START, ANSWERS)
 
     def keep(self, motion: str, role: str, candidates: Sequence[Candidate], wanted: int,
              most_questions: int) -> tuple[list[Candidate], int]:
@@ -78,3 +150,9 @@ class SideSorter:
             else:
                 kept.append(candidate)
         return kept, set_aside
+
+
+def _question(motion: str, sentence: str) -> YesNo:
+    """The which-side question (the motion first, so questions on one motion share their start)."""
+    user = prompts.SIDE_USER.format(motion=prompts.source_line(motion), sentence=prompts.source_line(sentence))
+    return YesNo(prompts.SIDE_SYSTEM, user)

@@ -19,6 +19,7 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 
 from assistant.library import Library
 from assistant.debate import DebateChain
+from assistant.judge import make_judge
 from assistant.llm import LocalLlamaChatModel, make_chat_model
 from assistant.model_files import resolve_gguf
 from assistant.qa import AskChain
@@ -183,12 +184,12 @@ def test_follow_up_question_is_answered_in_context(local_chain: AskChain) -> Non
     assert any("expelled" in c.passage.text for c in answer.citations), answer.raw_text
 
 
-def test_the_side_check_asks_the_real_model_once_per_sentence_and_offers_what_it_does_not_place_opposite() -> None:
-    """The real model's which-side answers on two fixture sentences, remembered, and what ``SideSorter.keep``
-    then offers each side. The plainly anti-talks sentence is never placed on the side for talks (the
-    model said "against" in one process and "neither" in another); the model also answers "against"
-    to the plainly pro-talks one (and to three more of either kind on this motion): the weakness the
-    README reports, so this test pins the mechanics, not that answer."""
+def test_the_side_check_reads_the_real_models_lean_once_per_sentence_and_offers_what_it_does_not_place_opposite() -> None:
+    """The real model's lean on two fixture sentences, remembered, and what ``SideSorter.keep`` then
+    offers each side. The plainly pro-talks sentence is never placed against talks, nor the plainly
+    anti-talks one for them: decoded, the model answered "against" to both (and to three more of
+    either kind on this motion); read as a lean beyond the motion's baseline it places the first
+    for talks and the second nowhere."""
     from assistant.cards import Candidate
     from assistant.passage import Passage
     from assistant.side_check import ANSWERS, SideSorter
@@ -197,11 +198,11 @@ def test_the_side_check_asks_the_real_model_once_per_sentence_and_offers_what_it
     motion = "Should the government offer Arandia a non-aggression pledge before full disarmament?"
     text = ("Every serious attempt to talk with Arandia has produced something concrete. "
             "Talks have repeatedly bought time for weapons work.")  # fmt: skip
-    model = make_chat_model(Settings())
-    sorter = SideSorter(model)
+    settings = Settings()
+    sorter = SideSorter(make_chat_model(settings), make_judge(settings))
     talks_work, talks_fail = (s.text for s in sentence_spans(text))
     answers = {sentence: sorter.side_of(motion, sentence) for sentence in (talks_work, talks_fail)}
-    assert set(answers.values()) <= set(ANSWERS) and answers[talks_fail] != "for", answers
+    assert set(answers.values()) <= set(ANSWERS) and answers[talks_fail] != "for" and answers[talks_work] != "against", answers
     assert sorter.knows(motion, talks_work) and sorter.knows(motion, talks_fail)
     passage = Passage(id="d-0000", doc_id="d", index=0, text=text, start=0, end=len(text), title="t", source="s")
     candidates = [Candidate(1, passage, s) for s in sentence_spans(text)]
@@ -209,3 +210,25 @@ def test_the_side_check_asks_the_real_model_once_per_sentence_and_offers_what_it
         kept, set_aside = sorter.keep(motion, role, candidates, 2, 0)  # every answer remembered: no new question
         assert [c.sentence.text for c in kept] == [t for t, side in answers.items() if side != opposite]
         assert set_aside == sum(side == opposite for side in answers.values())
+
+
+def test_the_judge_reads_next_word_probabilities_from_the_real_model() -> None:
+    """``LlamaJudge.first_word_logprobs``: log-probabilities over the words asked (they sum to 1),
+    higher for Yes where the statement repeats the text and for No where it denies it; words
+    sharing a first token are refused."""
+    import math
+
+    from assistant.judge import JUDGE_SYSTEM, YesNo
+
+    judge = make_judge(Settings())
+
+    def question(statement: str) -> YesNo:
+        return YesNo(JUDGE_SYSTEM, f'Text: "The harbour froze in 1911."\nStatement: "{statement}"\n'
+                                   "Is the statement true according to the text? Answer Yes or No.")  # fmt: skip
+
+    yes, no = judge.first_word_logprobs(question("The harbour froze in 1911."), "", ("Yes", "No"))
+    assert math.isclose(math.exp(yes) + math.exp(no), 1.0, rel_tol=1e-6) and yes > no
+    yes, no = judge.first_word_logprobs(question("The harbour never froze."), "", ("Yes", "No"))
+    assert no > yes
+    with pytest.raises(ValueError, match="different tokens"):
+        judge.first_word_logprobs(question("x"), "", ("against", "against"))

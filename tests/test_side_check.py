@@ -1,0 +1,45 @@
+"""The side check's reading of next-word probabilities: a lean measured against the motion's
+content-free baseline, a margin before a sentence counts for a side, one baseline per motion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from assistant.judge import YesNo
+from assistant.side_check import ANSWERS, CONTENT_FREE, LEAN_MARGIN, REPLY_START, SideSorter
+
+
+class ScriptedScorer:
+    """Log-probabilities of ("for", "against") per sentence; records every question it is asked."""
+
+    def __init__(self, leans: dict[str, float]) -> None:
+        self.leans = leans
+        self.asked: list[str] = []
+
+    def first_word_logprobs(self, question: YesNo, reply_start: str, words: Sequence[str]) -> list[float]:
+        assert reply_start == REPLY_START and tuple(words) == ANSWERS
+        sentence = next(s for s in self.leans if f'"{s}"' in question.user)
+        self.asked.append(sentence)
+        return [self.leans[sentence], 0.0, -0.5]  # "neither" between: named only when neither side is likelier
+
+
+def test_a_sentence_counts_for_a_side_only_beyond_the_baseline_and_the_margin() -> None:
+    """The model leans to "against" on every sentence here (the baseline, -1.0): a sentence at the
+    baseline is neither, one far above it is for, one far below is against, one within the margin neither."""
+    scorer = ScriptedScorer({CONTENT_FREE: -1.0, "A": -1.0, "B": -1.0 + 2 * LEAN_MARGIN, "C": -1.0 - 2 * LEAN_MARGIN,
+                             "D": -1.0 + LEAN_MARGIN / 2, "E": 1.0})  # fmt: skip
+    sorter = SideSorter(chat_model=None, scorer=scorer)  # type: ignore[arg-type]  # the scorer answers; no chat model is asked
+    assert [sorter.side_of("M?", s) for s in "ABCD"] == ["neither", "for", "against", "neither"]
+    # The side it would name is its likeliest word, with no baseline: "against" unless "for" is likelier.
+    assert [sorter.named_side("M?", s) for s in "ABCDE"] == ["against"] * 4 + ["for"]
+
+
+def test_the_baseline_is_asked_once_per_motion_and_answers_are_remembered() -> None:
+    scorer = ScriptedScorer({CONTENT_FREE: 0.0, "A": 1.0, "B": -1.0})
+    sorter = SideSorter(chat_model=None, scorer=scorer)  # type: ignore[arg-type]
+    for _ in range(2):
+        sorter.side_of("Motion one?", "A")
+        sorter.side_of("Motion one?", "B")
+    sorter.side_of("Motion two?", "A")
+    assert scorer.asked == [CONTENT_FREE, "A", "B", CONTENT_FREE, "A"]
+    assert sorter.knows("motion one", "a") and not sorter.knows("Motion two?", "B")
