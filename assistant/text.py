@@ -15,6 +15,7 @@ the extractive baseline, BM25 and the eval) splits and tokenises it here, so a r
 - ``strip_terminal_escapes``: terminal escape sequences removed whole (ECMA-48: CSI, the string
   commands OSC/DCS/SOS/PM/APC up to BEL or ST, every other ESC sequence, 7-bit or C1). Removing
   only the control characters used to leave their printable tails, so ``ESC[2J`` became ``[2J``.
+- ``text_key``: what makes two quotes, tags or motions "the same" (case, spacing and punctuation aside).
 """
 
 from __future__ import annotations
@@ -208,6 +209,13 @@ def words(text: str) -> list[Word]:
                 continue
         out.append(Word(token, stem(lowered) if not token[0].isdigit() else lowered, value, len(out), joined))
     return out
+
+
+def text_key(text: str) -> str:
+    """Case-folded words only: two quotes, tags or motions that differ in case, spacing or punctuation
+    get one key. Words are letters and digits of any script: an ASCII-only key made every quote or
+    motion written in another script the same empty key."""
+    return " ".join(re.findall(r"[^\W_]+", text.casefold()))
 
 
 def number_key(value: float) -> str:
