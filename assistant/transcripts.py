@@ -27,6 +27,7 @@ from typing import TypeVar
 from assistant.flow import flow_dict, flow_section
 from assistant.passage import NumberedPassage
 from assistant.prompts import MODERATOR_NAME, Persona, source_label
+from assistant.text import text_key
 
 RUNNING = "running"
 COMPLETE = "complete"
@@ -221,6 +222,14 @@ class TranscriptStore:
             sources=[NumberedPassage.from_dict(s) for s in json.loads(row[6])],
             turns=[_turn_from_json(t[0]) for t in turns], user_side=personas.get("user_side"),
         )  # fmt: skip
+
+    def on_motion(self, motion: str) -> list[Debate]:
+        """Every saved debate and spar session on ``motion``, oldest first: the same motion up to case,
+        spacing and punctuation (``text_key``), so "Should X?" typed again finds "should  x"."""
+        key = text_key(motion)
+        with self._tx() as db:
+            rows = db.execute("SELECT id, motion FROM debates ORDER BY id").fetchall()
+        return [self.get(debate_id) for debate_id, saved in rows if text_key(saved) == key]
 
     def list(self, limit: int = 50, spar: bool = False) -> list[tuple[int, str, str, str, int]]:
         """(id, motion, created_at, status, turns) of the newest debates, or of the newest spar sessions."""
