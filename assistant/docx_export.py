@@ -4,9 +4,9 @@
 Debaters keep and trade evidence as .docx files: each card is a tag (a heading, so it shows in
 Word's navigation pane), a cite line (author, date, title, publisher, where to find it), and the
 whole paragraph the quote was cut from, with the part that is read aloud highlighted. Printing the
-paragraph around the quote lets a reader check that the quote is not taken out of context; the
-Markdown brief (``to_brief``) shows the quote alone. Grouping and wording follow ``to_brief``, so
-both exports read the same.
+paragraph around the quote lets a reader check that the quote is not taken out of context. The
+Markdown brief (``to_brief``) prints the same cite line (``assistant.cite``, the one rule for
+both), then the passage id and stance, and the quote alone.
 
 A debater files evidence by motion, not by debate: ``motion_docx`` puts every card cut on one
 motion into one file, by side, each quote once (``file_cards``).
@@ -23,16 +23,16 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from docx import Document
 from docx.document import Document as WordDocument
 from docx.enum.text import WD_COLOR_INDEX
 from docx.text.paragraph import Paragraph
 
+from assistant.cite import cite_line, one_line
 from assistant.passage import NumberedPassage
 from assistant.sides import SIDE_CHOICES, SIDES
-from assistant.text import text_key
+from assistant.text import text_key, xml_safe
 from assistant.transcripts import Card, Debate
 
 DOCX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -40,15 +40,6 @@ NO_CARDS = "No cards for this side."
 TRIMMED_QUOTE_NOTE = " (tag: trimmed quote)"
 # A motion's file has one heading per side, named for the side rather than for any debate's speakers.
 SIDE_HEADINGS = {side: label.capitalize() for label, side in SIDE_CHOICES}  # "For the motion", "Against the motion"
-
-# Everything outside XML 1.0's Char production: C0 controls other than tab, newline and carriage
-# return, lone surrogates, and U+FFFE/U+FFFF.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_safe(text: str | None) -> str:
-    """``text`` without the characters an XML document cannot hold (python-docx raises on them)."""
-    return _NOT_XML.sub("", text or "")
 
 
 class NoCardsError(LookupError):
@@ -184,39 +175,14 @@ def _add_card(document: WordDocument, filed: FiledCard) -> None:
     _add_text(document.add_paragraph(), before, quote, after)
 
 
-def cite_parts(source: NumberedPassage) -> list[str]:
-    """Author, date, title, publisher and where the article came from (its URL or file name), in
-    the order debaters cite, without the empty ones. The date is the document's as its metadata
-    gave it, saved with the debate's sources (``NumberedPassage.as_dict``); a debate saved before
-    sources kept their date prints none."""
-    passage = source.passage
-    title = f"“{_one_line(passage.title)}”" if _one_line(passage.title) else ""
-    parts = [_one_line(passage.author), _one_line(passage.date), title, _one_line(passage.publisher),
-             _one_line(_location(passage.source))]  # fmt: skip
-    return [part for part in parts if part]
-
-
-def _one_line(text: str | None) -> str:
-    return xml_safe(" ".join((text or "").split()))
-
-
-def _location(source: str) -> str:
-    """A web article's URL in full (a reader can open it); a file's name only (the folder is the
-    user's machine, nothing a reader of the brief can open); a pasted text says so."""
-    if source.startswith(("http://", "https://")):
-        return source
-    if source.startswith("pasted:"):
-        return "pasted text"
-    return Path(source).name or source
-
-
 def _add_cite(paragraph: Paragraph, source: NumberedPassage) -> None:
-    """The cite line, the author in bold as debaters print it, then the debate's source number."""
-    parts = cite_parts(source)
-    if _one_line(source.passage.author):  # then it is the first part
-        paragraph.add_run(parts.pop(0)).bold = True
-        paragraph.add_run(", " if parts else " ")
-    paragraph.add_run(", ".join(parts) + (" " if parts else "") + f"[{source.number}]")
+    """The cite line (``cite_line``), with the author, which opens it when there is one, in bold as
+    debaters print it."""
+    line = cite_line(source)
+    if author := one_line(source.passage.author):
+        paragraph.add_run(author).bold = True
+        line = line[len(author):]
+    paragraph.add_run(line)
 
 
 def _cut(text: str, card: Card) -> tuple[str, str, str]:

@@ -223,6 +223,7 @@ class _Rankings:
             author=document.author,
             publisher=document.publisher,
             date=document.date,
+            url=document.url,
             stance=document.stance,
             lead_in=_lead_in(snapshot, passage),
             score=score,

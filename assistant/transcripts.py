@@ -24,6 +24,7 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import TypeVar
 
+from assistant.cite import cite_line
 from assistant.flow import flow_dict, flow_section
 from assistant.passage import NumberedPassage
 from assistant.prompts import MODERATOR_NAME, Persona, source_label
@@ -339,7 +340,9 @@ def _document_name(source: NumberedPassage) -> str:
 
 
 def to_brief(debate: Debate) -> str:
-    """Every card grouped by side, each with its full citation: the debate as a brief to print."""
+    """Every card grouped by side: the debate as a brief to print. Each card is cited as the Word cards
+    cite it (``assistant.cite.cite_line``: author, date, title, publisher, URL or file name, source
+    number), then the passage id and stance, which let a reader find the passage and its side again."""
     sources = {s.number: s for s in debate.sources}
     speakers = debate.speakers()
     lines = [f"# Brief: {debate.motion}", ""]
@@ -354,8 +357,7 @@ def to_brief(debate: Debate) -> str:
             lines += [
                 f"### {card.label}. {card.tag}{answers}",
                 "",
-                f"{source_label(source.passage, with_publisher=True)}; {_document_name(source)}, passage {source.passage.id}, "
-                f"stance {source.stance}.",
+                f"{cite_line(source)}; passage {source.passage.id}, stance {source.stance}.",
                 "",
                 f"> “{card.quote}”",
                 "",

@@ -185,7 +185,7 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
     async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str,
                         criterion: str = ""):
         """Stream the turns into the transcript; a closed tab stops the debate (saved as "stopped")."""
-        motion = _checked(lambda: validate_query(motion, service.settings.max_question_chars))
+        motion = _checked(lambda: validate_text(motion, service.settings.max_question_chars, "motion"))
         _require_documents(service)
         advocate, skeptic = _personas(adv_name, adv_stance, sk_name, sk_stance)
         try:

@@ -31,7 +31,7 @@ from assistant.passage import NumberedPassage, Passage
 from assistant.prompts import Persona
 from assistant.service import Service
 from assistant.settings import Settings
-from assistant.transcripts import COMPLETE, Card, Debate, DebateTurn, TranscriptStore
+from assistant.transcripts import COMPLETE, Card, Debate, DebateTurn, TranscriptStore, to_brief
 from tests.conftest import ARTICLES
 from tests.servers import serve_app
 from ui import create_app
@@ -198,15 +198,44 @@ def _cite_line(debate: Debate) -> str:
     return texts[texts.index("A1. The new pier made the ferry cheaper") + 1]
 
 
-def test_a_saved_debate_keeps_each_source_date_and_one_saved_before_dates_loads_without() -> None:
+FERRY_URL = "https://gazette.test/2024/03/harbour-board"
+
+
+def _with_urls(debate: Debate) -> Debate:
+    """``debate`` with the ferry notes filed as a manifest files an article (a stored file, its URL
+    in the manifest) and the pylons page as a URL ingest files one (the URL is its source too)."""
+    ferry, treaty = debate.sources
+    return replace(debate, sources=[replace(ferry, passage=replace(ferry.passage, url=FERRY_URL)),
+                                    replace(treaty, passage=replace(treaty.passage, url=treaty.source))])  # fmt: skip
+
+
+def test_a_saved_debate_keeps_each_source_date_and_url_and_one_saved_before_them_loads_without() -> None:
     store = TranscriptStore(Settings().transcripts_path)
-    debate = store.get(_save(store, _debate()))
-    assert [s.passage.date for s in debate.sources] == ["2024-03", None]
-    older = {k: v for k, v in debate.sources[0].as_dict().items() if k != "date"}  # the keys an older version saved
-    assert NumberedPassage.from_dict(older).passage.date is None
-    assert _cite_line(replace(debate, sources=[NumberedPassage.from_dict(older), debate.sources[1]])) == (
-        "Mara Quell, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]")  # no date to print
+    debate = store.get(_save(store, _with_urls(_debate())))
+    assert [(s.passage.date, s.passage.url) for s in debate.sources] == [
+        ("2024-03", FERRY_URL), (None, "https://news.test/tessaly/pylons.html")]  # fmt: skip
+    older = {k: v for k, v in debate.sources[0].as_dict().items() if k not in ("date", "url")}  # as saved before
+    loaded = NumberedPassage.from_dict(older)
+    assert loaded.passage.date is None and loaded.passage.url is None
+    assert _cite_line(replace(debate, sources=[loaded, debate.sources[1]])) == (
+        "Mara Quell, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]")  # no date, a file name
     store.close()
+
+
+def test_a_dated_article_with_a_url_is_cited_alike_in_the_word_document_and_the_brief() -> None:
+    """One cite rule (``assistant.cite``) for both exports: the date, and the article's URL instead of
+    the stored file's name; a URL that is also the source is printed once. The brief adds the passage
+    id and stance after the cite."""
+    debate = _with_urls(_debate())
+    ferry = f"Mara Quell, 2024-03, “Notes from the harbour board”, Tessaly Gazette, {FERRY_URL} [1]"
+    pylons = "“The cracked pylons”, https://news.test/tessaly/pylons.html [2]"
+    document = Document(io.BytesIO(to_docx(debate)))
+    texts = [p.text for p in document.paragraphs]
+    assert ferry in texts and pylons in texts
+    brief = to_brief(debate).splitlines()
+    assert f"{ferry}; passage ferry-0000, stance advocate." in brief
+    assert f"{pylons}; passage treaty-0000, stance skeptic." in brief
+    assert not any("ferry-notes.txt" in line for line in [*texts, *brief])
 
 
 # --- Every card on a motion -----------------------------------------------------------------------
@@ -387,14 +416,16 @@ def test_cli_writes_a_motions_cards_to_a_file_and_says_when_there_are_none(tmp_p
     assert empty.exit_code == 2 and "the motion is empty" in empty.output
 
 
-# The fixture articles with dates and stances from a manifest, as a library of real articles has them.
-MANIFEST = [{"file": "pro_engagement.txt", "date": "2023-06-14", "stance": "advocate"},
-            {"file": "skeptic.txt", "date": "2024-02", "stance": "skeptic"}]  # fmt: skip
+# The fixture articles with dates, stances and (one) a URL from a manifest, as a library of real articles has them.
+PRO_URL = "https://arandia.test/2023/06/why-talking-works"
+MANIFEST = [{"file": "pro_engagement.txt", "date": "2023-06-14", "url": PRO_URL, "stance": "advocate"},
+            {"file": "skeptic.txt", "date": "2024-02", "url": None, "stance": "skeptic"}]  # fmt: skip
 ARANDIA = "Should the government offer Arandia a non-aggression pledge first?"
 
 
 def test_api_serves_a_motions_cards_with_the_manifest_dates_behind_the_token(settings, tmp_path: Path) -> None:
-    """The date the real way: manifest, registry, retrieval, a debate saved by the chain, the cite line."""
+    """The date and URL the real way: manifest, registry, retrieval, a debate saved by the chain, the
+    cite line of the Word document and of the brief."""
     folder = tmp_path / "dated"
     folder.mkdir()
     for name in ("pro_engagement.txt", "skeptic.txt"):
@@ -415,8 +446,14 @@ def test_api_serves_a_motions_cards_with_the_manifest_dates_behind_the_token(set
             document = Document(io.BytesIO(response.content))
             assert [p.text for p in _styled(document, "Heading 1")] == ["For the motion", "Against the motion"]
             cites = [p.text for p in document.paragraphs if p.text.endswith("]") and ", “" in p.text]
-            assert any(c.startswith("Mira Castell, 2023-06-14, “Why Talking to Arandia Works”") for c in cites), cites
-            assert any(c.startswith("Tomas Reyne, 2024-02, “The Limits of Engagement with Arandia”") for c in cites), cites
+            pro = "Mira Castell, 2023-06-14, “Why Talking to Arandia Works”"
+            assert any(c.startswith(pro) and f", {PRO_URL} [" in c for c in cites), cites
+            assert any(c.startswith("Tomas Reyne, 2024-02, “The Limits of Engagement with Arandia”")
+                       and ", skeptic.txt [" in c for c in cites), cites  # fmt: skip
+            brief = client.get(f"/api/debates/{service.transcripts.list()[0][0]}/brief", headers=auth).text
+            assert any(line.startswith(pro) and f", {PRO_URL} [" in line and line.endswith(", stance advocate.")
+                       for line in brief.splitlines()), brief  # fmt: skip
+            assert "pro_engagement.txt" not in brief and "pro_engagement.txt" not in "".join(cites)
             missing = client.get("/api/cards/docx", params={"motion": "Should the lighthouse close?"}, headers=auth)
             assert missing.status_code == 404 and "Should the lighthouse close?" in missing.json()["detail"]
             for params, detail in (({}, "motion"), ({"motion": "  "}, "the motion is empty")):
