@@ -11,12 +11,14 @@ reads the annotations of the nested endpoint functions at run time.)
 import os
 import shutil
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
+from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
@@ -28,7 +30,7 @@ from starlette.routing import Match
 
 from assistant import prompts, render
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
-from assistant.docx_export import DOCX_MEDIA_TYPE, to_docx
+from assistant.docx_export import DOCX_MEDIA_TYPE, NoCardsError, motion_docx, motion_filename, to_docx
 from assistant.flow import flow_dict
 from assistant.library import UnknownDocumentError, upload_folder
 from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
@@ -36,7 +38,7 @@ from assistant.passage import NumberedPassage
 from assistant.qa import Answer, SentenceChecked, SourcesFound
 from assistant.quote_answer import QuoteFound, quote_event
 from assistant.responses import GenerationResponse, register_user_error
-from assistant.retrieval import QueryError, validate_history, validate_query
+from assistant.retrieval import QueryError, validate_history, validate_query, validate_text
 from assistant.service import Queued, Service
 from assistant.spar import ClaimMarked, Scorecard, SparChain, to_spar_markdown
 from assistant.store import StoreUnavailableError
@@ -52,6 +54,7 @@ DebateId = Annotated[int, PathParam(ge=MIN_ID, le=MAX_ID, description="A saved d
 # A spar session is a saved debate with the user's side set: the same ids.
 SessionId = Annotated[int, PathParam(ge=MIN_ID, le=MAX_ID, description="A spar session's id.")]
 API_PREFIX = "/api"
+T = TypeVar("T")
 
 
 class ErrorMessage(BaseModel):
@@ -65,7 +68,8 @@ _ERROR_CAUSES = {
     400: "The body could not be read at all (e.g. JSON that is not UTF-8).",
     401: "No or wrong credentials: send a bearer token, basic auth or the session cookie (when any is configured).",
     403: "Refused before routing: a Host other than loopback on a server without credentials, or a cross-site write.",
-    404: "An id the server does not hold: a document (also in doc_ids), a saved debate or a spar session.",
+    404: "An id the server does not hold: a document (also in doc_ids), a saved debate or a spar session; or a "
+         "motion no saved debate or spar session has cards on.",
     409: "The spar session is over: start a new one.",
     413: "A file is larger than max_file_bytes: refused while it uploads, and nothing of the request is added.",
     429: "Too many wrong credentials from this address lately: wait Retry-After seconds.",
@@ -87,10 +91,16 @@ def _errors(*statuses: int) -> dict[int | str, dict]:
                      **({"headers": _RETRY_AFTER} if status in (429, 503) else {})} for status in statuses}  # fmt: skip
 
 
-# The Word export: the document's bytes, offered as a download named after the debate.
+# The Word exports: the document's bytes, offered as a download named after the debate or the motion.
+_DOCX_CONTENT = {DOCX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
 _DOCX_RESPONSE = {
     "description": "The cards grouped by side as a .docx file (Content-Disposition: attachment; filename=debate-N.docx)",
-    "content": {DOCX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    "content": _DOCX_CONTENT,
+}
+_MOTION_DOCX_RESPONSE = {
+    "description": "Every card on the motion by side, each quote once, as a .docx file (Content-Disposition: "
+                   "attachment; filename=cards-<the motion's words in ASCII>.docx)",
+    "content": _DOCX_CONTENT,
 }
 
 
@@ -447,7 +457,8 @@ def _add_search_route(router: APIRouter, service: Service) -> None:
 
 
 def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
-    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards, Word, flow)."""
+    """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards, Word, flow); and
+    every card on a motion, from all of them and the spar sessions, as one Word document."""
 
     @router.get("/debates", summary="Saved debates, newest first")
     def debates() -> list[dict]:
@@ -485,6 +496,20 @@ def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
                 responses=_errors(404, 422))  # fmt: skip
     def debate_flow(debate_id: DebateId) -> dict:
         return flow_dict(_debate(service, debate_id))
+
+    @router.get("/cards/docx", summary="Every card on a motion, from all saved debates and spar sessions, as one Word file",
+                description="The saved debates and spar sessions whose motion matches (case, spacing and punctuation "
+                            "aside), oldest first; cards by side (for, against the motion), a quote cut from the same "
+                            "document more than once filed once. 404 when none of them has a card.",
+                response_class=Response, responses={200: _MOTION_DOCX_RESPONSE, **_errors(404, 422)})  # fmt: skip
+    def motion_cards_docx(motion: Annotated[str, Query(description="The motion, as debated.")]) -> Response:
+        motion = _check_text(lambda: validate_text(motion, service.settings.max_question_chars, "motion"))
+        try:
+            document = motion_docx(motion, service.transcripts.on_motion(motion))
+        except NoCardsError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return Response(document, media_type=DOCX_MEDIA_TYPE,
+                        headers={"Content-Disposition": f'attachment; filename="{motion_filename(motion)}"'})  # fmt: skip
 
 
 def _add_spar_routes(router: APIRouter, service: Service) -> None:
@@ -567,10 +592,11 @@ def _check_question(service: Service, question: str) -> None:
     _check_text(lambda: validate_query(question, service.settings.max_question_chars))
 
 
-def _check_text(check) -> None:
-    """Run a ``retrieval.validate_*`` check at the edge: its QueryError becomes a 422 before any queue or stream."""
+def _check_text(check: Callable[[], T]) -> T:
+    """Run a ``retrieval.validate_*`` check at the edge and return the text it cleaned: its QueryError
+    becomes a 422 before any queue or stream."""
     try:
-        check()
+        return check()
     except QueryError as exc:
         raise HTTPException(422, str(exc)) from exc
 

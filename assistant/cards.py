@@ -24,7 +24,7 @@ from typing import Any
 
 from assistant.model_text import normalise_model_text
 from assistant.passage import Passage
-from assistant.text import STOP_WORDS, Sentence, number_key, words
+from assistant.text import STOP_WORDS, Sentence, number_key, text_key, words
 from assistant.transcripts import Card
 from assistant.verify import NEGATIONS
 
@@ -49,11 +49,6 @@ class Candidate:
     source: int
     passage: Passage
     sentence: Sentence
-
-
-def text_key(text: str) -> str:
-    """Lower-case words only: two quotes or tags that differ in case or punctuation get one key."""
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def _negation_at(word) -> bool:

@@ -1,4 +1,4 @@
-"""Command line: ``da ingest | documents | delete | search | ask | debate | debates | export | spar | reindex | repair | app``.
+"""Command line: ``da ingest | documents | delete | search | ask | debate | debates | export | cards | spar | reindex | repair | app``.
 
 Every command reads the same Settings (env vars ``DA_*`` and the optional TOML file).
 Errors a user can fix (unknown id, empty question, model mismatch, a bad number or output path)
@@ -479,6 +479,32 @@ def export_debate(
         out.print(f"written to {output}")
     else:
         sys.stdout.write(text)
+
+
+@app.command(name="cards")
+def motion_cards(
+    motion: Annotated[str, typer.Argument(help="The motion, as debated (case, spacing and punctuation aside).")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The .docx file to write (required).",
+                                                   **OUTPUT)] = None,  # fmt: skip
+) -> None:
+    """Write every card on a motion, from all saved debates and spar sessions, as one Word document:
+    by side, each quote once (a debate's own cards: da export ID --format docx)."""
+    from assistant.docx_export import NoCardsError, motion_docx
+    from assistant.retrieval import QueryError, validate_text
+    from assistant.transcripts import TranscriptStore
+
+    if output is None:  # binary, like export's docx
+        _fail("the cards are a Word document: name the file to write with -o FILE.docx")
+    settings = Settings()
+    try:
+        motion = validate_text(motion, settings.max_question_chars, "motion")
+        document = motion_docx(motion, TranscriptStore(settings.transcripts_path).on_motion(motion))
+    except QueryError as exc:
+        _fail(str(exc))
+    except NoCardsError as exc:
+        _fail(f"{exc}; see 'da debates' and 'da spar --list'")
+    _write_file(output, document)
+    out.print(f"written to {output}")
 
 
 def _spar_chain(settings: Settings, chat_model=None, doc_ids: list[str] | None = None):

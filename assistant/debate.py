@@ -34,7 +34,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.ballot import DEFAULT_CRITERION, ballot_lines, judge_ballot
-from assistant.cards import Candidate, assemble_cards, card_schema, card_text, finished_picks, text_key
+from assistant.cards import Candidate, assemble_cards, card_schema, card_text, finished_picks
 from assistant.structured import StructuredReply, stream_structured
 from assistant.context import ContextBuilder
 from assistant.cancel import GenerationStopped
@@ -47,6 +47,7 @@ from assistant.relevance import RebuttalCheck, make_rebuttal_check
 from assistant.passage import NumberedPassage, Passage
 from assistant.retrieval import HybridRetriever, QueryError, validate_query, validate_text
 from assistant.streaming import final_item
+from assistant.text import text_key
 from assistant.transcripts import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn, TranscriptStore
 
 

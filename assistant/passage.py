@@ -2,7 +2,7 @@
 
 A passage is a span of one document (``text == document[start:end]``) with a deterministic
 id. The splitter makes it, the registry stores it, the retriever returns it with the
-document's title, author, publisher and stance and with why it ranked (``score`` and the two
+document's title, author, publisher, date, URL and stance and with why it ranked (``score`` and the two
 rankings), and the verifier reads its ``lead_in``. Every later step shows a passage under a
 number: ``NumberedPassage`` is that view (an answer's citations, a debate's sources).
 
@@ -39,6 +39,11 @@ class Passage:
     source: str = ""
     author: str | None = None
     publisher: str | None = None
+    # The document's date as its metadata gave it ("2024-04", "2014-03-05"): part of a card's cite line.
+    date: str | None = None
+    # The article's address as its metadata gave it (a manifest's ``url``, or the page a URL ingest
+    # fetched): where a card's cite line says to find it, rather than the name of the stored file.
+    url: str | None = None
     # The document's confirmed stance (advocate, skeptic or unknown): a sentence that says "the
     # skeptic article argues ..." must cite a skeptic document (``assistant.verify``).
     stance: str = UNKNOWN_STANCE
@@ -104,17 +109,22 @@ class NumberedPassage:
         return self.passage.stance
 
     def as_dict(self) -> dict:
-        """Flat, as the API sends a numbered source and a debate saves one (the first release's keys)."""
+        """Flat, as the API sends a numbered source and a debate saves one (the first release's keys,
+        and ``date`` and ``url`` since cards print them).
+
+        A saved debate keeps its own copy of what a cite line prints, date and URL included, rather than
+        looking it up in the library when it is exported: the document may be deleted or its metadata
+        changed since, and a saved debate should print the same cards every time."""
         p = self.passage
         return {
             "number": self.number, "passage_id": p.id, "doc_id": p.doc_id, "index": p.index, "title": p.title,
-            "author": p.author, "publisher": p.publisher, "source": p.source, "start": p.start, "end": p.end,
-            "text": p.text, "stance": p.stance,
+            "author": p.author, "publisher": p.publisher, "date": p.date, "url": p.url, "source": p.source,
+            "start": p.start, "end": p.end, "text": p.text, "stance": p.stance,
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict) -> NumberedPassage:
-        """The inverse of ``as_dict``; also reads what older versions saved (no index or stance),
+        """The inverse of ``as_dict``; also reads what older versions saved (no index, stance, date or URL),
         ignoring keys it does not know."""
         pid = data["passage_id"]
         index = data.get("index")
@@ -124,6 +134,7 @@ class NumberedPassage:
         passage = Passage(
             id=pid, doc_id=data["doc_id"], index=index, text=data["text"], start=data["start"], end=data["end"],
             title=data.get("title") or "", source=data.get("source") or "", author=data.get("author"),
-            publisher=data.get("publisher"), stance=data.get("stance") or UNKNOWN_STANCE,
+            publisher=data.get("publisher"), date=data.get("date") or None,
+            url=data.get("url") or None, stance=data.get("stance") or UNKNOWN_STANCE,
         )  # fmt: skip
         return cls(int(data["number"]), passage)

@@ -222,6 +222,8 @@ class _Rankings:
             source=document.source,
             author=document.author,
             publisher=document.publisher,
+            date=document.date,
+            url=document.url,
             stance=document.stance,
             lead_in=_lead_in(snapshot, passage),
             score=score,

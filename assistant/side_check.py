@@ -37,10 +37,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
-from assistant.cards import Candidate, text_key
+from assistant.cards import Candidate
 from assistant.judge import YesNo
 from assistant.sides import DIRECTIONS, opponent
 from assistant.structured import choice
+from assistant.text import text_key
 
 NEITHER = "neither"
 ANSWERS = ("for", "against", NEITHER)

@@ -25,7 +25,6 @@ from functools import cached_property
 
 from assistant import prompts
 from assistant.ballot import Ballot, ballot_lines, judge_ballot
-from assistant.cards import text_key
 from assistant.debate import (
     CardMade,
     DebateChain,
@@ -43,7 +42,7 @@ from assistant.passage import Passage
 from assistant.prompts import Persona
 from assistant.sides import DIRECTIONS, StanceError, opponent, side_label, validate_side
 from assistant.retrieval import validate_query, validate_text
-from assistant.text import split_sentences
+from assistant.text import split_sentences, text_key
 from assistant.transcripts import (
     COMPLETE,
     CONTRADICTED,

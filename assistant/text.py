@@ -15,6 +15,10 @@ the extractive baseline, BM25 and the eval) splits and tokenises it here, so a r
 - ``strip_terminal_escapes``: terminal escape sequences removed whole (ECMA-48: CSI, the string
   commands OSC/DCS/SOS/PM/APC up to BEL or ST, every other ESC sequence, 7-bit or C1). Removing
   only the control characters used to leave their printable tails, so ``ESC[2J`` became ``[2J``.
+- ``text_key``: what makes two quotes, tags or motions "the same" (case, spacing and punctuation aside).
+- ``xml_safe``: text without the characters XML 1.0 cannot hold (NUL, other control characters,
+  lone surrogates), which an article may contain: python-docx refuses them, and a cite line
+  (``assistant.cite``) prints none in either export.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ TERMINAL_ESCAPE = re.compile(
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC strings
     r"|\x1b[ -/]*[0-~]?"  # all other escape sequences, and a lone ESC
 )
+
+# Everything outside XML 1.0's Char production: C0 controls other than tab, newline and carriage
+# return, lone surrogates, and U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str | None) -> str:
+    """``text`` without the characters an XML document cannot hold (python-docx raises on them)."""
+    return _NOT_XML.sub("", text or "")
 
 
 def strip_terminal_escapes(text: str) -> str:
@@ -208,6 +221,13 @@ def words(text: str) -> list[Word]:
                 continue
         out.append(Word(token, stem(lowered) if not token[0].isdigit() else lowered, value, len(out), joined))
     return out
+
+
+def text_key(text: str) -> str:
+    """Case-folded words only: two quotes, tags or motions that differ in case, spacing or punctuation
+    get one key. Words are letters and digits of any script: an ASCII-only key made every quote or
+    motion written in another script the same empty key."""
+    return " ".join(re.findall(r"[^\W_]+", text.casefold()))
 
 
 def number_key(value: float) -> str:

@@ -24,9 +24,11 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import TypeVar
 
+from assistant.cite import cite_line
 from assistant.flow import flow_dict, flow_section
 from assistant.passage import NumberedPassage
 from assistant.prompts import MODERATOR_NAME, Persona, source_label
+from assistant.text import text_key
 
 RUNNING = "running"
 COMPLETE = "complete"
@@ -222,6 +224,14 @@ class TranscriptStore:
             turns=[_turn_from_json(t[0]) for t in turns], user_side=personas.get("user_side"),
         )  # fmt: skip
 
+    def on_motion(self, motion: str) -> list[Debate]:
+        """Every saved debate and spar session on ``motion``, oldest first: the same motion up to case,
+        spacing and punctuation (``text_key``), so "Should X?" typed again finds "should  x"."""
+        key = text_key(motion)
+        with self._tx() as db:
+            rows = db.execute("SELECT id, motion FROM debates ORDER BY id").fetchall()
+        return [self.get(debate_id) for debate_id, saved in rows if text_key(saved) == key]
+
     def list(self, limit: int = 50, spar: bool = False) -> list[tuple[int, str, str, str, int]]:
         """(id, motion, created_at, status, turns) of the newest debates, or of the newest spar sessions."""
         kind = "IS NOT NULL" if spar else "IS NULL"
@@ -330,7 +340,9 @@ def _document_name(source: NumberedPassage) -> str:
 
 
 def to_brief(debate: Debate) -> str:
-    """Every card grouped by side, each with its full citation: the debate as a brief to print."""
+    """Every card grouped by side: the debate as a brief to print. Each card is cited as the Word cards
+    cite it (``assistant.cite.cite_line``: author, date, title, publisher, URL or file name, source
+    number), then the passage id and stance, which let a reader find the passage and its side again."""
     sources = {s.number: s for s in debate.sources}
     speakers = debate.speakers()
     lines = [f"# Brief: {debate.motion}", ""]
@@ -345,8 +357,7 @@ def to_brief(debate: Debate) -> str:
             lines += [
                 f"### {card.label}. {card.tag}{answers}",
                 "",
-                f"{source_label(source.passage, with_publisher=True)}; {_document_name(source)}, passage {source.passage.id}, "
-                f"stance {source.stance}.",
+                f"{cite_line(source)}; passage {source.passage.id}, stance {source.stance}.",
                 "",
                 f"> “{card.quote}”",
                 "",

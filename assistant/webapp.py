@@ -3,11 +3,12 @@
 Tabs: **Ask** (chat with streamed answers; [n] links open the cited passage; a sources
 panel under each answer; follow-ups use the conversation), **Debate** (motion, rounds and
 persona names, a judging criterion; turns stream with their speakers; the judge's ballot; Markdown
-and Word downloads; the flow sheet), **Spar** (the user argues one side, the assistant the other: each
-sentence of the user's turn is marked supported / contradicted / not found as it is checked,
-then the assistant answers with evidence cards; a scorecard, with the ballot at the end; the flow sheet; saved sessions
-resume), **Library** (upload, URL, paste; progress while ingesting; documents with
-passage counts; delete; rebuild the index) and **Search** (ranked passages).
+and Word downloads; the flow sheet; every saved card on the motion as one Word download), **Spar**
+(the user argues one side, the assistant the other: each sentence of the user's turn is marked
+supported / contradicted / not found as it is checked, then the assistant answers with evidence
+cards; a scorecard, with the ballot at the end; the flow sheet; saved sessions resume), **Library**
+(upload, URL, paste; progress while ingesting; documents with passage counts; delete; rebuild the
+index) and **Search** (ranked passages).
 
 Everything from articles or the model is escaped before it is shown (``assistant.render``).
 The LLM is shared through ``Service.queue``: a request that has to wait says so. Bound to
@@ -26,7 +27,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from html import escape as escape_html
 from pathlib import Path
@@ -43,7 +44,7 @@ from assistant.api import build_router, install_error_handlers
 from assistant.cancel import GenerationStopped
 from assistant.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
 from assistant.ballot import DEFAULT_CRITERION
-from assistant.docx_export import to_docx
+from assistant.docx_export import NoCardsError, motion_docx, motion_filename, to_docx
 from assistant.flow import flow_of
 from assistant.library import UnknownDocumentError
 from assistant.qa import Answer, SentenceChecked, SourcesFound
@@ -184,7 +185,7 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
     async def do_debate(motion: str, rounds: float, adv_name: str, adv_stance: str, sk_name: str, sk_stance: str,
                         criterion: str = ""):
         """Stream the turns into the transcript; a closed tab stops the debate (saved as "stopped")."""
-        motion = _checked(lambda: validate_query(motion, service.settings.max_question_chars))
+        motion = _checked(lambda: validate_text(motion, service.settings.max_question_chars, "motion"))
         _require_documents(service)
         advocate, skeptic = _personas(adv_name, adv_stance, sk_name, sk_stance)
         try:
@@ -229,6 +230,24 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
     return do_debate
 
 
+def _motion_cards_handler(service: Service, exports: Path) -> Callable[..., Awaitable[dict]]:
+    """``do_motion_cards`` over ``service``, writing the Word file into ``exports``."""
+
+    async def do_motion_cards(motion: str) -> dict:
+        """Every card on the motion in the box, from all saved debates and spar sessions, as one Word
+        download (in a folder of its own: two requests for the same motion never share a file)."""
+        motion = _checked(lambda: validate_text(motion, service.settings.max_question_chars, "motion"))
+        try:
+            document = await asyncio.to_thread(lambda: motion_docx(motion, service.transcripts.on_motion(motion)))
+        except NoCardsError as exc:
+            raise gr.Error(str(exc)) from exc
+        path = Path(tempfile.mkdtemp(prefix="cards-", dir=exports)) / motion_filename(motion)
+        path.write_bytes(document)
+        return gr.update(value=str(path), visible=True)
+
+    return do_motion_cards
+
+
 def _debate_tab(service: Service, exports: Path) -> None:
     """Motion, rounds and the two sides; the transcript streams, then the Markdown and Word downloads and the flow sheet appear."""
     do_debate = _debate_handler(service, exports)
@@ -251,9 +270,17 @@ def _debate_tab(service: Service, exports: Path) -> None:
         with gr.Row():
             download = gr.DownloadButton("Download transcript (Markdown)", visible=False, elem_id="download")
             download_docx = gr.DownloadButton("Download cards (Word)", visible=False, elem_id="download-docx")
+            # Any saved debate's cards on the motion typed, with or without a debate run now.
+            motion_cards = gr.Button("All cards on this motion (Word)", elem_id="motion-cards")
+            download_motion = gr.DownloadButton("Download all cards on this motion (Word)", visible=False,
+                                                elem_id="download-motion-cards")  # fmt: skip
         flow = gr.HTML(elem_id="debate-flow")
         start.click(do_debate, [motion, rounds, adv_name, adv_stance, sk_name, sk_stance, criterion],
                     [debate_status, transcript, download, download_docx, flow], concurrency_limit=None)  # fmt: skip
+        # The last motion's file goes first, so a motion without cards never leaves another one's offered.
+        hidden = motion_cards.click(lambda: gr.update(visible=False), None, download_motion, queue=False,
+                                    api_visibility="private")  # fmt: skip
+        hidden.then(_motion_cards_handler(service, exports), [motion], [download_motion])
 
 
 # --- Spar ---------------------------------------------------------------------------------

@@ -154,6 +154,33 @@ def test_markup_in_articles_and_answers_is_shown_as_text_never_run(browser, sett
     service.close()
 
 
+def test_debate_tab_downloads_every_saved_card_on_the_motion_typed(browser, settings) -> None:
+    """No debate run in the page: the motion's file gathers what earlier debates saved (extractive baseline)."""
+    service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
+    service.library.ingest([str(ARTICLES / "pro_engagement.txt"), str(ARTICLES / "skeptic.txt")])
+    motion = "Should the government offer Arandia a non-aggression pledge first?"
+    list(service.debate_chain.stream(motion, 0))
+    with serve_app(create_app(service)) as url:
+        page, dialogs = _open(browser, url)
+        page.get_by_role("tab", name="Debate").click()
+        page.locator("#motion textarea").fill(motion.lower())
+        page.locator("#motion-cards").click()
+        page.locator("#download-motion-cards").wait_for(state="visible", timeout=30_000)
+        with page.expect_download() as download:
+            page.locator("#download-motion-cards").click()
+        assert download.value.suggested_filename == "cards-should-the-government-offer-arandia-a-non-aggression-pledge.docx"
+        from docx import Document
+
+        headings = [p.text for p in Document(download.value.path()).paragraphs if p.style.name == "Heading 1"]
+        assert headings == ["For the motion", "Against the motion"]
+        page.locator("#motion textarea").fill("Should the lighthouse close?")
+        page.locator("#motion-cards").click()
+        _toast(page, "no saved debate or spar session has the motion")
+        assert not page.locator("#download-motion-cards").is_visible()  # the other motion's file is not offered
+        assert dialogs == []
+    service.close()
+
+
 SPAR_MOTION = "Should Seoul revive the Sunshine Policy of engagement with North Korea?"
 # Each time the transcript changes: how many marked sentences and how many cards it shows.
 _RECORD_TRANSCRIPT = """() => {

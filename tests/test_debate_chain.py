@@ -15,14 +15,14 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from assistant import prompts
-from assistant.cards import Candidate, assemble_cards, tag_supported, text_key, trimmed_quote
+from assistant.cards import Candidate, assemble_cards, tag_supported, trimmed_quote
 from assistant.debate import CardMade, DebateChain, DebateError, TurnStarted, TurnText
 from assistant.library import Library
 from assistant.llm import ExtractiveChatModel
 from assistant.prompts import Persona
 from assistant.passage import Passage
 from assistant.retrieval import HybridRetriever, QueryError
-from assistant.text import sentence_spans
+from assistant.text import sentence_spans, text_key
 from assistant.transcripts import COMPLETE, FAILED, Debate, TranscriptStore, to_brief, to_json, to_markdown
 from tests.fakes import ScriptedChatModel, evidence, evidence_id
 

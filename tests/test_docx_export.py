@@ -1,31 +1,38 @@
-"""The Word export of a debate's cards: read back with python-docx, opened by a real LibreOffice
-Writer (headless, converted to PDF and read with pdftotext), and served by the CLI and the REST API.
+"""The Word exports of cards (one debate's, and every card on a motion from all saved debates and
+spar sessions): read back with python-docx, opened by a real LibreOffice Writer (headless, converted
+to PDF and read with pdftotext), and served by the CLI, the REST API and the web app.
 
 The debates are built here from passages written for these tests, with no model: the export
-only reads a saved debate.
+only reads saved debates. One test runs a debate with the extractive baseline, so that the date
+travels the real way: manifest, registry, retrieval, saved debate, cite line.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
 import httpx
 import pytest
 from docx import Document
+from pydantic import SecretStr
 from docx.enum.text import WD_COLOR_INDEX
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.docx_export import DOCX_MEDIA_TYPE, NO_CARDS, TRIMMED_QUOTE_NOTE, to_docx
+from assistant.docx_export import (DOCX_MEDIA_TYPE, NO_CARDS, TRIMMED_QUOTE_NOTE, NoCardsError, file_cards, motion_docx,
+                                   motion_filename, to_docx)  # fmt: skip
 from assistant.passage import NumberedPassage, Passage
 from assistant.prompts import Persona
 from assistant.service import Service
 from assistant.settings import Settings
-from assistant.transcripts import COMPLETE, Card, Debate, DebateTurn, TranscriptStore
+from assistant.transcripts import COMPLETE, Card, Debate, DebateTurn, TranscriptStore, to_brief
+from tests.conftest import ARTICLES
 from tests.servers import serve_app
 from ui import create_app
 
@@ -57,7 +64,7 @@ def _card(label: str, role: str, tag: str, source: NumberedPassage, quote: str, 
 
 def _sources() -> list[NumberedPassage]:
     return [
-        _passage(1, "ferry", FERRY, title="Notes from the\nharbour board", author="Mara Quell",
+        _passage(1, "ferry", FERRY, title="Notes from the\nharbour board", author="Mara Quell", date="2024-03",
                  publisher="Tessaly Gazette", source="/home/someone/articles/ferry-notes.txt", stance="advocate"),
         _passage(2, "treaty", TREATY, title="The cracked pylons", source="https://news.test/tessaly/pylons.html",
                  stance="skeptic"),
@@ -74,8 +81,42 @@ def _debate(skeptic_cards: bool = True) -> Debate:
     return Debate(7, MOTION, "2026-11-02T10:00:00+00:00", COMPLETE, 1, ADVOCATE, SKEPTIC, [ferry, treaty], turns)
 
 
+# A second debate on the motion, typed differently, and a spar session on it: what a motion's file gathers.
+DOCK = "Dock workers said the ferry was full every morning. " + FERRY_QUOTE + " Nobody counted the freight."
+STALLED = "Talks on the harbour treaty stalled for eleven months."
+CONTRACT = "The pier contract went to a firm that had never built in tidal water."
+FOR, AGAINST = Persona("For", "You argue for the pier."), Persona("Against", "You argue against the pier.")
+
+
+def _second_debate() -> Debate:
+    """Typed in other case and spacing, without the question mark; other speakers; other source numbers.
+    A1 cuts the first debate's A1 again (same document, same quote), A2 the same words from another
+    document; S1 cuts the first debate's S1 again, S2 is new and answers this debate's A1."""
+    dock, ferry, treaty = (replace(n, number=i) for i, n in enumerate([_passage(0, "dock", DOCK, title="Dock notes"),
+                                                                      *_sources()], start=1))  # fmt: skip
+    opening = DebateTurn(0, "advocate", "opening", "For", "", cards=[
+        _card("A1", "advocate", "Fares fell once the pier opened", ferry, FERRY_QUOTE),
+        _card("A2", "advocate", "The dock saw fares fall too", dock, FERRY_QUOTE)])  # fmt: skip
+    rebuttal = DebateTurn(1, "skeptic", "rebuttal", "Against", "", cards=[
+        _card("S1", "skeptic", "The pylons cracked", treaty, TREATY_QUOTE),
+        _card("S2", "skeptic", "The treaty talks stalled for most of a year", treaty, STALLED, answers="A1")])  # fmt: skip
+    motion = "  should the TESSALY ferry pier be rebuilt   before the harbour treaty is signed "
+    return Debate(8, motion, "2026-11-03T10:00:00+00:00", COMPLETE, 1, FOR, AGAINST, [dock, ferry, treaty],
+                  [opening, rebuttal])  # fmt: skip
+
+
+def _spar_session() -> Debate:
+    """The user argued for the motion; the assistant's card answers the user's claim U1."""
+    _, treaty = _sources()
+    turn = DebateTurn(1, "skeptic", "rebuttal", "Against", "", cards=[
+        _card("S1", "skeptic", "The pier went to a firm new to tidal water", treaty, CONTRACT, answers="U1")])  # fmt: skip
+    return Debate(9, MOTION.lower(), "2026-11-04T10:00:00+00:00", COMPLETE, 1, FOR, AGAINST, [treaty], [turn],
+                  user_side="advocate")  # fmt: skip
+
+
 def _save(store: TranscriptStore, debate: Debate) -> int:
-    saved = store.create(debate.motion, debate.rounds, debate.advocate, debate.skeptic, debate.sources)
+    saved = store.create(debate.motion, debate.rounds, debate.advocate, debate.skeptic, debate.sources,
+                         debate.user_side)  # fmt: skip
     for turn in debate.turns:
         store.add_turn(saved.id, turn)
     store.set_status(saved.id, COMPLETE)
@@ -105,7 +146,7 @@ def test_cards_by_side_with_tag_cite_and_the_quote_highlighted_inside_its_passag
     texts = [p.text for p in paragraphs]
     a1 = texts.index("A1. The new pier made the ferry cheaper")
     # The cite line: what each passage has, nothing for what it lacks, the file's name not its folder.
-    assert texts[a1 + 1] == "Mara Quell, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]"
+    assert texts[a1 + 1] == "Mara Quell, 2024-03, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]"
     assert paragraphs[a1 + 1].runs[0].text == "Mara Quell" and paragraphs[a1 + 1].runs[0].bold
     s1 = texts.index(f"S1. {TREATY_QUOTE.rstrip('.')} (answers A1){TRIMMED_QUOTE_NOTE}")
     assert texts[s1 + 1] == "“The cracked pylons”, https://news.test/tessaly/pylons.html [2]"
@@ -151,6 +192,111 @@ def test_a_card_whose_offsets_do_not_hold_its_quote_is_found_by_its_text() -> No
     assert _highlighted(card_text) == [FERRY_QUOTE]
 
 
+def _cite_line(debate: Debate) -> str:
+    """The cite line under card A1 of ``debate``'s Word document."""
+    texts = [p.text for p in Document(io.BytesIO(to_docx(debate))).paragraphs]
+    return texts[texts.index("A1. The new pier made the ferry cheaper") + 1]
+
+
+FERRY_URL = "https://gazette.test/2024/03/harbour-board"
+
+
+def _with_urls(debate: Debate) -> Debate:
+    """``debate`` with the ferry notes filed as a manifest files an article (a stored file, its URL
+    in the manifest) and the pylons page as a URL ingest files one (the URL is its source too)."""
+    ferry, treaty = debate.sources
+    return replace(debate, sources=[replace(ferry, passage=replace(ferry.passage, url=FERRY_URL)),
+                                    replace(treaty, passage=replace(treaty.passage, url=treaty.source))])  # fmt: skip
+
+
+def test_a_saved_debate_keeps_each_source_date_and_url_and_one_saved_before_them_loads_without() -> None:
+    store = TranscriptStore(Settings().transcripts_path)
+    debate = store.get(_save(store, _with_urls(_debate())))
+    assert [(s.passage.date, s.passage.url) for s in debate.sources] == [
+        ("2024-03", FERRY_URL), (None, "https://news.test/tessaly/pylons.html")]  # fmt: skip
+    older = {k: v for k, v in debate.sources[0].as_dict().items() if k not in ("date", "url")}  # as saved before
+    loaded = NumberedPassage.from_dict(older)
+    assert loaded.passage.date is None and loaded.passage.url is None
+    assert _cite_line(replace(debate, sources=[loaded, debate.sources[1]])) == (
+        "Mara Quell, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]")  # no date, a file name
+    store.close()
+
+
+def test_a_dated_article_with_a_url_is_cited_alike_in_the_word_document_and_the_brief() -> None:
+    """One cite rule (``assistant.cite``) for both exports: the date, and the article's URL instead of
+    the stored file's name; a URL that is also the source is printed once. The brief adds the passage
+    id and stance after the cite."""
+    debate = _with_urls(_debate())
+    ferry = f"Mara Quell, 2024-03, “Notes from the harbour board”, Tessaly Gazette, {FERRY_URL} [1]"
+    pylons = "“The cracked pylons”, https://news.test/tessaly/pylons.html [2]"
+    document = Document(io.BytesIO(to_docx(debate)))
+    texts = [p.text for p in document.paragraphs]
+    assert ferry in texts and pylons in texts
+    brief = to_brief(debate).splitlines()
+    assert f"{ferry}; passage ferry-0000, stance advocate." in brief
+    assert f"{pylons}; passage treaty-0000, stance skeptic." in brief
+    assert not any("ferry-notes.txt" in line for line in [*texts, *brief])
+
+
+# --- Every card on a motion -----------------------------------------------------------------------
+
+def _labels(filed) -> list[str]:
+    return [f"{f.card.label}{f' (answers {f.card.answers})' if f.card.answers else ''}{f.note}" for f in filed]
+
+
+def test_a_motions_cards_are_filed_by_side_each_quote_once_with_labels_unique_across_debates() -> None:
+    filed = file_cards([_debate(), _second_debate(), _spar_session()])
+    # Same document and quote: filed once, under the first label, with how many debates cut it. The same
+    # words from another document are another card; an answer to a duplicate names the card filed.
+    assert _labels(filed["advocate"]) == ["7/A1 (in 2 debates)", "8/A2"]
+    assert _labels(filed["skeptic"]) == ["7/S1 (answers 7/A1) (in 2 debates)", "8/S2 (answers 7/A1)",
+                                         "9/S1 (answers 9/U1)"]  # fmt: skip
+    # Each card keeps its own debate's source, whatever number it had there.
+    assert [f.source.passage.doc_id for f in filed["advocate"]] == ["ferry", "dock"]
+    assert filed["advocate"][1].source.number == 1 and filed["advocate"][1].card.tag == "The dock saw fares fall too"
+
+
+def test_a_motions_document_has_a_heading_per_side_and_each_card_as_one_debates_export_prints_it() -> None:
+    document = Document(io.BytesIO(motion_docx(MOTION, [_debate(), _second_debate(), _spar_session()])))
+    assert [p.text for p in _styled(document, "Title")] == [MOTION]
+    assert [p.text for p in _styled(document, "Heading 1")] == ["For the motion", "Against the motion"]
+    assert [p.text for p in _styled(document, "Heading 2")] == [
+        "7/A1. The new pier made the ferry cheaper (in 2 debates)", "8/A2. The dock saw fares fall too",
+        f"7/S1. {TREATY_QUOTE.rstrip('.')} (answers 7/A1){TRIMMED_QUOTE_NOTE} (in 2 debates)",
+        "8/S2. The treaty talks stalled for most of a year (answers 7/A1)",
+        "9/S1. The pier went to a firm new to tidal water (answers 9/U1)",
+    ]  # fmt: skip
+    texts = [p.text for p in document.paragraphs]
+    at = texts.index("7/A1. The new pier made the ferry cheaper (in 2 debates)")
+    assert texts[at + 1] == "Mara Quell, 2024-03, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]"
+    dock = document.paragraphs[texts.index("8/A2. The dock saw fares fall too") + 2]
+    assert dock.text == DOCK and _highlighted(dock) == [FERRY_QUOTE]
+    assert "saved debates and spar sessions 7, 8, 9" in texts[1]
+
+
+def test_a_motion_without_saved_cards_is_an_error_not_an_empty_document() -> None:
+    with pytest.raises(NoCardsError, match="no saved debate or spar session has the motion “Should we\?”"):
+        motion_docx("  Should   we? ", [])
+    no_cards = replace(_debate(), turns=[replace(t, cards=[]) for t in _debate().turns])
+    with pytest.raises(NoCardsError, match="the 1 saved debate on the motion .* has no cards"):
+        motion_docx(MOTION, [no_cards])
+
+
+def test_the_store_finds_a_motions_debates_and_spar_sessions_whatever_the_case_spacing_and_punctuation() -> None:
+    store = TranscriptStore(Settings().transcripts_path)
+    ids = [_save(store, d) for d in (_debate(), replace(_debate(), motion="Should the pier be moved?"),
+                                     _second_debate(), _spar_session())]  # fmt: skip
+    assert [d.id for d in store.on_motion(MOTION.upper().replace(" ", "  ").rstrip("?"))] == [ids[0], *ids[2:]]
+    assert store.on_motion("Should the pier be moved") and store.on_motion("Should the pier") == []
+    store.close()
+
+
+def test_a_motions_file_name_is_its_words_in_ascii() -> None:
+    assert motion_filename(MOTION) == "cards-should-the-tessaly-ferry-pier-be-rebuilt-before-the-harbour.docx"
+    assert motion_filename("Café in Zürich: ¿sí?") == "cards-cafe-in-zurich-si.docx"
+    assert motion_filename("应该重建码头吗？") == motion_filename('"../.."') == "cards.docx"
+
+
 # --- A real word processor ------------------------------------------------------------------------
 
 def _libreoffice_convert(docx: Path, fmt: str, profile: Path) -> Path:
@@ -176,31 +322,53 @@ def _flat(text: str) -> str:
     return " ".join(text.replace("-", "").replace("\u00ad", "").split())
 
 
-@pytest.mark.slow  # starts LibreOffice twice (about 3 s)
-def test_libreoffice_opens_the_document_prints_tag_cite_and_quote_and_highlights_the_quote(tmp_path: Path) -> None:
+def _pdf_text(docx: Path, profile: Path) -> str:
+    """The text of ``docx`` as LibreOffice prints it (to PDF, read back with pdftotext), whitespace flattened."""
     pdftotext = shutil.which("pdftotext")
     assert pdftotext, "pdftotext is missing: run scripts/ensure_test_tools.sh"
-    docx = tmp_path / "debate-7.docx"
-    docx.write_bytes(to_docx(_debate()))
-    pdf = _libreoffice_convert(docx, "pdf", tmp_path / "lo-profile")
-    text = subprocess.run([pdftotext, "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
-                          check=True, timeout=60).stdout  # fmt: skip
-    flat = _flat(text)
-    for expected in (MOTION, "Pier advocate", "A1. The new pier made the ferry cheaper", "(answers A1)",
-                     "Mara Quell, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]",
-                     "“The cracked pylons”, https://news.test/tessaly/pylons.html [2]", FERRY, TREATY):  # fmt: skip
-        assert _flat(expected) in flat, (expected, text)
-    # What Writer made of the highlight: its own flat XML names a yellow background on exactly the quotes.
-    fodt = ElementTree.parse(_libreoffice_convert(docx, "fodt", tmp_path / "lo-profile"))
+    pdf = _libreoffice_convert(docx, "pdf", profile)
+    return _flat(subprocess.run([pdftotext, "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
+                                check=True, timeout=60).stdout)  # fmt: skip
+
+
+def _yellow_spans(docx: Path, profile: Path) -> list[str]:
+    """What Writer made of the highlight: the text of every span its own flat XML gives a yellow background."""
+    fodt = ElementTree.parse(_libreoffice_convert(docx, "fodt", profile))
     ns = {"style": "urn:oasis:names:tc:opendocument:xmlns:style:1.0",
           "fo": "urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0",
           "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}  # fmt: skip
     yellow = {style.get(f"{{{ns['style']}}}name") for style in fodt.iterfind(".//style:style", ns)
               if any(props.get(f"{{{ns['fo']}}}background-color") == "#ffff00"
                      for props in style.iterfind("style:text-properties", ns))}  # fmt: skip
-    marked = ["".join(span.itertext()) for span in fodt.iterfind(".//text:span", ns)
-              if span.get(f"{{{ns['text']}}}style-name") in yellow]  # fmt: skip
-    assert marked == [FERRY_QUOTE, TREATY_QUOTE]
+    return ["".join(span.itertext()) for span in fodt.iterfind(".//text:span", ns)
+            if span.get(f"{{{ns['text']}}}style-name") in yellow]  # fmt: skip
+
+
+@pytest.mark.slow  # starts LibreOffice twice (about 3 s)
+def test_libreoffice_opens_the_document_prints_tag_cite_and_quote_and_highlights_the_quote(tmp_path: Path) -> None:
+    docx = tmp_path / "debate-7.docx"
+    docx.write_bytes(to_docx(_debate()))
+    flat = _pdf_text(docx, tmp_path / "lo-profile")
+    for expected in (MOTION, "Pier advocate", "A1. The new pier made the ferry cheaper", "(answers A1)",
+                     "Mara Quell, 2024-03, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]",
+                     "“The cracked pylons”, https://news.test/tessaly/pylons.html [2]", FERRY, TREATY):  # fmt: skip
+        assert _flat(expected) in flat, (expected, flat)
+    assert _yellow_spans(docx, tmp_path / "lo-profile") == [FERRY_QUOTE, TREATY_QUOTE]
+
+
+@pytest.mark.slow  # starts LibreOffice twice (about 3 s)
+def test_libreoffice_opens_a_motions_document_with_dated_cite_lines_and_every_quote_highlighted(tmp_path: Path) -> None:
+    docx = tmp_path / motion_filename(MOTION)
+    docx.write_bytes(motion_docx(MOTION, [_debate(), _second_debate(), _spar_session()]))
+    flat = _pdf_text(docx, tmp_path / "lo-profile")
+    for expected in ("For the motion", "Against the motion", "7/A1. The new pier made the ferry cheaper (in 2 debates)",
+                     "8/A2. The dock saw fares fall too", "8/S2. The treaty talks stalled for most of a year (answers 7/A1)",
+                     "Mara Quell, 2024-03, “Notes from the harbour board”, Tessaly Gazette, ferry-notes.txt [1]",
+                     "“Dock notes” [1]", FERRY, DOCK, TREATY):  # fmt: skip
+        assert _flat(expected) in flat, (expected, flat)
+    # The date is in the cite line (its hyphen aside: see ``_flat``), once: the card cut twice is filed once.
+    assert flat.count("Mara Quell, 202403, “Notes") == 1
+    assert _yellow_spans(docx, tmp_path / "lo-profile") == [FERRY_QUOTE, FERRY_QUOTE, TREATY_QUOTE, STALLED, CONTRACT]
 
 
 # --- The CLI and the REST API ---------------------------------------------------------------------
@@ -227,6 +395,75 @@ def test_cli_writes_docx_only_to_a_file(tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "markdown, brief, docx, json or flow" in unknown.output
     assert _run("export", "42", "--format", "docx", "-o", str(tmp_path / "none.docx")).exit_code == 2
     assert not (tmp_path / "none.docx").exists()
+
+
+def test_cli_writes_a_motions_cards_to_a_file_and_says_when_there_are_none(tmp_path: Path) -> None:
+    store = TranscriptStore(Settings().transcripts_path)
+    for debate in (_debate(), _second_debate(), _spar_session()):
+        _save(store, debate)
+    store.close()
+    to_stdout = _run("cards", MOTION)
+    assert to_stdout.exit_code == 2 and "-o FILE.docx" in to_stdout.output and "PK" not in to_stdout.output
+    out_file = tmp_path / "all.docx"
+    written = _run("cards", MOTION.lower().rstrip("?"), "-o", str(out_file))
+    assert written.exit_code == 0 and f"written to {out_file}" in written.output, written.output
+    headings = [p.text for p in _styled(Document(str(out_file)), "Heading 2")]
+    assert len(headings) == 5 and headings[0] == "1/A1. The new pier made the ferry cheaper (in 2 debates)"
+    unknown = _run("cards", "Should the lighthouse close?", "-o", str(tmp_path / "none.docx"))
+    assert unknown.exit_code == 2 and "no saved debate or spar session has the motion" in unknown.output
+    assert "da debates" in unknown.output and not (tmp_path / "none.docx").exists()
+    empty = _run("cards", " \u200b ", "-o", str(tmp_path / "none.docx"))
+    assert empty.exit_code == 2 and "the motion is empty" in empty.output
+
+
+# The fixture articles with dates, stances and (one) a URL from a manifest, as a library of real articles has them.
+PRO_URL = "https://arandia.test/2023/06/why-talking-works"
+MANIFEST = [{"file": "pro_engagement.txt", "date": "2023-06-14", "url": PRO_URL, "stance": "advocate"},
+            {"file": "skeptic.txt", "date": "2024-02", "url": None, "stance": "skeptic"}]  # fmt: skip
+ARANDIA = "Should the government offer Arandia a non-aggression pledge first?"
+
+
+def test_api_serves_a_motions_cards_with_the_manifest_dates_behind_the_token(settings, tmp_path: Path) -> None:
+    """The date and URL the real way: manifest, registry, retrieval, a debate saved by the chain, the
+    cite line of the Word document and of the brief."""
+    folder = tmp_path / "dated"
+    folder.mkdir()
+    for name in ("pro_engagement.txt", "skeptic.txt"):
+        shutil.copy(ARTICLES / name, folder / name)
+    (folder / "manifest.json").write_text(json.dumps(MANIFEST), encoding="utf-8")
+    service = Service(settings.model_copy(update={"llm_backend": "extractive", "api_token": SecretStr("cards-token")}))
+    service.library.ingest([str(folder)])
+    list(service.debate_chain.stream(ARANDIA, 0))
+    try:
+        with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
+            asked = {"motion": ARANDIA.upper().rstrip("?")}
+            assert client.get("/api/cards/docx", params=asked).status_code == 401
+            auth = {"Authorization": "Bearer cards-token"}
+            response = client.get("/api/cards/docx", params=asked, headers=auth)
+            assert response.status_code == 200 and response.headers["content-type"] == DOCX_MEDIA_TYPE
+            assert response.headers["content-disposition"] == (
+                'attachment; filename="cards-should-the-government-offer-arandia-a-non-aggression-pledge.docx"')
+            document = Document(io.BytesIO(response.content))
+            assert [p.text for p in _styled(document, "Heading 1")] == ["For the motion", "Against the motion"]
+            cites = [p.text for p in document.paragraphs if p.text.endswith("]") and ", “" in p.text]
+            pro = "Mira Castell, 2023-06-14, “Why Talking to Arandia Works”"
+            assert any(c.startswith(pro) and f", {PRO_URL} [" in c for c in cites), cites
+            assert any(c.startswith("Tomas Reyne, 2024-02, “The Limits of Engagement with Arandia”")
+                       and ", skeptic.txt [" in c for c in cites), cites  # fmt: skip
+            brief = client.get(f"/api/debates/{service.transcripts.list()[0][0]}/brief", headers=auth).text
+            assert any(line.startswith(pro) and f", {PRO_URL} [" in line and line.endswith(", stance advocate.")
+                       for line in brief.splitlines()), brief  # fmt: skip
+            assert "pro_engagement.txt" not in brief and "pro_engagement.txt" not in "".join(cites)
+            missing = client.get("/api/cards/docx", params={"motion": "Should the lighthouse close?"}, headers=auth)
+            assert missing.status_code == 404 and "Should the lighthouse close?" in missing.json()["detail"]
+            for params, detail in (({}, "motion"), ({"motion": "  "}, "the motion is empty")):
+                refused = client.get("/api/cards/docx", params=params, headers=auth)
+                assert refused.status_code == 422 and detail in refused.json()["detail"]
+            operation = client.get("/api/openapi.json", headers=auth).json()["paths"]["/api/cards/docx"]["get"]
+            assert DOCX_MEDIA_TYPE in operation["responses"]["200"]["content"] and operation["summary"]
+            assert {"401", "404", "422"} <= set(operation["responses"])
+    finally:
+        service.close()
 
 
 def test_api_serves_the_docx_as_a_named_download(settings) -> None:

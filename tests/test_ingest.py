@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant.cite import cite_line
 from assistant.library import Library, UnknownDocumentError
+from assistant.passage import NumberedPassage
+from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
 from assistant.store import EmbeddingMismatchError, PassageStore
 from ingest.pipeline import ADDED, DUPLICATE, ERROR, REPLACED, SKIPPED, UNCHANGED, prepare
@@ -198,6 +201,11 @@ def test_url_ingest_from_a_real_local_server(tmp_path: Path) -> None:
     [doc] = library.documents()
     assert doc.title == "How Three River Towns Brought Back the Salmon"
     assert doc.url.endswith("/story") and doc.kind == "html"
+    # Retrieval carries the address fetched; a card's cite line prints it once, not the address typed beside it.
+    hit = HybridRetriever(library).retrieve("salmon", k=1)[0]
+    assert hit.source == f"{base}/moved" and hit.url == f"{base}/story"
+    cite = cite_line(NumberedPassage(1, hit))
+    assert cite.endswith(f", {base}/story [1]") and cite.count(base) == 1
 
 
 def test_private_addresses_and_other_schemes_are_refused_by_default(library: Library) -> None:

@@ -7,13 +7,16 @@ or dropped in a later version made every saved debate fail to load.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from docx import Document
 
+from assistant.docx_export import NO_CARDS, NoCardsError, motion_docx, to_docx
 from assistant.transcripts import SCHEMA_VERSION, TranscriptStore, to_json, to_markdown
 from ingest.registry import Registry
 
@@ -45,6 +48,20 @@ def test_a_first_release_debate_loads_and_exports(v1_copy: Path) -> None:
     assert debate.motion in to_markdown(debate) and json.loads(json.dumps(to_json(debate)))["turns"]
     store.close()
     assert sqlite3.connect(v1_copy / "transcripts.sqlite3").execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_first_release_debate_exports_its_word_document_and_files_no_cards_for_its_motion(v1_copy: Path) -> None:
+    """Its sources were saved without a date (or stance, or index): the cite lines print none, and its
+    motion's file says there are no cards (the first release cut none) instead of writing an empty one."""
+    store = TranscriptStore(v1_copy / "transcripts.sqlite3")
+    debate = store.get(store.list()[0][0])
+    assert all(s.passage.date is None for s in debate.sources)
+    document = Document(io.BytesIO(to_docx(debate)))
+    assert [p.text for p in document.paragraphs].count(NO_CARDS) == 2
+    assert [d.id for d in store.on_motion(debate.motion.upper())] == [debate.id]
+    with pytest.raises(NoCardsError, match="the 1 saved debate on the motion .* has no cards"):
+        motion_docx(debate.motion, store.on_motion(debate.motion))
+    store.close()
 
 
 def test_a_turn_with_a_field_this_version_does_not_know_still_loads(v1_copy: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from assistant.citations import uncited_sentences
 from assistant.grounding import check_grounding
 from assistant.passage import Passage
-from assistant.text import STOP_WORDS, number_key, sentence_spans, split_sentences, words
+from assistant.text import STOP_WORDS, number_key, sentence_spans, split_sentences, text_key, words
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,11 @@ def test_the_checker_keeps_a_sentence_with_an_abbreviation_whole() -> None:
     checked = check_grounding("The U.S. envoy met Castell in Lisk in March 2019 [1].", [passage])
     assert checked.text == "The U.S. envoy met Castell in Lisk in March 2019 [1]." and checked.grounded
     assert uncited_sentences("The U.S. envoy met Castell [1].") == []
+
+
+def test_text_key_ignores_case_spacing_and_punctuation_in_any_script() -> None:
+    assert text_key("Should  the Pier be REBUILT?") == text_key("should the pier be rebuilt") == "should the pier be rebuilt"
+    assert text_key("Straße über Zürich") == "strasse über zürich"
+    # Motions in another script keep their words: an ASCII-only key made them all the same empty key.
+    assert text_key("应该重建码头吗？") == "应该重建码头吗" != text_key("应该先签条约吗？")
+    assert text_key("snake_case, U.S.") == "snake case u s"

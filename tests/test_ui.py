@@ -91,6 +91,18 @@ def test_library_tab_sets_stances_and_the_debate_tab_shows_cards(running_app) ->
 
     headings = [p.text for p in Document(_file(cards)).paragraphs if p.style.name == "Heading 1"]
     assert Path(_file(cards)).name.endswith(".docx") and headings == ["For", "Against"]
+    # Every saved card on the motion typed (in other case), as one Word file beside them.
+    everything = client.predict("should arandia get a NON-AGGRESSION pledge first", api_name="/do_motion_cards")
+    assert Path(_file(everything)).name == "cards-should-arandia-get-a-non-aggression-pledge-first.docx"
+    filed = Document(_file(everything)).paragraphs
+    assert [p.text for p in filed if p.style.name == "Heading 1"] == ["For the motion", "Against the motion"]
+    assert len([p for p in filed if p.style.name == "Heading 2"]) == 3
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="no saved debate or spar session has the motion"):
+        client.predict("Should the lighthouse close?", api_name="/do_motion_cards")
+    with pytest.raises(AppError, match="the motion is empty"):
+        client.predict("  ", api_name="/do_motion_cards")
 
 
 def test_debate_downloads_share_one_folder_that_is_not_one_per_debate(running_app) -> None:
