@@ -101,17 +101,18 @@ class TurnFinished:
 @dataclass(frozen=True)
 class Opposed:
     """A point a rebuttal answers: its label ("S1", "U2"), the claim shown to the model (a card's
-    tag, a user's sentence), the text the rebuttal check reads (tag and quote), and whether it is
-    an opponent's card (else a spar user's claim)."""
+    tag, a user's sentence), the text the rebuttal check reads (tag and quote), whether it is an
+    opponent's card (else a spar user's claim), and the card's quote."""
 
     label: str
     tag: str
     text: str
     is_card: bool = False
+    quote: str = ""
 
     @classmethod
     def of_card(cls, card: Card) -> Opposed:
-        return cls(card.label, card.tag, f"{card.tag} {card.quote}", is_card=True)
+        return cls(card.label, card.tag, f"{card.tag} {card.quote}", is_card=True, quote=card.quote)
 
 
 def _unanswered_cards(debate: Debate, role: str, most: int = 4) -> list[Opposed]:
@@ -408,19 +409,21 @@ class DebateChain:
     def _answer_problem(self, motion: str, card: Card, named: Opposed) -> str:
         """Why ``card`` does not answer ``named`` ("" if it does).
 
-        With the side check, an answer must argue its own side: the side the model names for its
-        quote (``SideSorter.named_side``, decoded; not the lean that chose the candidates) is the
-        card's own direction, not "neither". On 26 rebuttal links of 8 debates (4 motions over two topics, each
-        debated twice), labelled by hand (7 dispute the card they name), this kept 6 of the 7 and 7
-        of the 19 others; the shared-word rule with the Yes/No judge ("does the reply respond to the
-        claim?") kept 3 of the 7 and 7 of the 19: replies that answer in other words share no word
-        with the card, and the judge says Yes to every pair, as it did to three other wordings.
-        Without the side check (off, or the extractive baseline), and for a spar user's claims,
-        that rule is still used: the side check was measured on debate links only, and it reads
-        many sentences of the side for the motion as "neither", which in a spar dropped every link
-        the assistant's cards made to the user's claims.
+        An opponent's card, with the side check: by default the card's quote must be named its own
+        side (``SideSorter.named_side``). With ``debate_dispute_check`` and the local model, the
+        judge's odds that a debater who believes the card's quote would reject the named card's quote
+        (``SideSorter.rejects``) decide instead: on 32 links of 8 debates labelled by hand (8 dispute
+        the card they name), that kept 6 of the 8 and 3 of the 24 others, the side rule 4 of the 8
+        and 14 of the 24; it costs about 2 s a rebuttal card.
+        Without the side check (off, or the extractive baseline), and for a spar user's claims, the
+        shared-word rule with the Yes/No judge (``RebuttalCheck``): replies that answer in other words
+        share no word with the card, and the judge says Yes to every pair, but the others were
+        measured on debate links only.
         """
         if self.side_sorter is not None and named.is_card:
+            rejects = self.side_sorter.rejects(motion, named.quote, card.quote) if self.settings.debate_dispute_check else None
+            if rejects is not None:
+                return "" if rejects else "the judge does not read its quote as disputing it"
             direction = DIRECTIONS[card.role]
             side = self.side_sorter.named_side(motion, card.quote)
             return "" if side == direction else f"its quote does not argue {direction} the motion"

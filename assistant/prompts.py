@@ -257,6 +257,11 @@ SIDE_SYSTEM = "You are a strict debate judge."
 SIDE_USER = """Motion: "{motion}"
 Sentence from an article: "{sentence}"
 A debater quotes this sentence. Which side of the motion is the debater on? Reply as JSON: {{"side": "for" | "against" | "neither"}}"""
+# Does a rebuttal card dispute the card it names? Read as the judge's odds of Yes (``SideSorter.rejects``).
+REJECT_USER = """Motion: "{motion}"
+Statement A: "{claim}"
+Statement B: "{reply}"
+Would a debater who believes statement B reject statement A? Answer Yes or No."""
 
 # Said before anything is generated when a side has no documents of its own stance or unknown.
 NO_SIDE_MATERIAL = (

@@ -153,9 +153,15 @@ class Settings(BaseSettings):
         8, ge=2, le=20, description="Evidence sentences offered to a debater per turn (each costs prompt tokens)."
     )
     debate_side_check: bool = Field(
-        True, description="Before a sentence is offered to a debater, the model says which side quoting it argues; one "
-        "it places on the opponent's side is not offered (assistant.side_check). Then the first debate_cards_per_turn + 1 "
-        "others are offered, and debate_card_candidates bounds the questions a turn asks. Off for the extractive baseline.",
+        True, description="Before a sentence is offered to a debater, the model is asked which side quoting it argues; "
+        "one that leans to the opponent's side is not offered (assistant.side_check). Then the first "
+        "debate_cards_per_turn + 1 others are offered, and debate_card_candidates bounds the questions a turn asks. "
+        "Off for the extractive baseline.",
+    )
+    debate_dispute_check: bool = Field(
+        False, description="With the side check and the local model, a rebuttal card keeps the card it names only if the "
+        "judge's odds that its quote disputes that card's quote pass a margin (SideSorter.rejects; README, Ballot). "
+        "Off by default: about 2 s per rebuttal card, which takes a one-round debate past 60 s on two cores.",
     )
 
     # Spar (the user argues one side)

@@ -22,6 +22,9 @@ set aside 14 of 22 and 25 of 30, and 2 of 22 and 8 of 37 of the side's own.
 Other backends (an OpenAI-compatible server gives no logits here) keep the decoded choice under a
 JSON schema, uncalibrated.
 
+The same reading decides whether a rebuttal card disputes the card it names (``rejects``): the
+judge's odds of Yes to "would a debater who believes the reply reject the card?", over a margin.
+
 Sentences are asked about in rank order only until the turn has enough (its cards plus one, for
 the model to choose among), so a turn costs a few short model calls; each answer is kept per
 motion and sentence, so a sentence offered again (a rebuttal, a spar turn) costs nothing.
@@ -52,6 +55,12 @@ MAX_REMEMBERED = 4096
 # 18 of 22 of the opponent's; 0 set aside 1 and 20), then checked on 106 held-out ones.
 LEAN_MARGIN = 0.25
 CONTENT_FREE = "N/A"
+# How much likelier (log-odds) the judge must find Yes than No to "would a debater who believes the
+# reply reject the card?" for a rebuttal card to keep the card it names. This model leans Yes to any
+# pair (log-odds 0.3 to 1.5 on every link measured), so the line sits inside that band: chosen on 26
+# hand-labelled links (7 that dispute the card they name: 4 kept, and 3 of the 19 others), then
+# checked on 32 links of 8 later debates (8 that dispute: 6 kept, and 3 of the 24 others).
+REJECT_MARGIN = 1.0
 # What the model's reply starts with before it names a side (as the JSON-schema choice writes it).
 REPLY_START = '{"side": "'
 
@@ -94,12 +103,27 @@ class SideSorter:
         """The side the model would name: its likeliest first word among for, against and neither
         (with a scorer; otherwise the choice it decodes, "neither" when the reply is unusable).
 
-        A rebuttal link is checked with it. On 26 links labelled by hand, requiring the card's quote
-        to be named its own side kept 6 of the 7 that dispute the card they name and 7 of the 19
-        others; the lean, at any margin, told them apart no better than chance (0.25 kept 2 of 7 and
-        7 of 19; 0 kept 5 and 11). Both come from one question, asked when the sentence was offered,
-        so checking a link mid-turn never asks the model again (the chat model is busy writing it)."""
+        A rebuttal link is checked with it by default. On 26 links labelled by hand, requiring the
+        card's quote to be named its own side kept, of the 7 that dispute the card they name and the
+        19 others: decoded 6 and 7, as the likeliest word 3 and 6 (4 of 8 and 14 of 24 on 32 later
+        links); the lean, at any margin, no better (0.25: 2 and 7). Lean and word come from one
+        question, asked when the sentence was offered, so checking a link mid-turn never asks the
+        model again (the chat model is busy writing it, under its lock)."""
         return self._reading(motion, sentence).named
+
+    def rejects(self, motion: str, claim: str, reply: str) -> bool | None:
+        """Whether a debater who believes ``reply`` would reject ``claim``, read as the judge's odds of
+        Yes (``REJECT_MARGIN``); None without a scorer (a server: the caller falls back).
+
+        Asked decoded, the Yes/No judge said Yes to all 26 labelled links in four wordings, and two
+        other wordings read as odds told disputing links from others no better than chance on the
+        32 held-out ones (area under the ROC curve 0.54 and 0.61); this one 0.79 and 0.85."""
+        if self.scorer is None:
+            return None
+        user = prompts.REJECT_USER.format(motion=prompts.source_line(motion), claim=prompts.source_line(claim),
+                                          reply=prompts.source_line(reply))  # fmt: skip
+        yes, no = self.scorer.first_word_logprobs(YesNo(prompts.SIDE_SYSTEM, user), "", ("Yes", "No"))
+        return yes - no > REJECT_MARGIN
 
     def _reading(self, motion: str, sentence: str) -> SideReading:
         key = (text_key(motion), text_key(sentence))

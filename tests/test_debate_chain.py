@@ -150,6 +150,38 @@ def test_a_rebuttal_card_that_does_not_answer_the_card_it_names_loses_the_link(c
     assert "does not answer" in to_markdown(debate)
 
 
+class _OddsScorer:
+    """Next-word log-probabilities for the side check (no lean: nothing set aside, every sentence named
+    "for") and, for the rebuttal question, the same odds of Yes for every pair."""
+
+    def __init__(self, yes_odds: float) -> None:
+        self.yes_odds = yes_odds
+
+    def first_word_logprobs(self, question, reply_start: str, words) -> list[float]:
+        return [self.yes_odds, 0.0] if tuple(words) == ("Yes", "No") else [0.0] * len(words)
+
+
+@pytest.mark.parametrize("disputes", [True, False])
+def test_with_the_dispute_check_the_judges_odds_decide_every_rebuttal_link(library: Library, articles: Path,
+                                                                           disputes: bool) -> None:  # fmt: skip
+    """``debate_dispute_check``: odds of Yes past the margin keep every link a rebuttal card makes;
+    odds under it drop each, with why, whatever the side rule would have said."""
+    from assistant.side_check import REJECT_MARGIN, SideSorter
+
+    library.ingest([str(articles)])
+    _mark_sides(library)
+    chain = _chain(library, side_check=True)
+    chain.settings = chain.settings.model_copy(update={"debate_dispute_check": True})
+    chain.__dict__["side_sorter"] = SideSorter(chain.chat_model, _OddsScorer(REJECT_MARGIN + 1 if disputes else 0.0))
+    rebuttals = [c for t in chain.run(MOTION, rounds=1).turns if t.kind == "rebuttal" for c in t.cards]
+    assert rebuttals
+    if disputes:
+        assert all(c.answers and not c.answer_note for c in rebuttals), rebuttals
+    else:
+        assert all(c.answers is None and c.answer_note.endswith(": the judge does not read its quote as disputing it")
+                   for c in rebuttals), rebuttals  # fmt: skip
+
+
 def test_a_side_never_sees_the_other_sides_documents(chain: DebateChain) -> None:
     chain.run(MOTION, rounds=1)
     for call in chain.chat_model.calls:

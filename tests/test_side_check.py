@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistant.judge import YesNo
-from assistant.side_check import ANSWERS, CONTENT_FREE, LEAN_MARGIN, REPLY_START, SideSorter
+from assistant.side_check import ANSWERS, CONTENT_FREE, LEAN_MARGIN, REJECT_MARGIN, REPLY_START, SideSorter
 
 
 class ScriptedScorer:
@@ -17,6 +17,10 @@ class ScriptedScorer:
         self.asked: list[str] = []
 
     def first_word_logprobs(self, question: YesNo, reply_start: str, words: Sequence[str]) -> list[float]:
+        if tuple(words) == ("Yes", "No"):  # the rebuttal question: the odds scripted per reply
+            reply = next(s for s in self.leans if f'Statement B: "{s}"' in question.user)
+            self.asked.append(reply)
+            return [self.leans[reply], 0.0]
         assert reply_start == REPLY_START and tuple(words) == ANSWERS
         sentence = next(s for s in self.leans if f'"{s}"' in question.user)
         self.asked.append(sentence)
@@ -43,3 +47,11 @@ def test_the_baseline_is_asked_once_per_motion_and_answers_are_remembered() -> N
     sorter.side_of("Motion two?", "A")
     assert scorer.asked == [CONTENT_FREE, "A", "B", CONTENT_FREE, "A"]
     assert sorter.knows("motion one", "a") and not sorter.knows("Motion two?", "B")
+
+
+def test_a_rebuttal_disputes_a_card_only_when_the_judge_finds_yes_likelier_by_the_margin() -> None:
+    """This model leans Yes to every pair: odds of Yes at the margin or under are not a dispute."""
+    scorer = ScriptedScorer({"far": REJECT_MARGIN + 0.2, "near": REJECT_MARGIN - 0.2, "no": -1.0})
+    sorter = SideSorter(chat_model=None, scorer=scorer)  # type: ignore[arg-type]
+    assert [sorter.rejects("M?", "The card's quote.", reply) for reply in ("far", "near", "no")] == [True, False, False]
+    assert SideSorter(chat_model=None).rejects("M?", "a", "b") is None  # type: ignore[arg-type]  # no odds on a server
