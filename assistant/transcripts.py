@@ -352,12 +352,14 @@ def to_brief(debate: Debate) -> str:
         if not cards:
             lines += ["(no cards)", ""]
         for card in cards:
-            source = sources[card.source]
+            source = sources.get(card.source)
             answers = f" (answers {card.answers})" if card.answers else ""
+            cite = (f"{cite_line(source)}; passage {source.passage.id}, stance {source.stance}." if source is not None
+                    else f"Source [{card.source}] is missing from the saved debate; passage {card.passage_id}.")  # fmt: skip
             lines += [
                 f"### {card.label}. {card.tag}{answers}",
                 "",
-                f"{cite_line(source)}; passage {source.passage.id}, stance {source.stance}.",
+                cite,
                 "",
                 f"> “{card.quote}”",
                 "",

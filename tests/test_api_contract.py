@@ -362,6 +362,7 @@ def _assert_clean(run: FuzzRun, served: Served, capfd: pytest.CaptureFixture, at
     assert not served.log.problems, served.log.problems[:5]
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under two minutes
 def test_schemathesis_finds_nothing_on_the_non_model_routes(served: Served, capfd: pytest.CaptureFixture) -> None:
     """The fast lane: a few valid and invalid requests per operation (about 200 in all, seconds)."""
     _saved_debate_and_session(served.service)

@@ -30,6 +30,7 @@ def test_retrieval_benchmark_fills_registry_and_store_alike(tmp_path: Path) -> N
     assert all(r["queries"] == 3 and r["p95_ms"] >= r["p50_ms"] > 0 for r in rows)
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under two minutes
 def test_ingest_benchmark_encodes_the_passages_ingest_made(tmp_path: Path) -> None:
     result = measure_ingest(tmp_path, documents=3, paragraphs=2, batch_sizes=(4, 16))
     assert result["documents"] == 3 and result["passages"] >= 6
@@ -37,6 +38,7 @@ def test_ingest_benchmark_encodes_the_passages_ingest_made(tmp_path: Path) -> No
     assert result["ingest_passages_per_s"] > 0 and result["ratio_ingest_over_raw"] > 0
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under two minutes
 def test_cli_writes_json_and_markdown(tmp_path: Path) -> None:
     assert bench_main(["--only", "retrieval", "--sizes", "100", "--out", str(tmp_path)]) == 0
     assert "## Retrieval latency" in (tmp_path / "bench.md").read_text()

@@ -85,6 +85,7 @@ def test_the_default_verifier_holds_the_recorded_figures_on_the_shared_claim_set
     assert run["overall"]["unsupported_caught"] >= 0.9 and run["overall"]["supported_recall"] >= 0.85
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under two minutes
 def test_spar_mode_checks_each_claim_against_retrieved_passages_and_keeps_its_mark(tmp_path: Path) -> None:
     """No evidence given: the claim is retrieved for, as a spar turn's sentence is; a claim whose
     evidence the cleaner dropped is still checked (and nothing supports it)."""

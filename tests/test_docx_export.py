@@ -238,6 +238,19 @@ def test_a_dated_article_with_a_url_is_cited_alike_in_the_word_document_and_the_
     assert not any("ferry-notes.txt" in line for line in [*texts, *brief])
 
 
+def test_a_card_whose_source_the_saved_debate_lost_is_still_in_the_brief_and_the_word_document() -> None:
+    """A hand-edited or damaged transcript may lack a card's source: both exports still print the card,
+    the brief saying which source is missing, instead of failing the whole export."""
+    debate = _debate()
+    debate.sources = [s for s in debate.sources if s.number != 1]
+    lost = [c for t in debate.turns for c in t.cards if c.source == 1]
+    assert lost
+    brief = to_brief(debate)
+    assert all(c.quote in brief for c in lost) and "Source [1] is missing from the saved debate" in brief
+    texts = [p.text for p in Document(io.BytesIO(to_docx(debate))).paragraphs]
+    assert all(c.quote in texts for c in lost)
+
+
 # --- Every card on a motion -----------------------------------------------------------------------
 
 def _labels(filed) -> list[str]:
