@@ -15,8 +15,8 @@ for the content-free sentence "N/A" on the same motion (contextual calibration, 
 winner. The sentence comes from the side's own article, so it is set aside only when it leans
 to the opponent by more than ``LEAN_MARGIN`` beyond that baseline. Measured on hand-labelled
 candidates (``README``, Debates), 61 of the first 4 motions (tuned there) and 106 of 4 other
-motions (held out): of the sentences that argue the opponent's case 18 of 22 and 27 of 30 are set
-aside, of those that argue the side's own case 0 of 22 and 2 of 37; the decoded three-way choice
+motions (held out): of the sentences that argue the opponent's case 17 of 22 and 26 of 30 are set
+aside, of those that argue the side's own case 1 of 22 and 2 of 37; the decoded three-way choice
 set aside 14 of 22 and 25 of 30, and 2 of 22 and 8 of 37 of the side's own.
 
 Other backends (an OpenAI-compatible server gives no logits here) keep the decoded choice under a
@@ -51,8 +51,8 @@ ANSWERS = ("for", "against", NEITHER)
 # Answers kept before the oldest are forgotten (a long-running server sees many motions).
 MAX_REMEMBERED = 4096
 # How far (in nats, beyond the content-free baseline) a sentence must lean to a side to count as
-# arguing it: chosen on the first 61 labelled candidates (0.25 set aside none of the side's own and
-# 18 of 22 of the opponent's; 0 set aside 1 and 20), then checked on 106 held-out ones.
+# arguing it: chosen on the first 61 labelled candidates (at 0.25, 1 of the side's own 22 and 17 of the
+# opponent's 22 set aside; a lower margin loses more of the side's own), then checked on 106 held-out ones.
 LEAN_MARGIN = 0.25
 CONTENT_FREE = "N/A"
 # How much likelier (log-odds) the judge must find Yes than No to "would a debater who believes the
