@@ -194,8 +194,7 @@ def reason_for_decision(ballot: Ballot, by_label: dict[str, Point], speakers: di
         held = [c for c in ballot.clashes if c.winner == c.answer and by_label[c.winner].role == role]
         if held:
             listed = "; ".join(
-                f"clash {c.number} ({_cited([c.winner], by_label)} over "
-                f"{_cited([c.answer if c.winner == c.argument else c.argument], by_label)})" for c in held
+                f"clash {c.number} ({_cited([c.answer], by_label)} over {_cited([c.argument], by_label)})" for c in held
             )
             parts.append(f"{speakers[role]} holds {listed}.")
         drops = [label for label in ballot.dropped if by_label[label].role == role and by_label[label].earns]
