@@ -6,7 +6,10 @@ under a JSON schema (a llama.cpp grammar; ``response_format`` for an OpenAI-comp
 as the debate's cards do: ``structured.stream_structured``), the ids of 1-3 sentences that answer
 and a short answer. The quotes are spans of their passages, so exact by construction, and
 only the short answer is the model's own text: it is normalised and checked against the chosen
-quotes alone (the ``Verifier``, its judge included when configured). What the user sees:
+quotes alone (the ``Verifier``, its judge included when configured, asked whether it is a correct
+answer to the question: ``judge.answer_question``). The model's ids are weaker than its words: a
+short answer its picks do not hold is checked against the sentence that does
+(``sentence_holding``). What the user sees:
 
 - the short answer, then each quote verbatim with its ``[n]``;
 - the decline when no sentence answers, when its quotes do not hold the short answer, or when it
@@ -34,8 +37,8 @@ from assistant.relevance import (
     RESTATES_QUESTION, Relevance, RelevanceCheck, partial_text, related_text, restates_question,
 )
 from assistant.streaming import Timing
-from assistant.text import Sentence
-from assistant.verify import NO_ANSWER, EvidenceSpan, Verdict, Verifier, article_label
+from assistant.text import Sentence, words
+from assistant.verify import NO_ANSWER, EvidenceSpan, Verdict, Verifier, article_label, is_content_word
 
 if TYPE_CHECKING:
     from assistant.qa import Answer, AskChain
@@ -168,6 +171,42 @@ def check_short_answer(verifier: Verifier, short: str, quotes: Sequence[Evidence
     return verifier.verify(short, [only_quotes], given=question)
 
 
+def sentence_holding(short: str, sentences: Sequence[EvidenceSentence],
+                     picks: Sequence[EvidenceSentence]) -> EvidenceSentence | None:  # fmt: skip
+    """The offered sentence that holds the short answer, for a short answer its picks do not hold.
+
+    The 1.5B model often writes the right short answer and picks the id of a neighbouring
+    sentence, a byline or the document's title ("October 2006" with a sentence about Kim's
+    legacy; "May 16, 2023" with the op-ed's byline, beside the line with the date). Ids are a
+    weak signal; the answer's own words are a strong one. The sentence must hold every number of
+    the short answer and at least half of its content words (stems); among those, the most
+    content words win, then the sentence nearest a pick in the prompt. None when no sentence
+    qualifies or the best is already picked; the verifier still decides whether it holds the
+    answer, and relevance whether it answers the question.
+    """
+    ws = words(short)
+    numbers = {w.number for w in ws if w.number is not None}
+    terms = {w.stem for w in ws if is_content_word(w)}
+    if not numbers and not terms:
+        return None
+    needed = (len(terms) + 1) // 2
+    best: tuple[tuple[int, int], EvidenceSentence] | None = None
+    for s in sentences:
+        sw = words(s.quote)
+        if not numbers <= {w.number for w in sw if w.number is not None}:
+            continue
+        held = len(terms & {w.stem for w in sw})
+        if held < needed or (not numbers and not held):
+            continue
+        distance = min((abs(s.id - p.id) for p in picks), default=0)
+        rank = (held, -distance)
+        if best is None or rank > best[0]:
+            best = (rank, s)
+    if best is None or best[1] in picks:
+        return None
+    return best[1]
+
+
 def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = (), *, k: int | None = None,
            doc_ids: Sequence[str] | None = None) -> Iterator[object]:  # fmt: skip
     """``AskChain.stream`` in quotes mode: the sources, each ``QuoteFound`` as its id completes, the
@@ -233,7 +272,9 @@ def answers_question(relevance: RelevanceCheck | None, question: str, short: str
 def finish(chain: AskChain, question: str, standalone: str, reply: StructuredReply, passages: Sequence[Passage],
            sentences: Sequence[EvidenceSentence], timing: Timing, started: float) -> Answer:  # fmt: skip
     """The ``Answer`` from the whole reply: picks validated, the short answer checked against them,
-    relevance asked of the short answer and its quotes.
+    relevance asked of the short answer and its quotes. A short answer its picks do not hold is
+    checked once more against the offered sentence that holds its words (``sentence_holding``),
+    which then replaces the picks.
 
     Shown: the short answer and its quotes when both checks pass; otherwise the decline, with the
     quotes the model chose under "Related, but not an answer" (a failed short answer says nothing
@@ -246,6 +287,11 @@ def finish(chain: AskChain, question: str, standalone: str, reply: StructuredRep
     short = normalise_model_text(" ".join(str(parsed.get("answer") or "").split()), prompts.header_labels(passages))
     checked_at = time.perf_counter()
     verdict = check_short_answer(chain.verifier, short, quotes, standalone) if short and quotes else None
+    holding = sentence_holding(short, sentences, quotes) if short and not (verdict and verdict.supported) else None
+    if holding is not None:  # the model's ids missed the sentence its answer comes from: check against that one
+        anchored = check_short_answer(chain.verifier, short, [holding], standalone)
+        if anchored.supported:
+            quotes, verdict = [holding], anchored
     shown_short = verdict is not None and verdict.supported
     relevant = answers_question(chain.relevance, standalone, short, quotes) if shown_short else None
     answered = shown_short and (relevant is None or relevant.answers)

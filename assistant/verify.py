@@ -28,7 +28,9 @@ Stage 1, rules (``verifier = "rules"``), each one a reason to reject:
 Stage 2, judge (``verifier = "rules+llm"``): sentences the rules pass, and refusals the rules
 cannot settle (``UNDECIDED``), are put to the backend's model as a Yes/No question
 (``judge.support_question``, decoded as ``judge`` describes), with the evidence and its
-neighbouring sentences as the text. The text comes
+neighbouring sentences as the text; a quote-first short answer, checked with its question given,
+is asked about as an answer to that question (``judge.answer_question``, by the odds of Yes where
+the backend gives them). The text comes
 first and the statement last, so sentences citing the same passage share the evaluated prefix.
 ``Verifier.verify`` runs both; ``rules`` and ``confirm`` run one stage each (spar shows the
 rules' mark at once and the judge's when it comes).
@@ -442,6 +444,8 @@ def article_label(passage: Passage) -> str:
 class Judge(Protocol):
     def __call__(self, claim: str, context: str, label: str) -> bool: ...
 
+    def answers(self, question: str, answer: str, context: str) -> bool: ...
+
 
 class Verifier:
     """Aligns a sentence with its cited passages and decides whether they support it.
@@ -640,7 +644,11 @@ class Verifier:
         label = article_label(first)
         # Without its markers: asked about "... Peninsula [1].", the 1.5B judge says No to a sentence
         # it accepts without the "[1]" (measured on real answers; the claim sets have no markers).
-        yes = self.judge(strip_markers(answer_with_question(claim, given)), context, label)
+        # An answer to a ``given`` question is asked about as an answer: true is not enough.
+        if given:
+            yes = self.judge.answers(given, strip_markers(claim), context)
+        else:
+            yes = self.judge(strip_markers(claim), context, label)
         seconds = {**verdict.seconds, "llm": time.perf_counter() - started}
         if yes:
             return replace(verdict, supported=True, reason="", rule="", undecided=False, stage="llm", seconds=seconds)

@@ -232,3 +232,19 @@ def test_the_judge_reads_next_word_probabilities_from_the_real_model() -> None:
     assert no > yes
     with pytest.raises(ValueError, match="different tokens"):
         judge.first_word_logprobs(question("x"), "", ("against", "against"))
+
+
+def test_the_real_judge_accepts_an_answer_the_text_gives_and_refuses_one_about_someone_else() -> None:
+    """``YesNoJudge.answers`` on the local model, by the odds of Yes: the text's answer to the
+    question stands; a true phrase from the same text that answers about another person, and a
+    sentence of the text that does not say what was asked, fall below ``ANSWER_ODDS``."""
+    from assistant.judge import ANSWER_ODDS, answer_question
+
+    judge = make_judge(Settings())
+    text = ("Mira Castell, a senior fellow at the Institute for Northern Affairs, wrote the essay. "
+            "The envoy Tomas Brel had studied at Varn University before joining the talks.")  # fmt: skip
+    question = "At which institute does Mira Castell work?"
+    assert judge.answers(question, "the Institute for Northern Affairs", text)
+    odds = {a: judge.yes_odds(answer_question(question, a, text)) for a in
+            ("the Institute for Northern Affairs", "Varn University")}  # fmt: skip
+    assert odds["the Institute for Northern Affairs"] > ANSWER_ODDS > odds["Varn University"], odds

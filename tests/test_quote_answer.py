@@ -7,6 +7,7 @@ of the prompt and picks ids by phrase), real retrieval, Chroma and embeddings; o
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -17,15 +18,22 @@ from langchain_core.messages import BaseMessage
 from assistant import prompts
 from assistant.library import Library
 from assistant.qa import Answer, AskChain, SourcesFound
-from assistant.quote_answer import QuoteFound, answer_so_far, finished_ids, quotes_schema
+from assistant.passage import Passage
+from assistant.quote_answer import (
+    QuoteFound, answer_so_far, check_short_answer, evidence_sentences, finished_ids, quotes_schema, sentence_holding,
+)
+from assistant.judge import ANSWER_ODDS, YesNo, YesNoJudge
+from assistant.verify import Verifier
 from assistant.relevance import RELATED_HEADING
 from assistant.retrieval import HybridRetriever
 from assistant.service import Service
 from assistant.settings import Settings
-from tests.conftest import ARTICLES
+from tests.conftest import ARTICLES, shared_dir
 from tests.fakes import ScriptedChatModel, evidence, evidence_id
 from tests.servers import serve_app
 from ui import create_app
+
+needs_corpus_more = pytest.mark.skipif(not (shared_dir() / "corpus_more").is_dir(), reason="../shared/corpus_more not found")
 
 QUESTION = "How much grain crossed the border under the Harbor Accord?"
 
@@ -93,8 +101,7 @@ def test_ids_outside_the_offered_ones_cannot_be_written_and_are_refused(retrieve
     schema = quotes_schema(len(prompt_ids))
     assert schema["properties"]["quotes"]["items"]["enum"] == sorted(prompt_ids) == list(range(1, len(prompt_ids) + 1))
     assert schema["properties"]["quotes"]["maxItems"] == 3
-    assert answer.declined and answer.text == prompts.DECLINE and answer.quotes == []
-    assert answer.invalid_citations == ["0", "999", "2", "True"]
+    assert answer.declined and answer.answer == "" and answer.invalid_citations == ["0", "999", "2", "True"]
 
 
 def test_no_quotes_is_the_decline(retriever: HybridRetriever) -> None:
@@ -107,6 +114,88 @@ def test_a_short_answer_nothing_holds_is_declined_with_its_quotes_as_related(ret
     assert answer.declined and answer.answer == "" and "90,000" not in answer.text
     assert answer.text.startswith(f"{prompts.DECLINE}\n\n{RELATED_HEADING}") and "40,000 tonnes" in answer.text
     assert answer.unsupported_sentences == ["90,000 tonnes of steel"]
+
+
+def test_a_right_short_answer_with_the_id_of_another_sentence_is_quoted_from_the_sentence_that_holds_it(
+    retriever: HybridRetriever,
+) -> None:
+    # The model's ids miss (a neighbouring sentence, a byline) while its short answer is right.
+    for wrong in ("By Mira Castell", "fourteen months"):
+        answer = events(retriever, replying(wrong, "40,000 tonnes of grain"))[-1]
+        assert not answer.declined and answer.answer == "40,000 tonnes of grain", answer.text
+        [quote] = answer.quotes
+        assert "40,000 tonnes" in quote["sentence"] and wrong not in quote["sentence"]
+        assert answer.text.endswith(f"“{quote['sentence']}” [{quote['number']}]")
+    # No id at all: the sentence holding the answer is found the same way.
+    assert events(retriever, replying([], "40,000 tonnes"))[-1].answer == "40,000 tonnes"
+    # An answer no sentence holds stays declined, with the model's picks as related.
+    wrong = events(retriever, replying("By Mira Castell", "12,000 tonnes of grain"))[-1]
+    assert wrong.declined and "Mira Castell" in wrong.text and wrong.unsupported_sentences == ["12,000 tonnes of grain"]
+
+
+def test_sentence_holding_needs_every_number_and_half_the_words_of_the_answer() -> None:
+    text = "In March 2019 the accord was signed. It held for fourteen months. Grain fell in 2020."
+    passage = Passage("p-1", "d", 0, text, 0, len(text), title="T")
+    sentences = evidence_sentences([passage])
+    by_text = {s.quote: s for s in sentences}
+    signed = by_text["In March 2019 the accord was signed."]
+    assert sentence_holding("March 2019", sentences, [by_text["Grain fell in 2020."]]) == signed
+    assert sentence_holding("14 months", sentences, []) == by_text["It held for fourteen months."]
+    assert sentence_holding("March 2020", sentences, []) is None  # no sentence has both
+    assert sentence_holding("the accord was signed", sentences, [signed]) is None  # already picked
+    assert sentence_holding("bread and circuses", sentences, []) is None
+    assert sentence_holding("", sentences, []) is None
+
+
+@needs_corpus_more
+def test_third_party_dates_the_model_answers_rightly_are_anchored_to_their_sentences() -> None:
+    """Run-time sentences of ../shared/corpus_more: for each "Month YYYY" an article states, a short
+    answer naming it, picked with the id of a sentence without that year, is anchored to a sentence
+    holding the month and the year, and the rules verifier accepts it there."""
+    month = r"(January|February|March|April|May|June|July|August|September|October|November|December) (\d{4})"
+    verifier, checked, files = Verifier(), 0, set()
+    for f in sorted((shared_dir() / "corpus_more").glob("*.txt")):
+        text = " ".join(f.read_text().split())
+        sentences = evidence_sentences([Passage(f.stem, f.stem, 0, text, 0, len(text), title=f.stem)])
+        for found in list(re.finditer(month, text))[:2]:
+            short = f"{found.group(1)} {found.group(2)}"
+            wrong = next(s for s in sentences if found.group(2) not in s.quote)
+            holding = sentence_holding(short, sentences, [wrong])
+            assert holding is not None and found.group(1) in holding.quote and found.group(2) in holding.quote, short
+            assert not check_short_answer(verifier, short, [wrong], "When did it happen?").supported
+            assert check_short_answer(verifier, short, [holding], "When did it happen?").supported, (short, holding.quote)
+            checked, files = checked + 1, files | {f.name}
+    assert checked >= 3 and len(files) >= 2
+
+
+class OddsJudge(YesNoJudge):
+    """A judge whose log-odds of Yes are scripted (None: a backend without log-probabilities, decoded as ``decoded``)."""
+
+    def __init__(self, odds: float | None, decoded: bool = True) -> None:
+        self.odds, self.decoded, self.asked = odds, decoded, []
+
+    def yes(self, question: YesNo) -> bool:
+        self.asked.append(question.user)
+        return self.decoded
+
+    def yes_odds(self, question: YesNo) -> float | None:
+        self.asked.append(question.user)
+        return self.odds
+
+
+def test_a_short_answer_is_judged_as_an_answer_to_its_question_by_the_odds_of_yes(retriever: HybridRetriever) -> None:
+    for odds, shown in ((ANSWER_ODDS + 0.5, True), (ANSWER_ODDS - 0.5, False)):
+        judge = OddsJudge(odds)
+        chain = AskChain(retriever, ScriptedChatModel(rule=replying("40,000 tonnes", "40,000 tonnes of grain"), calls=[]))
+        chain._verifier = Verifier(judge)
+        answer = list(chain.stream(QUESTION))[-1]
+        assert (not answer.declined) is shown, answer.text
+        [asked] = judge.asked
+        assert f"Question: {QUESTION}\nAnswer: 40,000 tonnes of grain\n" in asked and "40,000 tonnes of grain cross" in asked
+        assert "Is this answer to the question correct according to the text?" in asked
+    # Without log-probabilities (an OpenAI-compatible server) the decoded Yes or No decides.
+    assert OddsJudge(None, decoded=True).answers("Q?", "A", "text") is True
+    assert OddsJudge(None, decoded=False).answers("Q?", "A", "text") is False
 
 
 def test_an_answer_that_only_restates_the_question_is_declined(retriever: HybridRetriever) -> None:
