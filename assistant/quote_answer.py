@@ -168,7 +168,7 @@ def check_short_answer(verifier: Verifier, short: str, quotes: Sequence[Evidence
     labels = " ".join(dict.fromkeys(article_label(q.passage) for q in quotes))
     only_quotes = replace(quotes[0].passage, text=joined, start=0, end=len(joined), set_aside=(), lead_in="",
                           title=labels, author="", publisher="")  # fmt: skip
-    return verifier.verify(short, [only_quotes], given=question)
+    return verifier.verify(short, [only_quotes], given=question, as_answer=True)
 
 
 def sentence_holding(short: str, sentences: Sequence[EvidenceSentence],

@@ -28,8 +28,8 @@ Stage 1, rules (``verifier = "rules"``), each one a reason to reject:
 Stage 2, judge (``verifier = "rules+llm"``): sentences the rules pass, and refusals the rules
 cannot settle (``UNDECIDED``), are put to the backend's model as a Yes/No question
 (``judge.support_question``, decoded as ``judge`` describes), with the evidence and its
-neighbouring sentences as the text; a quote-first short answer, checked with its question given,
-is asked about as an answer to that question (``judge.answer_question``, by the odds of Yes where
+neighbouring sentences as the text; a quote-first short answer (``as_answer``, with its question
+given) is asked about as an answer to that question (``judge.answer_question``, by the odds of Yes where
 the backend gives them). The text comes
 first and the statement last, so sentences citing the same passage share the evaluated prefix.
 ``Verifier.verify`` runs both; ``rules`` and ``confirm`` run one stage each (spar shows the
@@ -622,14 +622,17 @@ class Verifier:
         return None
 
     def verify(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None,
-               given: str = "") -> Verdict:  # fmt: skip
-        """Rules, then (if configured) the judge on what the rules pass; ``given`` as in ``rules``."""
+               given: str = "", as_answer: bool = False) -> Verdict:  # fmt: skip
+        """Rules, then (if configured) the judge on what the rules pass; ``given`` as in ``rules``;
+        ``as_answer``: the claim is the whole answer to the ``given`` question (a quote-first short
+        answer), so the judge is asked whether it answers it correctly, not only whether it is true."""
         started = time.perf_counter()
         verdict = self.rules(claim, passages, numbers, given)
         verdict = replace(verdict, stage="rules", seconds={"rules": time.perf_counter() - started})
-        return self.confirm(verdict, claim, passages, given)
+        return self.confirm(verdict, claim, passages, given, as_answer)
 
-    def confirm(self, verdict: Verdict, claim: str, passages: Sequence[Passage], given: str = "") -> Verdict:
+    def confirm(self, verdict: Verdict, claim: str, passages: Sequence[Passage], given: str = "",
+                as_answer: bool = False) -> Verdict:  # fmt: skip
         """Stage 2 only: the judge's Yes or No on a ``verdict`` of ``rules`` for the same claim, passages
         and ``given``. Apart from ``verify`` so a caller can show the rules' decision first and the
         judge's after (spar). The judge withdraws support the rules gave, and decides the refusals
@@ -644,11 +647,12 @@ class Verifier:
         label = article_label(first)
         # Without its markers: asked about "... Peninsula [1].", the 1.5B judge says No to a sentence
         # it accepts without the "[1]" (measured on real answers; the claim sets have no markers).
-        # An answer to a ``given`` question is asked about as an answer: true is not enough.
-        if given:
+        # The whole answer to a ``given`` question is asked about as an answer: true is not enough.
+        # A sentence of a free answer is asked whether it is true (a fragment with its question).
+        if as_answer and given:
             yes = self.judge.answers(given, strip_markers(claim), context)
         else:
-            yes = self.judge(strip_markers(claim), context, label)
+            yes = self.judge(strip_markers(answer_with_question(claim, given)), context, label)
         seconds = {**verdict.seconds, "llm": time.perf_counter() - started}
         if yes:
             return replace(verdict, supported=True, reason="", rule="", undecided=False, stage="llm", seconds=seconds)

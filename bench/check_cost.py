@@ -45,6 +45,12 @@ class _CountingJudge:
         self._count(question)
         return self.judge.yes(question)
 
+    def answers(self, question: str, answer: str, context: str) -> bool:
+        from assistant.judge import answer_question
+
+        self._count(answer_question(" ".join(question.split()), " ".join(answer.split()), " ".join(context.split())))
+        return self.judge.answers(question, answer, context)
+
     def take(self) -> tuple[int, int]:
         """(calls, prompt tokens) since the last take."""
         taken = (self.calls, self.prompt_tokens)

@@ -193,6 +193,12 @@ def test_a_short_answer_is_judged_as_an_answer_to_its_question_by_the_odds_of_ye
         [asked] = judge.asked
         assert f"Question: {QUESTION}\nAnswer: 40,000 tonnes of grain\n" in asked and "40,000 tonnes of grain cross" in asked
         assert "Is this answer to the question correct according to the text?" in asked
+    # A sentence of a free answer, checked with its question given, is still asked whether it is true.
+    judge = OddsJudge(ANSWER_ODDS - 0.5, decoded=True)
+    text = "Under the Harbor Accord, 40,000 tonnes of grain crossed the border before winter."
+    passage = Passage("p-1", "d", 0, text, 0, len(text), title="T")
+    assert Verifier(judge).verify(text, [passage], given=QUESTION).supported
+    assert [q for q in judge.asked if "Is the statement true according to the text?" in q] == judge.asked != []
     # Without log-probabilities (an OpenAI-compatible server) the decoded Yes or No decides.
     assert OddsJudge(None, decoded=True).answers("Q?", "A", "text") is True
     assert OddsJudge(None, decoded=False).answers("Q?", "A", "text") is False
