@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -57,6 +58,18 @@ def support_question(claim: str, context: str, label: str) -> YesNo:
     source = f" (from {label})" if label else ""
     return YesNo(JUDGE_SYSTEM, f'Text{source}: "{context}"\nStatement: "{claim}"\n'
                                "Is the statement true according to the text? Answer Yes or No.")  # fmt: skip
+
+
+class WordScorer(Protocol):
+    """What reads the model's next-word log-probabilities (``LlamaJudge``; a scripted one in tests)."""
+
+    def first_word_logprobs(self, question: YesNo, reply_start: str, words: Sequence[str]) -> list[float]: ...
+
+
+def odds_of_yes(scorer: WordScorer, question: YesNo) -> float:
+    """log P(Yes) - log P(No) as the first word of the reply to ``question``."""
+    yes, no = scorer.first_word_logprobs(question, "", ("Yes", "No"))
+    return yes - no
 
 
 def answer_question(question: str, answer: str, context: str) -> YesNo:
@@ -135,8 +148,7 @@ class LlamaJudge(YesNoJudge):
         return out["choices"][0]["text"].strip().startswith("Yes")
 
     def yes_odds(self, question: YesNo) -> float | None:
-        yes, no = self.first_word_logprobs(question, "", ["Yes", "No"])
-        return yes - no
+        return odds_of_yes(self, question)
 
     def first_word_logprobs(self, question: YesNo, reply_start: str, words: Sequence[str]) -> list[float]:
         """How likely the model is to go on ``reply_start`` with each of ``words``: the log-probability

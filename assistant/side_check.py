@@ -34,14 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant import prompts
 from assistant.cards import Candidate
-from assistant.judge import YesNo
+from assistant.judge import WordScorer, YesNo, odds_of_yes
 from assistant.sides import DIRECTIONS, opponent
 from assistant.structured import choice
 from assistant.text import text_key
@@ -63,12 +62,6 @@ CONTENT_FREE = "N/A"
 REJECT_MARGIN = 1.0
 # What the model's reply starts with before it names a side (as the JSON-schema choice writes it).
 REPLY_START = '{"side": "'
-
-
-class WordScorer(Protocol):
-    """What reads the model's next-word log-probabilities (``LlamaJudge``; a scripted one in tests)."""
-
-    def first_word_logprobs(self, question: YesNo, reply_start: str, words: Sequence[str]) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -122,8 +115,7 @@ class SideSorter:
             return None
         user = prompts.REJECT_USER.format(motion=prompts.source_line(motion), claim=prompts.source_line(claim),
                                           reply=prompts.source_line(reply))  # fmt: skip
-        yes, no = self.scorer.first_word_logprobs(YesNo(prompts.SIDE_SYSTEM, user), "", ("Yes", "No"))
-        return yes - no > REJECT_MARGIN
+        return odds_of_yes(self.scorer, YesNo(prompts.SIDE_SYSTEM, user)) > REJECT_MARGIN
 
     def _reading(self, motion: str, sentence: str) -> SideReading:
         key = (text_key(motion), text_key(sentence))
