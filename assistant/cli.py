@@ -118,13 +118,17 @@ def _settings_for(backend: str | None) -> Settings:
     return settings.model_copy(update={"llm_backend": backend})
 
 
-def _chat_model(settings: Settings):
-    from assistant.llm import make_chat_model
+def _components(settings: Settings, doc_ids: list[str] | None = None):
+    """The composition root's components over the library (a clear exit if it is empty or lacks one
+    of ``doc_ids``), with the model loaded now, so a missing model file is reported before any work."""
+    from assistant.composition import build
 
+    components = build(settings, library=_nonempty_library(settings, doc_ids))
     try:
-        return make_chat_model(settings)
+        components.chat_model
     except _user_errors() as exc:
         _fail(str(exc))
+    return components
 
 
 @app.command()
@@ -314,13 +318,11 @@ def ask(
 
     Without a question, starts a chat: follow-ups are understood in the context of earlier turns.
     """
-    from assistant.qa import Answer, AskChain
+    from assistant.qa import Answer
     from assistant.quote_answer import QuoteFound
-    from assistant.retrieval import HybridRetriever
 
     settings = _settings_for(backend)
-    library = _nonempty_library(settings, doc)
-    chain = AskChain(HybridRetriever(library), _chat_model(settings))
+    chain = _components(settings, doc).ask_chain()
     history: list[tuple[str, str]] = []
     interactive = question is None
     while True:
@@ -370,13 +372,11 @@ def debate(
 ) -> None:
     """Stage a cited debate: two openings, rebuttal rounds, the judge's ballot. Saved; see 'da debates'."""
     from assistant import prompts
-    from assistant.debate import CardMade, DebateChain, TurnFinished, TurnStarted, TurnText
-    from assistant.retrieval import HybridRetriever
-    from assistant.transcripts import Debate, TranscriptStore, to_markdown
+    from assistant.debate import CardMade, TurnFinished, TurnStarted, TurnText
+    from assistant.transcripts import Debate, to_markdown
 
     settings = _settings_for(backend)
-    library = _nonempty_library(settings, doc)
-    chain = DebateChain(HybridRetriever(library), _chat_model(settings), TranscriptStore(settings.transcripts_path))
+    chain = _components(settings, doc).debate_chain()
     sides = {
         # An empty stance is filled in by the chain with the side's default.
         "advocate": prompts.Persona(advocate or prompts.ADVOCATE.name, advocate_stance or ""),
@@ -507,19 +507,14 @@ def motion_cards(
     out.print(f"written to {output}")
 
 
-def _spar_chain(settings: Settings, chat_model=None, doc_ids: list[str] | None = None):
-    """The spar chain over the library; without ``chat_model`` (listing, export, scorecard) no model is made."""
-    from assistant.debate import DebateChain
+def _spar_chain(settings: Settings, with_model: bool = False, doc_ids: list[str] | None = None):
+    """The spar chain over the library; without ``with_model`` (listing, export, scorecard) no model is loaded."""
+    if with_model:
+        return _components(settings, doc_ids).spar_chain()
+    from assistant.composition import build
     from assistant.llm import ExtractiveChatModel
-    from assistant.retrieval import HybridRetriever
-    from assistant.spar import SparChain
-    from assistant.transcripts import TranscriptStore
 
-    from assistant.library import Library
-
-    library = _nonempty_library(settings, doc_ids) if chat_model is not None else Library(settings)
-    store = TranscriptStore(settings.transcripts_path)
-    return SparChain(DebateChain(HybridRetriever(library), chat_model or ExtractiveChatModel(), store))
+    return build(settings, chat_model=ExtractiveChatModel()).spar_chain()
 
 
 def _spar_session(chain, session_id: int):
@@ -718,14 +713,14 @@ def spar(
         return
     settings = _settings_for(backend)
     if resume is not None:
-        chain = _spar_chain(settings, _chat_model(settings))
+        chain = _spar_chain(settings, with_model=True)
         session = _spar_session(chain, resume)
         if chain.is_over(session):
             _fail(f"spar session {resume} is over; see da spar --scorecard {resume} or --export {resume}")
     else:
         if motion is None or side is None:
             _fail(f"a new session needs both --motion and --side (for or against); {'--side' if side is None else '--motion'} is missing")
-        chain = _spar_chain(settings, _chat_model(settings), doc)
+        chain = _spar_chain(settings, with_model=True, doc_ids=doc)
         try:
             session = chain.start(motion, side, rounds, doc)
         except _user_errors() as exc:

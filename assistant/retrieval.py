@@ -21,6 +21,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 from assistant.lexical import LexicalIndex
 from assistant.prompts import clean_user_text
 from assistant.query import named_documents, search_text
+from assistant.settings import Settings
 from assistant.library import Library
 from assistant.passage import Passage, offered_text, passage_id
 from ingest.registry import DocumentRecord
@@ -106,9 +107,11 @@ class _Snapshot:
 class HybridRetriever:
     """Ranks the library's passages for a query; safe to share between threads."""
 
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, settings: Settings | None = None) -> None:
+        """``settings``: those of the chains built on this retriever, when they differ from the library's
+        in what only generation reads (an eval configuration, a benchmark's answer mode)."""
         self.library = library
-        self.settings = library.settings
+        self.settings = settings or library.settings
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 

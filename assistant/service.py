@@ -27,13 +27,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+
 from assistant.cancel import CLIENT_GONE, SHUTTING_DOWN, GenerationStopped, StopSignal, stop_signal_installed
+from assistant.composition import build
 from assistant.debate import DebateChain
-from assistant.spar import SparChain
-from assistant.library import Library
 from assistant.qa import AskChain
 from assistant.retrieval import HybridRetriever
 from assistant.settings import Settings
+from assistant.spar import SparChain
 from assistant.transcripts import TranscriptStore
 
 
@@ -265,42 +267,43 @@ class GenerationQueue:
 
 
 class Service:
-    """The shared objects of one server process, created lazily (the model loads on first use)."""
+    """The shared objects of one server process, from the composition root (the model loads on first use)."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.library = Library(self.settings)
+        self.components = build(self.settings)
+        self.library = self.components.library
         self.queue = GenerationQueue(self.settings.queue_timeout_s, self.settings.generation_timeout_s)
-        self._lock = threading.Lock()
         self._stop_deadline: float | None = None
 
-    @cached_property
+    @property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.library)
+        return self.components.retriever
 
-    @cached_property
+    @property
     def transcripts(self) -> TranscriptStore:
-        return TranscriptStore(self.settings.transcripts_path)
+        return self.components.transcripts
 
-    @cached_property
-    def chat_model(self):
-        from assistant.llm import make_chat_model
+    @property
+    def chat_model(self) -> BaseChatModel:
+        return self.components.chat_model
 
-        with self._lock:
-            return make_chat_model(self.settings)
+    @chat_model.setter
+    def chat_model(self, model: BaseChatModel) -> None:
+        self.components.chat_model = model
 
     @property
     def ask_chain(self) -> AskChain:
-        return AskChain(self.retriever, self.chat_model)
+        return self.components.ask_chain()
 
     @property
     def debate_chain(self) -> DebateChain:
-        return DebateChain(self.retriever, self.chat_model, self.transcripts)
+        return self.components.debate_chain()
 
     @cached_property
     def spar_chain(self) -> SparChain:
         """One per process: it keeps the claim verifier (and its judge model, if configured) loaded."""
-        return SparChain(self.debate_chain)
+        return self.components.spar_chain()
 
     def suggest_stances_later(self, doc_ids: list[str]) -> threading.Thread | None:
         """Have the model suggest a stance for the documents just added, after the ingest has returned.

@@ -72,16 +72,12 @@ def input_error(corpus: Path, questions_file: Path, limit: int, repeats: int = 1
 
 def _chains(library, chat_model) -> dict:
     """Mode -> an ``AskChain`` on the shared library and model, its settings differing only in
-    ``answer_mode`` (an ask chain takes its settings from its retriever)."""
-    from assistant.qa import AskChain
-    from assistant.retrieval import HybridRetriever
+    ``answer_mode``, from the composition root."""
+    from assistant.composition import build
 
-    chains = {}
-    for mode in MODES:
-        retriever = HybridRetriever(library)
-        retriever.settings = library.settings.model_copy(update={"answer_mode": mode})
-        chains[mode] = AskChain(retriever, chat_model)
-    return chains
+    return {mode: build(library.settings.model_copy(update={"answer_mode": mode}), library=library,
+                        chat_model=chat_model).ask_chain()
+            for mode in MODES}  # fmt: skip
 
 
 def timed_ask(chain, question: str) -> dict:

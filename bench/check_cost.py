@@ -67,21 +67,19 @@ def _timed(function, *args):
 def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = None, data_dir: Path | None = None) -> dict:
     """Per-answer rows and their means (see the module docstring)."""
     from assistant.grounding import check_grounding
-    from assistant.library import Library
-    from assistant.llm import make_chat_model
-    from assistant.qa import AskChain, cited_evidence
+    from assistant.composition import build
+    from assistant.qa import cited_evidence
     from assistant.judge import make_judge
     from assistant.relevance import ModelAnswerJudge, RelevanceCheck
-    from assistant.retrieval import HybridRetriever
     from assistant.settings import Settings
     from assistant.verify import Verifier
     from eval.questions import load_questions
 
     settings = Settings(data_dir=data_dir or Path(tempfile.mkdtemp(prefix="da-bench-")), verifier="rules",
                         relevance="off")  # fmt: skip
-    library = Library(settings)
-    library.ingest([str(corpus)])
-    chain = AskChain(HybridRetriever(library), make_chat_model(settings))
+    components = build(settings)
+    components.library.ingest([str(corpus)])
+    chain = components.ask_chain()
     judge = _CountingJudge(make_judge(settings))
     rules, with_llm = Verifier(), Verifier(judge)
     relevance_rules, relevance_llm = RelevanceCheck(), RelevanceCheck(ModelAnswerJudge(judge))

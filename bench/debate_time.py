@@ -26,24 +26,21 @@ DEFAULT_MOTION = "Should South Korea reopen the Kaesong industrial park?"
 def measure_debates(corpus: Path, motion: str, runs: int, data_dir: Path, rounds: int = 1,
                     side_checks: tuple[bool, ...] = (True,)) -> dict:
     """Stage ``runs`` debates on ``motion`` for each of ``side_checks`` (alternating) and time each one."""
-    from assistant.debate import DebateChain
-    from assistant.library import Library
-    from assistant.llm import make_chat_model
-    from assistant.retrieval import HybridRetriever
+    from assistant.composition import build
     from assistant.settings import Settings
-    from assistant.transcripts import TranscriptStore
 
     settings = Settings(data_dir=data_dir, stance_suggestions=False)
-    library = Library(settings)
+    components = build(settings)
+    library = components.library
     library.ingest([str(corpus)])
-    retriever, model, store = HybridRetriever(library), make_chat_model(settings), TranscriptStore(settings.transcripts_path)
+    model = components.chat_model
     results = []
     for _ in range(runs):
         for side_check in side_checks:
             # A fresh chain each run: the side check remembers its answers, and a run that found them
             # remembered would time a debate nobody starts cold.
-            chain = DebateChain(retriever, model, store)
-            chain.settings = settings.model_copy(update={"debate_side_check": side_check})
+            mode = settings.model_copy(update={"debate_side_check": side_check})
+            chain = build(mode, library=library, chat_model=model).debate_chain()
             started = time.perf_counter()
             debate = chain.run(motion, rounds=rounds)
             results.append({

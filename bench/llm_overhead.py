@@ -92,18 +92,16 @@ def measure_llm_overhead(
     corpus: Path, questions_file: Path, repeats: int = 1, limit: int | None = None, data_dir: Path | None = None
 ) -> dict:
     """All figures of one run (see the module docstring); ``runs`` holds every measured call."""
-    from assistant.library import Library
-    from assistant.llm import LlamaModelCache, make_chat_model
-    from assistant.qa import AskChain
-    from assistant.retrieval import HybridRetriever
+    from assistant.composition import build
+    from assistant.llm import LlamaModelCache
     from assistant.settings import Settings
     from eval.questions import load_questions
 
     settings = Settings(data_dir=data_dir or Path(tempfile.mkdtemp(prefix="da-bench-")))
-    library = Library(settings)
-    library.ingest([str(corpus)])
-    model = make_chat_model(settings)
-    chain = AskChain(HybridRetriever(library), model)
+    components = build(settings)
+    components.library.ingest([str(corpus)])
+    model = components.chat_model
+    chain = components.ask_chain()
     llama, _ = LlamaModelCache.get(model.model_path, model.n_ctx, model.n_threads, model.seed)
     questions = [q for q in load_questions(questions_file) if q.mode == "ask"][: limit]
 

@@ -42,22 +42,19 @@ TARGETS = {"first_mark_s": 1.0, "final_s": 8.0, "first_card_s": 5.0}
 
 def measure_spar(corpus: Path, runs: int, data_dir: Path, verifiers: list[str]) -> dict:
     """Per verifier mode, ``runs`` timed opening turns (after one untimed warm-up turn)."""
-    from assistant.debate import CardMade, DebateChain, TurnFinished
-    from assistant.library import Library
-    from assistant.llm import make_chat_model
-    from assistant.retrieval import HybridRetriever
+    from assistant.composition import build
+    from assistant.debate import CardMade, TurnFinished
     from assistant.settings import Settings
-    from assistant.spar import ClaimMarked, SparChain
-    from assistant.transcripts import TranscriptStore
+    from assistant.spar import ClaimMarked
     from assistant.verify import make_verifier
 
     settings = Settings(data_dir=data_dir, stance_suggestions=False)
-    library = Library(settings)
+    components = build(settings)
+    library = components.library
     library.ingest([str(corpus)])
-    debates = DebateChain(HybridRetriever(library), make_chat_model(settings), TranscriptStore(settings.transcripts_path))
     results: dict[str, dict] = {}
     for mode in verifiers:
-        chain = SparChain(debates, make_verifier(settings.model_copy(update={"verifier": mode})))
+        chain = components.spar_chain(make_verifier(settings.model_copy(update={"verifier": mode})))
         timed = []
         for n in range(runs + 1):
             session = chain.start(MOTION, "skeptic", rounds=0)

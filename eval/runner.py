@@ -21,7 +21,12 @@ import numpy as np
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from typing import TYPE_CHECKING
+
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.composition import Components
 from eval.metrics import mean
 from eval.questions import Question
 from eval.retrieval_eval import is_scored, score_retrieval
@@ -169,22 +174,13 @@ class _Chains:
     stances: dict[str, str] = field(default_factory=dict)
 
 
-def _make_chains(settings: Settings, retriever, corpus: Sequence[Path], retrieval_only: bool) -> _Chains:
-    """Load the model and build the ask and debate chains, unless only retrieval is scored."""
+def _make_chains(components: Components, corpus: Sequence[Path], retrieval_only: bool) -> _Chains:
+    """The ask and debate chains from the composition root (loading the model), unless only retrieval is scored."""
     if retrieval_only:
         return _Chains()
-    from assistant.debate import DebateChain
-    from assistant.llm import make_chat_model
-    from assistant.qa import AskChain
-    from assistant.transcripts import TranscriptStore
     from eval.debate_eval import manifest_stances
 
-    stances = manifest_stances(corpus)
-
-    model = make_chat_model(settings)
-    ask_chain = AskChain(retriever, model)
-    debate_chain = DebateChain(retriever, model, TranscriptStore(settings.transcripts_path))
-    return _Chains(ask_chain, debate_chain, stances)
+    return _Chains(components.ask_chain(), components.debate_chain(), manifest_stances(corpus))
 
 
 def _score_question(
@@ -221,12 +217,13 @@ def run_config(
     settings = config.settings(data_root)
     progress(f"[{config.name}] ingesting {', '.join(map(str, corpus))}")
     library, ingest = _ingest(settings, corpus, progress)
-    from assistant.retrieval import HybridRetriever
+    from assistant.composition import build
 
-    retriever = HybridRetriever(library)
+    components = build(settings, library=library)
+    retriever = components.retriever
     k = settings.retrieval_k
     rows: list[dict] = []
-    chains = _make_chains(settings, retriever, corpus, retrieval_only)
+    chains = _make_chains(components, corpus, retrieval_only)
     try:
         for question in tqdm(questions, desc=config.name, unit="question", file=sys.stderr, leave=False):
             rows.append(_score_question(question, retriever, k, chains, settings, debate_rounds))

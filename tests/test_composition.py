@@ -1,0 +1,86 @@
+"""The composition root: ``assistant.composition.build`` is the one place that makes chains, and the
+server, the CLI and the eval runner take theirs from it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.cli import app
+from assistant.composition import Components, build
+from assistant.service import Service
+from assistant.settings import Settings
+from eval.questions import load_questions
+from eval.runner import EvalConfig, run_config
+from tests.conftest import ARTICLES, FIXTURES
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAINS = {"AskChain", "DebateChain", "SparChain"}
+ROOT_MODULE = "assistant/composition.py"
+
+
+def _chains_constructed(path: Path) -> set[str]:
+    """The chain classes ``path`` calls by name (``AskChain(...)``, ``qa.AskChain(...)``)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if called in CHAINS:
+                names.add(called)
+    return names
+
+
+def test_no_module_but_the_composition_root_constructs_a_chain() -> None:
+    sources = [ROOT / "ui.py", *(p for folder in ("assistant", "eval", "bench", "ingest") for p in (ROOT / folder).rglob("*.py"))]
+    found = {str(p.relative_to(ROOT)): names for p in sources if (names := _chains_constructed(p))}
+    assert found.pop(ROOT_MODULE) == CHAINS  # the scan does see constructions
+    assert found == {}, f"chains made outside {ROOT_MODULE}: {found}"
+
+
+@pytest.fixture
+def chains_made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the ``Components`` chain factories called during a test, in order."""
+    made: list[str] = []
+    for name in ("ask_chain", "debate_chain", "spar_chain"):
+        original = getattr(Components, name)
+
+        def recorded(self, *args, _original=original, _name=name, **kwargs):
+            made.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Components, name, recorded)
+    return made
+
+
+def test_the_service_takes_its_chains_from_the_composition_root(settings: Settings, chains_made: list[str]) -> None:
+    service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
+    assert service.library is service.components.library
+    _ = service.ask_chain, service.spar_chain
+    assert chains_made == ["ask_chain", "spar_chain", "debate_chain"]  # a spar chain holds a debate chain
+    assert service.spar_chain is service.spar_chain  # one per process
+
+
+def test_given_parts_are_used_and_the_settings_reach_the_chains(library, settings: Settings) -> None:
+    quotes = settings.model_copy(update={"answer_mode": "free", "llm_backend": "extractive"})
+    components = build(quotes, library=library)
+    chain = components.ask_chain()
+    assert chain.retriever.library is library and chain.settings.answer_mode == "free"
+    assert components.chat_model is components.chat_model  # loaded once
+
+
+@pytest.mark.slow  # an ingest, a CLI answer and an eval run with the extractive model: about 10 s
+def test_the_cli_and_eval_take_their_chains_from_the_composition_root(articles: Path, tmp_path: Path,
+                                                                      chains_made: list[str]) -> None:  # fmt: skip
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", "--quiet", str(articles)]).exit_code == 0
+    asked = runner.invoke(app, ["ask", "Which agreement collapsed after eight months?", "--backend", "extractive"])
+    assert asked.exit_code == 0, asked.output
+    assert chains_made == ["ask_chain"]
+
+    chains_made.clear()
+    run_config(EvalConfig.parse("x:llm_backend=extractive"), [ARTICLES], load_questions(FIXTURES / "questions.jsonl"),
+               tmp_path / "eval")  # fmt: skip
+    assert chains_made == ["ask_chain", "debate_chain"]
