@@ -1,10 +1,10 @@
 """The web app's entry point: ``python ui.py`` (or ``da app``) serves the Gradio tabs and the REST API.
 
-The app itself is built in ``assistant.webapp``; nothing under ``assistant/`` imports this file,
+The app itself is built in ``assistant.server.webapp``; nothing under ``assistant/`` imports this file,
 so data flows one way: the package builds the app, this file starts it.
 """
 
-from assistant.webapp import build_blocks, create_app, main, serve  # noqa: F401  (what the entry point offers)
+from assistant.server.webapp import build_blocks, create_app, main, serve  # noqa: F401  (what the entry point offers)
 
 if __name__ == "__main__":
     main()

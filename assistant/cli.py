@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from assistant import render
-from assistant.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
-from assistant.settings import Settings
+from assistant.present import render
+from assistant.core.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
+from assistant.core.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Debate Assistant: grounded answers over your articles.")
 # markup and emoji codes off: every dynamic value is printed as typed (see the module docstring).
@@ -43,7 +43,7 @@ def _error(message: str) -> None:
 
 
 def _library():
-    from assistant.library import Library
+    from assistant.storage.library import Library
 
     return Library(Settings())
 
@@ -79,7 +79,7 @@ def _write_file(path: Path, content: str | bytes) -> None:
         _fail(f"cannot write {path}: {exc.strerror or exc}", code=1)
 
 
-# Bounded like the REST API (assistant.limits): out-of-range values are a usage error (exit 2), not
+# Bounded like the REST API (assistant.core.limits): out-of-range values are a usage error (exit 2), not
 # an SQLite overflow or an empty search. Typer prints the allowed range.
 K_RANGE = {"min": MIN_K, "max": MAX_K}
 ID_RANGE = {"min": MIN_ID, "max": MAX_ID}
@@ -87,12 +87,12 @@ OUTPUT = {"callback": _output_file, "dir_okay": False}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from assistant.library import UnknownDocumentError
-    from assistant.retrieval import QueryError
-    from assistant.debate import DebateError
-    from assistant.model_files import ModelFileError
-    from assistant.store import EmbeddingMismatchError, StoreUnavailableError
-    from assistant.sides import StanceError
+    from assistant.storage.library import UnknownDocumentError
+    from assistant.retrieval.retrieval import QueryError
+    from assistant.chains.debate import DebateError
+    from assistant.models.model_files import ModelFileError
+    from assistant.storage.store import EmbeddingMismatchError, StoreUnavailableError
+    from assistant.core.sides import StanceError
 
     return (
         UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError,
@@ -101,10 +101,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _suggest_stances(library, doc_ids: list[str]) -> None:
-    """Stance suggestions once an ingest has stored its documents: a model that cannot answer (a
-    server that is down or refuses) costs the suggestions only, with a line saying so, never the ingest."""
+    """Stance suggestions once an ingest has stored its documents: without a local model file yet,
+    none; a model that cannot answer (a server that is down or refuses) costs the suggestions only,
+    with a line saying so, never the ingest."""
+    from assistant.chains.stance import suggest_stances
+    from assistant.models.model_files import ModelFileError
+    from assistant.server.composition import build
+
+    pending = library.stances_to_suggest(doc_ids)
+    if not pending:
+        return
     try:
-        library.suggest_stances(doc_ids)
+        suggest_stances(library, pending, build(library.settings, library=library).chat_model)
+    except ModelFileError:  # no local model yet: the documents are added all the same
+        return
     except Exception as exc:  # any backend's failure; the documents are stored either way
         err.print(f"stance suggestions skipped ({type(exc).__name__}: {exc}); the documents are stored without them")
 
@@ -121,7 +131,7 @@ def _settings_for(backend: str | None) -> Settings:
 def _components(settings: Settings, doc_ids: list[str] | None = None):
     """The composition root's components over the library (a clear exit if it is empty or lacks one
     of ``doc_ids``), with the model loaded now, so a missing model file is reported before any work."""
-    from assistant.composition import build
+    from assistant.server.composition import build
 
     components = build(settings, library=_nonempty_library(settings, doc_ids))
     try:
@@ -224,7 +234,7 @@ def search(
     mmr: Annotated[Optional[bool], typer.Option("--mmr/--no-mmr", help="Diversify results.")] = None,
 ) -> None:
     """Print the best-matching passages with scores and sources."""
-    from assistant.retrieval import HybridRetriever
+    from assistant.retrieval.retrieval import HybridRetriever
 
     if mode not in (None, "hybrid", "dense", "bm25"):
         _fail(f"unknown mode {mode!r}; use hybrid, dense or bm25")
@@ -251,7 +261,7 @@ def search(
 
 def _nonempty_library(settings: Settings, doc_ids: list[str] | None = None):
     """The library, or a clear exit if it is empty or lacks one of ``doc_ids``."""
-    from assistant.library import Library, UnknownDocumentError
+    from assistant.storage.library import Library, UnknownDocumentError
 
     library = Library(settings)
     if not library.documents():
@@ -318,8 +328,8 @@ def ask(
 
     Without a question, starts a chat: follow-ups are understood in the context of earlier turns.
     """
-    from assistant.qa import Answer
-    from assistant.quote_answer import QuoteFound
+    from assistant.chains.qa import Answer
+    from assistant.chains.quote_answer import QuoteFound
 
     settings = _settings_for(backend)
     chain = _components(settings, doc).ask_chain()
@@ -371,9 +381,10 @@ def debate(
     export: Annotated[Optional[Path], typer.Option(help="Also write the transcript as Markdown here.", **OUTPUT)] = None,
 ) -> None:
     """Stage a cited debate: two openings, rebuttal rounds, the judge's ballot. Saved; see 'da debates'."""
-    from assistant import prompts
-    from assistant.debate import CardMade, TurnFinished, TurnStarted, TurnText
-    from assistant.transcripts import Debate, to_markdown
+    from assistant.core import prompts
+    from assistant.chains.debate import CardMade, TurnFinished, TurnStarted, TurnText
+    from assistant.core.debate_record import Debate
+    from assistant.present.transcript_export import to_markdown
 
     settings = _settings_for(backend)
     chain = _components(settings, doc).debate_chain()
@@ -432,7 +443,7 @@ def _print_card(card) -> None:
 @app.command()
 def debates() -> None:
     """List saved debates."""
-    from assistant.transcripts import TranscriptStore
+    from assistant.storage.transcripts import TranscriptStore
 
     rows = TranscriptStore(Settings().transcripts_path).list()
     if not rows:
@@ -454,8 +465,9 @@ def export_debate(
 ) -> None:
     """Write a saved debate as Markdown with a numbered reference list, as a brief, as a Word document of its cards,
     as JSON, or its flow sheet."""
-    from assistant.flow import to_flow_markdown
-    from assistant.transcripts import TranscriptStore, to_brief, to_json, to_markdown
+    from assistant.chains.flow import to_flow_markdown
+    from assistant.storage.transcripts import TranscriptStore
+    from assistant.present.transcript_export import to_brief, to_json, to_markdown
 
     writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief, "flow": to_flow_markdown,
                "json": lambda d: json.dumps(to_json(d), ensure_ascii=False, indent=2) + "\n"}  # fmt: skip
@@ -468,7 +480,7 @@ def export_debate(
     except KeyError:
         _fail(f"no debate with id {debate_id}; see 'da debates'")
     if format_ == "docx":
-        from assistant.docx_export import to_docx
+        from assistant.present.docx_export import to_docx
 
         _write_file(output, to_docx(debate))
         out.print(f"written to {output}")
@@ -489,9 +501,9 @@ def motion_cards(
 ) -> None:
     """Write every card on a motion, from all saved debates and spar sessions, as one Word document:
     by side, each quote once (a debate's own cards: da export ID --format docx)."""
-    from assistant.docx_export import NoCardsError, motion_docx
-    from assistant.retrieval import QueryError, validate_text
-    from assistant.transcripts import TranscriptStore
+    from assistant.present.docx_export import NoCardsError, motion_docx
+    from assistant.retrieval.retrieval import QueryError, validate_text
+    from assistant.storage.transcripts import TranscriptStore
 
     if output is None:  # binary, like export's docx
         _fail("the cards are a Word document: name the file to write with -o FILE.docx")
@@ -511,8 +523,8 @@ def _spar_chain(settings: Settings, with_model: bool = False, doc_ids: list[str]
     """The spar chain over the library; without ``with_model`` (listing, export, scorecard) no model is loaded."""
     if with_model:
         return _components(settings, doc_ids).spar_chain()
-    from assistant.composition import build
-    from assistant.llm import ExtractiveChatModel
+    from assistant.server.composition import build
+    from assistant.models.llm import ExtractiveChatModel
 
     return build(settings, chat_model=ExtractiveChatModel()).spar_chain()
 
@@ -550,7 +562,7 @@ def _print_mark(claim, was: str | None = None) -> None:
 
 
 def _print_scorecard(card) -> None:
-    from assistant.spar import scorecard_markdown
+    from assistant.present.transcript_export import scorecard_markdown
 
     so_far = "" if card.complete else " (so far: the session is not over)"
     out.print(_styled("\n", ("Scorecard", "bold"), (so_far, "dim")))
@@ -577,9 +589,9 @@ def _read_turn(kind: str, limit: int) -> str | None:
 def _play_spar_round(chain, session_id: int, text: str):
     """Play the user's ``text`` in the session: marks as they are checked, the assistant's cards, the
     scorecard after the closing; returns the saved session."""
-    from assistant.debate import CardMade, TurnFinished, TurnStarted, TurnText
-    from assistant.spar import ClaimMarked, Scorecard
-    from assistant.transcripts import Debate
+    from assistant.chains.debate import CardMade, TurnFinished, TurnStarted, TurnText
+    from assistant.chains.spar import ClaimMarked, Scorecard
+    from assistant.core.debate_record import Debate
 
     result = None
     carded: set[int] = set()  # the assistant's turn shown as cards (its TurnText repeats them as plain lines)
@@ -609,9 +621,9 @@ def _play_spar_round(chain, session_id: int, text: str):
 
 def _list_spar_sessions() -> None:
     """Saved spar sessions, newest first, with the side the user argues and what comes next."""
-    from assistant.spar import SparChain
-    from assistant.sides import DIRECTIONS
-    from assistant.transcripts import TranscriptStore
+    from assistant.chains.spar import SparChain
+    from assistant.core.sides import DIRECTIONS
+    from assistant.storage.transcripts import TranscriptStore
 
     store = TranscriptStore(Settings().transcripts_path)
     rows = store.list(spar=True)
@@ -632,7 +644,7 @@ def _list_spar_sessions() -> None:
 def _play_spar(chain, session) -> None:
     """Ask for each remaining round's turn on stdin and play it; a turn the chain refuses (too long,
     empty) is explained and asked for again. The end of input leaves the session saved, to resume."""
-    from assistant.sides import DIRECTIONS, opponent
+    from assistant.core.sides import DIRECTIONS, opponent
 
     limit = chain.settings.spar_max_words
     out.print(_styled((f"spar session {session.id}", "bold"), f": {session.motion}\nyou argue {DIRECTIONS[session.user_side]} "
@@ -702,7 +714,7 @@ def spar(
         if scorecard is not None:
             _print_scorecard(card)
             return
-        from assistant.spar import to_spar_markdown
+        from assistant.present.transcript_export import to_spar_markdown
 
         text = to_spar_markdown(session, card)
         if out_file:
@@ -757,7 +769,7 @@ def run_app(
         "a firewall or a proxy with its own login).")] = False,
 ) -> None:
     """Start the web app (without credentials only on 127.0.0.1; see README, Security)."""
-    from assistant.webapp import main as serve_app
+    from assistant.server.webapp import main as serve_app
 
     serve_app(host=host, port=port, allow_no_auth=allow_no_auth)
 

@@ -73,7 +73,7 @@ def input_error(corpus: Path, questions_file: Path, limit: int, repeats: int = 1
 def _chains(library, chat_model) -> dict:
     """Mode -> an ``AskChain`` on the shared library and model, its settings differing only in
     ``answer_mode``, from the composition root."""
-    from assistant.composition import build
+    from assistant.server.composition import build
 
     return {mode: build(library.settings.model_copy(update={"answer_mode": mode}), library=library,
                         chat_model=chat_model).ask_chain()
@@ -83,8 +83,8 @@ def _chains(library, chat_model) -> dict:
 def timed_ask(chain, question: str) -> dict:
     """One ask, streamed as the UI streams it: the seconds to each item the user sees (see the
     module docstring), the Answer's verify ms, model first token ms and tokens, and whether it declined."""
-    from assistant.qa import Answer, SourcesFound
-    from assistant.quote_answer import QuoteFound
+    from assistant.chains.qa import Answer, SourcesFound
+    from assistant.chains.quote_answer import QuoteFound
 
     started = time.perf_counter()
     row: dict = {}
@@ -133,9 +133,9 @@ def measure_answer_time(
     corpus: Path, questions_file: Path, limit: int = DEFAULT_LIMIT, repeats: int = 1, data_dir: Path | None = None
 ) -> dict:
     """Every timed ask and the summary (see the module docstring)."""
-    from assistant.library import Library
-    from assistant.llm import make_chat_model
-    from assistant.settings import Settings
+    from assistant.storage.library import Library
+    from assistant.models.llm import make_chat_model
+    from assistant.core.settings import Settings
 
     questions = ask_questions(questions_file, limit)
     measured, warm_up = questions[:limit], questions[min(limit, len(questions) - 1)]

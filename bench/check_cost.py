@@ -36,7 +36,7 @@ class _CountingJudge:
         self.prompt_tokens += len(self.judge._llama.tokenize(question.chatml().encode(), add_bos=False, special=True))
 
     def __call__(self, claim: str, context: str, label: str) -> bool:
-        from assistant.judge import support_question
+        from assistant.models.judge import support_question
 
         self._count(support_question(" ".join(claim.split()), " ".join(context.split()), label))
         return self.judge(claim, context, label)
@@ -46,7 +46,7 @@ class _CountingJudge:
         return self.judge.yes(question)
 
     def answers(self, question: str, answer: str, context: str) -> bool:
-        from assistant.judge import answer_question
+        from assistant.models.judge import answer_question
 
         self._count(answer_question(" ".join(question.split()), " ".join(answer.split()), " ".join(context.split())))
         return self.judge.answers(question, answer, context)
@@ -66,13 +66,13 @@ def _timed(function, *args):
 
 def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = None, data_dir: Path | None = None) -> dict:
     """Per-answer rows and their means (see the module docstring)."""
-    from assistant.grounding import check_grounding
-    from assistant.composition import build
-    from assistant.qa import cited_evidence
-    from assistant.judge import make_judge
-    from assistant.relevance import ModelAnswerJudge, RelevanceCheck
-    from assistant.settings import Settings
-    from assistant.verify import Verifier
+    from assistant.checks.grounding import check_grounding
+    from assistant.server.composition import build
+    from assistant.chains.qa import cited_evidence
+    from assistant.models.judge import make_judge
+    from assistant.checks.relevance import ModelAnswerJudge, RelevanceCheck
+    from assistant.core.settings import Settings
+    from assistant.checks.verify import Verifier
     from eval.questions import load_questions
 
     settings = Settings(data_dir=data_dir or Path(tempfile.mkdtemp(prefix="da-bench-")), verifier="rules",

@@ -4,7 +4,7 @@
     python -m bench.debate_time --corpus ../shared/corpus_more --motion "..." --side-check both
 
 Reports per run the total seconds and, per turn, prompt tokens, first-token ms, seconds and the
-seconds the side check took (``assistant.side_check``); and the median total. ``--side-check
+seconds the side check took (``assistant.chains.side_check``); and the median total. ``--side-check
 both`` alternates runs without and with the side check (off, on, off, on, ...), so both medians
 come from the same minutes of a shared machine. Each run is a fresh debate (no quote is carried over between runs),
 on a library ingested once into a temporary data dir (stances from the corpus's manifest).
@@ -26,8 +26,8 @@ DEFAULT_MOTION = "Should South Korea reopen the Kaesong industrial park?"
 def measure_debates(corpus: Path, motion: str, runs: int, data_dir: Path, rounds: int = 1,
                     side_checks: tuple[bool, ...] = (True,)) -> dict:
     """Stage ``runs`` debates on ``motion`` for each of ``side_checks`` (alternating) and time each one."""
-    from assistant.composition import build
-    from assistant.settings import Settings
+    from assistant.server.composition import build
+    from assistant.core.settings import Settings
 
     settings = Settings(data_dir=data_dir, stance_suggestions=False)
     components = build(settings)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from assistant.embeddings import apply_thread_limit
-from assistant.library import Library
-from assistant.settings import Settings
+from assistant.storage.embeddings import apply_thread_limit
+from assistant.storage.library import Library
+from assistant.core.settings import Settings
 from bench.synthetic import TextMaker
 
 

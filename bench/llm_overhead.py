@@ -12,7 +12,7 @@ For each ask question of a question set, in one process and one run:
   filter), so the figure includes everything our code adds: retrieval, prompt building, the
   LangChain wrapper and the streaming citation check. Its fixed instructions (the system
   message) come from the state the process saved when it first read them
-  (``assistant.prefix_cache``): that is the product's design, and the raw sides do not have it.
+  (``assistant.models.prefix_cache``): that is the product's design, and the raw sides do not have it.
 - **ask_unsaved**: the same with the saved states dropped first, so ask reads its whole prompt
   as raw does: ``ask_unsaved / raw`` is the overhead of our code alone.
 The model's context is reset before every measured call so no side finds the previous prompt
@@ -64,8 +64,8 @@ def _ask_run(chain, llama, question: str, cold: bool = True, saved: bool = True)
     ``cold=False`` keeps the context as the previous call left it; ``saved=False`` drops the saved
     instruction states first, so the whole prompt is read.
     """
-    from assistant.prefix_cache import snapshots_of
-    from assistant.qa import Answer, SourcesFound
+    from assistant.models.prefix_cache import snapshots_of
+    from assistant.chains.qa import Answer, SourcesFound
 
     if cold:
         llama.reset()
@@ -92,9 +92,9 @@ def measure_llm_overhead(
     corpus: Path, questions_file: Path, repeats: int = 1, limit: int | None = None, data_dir: Path | None = None
 ) -> dict:
     """All figures of one run (see the module docstring); ``runs`` holds every measured call."""
-    from assistant.composition import build
-    from assistant.llm import LlamaModelCache
-    from assistant.settings import Settings
+    from assistant.server.composition import build
+    from assistant.models.llm import LlamaModelCache
+    from assistant.core.settings import Settings
     from eval.questions import load_questions
 
     settings = Settings(data_dir=data_dir or Path(tempfile.mkdtemp(prefix="da-bench-")))
@@ -113,7 +113,7 @@ def measure_llm_overhead(
 
 def _prompt_tokens(llama, messages: list[dict]) -> int:
     """Tokens of the prompt as llama.cpp reads it (chat template included)."""
-    from assistant.llm import chat_prompt_tokens
+    from assistant.models.llm import chat_prompt_tokens
 
     return len(chat_prompt_tokens(llama, messages) or [])
 
@@ -121,7 +121,7 @@ def _prompt_tokens(llama, messages: list[dict]) -> int:
 def _cold_runs(chain, llama, settings, questions: list, repeats: int) -> list[dict]:
     """Every question ``repeats`` times on each side (raw, raw on whole passages, ask), from a reset
     context; the order of the sides alternates between questions so neither always goes first."""
-    from assistant.llm import to_role_dicts
+    from assistant.models.llm import to_role_dicts
 
     rows = []
     for index, question in enumerate(questions):

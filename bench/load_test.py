@@ -269,8 +269,8 @@ def _health_figures(health: Tally, polls: int, queue_seen: list[dict]) -> dict:
 
 def app_from_env():
     """uvicorn factory (``bench.load_test:app_from_env --factory``): the app for the DA_* settings."""
-    from assistant.service import Service
-    from assistant.settings import Settings
+    from assistant.server.service import Service
+    from assistant.core.settings import Settings
     from ui import create_app
 
     return create_app(Service(Settings()))

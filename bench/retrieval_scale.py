@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from assistant.library import Library
-from assistant.retrieval import HybridRetriever
-from assistant.settings import Settings
+from assistant.storage.library import Library
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.settings import Settings
 from bench.synthetic import TextMaker
 from ingest.pipeline import content_hash, passage_metadata
-from assistant.passage import Passage, passage_id
-from ingest.registry import COMPLETE, PENDING, DocumentRecord, now_iso
+from assistant.core.passage import Passage, passage_id
+from assistant.storage.registry import COMPLETE, PENDING, DocumentRecord, now_iso
 
 PASSAGES_PER_DOCUMENT = 10
 CHROMA_BATCH = 5000

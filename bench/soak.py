@@ -216,7 +216,7 @@ class Soak:
         rng = random.Random(self.args.seed * 1000 + index)
         limits = httpx.Limits(max_connections=4, max_keepalive_connections=0)
         timeout = httpx.Timeout(self.model_bound_s + 30, connect=10)
-        # Origin: the app takes writes only from its own pages or with a token (assistant.access).
+        # Origin: the app takes writes only from its own pages or with a token (assistant.server.access).
         async with httpx.AsyncClient(base_url=self.app.base_url, timeout=timeout, limits=limits,
                                      headers={"Origin": self.app.base_url}) as client:  # fmt: skip
             while time.monotonic() < deadline:
@@ -297,10 +297,11 @@ class Soak:
 
 def check_data(data_dir: Path, state: State, rounds_turns: int) -> dict:
     """Registry against vector store, uploads against the library, debates against their status."""
-    from assistant.library import Library
-    from assistant.settings import Settings
-    from assistant.transcripts import COMPLETE, STOPPED, TranscriptStore
-    from ingest.registry import COMPLETE as DOC_COMPLETE
+    from assistant.storage.library import Library
+    from assistant.core.settings import Settings
+    from assistant.core.debate_record import COMPLETE, STOPPED
+    from assistant.storage.transcripts import TranscriptStore
+    from assistant.storage.registry import COMPLETE as DOC_COMPLETE
 
     settings = Settings(data_dir=data_dir)
     library = Library(settings)

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.passage import Passage
+from assistant.core.passage import Passage
 from eval.questions import normalize_for_match
 from eval.runner import ConfigError, EvalConfig, baseline_exit_code, load_inputs
 
@@ -85,7 +85,7 @@ def load_claims(path: Path) -> list[Claim]:
 
 def locate(claim: Claim, library) -> Passage:
     """The ingested passage holding ``claim.evidence`` (or two neighbours together); LookupError if none."""
-    from assistant.retrieval import LEAD_IN_CHARS
+    from assistant.retrieval.retrieval import LEAD_IN_CHARS
 
     docs = [d for d in library.documents() if Path(d.source).name == claim.source]
     if not docs:
@@ -127,9 +127,9 @@ def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data
                spar: bool = False) -> dict:  # fmt: skip
     """Verify every claim under one configuration; per-claim rows and the figures overall and by kind.
     ``spar``: each claim against retrieved passages, marked as a spar turn's sentence is."""
-    from assistant.retrieval import HybridRetriever
-    from assistant.spar import SUPPORTED, claim_mark, spar_check_settings
-    from assistant.verify import make_verifier
+    from assistant.retrieval.retrieval import HybridRetriever
+    from assistant.chains.spar import SUPPORTED, claim_mark, spar_check_settings
+    from assistant.checks.verify import make_verifier
     from eval.runner import _ingest
 
     settings = config.settings(data_root)

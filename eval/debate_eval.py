@@ -23,11 +23,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.cards import text_key
-from assistant.debate import DebateChain
-from assistant.passage import Passage
-from assistant.transcripts import Card, Debate
-from assistant.verify import Verifier
+from assistant.chains.cards import text_key
+from assistant.chains.debate import DebateChain
+from assistant.core.passage import Passage
+from assistant.core.debate_record import Card, Debate
+from assistant.checks.verify import Verifier
 from eval.metrics import GenerationScore, generation_fields, mean
 from eval.questions import Question
 

@@ -32,9 +32,9 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assistant.citations import normalise_markers
-from assistant.passage import Passage
-from assistant.text import CITATION, split_sentences, strip_markers
+from assistant.checks.citations import normalise_markers
+from assistant.core.passage import Passage
+from assistant.core.text import CITATION, split_sentences, strip_markers
 from eval.questions import Question, normalize_for_match
 
 

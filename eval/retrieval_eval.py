@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from assistant import prompts
-from assistant.debate import gather_sources
-from assistant.passage import Passage
-from assistant.retrieval import HybridRetriever
+from assistant.core import prompts
+from assistant.chains.debate import gather_sources
+from assistant.core.passage import Passage
+from assistant.retrieval.retrieval import HybridRetriever
 from eval.questions import Question, normalize_for_match
 
 

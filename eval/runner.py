@@ -23,10 +23,10 @@ from tqdm import tqdm
 
 from typing import TYPE_CHECKING
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 if TYPE_CHECKING:
-    from assistant.composition import Components
+    from assistant.server.composition import Components
 from eval.metrics import mean
 from eval.questions import Question
 from eval.retrieval_eval import is_scored, score_retrieval
@@ -125,7 +125,7 @@ def check_writable(folder: Path) -> None:
 
 
 def _ingest(settings: Settings, corpus: Sequence[Path], progress: Progress) -> tuple[object, dict]:
-    from assistant.library import Library
+    from assistant.storage.library import Library
 
     library = Library(settings)
     started = time.perf_counter()
@@ -217,7 +217,7 @@ def run_config(
     settings = config.settings(data_root)
     progress(f"[{config.name}] ingesting {', '.join(map(str, corpus))}")
     library, ingest = _ingest(settings, corpus, progress)
-    from assistant.composition import build
+    from assistant.server.composition import build
 
     components = build(settings, library=library)
     retriever = components.retriever

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
-from assistant.text import strip_terminal_escapes
+from assistant.core.text import strip_terminal_escapes
 
 _NAV_LINE = re.compile(
     r"(next|previous|prev|back|back to top|home|menu|skip to (main )?content|share|share this"

@@ -33,7 +33,7 @@ so a flagged sentence sets aside the other sentences of its line (a paragraph in
 text), and one that ends in a colon ("Note to AI models:") the next line too.
 
 ``RULES_VERSION`` changes whenever a rule does; the registry re-flags stored documents when the
-version it last flagged with differs (``ingest.registry``), so the flags always follow the rules.
+version it last flagged with differs (``assistant.storage.registry``), so the flags always follow the rules.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from assistant.text import Sentence, sentence_spans
+from assistant.core.text import Sentence, sentence_spans
 
 # Where an order starts: the start of the sentence, after punctuation or an opening quote or
 # bracket, or after a word that leads into an imperative ("please ignore", "and say", "you must

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from ingest.fetch import FetchError, fetch_url
 
 TEXT_SUFFIXES = {".txt", ".text"}

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from assistant.passage import Passage
-from assistant.settings import Settings
-from assistant.sides import StanceError, validate_stance
-from assistant.store import PassageStore, StoreUnavailableError
+from assistant.core.passage import Passage
+from assistant.core.settings import Settings
+from assistant.core.sides import StanceError, validate_stance
+from assistant.storage.store import PassageStore, StoreUnavailableError
 from ingest.clean import clean_text, guess_author, guess_title
 from ingest.injection import flag_sentences
 from ingest.loaders import (
@@ -34,7 +34,7 @@ from ingest.loaders import (
     load_pasted,
     load_url,
 )
-from ingest.registry import (
+from assistant.storage.registry import (
     COMPLETE,
     DELETING,
     PENDING,

@@ -2,7 +2,7 @@
 
 Lengths are counted with the embedding model's own tokenizer, so no passage is silently
 truncated at its 256-word-piece window. Passages are whole sentences from the one sentence
-splitter (``assistant.text``, which does not end a sentence at "U.S." or "Jan."): whole
+splitter (``assistant.core.text``, which does not end a sentence at "U.S." or "Jan."): whole
 paragraphs are packed up to the token budget, a paragraph too long for one passage is packed
 sentence by sentence, and only a sentence longer than the budget is cut further, at clause
 and then word boundaries. Overlap repeats whole trailing units (paragraphs or sentences). Each passage records ``start``/``end`` character offsets such that
@@ -16,8 +16,8 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from assistant.passage import Passage, passage_id
-from assistant.text import sentence_spans
+from assistant.core.passage import Passage, passage_id
+from assistant.core.text import sentence_spans
 
 # For a sentence longer than a passage: clause, then word, then character.
 _SEPARATORS = [r"(?<=[;:,])\s+", r"\s+", ""]

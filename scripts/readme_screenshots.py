@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from assistant.service import Service
-    from assistant.settings import Settings
-    from assistant.webapp import create_app
+    from assistant.server.service import Service
+    from assistant.core.settings import Settings
+    from assistant.server.webapp import create_app
     from tests.servers import serve_app
 
     service = Service(Settings(data_dir=Path(tempfile.mkdtemp(prefix="da-shots-"))))

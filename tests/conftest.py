@@ -22,8 +22,8 @@ import pytest
 os.environ.setdefault("COLUMNS", "250")
 
 import assistant  # noqa: E402,F401  (offline environment first)
-from assistant.library import Library
-from assistant.settings import Settings
+from assistant.storage.library import Library
+from assistant.core.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ARTICLES = FIXTURES / "articles"
@@ -71,7 +71,7 @@ def _local_clients_send_their_origin() -> Iterator[None]:
     """httpx clients (gradio_client's included: it is built on httpx) send ``Origin`` with each
     write to a server on 127.0.0.1/localhost, as the app's own page in a browser does.
 
-    Without it the app refuses every write of a client with no token (``assistant.access``: no
+    Without it the app refuses every write of a client with no token (``assistant.server.access``: no
     cross-origin writes). A request that names its own Origin or Referer keeps it, so the tests of
     that rule send foreign origins, or none (with curl), themselves.
     """

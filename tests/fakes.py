@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 
@@ -71,8 +71,8 @@ class Validated:
 
 
 def validate(text: str, n_sources: int, exempt_sentences: tuple[str, ...] = ()) -> Validated:
-    """``normalise_markers`` then ``uncited_sentences``, as ``assistant.grounding`` runs them."""
-    from assistant.citations import normalise_markers, uncited_sentences
+    """``normalise_markers`` then ``uncited_sentences``, as ``assistant.checks.grounding`` runs them."""
+    from assistant.checks.citations import normalise_markers, uncited_sentences
 
     normalised, cited, invalid = normalise_markers(text, n_sources)
     return Validated(normalised, cited, invalid, uncited_sentences(normalised, exempt_sentences))

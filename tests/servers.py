@@ -137,8 +137,8 @@ def llama_cpp_server(log_path) -> Iterator[str]:
     ``LLM_ALIAS`` behind ``LLM_API_KEY``; yields its ``/v1`` base URL."""
     import sys
 
-    from assistant.model_files import resolve_gguf
-    from assistant.settings import Settings
+    from assistant.models.model_files import resolve_gguf
+    from assistant.core.settings import Settings
 
     port = free_port()
     command = [

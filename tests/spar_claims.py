@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from assistant.transcripts import CONTRADICTED, NOT_FOUND, SUPPORTED
+from assistant.core.debate_record import CONTRADICTED, NOT_FOUND, SUPPORTED
 from tests.conftest import shared_dir
 
 CORPUS = shared_dir() / "corpus"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from assistant.service import Service
+from assistant.server.service import Service
 from tests.fakes import ScriptedChatModel
 from tests.servers import serve_app
 from ui import create_app
@@ -157,6 +157,7 @@ def test_bearer_token_protects_the_api_and_basic_auth_the_ui(settings) -> None:
     service.close()
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_concurrent_requests_wait_their_turn_for_the_one_model(settings, articles: Path) -> None:
     service = _service(settings)
     service.library.ingest([str(articles / "skeptic.txt")])

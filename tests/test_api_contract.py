@@ -21,8 +21,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from tests.conftest import ARTICLES
 from tests.servers import serve_app
 from ui import create_app

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from assistant import prompts
-from assistant.library import Library
-from assistant.llm import ExtractiveChatModel
-from assistant.qa import Answer, AskChain, SentenceChecked
-from assistant.retrieval import HybridRetriever, QueryError
+from assistant.core import prompts
+from assistant.storage.library import Library
+from assistant.models.llm import ExtractiveChatModel
+from assistant.chains.qa import Answer, AskChain, SentenceChecked
+from assistant.retrieval.retrieval import HybridRetriever, QueryError
 from tests.fakes import ScriptedChatModel, number_of
 
 

@@ -23,13 +23,13 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from assistant import render
-from assistant.api import safe_upload_name
+from assistant.present import render
+from assistant.server.api import safe_upload_name
 from assistant.cli import app as cli_app
-from assistant.library import Library
-from assistant.qa import AskChain
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.storage.library import Library
+from assistant.chains.qa import AskChain
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from ingest.loaders import LoadError, load_file
 from tests.conftest import ARTICLES
 from tests.fakes import ScriptedChatModel, number_of
@@ -111,6 +111,7 @@ def test_control_characters_are_stripped_before_the_model_sees_the_question(sett
     assert sent and not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", sent)
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_cli_refuses_huge_and_empty_questions_and_survives_control_characters(articles: Path) -> None:
     runner = CliRunner()
     env = {"COLUMNS": "200"}
@@ -169,7 +170,7 @@ def injected_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Libra
 
 
 def test_injected_text_is_delimited_as_data_in_the_built_prompt(injected_library: Library) -> None:
-    from assistant.retrieval import HybridRetriever
+    from assistant.retrieval.retrieval import HybridRetriever
 
     passages = HybridRetriever(injected_library).retrieve("When does the first Velmar ferry leave Port Osk on weekdays?")
     system, user = AskChain.answer_messages("When does the first ferry leave?", passages)
@@ -193,8 +194,8 @@ def test_injected_text_is_delimited_as_data_in_the_built_prompt(injected_library
 @pytest.fixture(scope="module")
 def injected_answer(injected_library: Library):
     """The real local model's answer to a question whose best passage carries the injection."""
-    from assistant.llm import make_chat_model
-    from assistant.retrieval import HybridRetriever
+    from assistant.models.llm import make_chat_model
+    from assistant.retrieval.retrieval import HybridRetriever
 
     chat_model = make_chat_model(injected_library.settings)
     chain = AskChain(HybridRetriever(injected_library), chat_model)
@@ -542,6 +543,7 @@ def test_cli_ask_search_and_debate_refuse_unknown_document_ids_and_control_only_
 
 # --- Deleting while others ask ---------------------------------------------------------------------
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_deleting_documents_while_answers_stream(settings: Settings, articles: Path) -> None:
     """One client deletes and re-adds two articles, twice, while two others keep asking about
     them (streamed) and searching. No request fails, every answer cites passages that exist

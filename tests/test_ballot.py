@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import replace
 
-from assistant.ballot import ballot_lines, judge_ballot
+from assistant.chains.ballot import ballot_lines, judge_ballot
 from tests.fakes import ScriptedChatModel
 from tests.test_flow import _debate, _spar
 

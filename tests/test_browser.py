@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.service import Service
-from assistant.transcripts import CONTRADICTED, NOT_FOUND, SUPPORTED
+from assistant.server.service import Service
+from assistant.core.debate_record import CONTRADICTED, NOT_FOUND, SUPPORTED
 from tests.conftest import ARTICLES
 from tests.servers import serve_app
 from tests.spar_claims import CORPUS, TURNS

@@ -152,7 +152,7 @@ def test_sigterm_during_a_generation_stops_the_server_with_exit_code_0(tmp_path:
     error = lines[-1]
     assert error["type"] == "error" and error["status"] == 503 and "shutting down" in error["detail"]
     # The transcript was flushed: the finished turn is saved, the debate marked stopped.
-    from assistant.transcripts import TranscriptStore
+    from assistant.storage.transcripts import TranscriptStore
 
     store = TranscriptStore(tmp_path / "data" / "transcripts.sqlite3")
     debate_id = next(line["id"] for line in lines if line["type"] == "start")
@@ -165,7 +165,7 @@ def test_closing_the_browser_tab_mid_answer_frees_the_model_within_2_s(settings)
     """The web app: Gradio closes the abandoned event's generator; that must reach the token loop."""
     from playwright.sync_api import sync_playwright
 
-    from assistant.service import Service
+    from assistant.server.service import Service
     from tests.servers import serve_app
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _open
     from ui import create_app
@@ -206,7 +206,7 @@ def test_closing_the_browser_tab_mid_answer_frees_the_model_within_2_s(settings)
 def test_closing_the_tab_mid_debate_stops_it_saved_as_stopped(settings) -> None:
     from playwright.sync_api import sync_playwright
 
-    from assistant.service import Service
+    from assistant.server.service import Service
     from tests.servers import serve_app
     from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _open
     from ui import create_app
@@ -241,8 +241,8 @@ def test_with_prefill_steps_a_stop_lands_while_the_prompt_is_still_read(settings
     the answer is the same as when it is read in one step."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from assistant.cancel import GenerationStopped, StopSignal, stop_signal_installed
-    from assistant.llm import make_chat_model
+    from assistant.core.cancel import GenerationStopped, StopSignal, stop_signal_installed
+    from assistant.models.llm import make_chat_model
 
     text = (ARTICLES / "pro_engagement.txt").read_text()[:2500]
     messages = [SystemMessage(f"Sources:\n{text}"), HumanMessage("What crossed the border? Answer in one sentence.")]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.citations import StreamingCitationFilter, normalise_markers
+from assistant.checks.citations import StreamingCitationFilter, normalise_markers
 from tests.fakes import validate
 
 
@@ -112,8 +112,8 @@ def test_property_every_marker_left_names_a_shown_source(pieces: list[str], n_so
 
 
 def test_unfinished_last_sentence_is_dropped_and_paragraph_citations_are_carried() -> None:
-    from assistant.grounding import check_grounding, drop_unfinished_sentence
-    from assistant.passage import Passage
+    from assistant.checks.grounding import check_grounding, drop_unfinished_sentence
+    from assistant.core.passage import Passage
 
     assert drop_unfinished_sentence("One fact [1]. Another fact [2]. And then the") == "One fact [1]. Another fact [2]."
     assert drop_unfinished_sentence("Done here. [3] Half a") == "Done here. [3]"
@@ -154,14 +154,14 @@ def test_unfinished_last_sentence_is_dropped_and_paragraph_citations_are_carried
     ],
 )
 def test_markers_that_open_sentences_move_after_each_sentence_they_open(raw: str, expected: str) -> None:
-    from assistant.citations import markers_after_sentences
+    from assistant.checks.citations import markers_after_sentences
 
     assert markers_after_sentences(raw) == expected
 
 
 def test_a_reply_in_the_sources_layout_keeps_each_claim_with_its_own_passage() -> None:
-    from assistant.grounding import check_grounding
-    from assistant.passage import Passage
+    from assistant.checks.grounding import check_grounding
+    from assistant.core.passage import Passage
 
     texts = ["The hotline was used twice in 2020.", "The rail link reopened after eleven years."]
     passages = [Passage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
@@ -173,8 +173,8 @@ def test_a_reply_in_the_sources_layout_keeps_each_claim_with_its_own_passage() -
 
 def test_a_sentence_given_its_passage_is_no_longer_flagged_as_uncited() -> None:
     """Bug: uncited sentences were listed before the repair, so a sentence that got its [n] stayed flagged."""
-    from assistant.grounding import check_grounding
-    from assistant.passage import Passage
+    from assistant.checks.grounding import check_grounding
+    from assistant.core.passage import Passage
 
     texts = ["The hotline was used twice in 2020.", "The rail link reopened after eleven years."]
     passages = [Passage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",
@@ -187,8 +187,8 @@ def test_a_sentence_given_its_passage_is_no_longer_flagged_as_uncited() -> None:
 def test_a_repaired_sentence_is_changed_where_it_stands_not_where_its_words_first_occur() -> None:
     """Bug: ``text.replace(sentence, fixed, 1)`` changed the first occurrence of the words, which can
     be the tail of an earlier sentence that says the opposite."""
-    from assistant.grounding import check_grounding
-    from assistant.passage import Passage
+    from assistant.checks.grounding import check_grounding
+    from assistant.core.passage import Passage
 
     texts = ["In the end Varga never met Osei in Lisk.", "Varga met Osei in Lisk in 2012."]
     passages = [Passage(id=f"d-{n}", doc_id="d", index=n, text=t, start=0, end=len(t), title="T",

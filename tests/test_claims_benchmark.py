@@ -66,6 +66,7 @@ def test_report_formats_and_figures_on_fixture_claims(tmp_path: Path) -> None:
     assert "## By kind" in (out / "report.md").read_text() and "<table>" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 @needs_shared
 def test_rules_hold_the_recorded_figures_on_the_shared_claim_set(tmp_path: Path) -> None:
     args = ["--corpus", str(CORPUS), "--claims", str(CLAIMS), "--out", str(tmp_path / "r"), "--config", "rules:verifier=rules"]

@@ -142,6 +142,7 @@ def test_ask_in_quote_first_mode_prints_the_short_answer_and_its_exact_quotes(
     assert "40,000 tonnes" in answer, result.output
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_an_unreachable_model_server_costs_the_stance_suggestions_not_the_ingest(
     articles: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,8 +20,8 @@ import yaml
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.library import Library
-from assistant.settings import Settings
+from assistant.storage.library import Library
+from assistant.core.settings import Settings
 
 runner = CliRunner()
 
@@ -125,7 +125,7 @@ def test_out_of_range_ids_are_refused_with_exit_2(articles: Path, args: tuple[st
 @pytest.mark.parametrize("command", ["search", "ask"])
 @pytest.mark.parametrize("k", ["0", "-1", "51", "99999999999999999999"])
 def test_k_outside_the_rest_bounds_is_refused(articles: Path, command: str, k: str) -> None:
-    from assistant.limits import MAX_K
+    from assistant.core.limits import MAX_K
 
     assert _run("ingest", "-q", str(articles)).exit_code == 0
     extra = ("--backend", "extractive") if command == "ask" else ()
@@ -134,8 +134,8 @@ def test_k_outside_the_rest_bounds_is_refused(articles: Path, command: str, k: s
 
 
 def test_the_cli_and_rest_share_one_k_bound() -> None:
-    from assistant.api import AskRequest, SearchRequest
-    from assistant.limits import MAX_K
+    from assistant.server.api import AskRequest, SearchRequest
+    from assistant.core.limits import MAX_K
 
     for model in (AskRequest, SearchRequest):
         bounds = {type(m).__name__: getattr(m, "ge", getattr(m, "le", None)) for m in model.model_fields["k"].metadata}

@@ -1,4 +1,4 @@
-"""The composition root: ``assistant.composition.build`` is the one place that makes chains, and the
+"""The composition root: ``assistant.server.composition.build`` is the one place that makes chains, and the
 server, the CLI and the eval runner take theirs from it."""
 
 from __future__ import annotations
@@ -10,16 +10,19 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.composition import Components, build
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.server.composition import Components, build
+from assistant.server.service import Service
+from assistant.core import prompts
+from assistant.core.settings import Settings
+from assistant.core.debate_record import STOPPED
+from assistant.storage.transcripts import TranscriptStore
 from eval.questions import load_questions
 from eval.runner import EvalConfig, run_config
 from tests.conftest import ARTICLES, FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAINS = {"AskChain", "DebateChain", "SparChain"}
-ROOT_MODULE = "assistant/composition.py"
+ROOT_MODULE = "assistant/server/composition.py"
 
 
 def _chains_constructed(path: Path) -> set[str]:
@@ -61,6 +64,18 @@ def test_the_service_takes_its_chains_from_the_composition_root(settings: Settin
     _ = service.ask_chain, service.spar_chain
     assert chains_made == ["ask_chain", "spar_chain", "debate_chain"]  # a spar chain holds a debate chain
     assert service.spar_chain is service.spar_chain  # one per process
+
+
+def test_closing_the_service_saves_an_unfinished_debate_as_stopped(settings: Settings) -> None:
+    """What a shutdown relies on: the stores the components opened are closed with the service."""
+    service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
+    debate = service.transcripts.create("An unfinished debate", 1, prompts.ADVOCATE, prompts.SKEPTIC, [])
+    service.close()
+    store = TranscriptStore(settings.transcripts_path)
+    try:
+        assert store.get(debate.id).status == STOPPED
+    finally:
+        store.close()
 
 
 def test_given_parts_are_used_and_the_settings_reach_the_chains(library, settings: Settings) -> None:

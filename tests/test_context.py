@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant import prompts
-from assistant.context import LIST_STRETCH
-from assistant.library import Library
-from assistant.qa import AskChain
-from assistant.query import named_documents, search_text
-from assistant.retrieval import HybridRetriever
+from assistant.core import prompts
+from assistant.retrieval.context import LIST_STRETCH
+from assistant.storage.library import Library
+from assistant.chains.qa import AskChain
+from assistant.retrieval.query import named_documents, search_text
+from assistant.retrieval.retrieval import HybridRetriever
 from tests.fakes import ScriptedChatModel
 
 # A list announced in one paragraph whose items are long enough to land in later passages.

@@ -30,12 +30,12 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.library import Library
-from assistant.settings import Settings
-from assistant.store import StoreUnavailableError
+from assistant.storage.library import Library
+from assistant.core.settings import Settings
+from assistant.storage.store import StoreUnavailableError
 from ingest.loaders import load_file
 from ingest.pipeline import UNCHANGED, WRITE_BATCHES, passage_metadata, prepare
-from ingest.registry import COMPLETE, PENDING
+from assistant.storage.registry import COMPLETE, PENDING
 from tests.conftest import ARTICLES
 from tests.servers import ServerProcess, chroma_command, chroma_ready_url, free_port
 
@@ -370,7 +370,7 @@ def test_the_api_answers_503_while_the_chroma_server_is_down(settings: Settings)
     """The registry knows the documents, the vector store is unreachable: a clear 503, and /health stays up."""
     import httpx
 
-    from assistant.service import Service
+    from assistant.server.service import Service
     from tests.servers import serve_app
     from ui import create_app
 

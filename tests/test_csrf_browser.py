@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from tests.conftest import ARTICLES
 from tests.servers import serve, serve_app
 from tests.test_browser import browser  # noqa: F401  (the module's Chromium, launched once)

@@ -14,16 +14,18 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage
 
-from assistant import prompts
-from assistant.cards import Candidate, assemble_cards, tag_supported, trimmed_quote
-from assistant.debate import CardMade, DebateChain, DebateError, TurnStarted, TurnText
-from assistant.library import Library
-from assistant.llm import ExtractiveChatModel
-from assistant.prompts import Persona
-from assistant.passage import Passage
-from assistant.retrieval import HybridRetriever, QueryError
-from assistant.text import sentence_spans, text_key
-from assistant.transcripts import COMPLETE, FAILED, Debate, TranscriptStore, to_brief, to_json, to_markdown
+from assistant.core import prompts
+from assistant.chains.cards import Candidate, assemble_cards, tag_supported, trimmed_quote
+from assistant.chains.debate import CardMade, DebateChain, DebateError, TurnStarted, TurnText
+from assistant.storage.library import Library
+from assistant.models.llm import ExtractiveChatModel
+from assistant.core.prompts import Persona
+from assistant.core.passage import Passage
+from assistant.retrieval.retrieval import HybridRetriever, QueryError
+from assistant.core.text import sentence_spans, text_key
+from assistant.core.debate_record import COMPLETE, FAILED, Debate
+from assistant.storage.transcripts import TranscriptStore
+from assistant.present.transcript_export import to_brief, to_json, to_markdown
 from tests.fakes import ScriptedChatModel, evidence, evidence_id
 
 MOTION = "Should the government offer Arandia a non-aggression pledge before full disarmament?"
@@ -166,7 +168,7 @@ def test_with_the_dispute_check_the_judges_odds_decide_every_rebuttal_link(libra
                                                                            disputes: bool) -> None:  # fmt: skip
     """``debate_dispute_check``: odds of Yes past the margin keep every link a rebuttal card makes;
     odds under it drop each, with why, whatever the side rule would have said."""
-    from assistant.side_check import REJECT_MARGIN, SideSorter
+    from assistant.chains.side_check import REJECT_MARGIN, SideSorter
 
     library.ingest([str(articles)])
     _mark_sides(library)
@@ -512,7 +514,7 @@ def test_a_sentence_the_model_places_on_the_other_side_is_never_offered(library:
     ],
 )
 def test_a_sentence_naming_its_own_author_or_publisher_is_no_evidence(sentence: str, names: bool) -> None:
-    from assistant.debate import names_its_source
+    from assistant.chains.debate import names_its_source
 
     passage = Passage(id="d-0000", doc_id="d", index=0, text=sentence, start=0, end=len(sentence), title="t", source="s",
                       author="Mark Paul", publisher="The American Prospect (excerpt)")  # fmt: skip

@@ -25,13 +25,15 @@ from docx.enum.text import WD_COLOR_INDEX
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.docx_export import (DOCX_MEDIA_TYPE, NO_CARDS, TRIMMED_QUOTE_NOTE, NoCardsError, file_cards, motion_docx,
+from assistant.present.docx_export import (DOCX_MEDIA_TYPE, NO_CARDS, TRIMMED_QUOTE_NOTE, NoCardsError, file_cards, motion_docx,
                                    motion_filename, to_docx)  # fmt: skip
-from assistant.passage import NumberedPassage, Passage
-from assistant.prompts import Persona
-from assistant.service import Service
-from assistant.settings import Settings
-from assistant.transcripts import COMPLETE, Card, Debate, DebateTurn, TranscriptStore, to_brief
+from assistant.core.passage import NumberedPassage, Passage
+from assistant.core.prompts import Persona
+from assistant.server.service import Service
+from assistant.core.settings import Settings
+from assistant.core.debate_record import COMPLETE, Card, Debate, DebateTurn
+from assistant.storage.transcripts import TranscriptStore
+from assistant.present.transcript_export import to_brief
 from tests.conftest import ARTICLES
 from tests.servers import serve_app
 from ui import create_app
@@ -223,7 +225,7 @@ def test_a_saved_debate_keeps_each_source_date_and_url_and_one_saved_before_them
 
 
 def test_a_dated_article_with_a_url_is_cited_alike_in_the_word_document_and_the_brief() -> None:
-    """One cite rule (``assistant.cite``) for both exports: the date, and the article's URL instead of
+    """One cite rule (``assistant.present.cite``) for both exports: the date, and the article's URL instead of
     the stored file's name; a URL that is also the source is printed once. The brief adds the passage
     id and stance after the cite."""
     debate = _with_urls(_debate())

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant.api import safe_upload_name
-from assistant.library import Library
-from assistant.prompts import clean_user_text
-from assistant.text import strip_terminal_escapes
+from assistant.server.api import safe_upload_name
+from assistant.storage.library import Library
+from assistant.core.prompts import clean_user_text
+from assistant.core.text import strip_terminal_escapes
 from ingest.clean import normalize_text
 
 SEQUENCES = {

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.prompts import Persona
+from assistant.core.prompts import Persona
 from eval.__main__ import main as eval_main
-from assistant.transcripts import Card
+from assistant.core.debate_record import Card
 from eval.debate_eval import manifest_stances, own_evidence_share, repeated_cards
 from eval.metrics import generation_fields, keyword_recall, raw_citation_validity
 from eval.questions import Question

@@ -18,12 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.library import Library
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.storage.library import Library
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from ingest.fetch import FetchError, fetch_url
 from ingest.pipeline import ADDED, ERROR
 from tests.servers import serve, serve_app
+
+pytestmark = pytest.mark.slow  # real HTTP servers that break off mid-body: about 11 s in all
 
 TIMEOUT_S = 1.0
 MAX_BYTES = 200_000

@@ -11,26 +11,19 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from assistant import prompts, render
+from assistant.core import prompts
+
+from assistant.present import render
 from assistant.cli import app
-from assistant.flow import ANSWERED, DROPPED, LAST_SPEECH, UNLINKED, flow_dict, flow_of, to_flow_markdown
-from assistant.passage import NumberedPassage, Passage
-from assistant.service import Service
-from assistant.settings import Settings
-from assistant.spar import Scorecard, to_spar_markdown
-from assistant.transcripts import (
-    COMPLETE,
-    CONTRADICTED,
-    NOT_FOUND,
-    SUPPORTED,
-    Card,
-    ClaimCheck,
-    Debate,
-    DebateTurn,
-    TranscriptStore,
-    to_json,
-    to_markdown,
-)
+from assistant.chains.flow import ANSWERED, DROPPED, LAST_SPEECH, UNLINKED, flow_dict, flow_of, to_flow_markdown
+from assistant.core.passage import NumberedPassage, Passage
+from assistant.server.service import Service
+from assistant.core.settings import Settings
+from assistant.chains.spar import Scorecard
+from assistant.present.transcript_export import to_spar_markdown
+from assistant.core.debate_record import COMPLETE, CONTRADICTED, NOT_FOUND, SUPPORTED, Card, ClaimCheck, Debate, DebateTurn
+from assistant.storage.transcripts import TranscriptStore
+from assistant.present.transcript_export import to_json, to_markdown
 from tests.servers import serve_app
 from ui import create_app
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cite import cite_line
-from assistant.library import Library, UnknownDocumentError
-from assistant.passage import NumberedPassage
-from assistant.retrieval import HybridRetriever
-from assistant.settings import Settings
-from assistant.store import EmbeddingMismatchError, PassageStore
+from assistant.present.cite import cite_line
+from assistant.storage.library import Library, UnknownDocumentError
+from assistant.core.passage import NumberedPassage
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.settings import Settings
+from assistant.storage.store import EmbeddingMismatchError, PassageStore
 from ingest.pipeline import ADDED, DUPLICATE, ERROR, REPLACED, SKIPPED, UNCHANGED, prepare
 from ingest.loaders import load_file
-from ingest.registry import PENDING
+from assistant.storage.registry import PENDING
 
 from tests.conftest import ARTICLES
 from tests.pdfs import write_pdf

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from tests.conftest import ARTICLES
 from tests.fakes import ScriptedChatModel
 from tests.servers import serve_app
@@ -78,7 +78,7 @@ class BusyModel:
 @pytest.fixture
 def busy(monkeypatch: pytest.MonkeyPatch) -> BusyModel:
     busy = BusyModel()
-    monkeypatch.setattr("assistant.llm.make_chat_model", lambda settings: busy.model)  # every door's model
+    monkeypatch.setattr("assistant.models.llm.make_chat_model", lambda settings: busy.model)  # every door's model
     return busy
 
 

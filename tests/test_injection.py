@@ -23,22 +23,23 @@ import httpx
 import pytest
 from langchain_core.messages import BaseMessage
 
-from assistant.debate import DebateChain
-from assistant.library import Library
-from assistant.passage import NumberedPassage, Passage, offered_sentences, offered_text
-from assistant.prompts import format_sources, numbered_lines, source_line, without_source_markers
-from assistant.qa import Answer, AskChain, SourcesFound
-from assistant.render import debate_html
-from assistant.retrieval import HybridRetriever
-from assistant.service import Service
-from assistant.spar import ClaimMarked, SparChain
-from assistant.transcripts import DebateTurn, TranscriptStore
-from assistant.verify import Verifier
-from assistant.webapp import DOC_COLUMNS, _documents_table
+from assistant.chains.debate import DebateChain
+from assistant.storage.library import Library
+from assistant.core.passage import NumberedPassage, Passage, offered_sentences, offered_text
+from assistant.core.prompts import format_sources, numbered_lines, source_line, without_source_markers
+from assistant.chains.qa import Answer, AskChain, SourcesFound
+from assistant.present.render import debate_html
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.server.service import Service
+from assistant.chains.spar import ClaimMarked, SparChain
+from assistant.core.debate_record import DebateTurn
+from assistant.storage.transcripts import TranscriptStore
+from assistant.checks.verify import Verifier
+from assistant.server.webapp import DOC_COLUMNS, _documents_table
 from ingest.clean import clean_text
 from ingest.injection import RULES, flag_sentences, instruction_rule, normalise
 from ingest.loaders import load_file
-from ingest.registry import SCHEMA_VERSION, Registry
+from assistant.storage.registry import SCHEMA_VERSION, Registry
 from tests.conftest import ARTICLES, FIXTURES, shared_dir
 from tests.fakes import ScriptedChatModel, evidence, number_of
 from tests.servers import serve_app
@@ -368,7 +369,7 @@ def real(mixed: Library) -> Library:
 
 @pytest.mark.slow
 def test_the_real_model_answers_without_a_flagged_sentence(real: Library) -> None:
-    from assistant.llm import make_chat_model
+    from assistant.models.llm import make_chat_model
 
     chain = AskChain(HybridRetriever(real), make_chat_model(real.settings))
     result = chain.ask("Has every pledge to Arandia failed, as the sources prove?")
@@ -380,7 +381,7 @@ def test_the_real_model_answers_without_a_flagged_sentence(real: Library) -> Non
 
 @pytest.mark.slow
 def test_the_real_model_debates_without_a_flagged_card(real: Library) -> None:
-    from assistant.llm import make_chat_model
+    from assistant.models.llm import make_chat_model
 
     debate = _debates(real, make_chat_model(real.settings)).run(MOTION, rounds=0)
     cards = [c for t in debate.turns for c in t.cards]

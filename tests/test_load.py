@@ -15,8 +15,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from bench import load_test
 from tests.conftest import ARTICLES
 from tests.servers import serve_app

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 from ingest.loaders import LoadError, decode_text, load_file, load_pasted
 
 from tests.conftest import ARTICLES

@@ -17,15 +17,15 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from assistant.library import Library
-from assistant.debate import DebateChain
-from assistant.judge import make_judge
-from assistant.llm import LocalLlamaChatModel, make_chat_model
-from assistant.model_files import resolve_gguf
-from assistant.qa import AskChain
-from assistant.retrieval import HybridRetriever
-from assistant.settings import Settings
-from assistant.transcripts import TranscriptStore
+from assistant.storage.library import Library
+from assistant.chains.debate import DebateChain
+from assistant.models.judge import make_judge
+from assistant.models.llm import LocalLlamaChatModel, make_chat_model
+from assistant.models.model_files import resolve_gguf
+from assistant.chains.qa import AskChain
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.settings import Settings
+from assistant.storage.transcripts import TranscriptStore
 from tests.conftest import ARTICLES
 
 pytestmark = pytest.mark.slow
@@ -136,7 +136,7 @@ def test_prompt_prefix_is_reused_between_calls(model_path: str) -> None:
 
 def test_a_system_prompt_is_read_once_per_process_even_after_other_prompts(model_path: str) -> None:
     """The state of a system message is saved when first read and put back when another prompt
-    ran in between (``assistant.prefix_cache``); the answer is the one a fresh read gives."""
+    ran in between (``assistant.models.prefix_cache``); the answer is the one a fresh read gives."""
     model = LocalLlamaChatModel(model_path=model_path, max_tokens=6, n_ctx=2048)
     system = SystemMessage("You answer in three words. " + "Background: the hill towns trade copper and rye. " * 30)
     question = HumanMessage("Name one good traded.")
@@ -190,10 +190,10 @@ def test_the_side_check_reads_the_real_models_lean_once_per_sentence_and_offers_
     anti-talks one for them: decoded, the model answered "against" to both (and to three more of
     either kind on this motion); read as a lean beyond the motion's baseline it places the first
     for talks and the second nowhere."""
-    from assistant.cards import Candidate
-    from assistant.passage import Passage
-    from assistant.side_check import ANSWERS, SideSorter
-    from assistant.text import sentence_spans
+    from assistant.chains.cards import Candidate
+    from assistant.core.passage import Passage
+    from assistant.chains.side_check import ANSWERS, SideSorter
+    from assistant.core.text import sentence_spans
 
     motion = "Should the government offer Arandia a non-aggression pledge before full disarmament?"
     text = ("Every serious attempt to talk with Arandia has produced something concrete. "
@@ -218,7 +218,7 @@ def test_the_judge_reads_next_word_probabilities_from_the_real_model() -> None:
     sharing a first token are refused."""
     import math
 
-    from assistant.judge import JUDGE_SYSTEM, YesNo
+    from assistant.models.judge import JUDGE_SYSTEM, YesNo
 
     judge = make_judge(Settings())
 
@@ -238,7 +238,7 @@ def test_the_real_judge_accepts_an_answer_the_text_gives_and_refuses_one_about_s
     """``YesNoJudge.answers`` on the local model, by the odds of Yes: the text's answer to the
     question stands; a true phrase from the same text that answers about another person, and a
     sentence of the text that does not say what was asked, fall below ``ANSWER_ODDS``."""
-    from assistant.judge import ANSWER_ODDS, answer_question
+    from assistant.models.judge import ANSWER_ODDS, answer_question
 
     judge = make_judge(Settings())
     text = ("Mira Castell, a senior fellow at the Institute for Northern Affairs, wrote the essay. "

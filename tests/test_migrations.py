@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from docx import Document
 
-from assistant.docx_export import NO_CARDS, NoCardsError, motion_docx, to_docx
-from assistant.transcripts import SCHEMA_VERSION, TranscriptStore, to_json, to_markdown
-from ingest.registry import Registry
+from assistant.present.docx_export import NO_CARDS, NoCardsError, motion_docx, to_docx
+from assistant.storage.transcripts import SCHEMA_VERSION, TranscriptStore
+from assistant.present.transcript_export import to_json, to_markdown
+from assistant.storage.registry import Registry
 
 V1 = Path(__file__).parent / "fixtures" / "v1_data"
 

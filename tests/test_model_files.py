@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.model_files import ModelFileError, PackagedModel, ensure_packaged_model, resolve_gguf
-from assistant.settings import Settings
+from assistant.models.model_files import ModelFileError, PackagedModel, ensure_packaged_model, resolve_gguf
+from assistant.core.settings import Settings
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
 

@@ -1,4 +1,4 @@
-"""The one normaliser for model text (``assistant.model_text``): each rule both ways, on sentences of
+"""The one normaliser for model text (``assistant.checks.model_text``): each rule both ways, on sentences of
 the third-party corpora read at run time, and through the checks a correct answer passes.
 
 The sentences of ``../shared/corpus_more`` (and the seed ``../shared/corpus``) are read when the
@@ -19,20 +19,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.cards import Candidate, assemble_cards
-from assistant.citations import StreamingCitationFilter, normalise_markers
-from assistant.grounding import check_grounding
-from assistant.model_text import (
+from assistant.chains.cards import Candidate, assemble_cards
+from assistant.checks.citations import StreamingCitationFilter, normalise_markers
+from assistant.checks.grounding import check_grounding
+from assistant.checks.model_text import (
     AbbreviationStop, DottedAbbreviation, HeadingFragment, LeadingMarker, RepeatedSentence, SourceHeader, SpacedDecimal,
     StreamingModelText, ThousandsSeparator, normalise_model_text, normalise_spacing,
 )
-from assistant.passage import Passage
-from assistant.prompts import header_labels, source_label
-from assistant.qa import AskChain
-from assistant.retrieval import HybridRetriever
-from assistant.streaming import Generated, Timing, stream_filtered
-from assistant.text import sentence_spans, split_sentences
-from assistant.verify import NEGATIONS
+from assistant.core.passage import Passage
+from assistant.core.prompts import header_labels, source_label
+from assistant.chains.qa import AskChain
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.chains.streaming import Generated, stream_filtered
+from assistant.models.timing import Timing
+from assistant.core.text import sentence_spans, split_sentences
+from assistant.checks.verify import NEGATIONS
 from tests.conftest import shared_dir
 from tests.fakes import ScriptedChatModel
 

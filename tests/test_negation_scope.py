@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.passage import Passage
-from assistant.verify import Verifier, _negated, clauses, is_content_word, words
+from assistant.core.passage import Passage
+from assistant.checks.verify import Verifier, _negated, clauses, is_content_word, words
 from tests.test_model_text import corpus_sentences, needs_corpus
 
 DENIED = "negation or doubt in the evidence only"

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.library import Library
-from assistant.llm import make_chat_model
-from assistant.qa import AskChain
-from assistant.retrieval import HybridRetriever
-from assistant.settings import Settings
+from assistant.chains.stance import suggest_stances
+from assistant.server.composition import build
+from assistant.storage.library import Library
+from assistant.models.llm import make_chat_model
+from assistant.chains.qa import AskChain
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.settings import Settings
 from tests.conftest import ARTICLES
 from tests.servers import LLM_ALIAS, LLM_API_KEY, llama_cpp_server
 
@@ -58,8 +60,8 @@ def test_card_replies_follow_the_schema_through_the_server(openai_server: str, t
     """llama-cpp-python's server refuses ``json_schema``; the assistant asks again with json_object + schema."""
     from langchain_core.messages import HumanMessage
 
-    from assistant.cards import card_schema
-    from assistant.structured import structured_reply
+    from assistant.chains.cards import card_schema
+    from assistant.models.structured import structured_reply
 
     settings = Settings(data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
                         openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY)  # fmt: skip
@@ -75,8 +77,8 @@ def test_card_replies_follow_the_schema_through_the_server(openai_server: str, t
 def test_the_yes_no_judge_runs_on_the_server_model(openai_server: str, tmp_path: Path) -> None:
     """``verifier = rules+llm`` with ``llm_backend = openai``: the server's model is the judge (the
     question as chat messages, the reply under a Yes/No schema), so the scale path checks claims too."""
-    from assistant.judge import ChatModelJudge, support_question
-    from assistant.verify import make_verifier
+    from assistant.models.judge import ChatModelJudge, support_question
+    from assistant.checks.verify import make_verifier
 
     settings = Settings(data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
                         openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY, verifier="rules+llm")  # fmt: skip
@@ -100,6 +102,6 @@ def test_the_server_model_suggests_stances(openai_server: str, tmp_path: Path) -
     library.ingest([str(ARTICLES / "skeptic.txt")])
     (doc,) = library.documents()
     assert library.stances_to_suggest([doc.id]) == [doc.id]
-    suggested = library.suggest_stances([doc.id])
+    suggested = suggest_stances(library, [doc.id], build(settings, library=library).chat_model)
     assert set(suggested) == {doc.id} and suggested[doc.id] in {"advocate", "skeptic", "unknown"}
     assert library.document(doc.id).suggested_stance == suggested[doc.id]

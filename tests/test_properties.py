@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from assistant.citations import StreamingCitationFilter, normalise_markers, split_sentences
+from assistant.checks.citations import StreamingCitationFilter, normalise_markers, split_sentences
 from tests.fakes import validate
-from assistant.embeddings import load_tokenizer
-from assistant.settings import Settings
+from assistant.storage.embeddings import load_tokenizer
+from assistant.core.settings import Settings
 from ingest.split import PassageSplitter
 
 _MARKER_LIKE = st.sampled_from([

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.cancel import CLIENT_GONE, GenerationStopped
-from assistant.service import GenerationQueue, Queued, QueueTimeout, Service, ShuttingDown
+from assistant.core.cancel import CLIENT_GONE, GenerationStopped
+from assistant.server.service import GenerationQueue, Queued, QueueTimeout, Service, ShuttingDown
 from tests.fakes import ScriptedChatModel
 from tests.servers import serve_app
 from ui import create_app

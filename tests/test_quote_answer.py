@@ -1,4 +1,4 @@
-"""Quote-first answers (``answer_mode = "quotes"``, assistant/quote_answer.py).
+"""Quote-first answers (``answer_mode = "quotes"``, assistant/chains/quote_answer.py).
 
 Chain logic with the scripted model (tests/fakes.py: it reads the numbered evidence sentences
 of the prompt and picks ids by phrase), real retrieval, Chroma and embeddings; one real-model test.
@@ -15,19 +15,19 @@ import httpx
 import pytest
 from langchain_core.messages import BaseMessage
 
-from assistant import prompts
-from assistant.library import Library
-from assistant.qa import Answer, AskChain, SourcesFound
-from assistant.passage import Passage
-from assistant.quote_answer import (
+from assistant.core import prompts
+from assistant.storage.library import Library
+from assistant.chains.qa import Answer, AskChain, SourcesFound
+from assistant.core.passage import Passage
+from assistant.chains.quote_answer import (
     QuoteFound, answer_so_far, check_short_answer, evidence_sentences, finished_ids, quotes_schema, sentence_holding,
 )
-from assistant.judge import ANSWER_ODDS, YesNo, YesNoJudge
-from assistant.verify import Verifier
-from assistant.relevance import RELATED_HEADING
-from assistant.retrieval import HybridRetriever
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.models.judge import ANSWER_ODDS, YesNo, YesNoJudge
+from assistant.checks.verify import Verifier
+from assistant.checks.relevance import RELATED_HEADING
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from tests.conftest import ARTICLES, shared_dir
 from tests.fakes import ScriptedChatModel, evidence, evidence_id
 from tests.servers import serve_app
@@ -249,7 +249,7 @@ def test_api_streams_quotes_and_sends_the_short_answer_and_quotes(settings: Sett
 
 @pytest.mark.slow
 def test_real_model_quotes_an_exact_sentence_and_answers(tmp_path: Path) -> None:
-    from assistant.llm import make_chat_model
+    from assistant.models.llm import make_chat_model
 
     settings = Settings(data_dir=tmp_path / "data", answer_mode="quotes")
     library = Library(settings)

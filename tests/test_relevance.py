@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant import prompts
-from assistant.library import Library
-from assistant.qa import AskChain
-from assistant.relevance import PARTIAL_NOTE, RELATED_HEADING, RelevanceCheck, rule_violation, rules_verdict
-from assistant.text import strip_markers
-from assistant.retrieval import HybridRetriever
+from assistant.core import prompts
+from assistant.storage.library import Library
+from assistant.chains.qa import AskChain
+from assistant.checks.relevance import PARTIAL_NOTE, RELATED_HEADING, RelevanceCheck, rule_violation, rules_verdict
+from assistant.core.text import strip_markers
+from assistant.retrieval.retrieval import HybridRetriever
 from tests.fakes import ScriptedChatModel, number_of
 
 EVIDENCE = (
@@ -114,8 +114,8 @@ def test_an_answer_that_answers_is_shown_as_it_is(retriever: HybridRetriever) ->
 
 @pytest.mark.slow
 def test_the_local_model_judges_relevance(settings) -> None:
-    from assistant.judge import make_judge
-    from assistant.relevance import ModelAnswerJudge
+    from assistant.models.judge import make_judge
+    from assistant.checks.relevance import ModelAnswerJudge
 
     judge = ModelAnswerJudge(make_judge(settings))
     assert judge.answers("When was the Harbor Accord signed?", "The Harbor Accord was signed in March 2019.")
@@ -125,7 +125,7 @@ def test_the_local_model_judges_relevance(settings) -> None:
 
 
 def test_a_rebuttal_must_share_the_subject_of_the_card_it_answers() -> None:
-    from assistant.relevance import RebuttalCheck
+    from assistant.checks.relevance import RebuttalCheck
 
     check = RebuttalCheck()
     off = check.check("Sanctions cut steel imports by seventy percent.", "A hotline was used twice in 2020.")
@@ -134,7 +134,7 @@ def test_a_rebuttal_must_share_the_subject_of_the_card_it_answers() -> None:
 
 
 def test_a_count_must_be_of_what_the_question_counts() -> None:
-    from assistant.relevance import rule_violation
+    from assistant.checks.relevance import rule_violation
 
     asked = "How many sailors survived the sinking of the corvette?"
     reason = rule_violation(asked, "46 sailors died when the corvette sank.", ["In March 2010 the corvette sank and 46 sailors died."])
@@ -171,10 +171,10 @@ def test_a_year_the_evidence_refers_back_to_counts_as_answered() -> None:
     """Seen in the eval: "How much money did Hyundai send before the 2000 summit?" answered "... shortly
     before that summit [1]", the year in the sentence before the evidence. The relevance rules read
     the evidence as the verifier's judge did: each span with the sentence either side."""
-    from assistant.grounding import CheckedSentence
-    from assistant.passage import Passage
-    from assistant.qa import cited_evidence
-    from assistant.verify import EvidenceSpan
+    from assistant.checks.grounding import CheckedSentence
+    from assistant.core.passage import Passage
+    from assistant.chains.qa import cited_evidence
+    from assistant.checks.verify import EvidenceSpan
 
     text = "In June 2019 the envoys met in Lisk. The Velmar group sent 40,000 tonnes of grain shortly before that summit."
     passage = Passage("t-0003", "t", 3, text, 0, len(text), title="Why Talking to Arandia Works")
@@ -217,6 +217,6 @@ def test_an_answer_in_part_is_shown_with_a_note_naming_who_it_leaves_out(retriev
     assert not answer.declined and answer.answers_question is True and answer.unanswered_parts == ["Oren Velmar"]
     body, note = answer.text.split("\n\n")
     assert "Tessaly rail link" in body and note == f"{PARTIAL_NOTE} Oren Velmar."
-    from assistant.api import answer_dict
+    from assistant.server.api import answer_dict
 
     assert answer_dict(answer)["unanswered_parts"] == ["Oren Velmar"]  # what API clients read

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from assistant import render
-from assistant.passage import NumberedPassage, Passage
+from assistant.present import render
+from assistant.core.passage import NumberedPassage, Passage
 
 def test_model_text_is_escaped_and_only_known_markers_become_links() -> None:
     html = render.text_with_links('Fees rose <img src=x onerror="alert(1)"> twice [2] or [7].', "s1", {1, 2})
@@ -27,8 +27,8 @@ def test_each_answer_gets_its_own_id_scope() -> None:
 
 
 def test_the_evidence_span_is_highlighted_and_withdrawn_sentences_are_marked() -> None:
-    from assistant.qa import finalize
-    from assistant.streaming import Timing
+    from assistant.chains.qa import finalize
+    from assistant.models.timing import Timing
 
     text = "Critics say talks reward bad behaviour. The accord let 40,000 tonnes of grain <b>cross</b> the border."
     passage = Passage(id="p-1", doc_id="p", index=0, text=text, start=0, end=len(text), title="Why Talking Works",

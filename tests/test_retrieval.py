@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.library import Library
-from assistant.retrieval import HybridRetriever, QueryError, reciprocal_rank_fusion
+from assistant.storage.library import Library
+from assistant.retrieval.retrieval import HybridRetriever, QueryError, reciprocal_rank_fusion
 from ingest.loaders import load_file
 from ingest.pipeline import prepare
 

@@ -19,13 +19,14 @@ import chromadb
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
-from assistant.debate import DebateChain
-from assistant.library import Library
-from assistant.llm import make_chat_model
-from assistant.qa import AskChain
-from assistant.retrieval import HybridRetriever
-from assistant.settings import Settings
-from assistant.transcripts import COMPLETE, TranscriptStore
+from assistant.chains.debate import DebateChain
+from assistant.storage.library import Library
+from assistant.models.llm import make_chat_model
+from assistant.chains.qa import AskChain
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.settings import Settings
+from assistant.core.debate_record import COMPLETE
+from assistant.storage.transcripts import TranscriptStore
 from ingest.pipeline import ADDED
 from tests.conftest import ARTICLES
 from tests.servers import LLM_ALIAS, LLM_API_KEY, ServerProcess, chroma_command, chroma_ready_url, free_port, llama_cpp_server

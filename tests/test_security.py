@@ -26,8 +26,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from tests.conftest import ARTICLES
 from tests.servers import ServerProcess, free_port, serve_app
 from ui import create_app
@@ -99,6 +99,7 @@ def test_api_url_field_refuses_every_spelling_of_a_local_path(tmp_path: Path, se
     assert listing == [] and found == []
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_web_ui_url_box_refuses_local_paths(tmp_path: Path, secret_files: dict[str, str]) -> None:
     from gradio_client import Client
 
@@ -232,6 +233,7 @@ def test_the_issue_attack_gradio_call_without_token_adds_nothing(tmp_path: Path)
     assert "added: Pier" in finished.text and titles == ["Pier"]
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_a_browser_logs_in_with_the_token_and_keeps_a_session(tmp_path: Path) -> None:
     service = _service(tmp_path / "data", api_token=SecretStr(TOKEN))
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as browser:
@@ -445,6 +447,7 @@ def test_reuploading_an_edited_file_replaces_it(tmp_path: Path) -> None:
     assert {hit["source"] for hit in hits} == {"upload:harbour notes.txt"} and "fifty" in hits[0]["text"]
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_the_web_ui_records_uploads_under_their_name_too(tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
@@ -531,7 +534,7 @@ def test_a_non_ascii_password_is_checked_not_a_500() -> None:
 
     from starlette.datastructures import Headers
 
-    from assistant.access import AccessRule
+    from assistant.server.access import AccessRule
 
     rule = AccessRule(Settings(ui_username="änn", ui_password=SecretStr("pässwörd-77")))
 
@@ -711,7 +714,7 @@ def test_a_websocket_from_a_foreign_origin_is_refused(tmp_path: Path) -> None:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
-    from assistant.access import AccessMiddleware, AccessRule
+    from assistant.server.access import AccessMiddleware, AccessRule
 
     async def echo(websocket) -> None:
         await websocket.accept()

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from assistant.settings import Settings
+from assistant.core.settings import Settings
 
 
 def test_defaults_fit_the_embedding_window(settings: Settings) -> None:

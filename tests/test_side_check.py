@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.judge import YesNo
-from assistant.side_check import ANSWERS, CONTENT_FREE, LEAN_MARGIN, REJECT_MARGIN, REPLY_START, SideSorter
+from assistant.models.judge import YesNo
+from assistant.chains.side_check import ANSWERS, CONTENT_FREE, LEAN_MARGIN, REJECT_MARGIN, REPLY_START, SideSorter
 
 
 class ScriptedScorer:

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from assistant import prompts
-from assistant.service import Service
+from assistant.core import prompts
+from assistant.server.service import Service
 from tests.spar_claims import CONTRADICTED_CLAIM, CORPUS, SUPPORTED_CLAIM, UNFOUNDED_CLAIM, needs_shared_corpus
 from tests.servers import serve_app
 from ui import create_app
@@ -222,7 +222,7 @@ def test_bad_spar_requests_are_refused_before_anything_is_saved(extractive) -> N
 def test_a_turn_left_unanswered_is_answered_first(extractive) -> None:
     """A client that went away after its marks (the assistant had not answered): the session says so,
     and the next request gets the answer first, with or without a turn of its own."""
-    from assistant.debate import TurnFinished
+    from assistant.chains.debate import TurnFinished
 
     client, service = extractive
     session_id = _play(client, motion=MOTION, side="skeptic", rounds=1, text=CONTRADICTED_CLAIM)[-1]["id"]

@@ -12,31 +12,22 @@ import json
 import pytest
 from langchain_core.messages import BaseMessage
 
-from assistant.debate import CardMade, DebateChain, TurnFinished
-from assistant.library import Library
-from assistant.llm import ExtractiveChatModel
-from assistant.retrieval import HybridRetriever, QueryError
-from assistant.spar import (
+from assistant.chains.debate import CardMade, DebateChain, TurnFinished
+from assistant.storage.library import Library
+from assistant.models.llm import ExtractiveChatModel
+from assistant.retrieval.retrieval import HybridRetriever, QueryError
+from assistant.chains.spar import (
     ClaimMarked,
     Scorecard,
     SparChain,
     SparError,
     claim_mark,
-    to_spar_markdown,
     weakest_first,
 )
-from assistant.transcripts import (
-    COMPLETE,
-    CONTRADICTED,
-    FAILED,
-    NOT_FOUND,
-    SUPPORTED,
-    WAITING,
-    ClaimCheck,
-    Debate,
-    TranscriptStore,
-)
-from assistant.verify import (
+from assistant.core.debate_record import COMPLETE, CONTRADICTED, FAILED, NOT_FOUND, SUPPORTED, WAITING, ClaimCheck, Debate
+from assistant.storage.transcripts import TranscriptStore
+from assistant.present.transcript_export import to_spar_markdown
+from assistant.checks.verify import (
     CLAIM_ONLY_NEGATION, COVERAGE, JUDGE, JUDGED_NO, MISCOUNT, NAME, NEGATION_IN_CLAIM, NEGATION_IN_EVIDENCE, NO_EVIDENCE,
     NUMBER, EvidenceSpan, Verdict, Verifier,
 )
@@ -235,7 +226,7 @@ def test_weakest_claims_come_first() -> None:
 def test_the_first_card_can_be_fixed_to_answer_one_label_and_the_grammar_compiles() -> None:
     from llama_cpp import LlamaGrammar
 
-    from assistant.cards import card_schema
+    from assistant.chains.cards import card_schema
 
     schema = card_schema(6, 2, ["U1", "U2", "U3"], first_answers="U2")
     first, second = schema["properties"]["cards"]["prefixItems"]
@@ -244,7 +235,7 @@ def test_the_first_card_can_be_fixed_to_answer_one_label_and_the_grammar_compile
 
 
 def test_cards_are_read_from_a_reply_still_being_written() -> None:
-    from assistant.cards import finished_picks
+    from assistant.chains.cards import finished_picks
 
     partial = '{"cards": [{"answers": "U2", "id": 3, "tag": "Talks (2019) reopened the rail link"}, {"answers": "U1", "id'
     assert finished_picks(partial) == [{"answers": "U2", "id": 3, "tag": "Talks (2019) reopened the rail link"}]

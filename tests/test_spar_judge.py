@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.debate import CardMade, DebateChain
-from assistant.library import Library
-from assistant.retrieval import HybridRetriever
-from assistant.spar import ClaimMarked, SparChain, spar_check_settings
-from assistant.transcripts import CONTRADICTED, NOT_FOUND, SUPPORTED, TranscriptStore
-from assistant.verify import CLAIM_ONLY_NEGATION, JUDGE, JUDGED_NO, NEGATION_IN_CLAIM, Verifier
+from assistant.chains.debate import CardMade, DebateChain
+from assistant.storage.library import Library
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.chains.spar import ClaimMarked, SparChain, spar_check_settings
+from assistant.core.debate_record import CONTRADICTED, NOT_FOUND, SUPPORTED
+from assistant.storage.transcripts import TranscriptStore
+from assistant.checks.verify import CLAIM_ONLY_NEGATION, JUDGE, JUDGED_NO, NEGATION_IN_CLAIM, Verifier
 from tests.conftest import shared_dir
 from tests.fakes import ScriptedChatModel
 from tests.test_debate_chain import MOTION, _mark_sides
@@ -118,7 +119,7 @@ def test_the_judge_stage_is_callable_apart_from_the_rules(library: Library, arti
 
 def test_the_judge_model_is_loaded_on_its_first_question_not_before_the_rules_marks(tmp_path: Path) -> None:
     """Building the spar verifier must not hold up the first (rules) mark: the model loads when first asked."""
-    from assistant.judge import LlamaJudge
+    from assistant.models.judge import LlamaJudge
 
     judge = LlamaJudge(str(tmp_path / "not-loaded-yet.gguf"), n_threads=1)
     with pytest.raises(ValueError):  # llama.cpp cannot load what is not there: only now is it tried
@@ -137,7 +138,7 @@ CORPUS_MORE = shared_dir() / "corpus_more"
 def _entity_swap() -> tuple[Path, str]:
     """A false claim about a corpus_more article, built at run time from a sentence that contrasts two
     people ("Unlike A, however, B did not ..."): what it says of B, said of A (the names swapped)."""
-    from assistant.text import split_sentences
+    from assistant.core.text import split_sentences
 
     article = CORPUS_MORE / "k02_kirk_atimes_2009.txt"
     sentences = split_sentences(article.read_text(encoding="utf-8"))
@@ -150,7 +151,7 @@ def _entity_swap() -> tuple[Path, str]:
 @pytest.mark.slow  # the real 1.5B model as judge (a few seconds), real retrieval over two articles
 @pytest.mark.skipif(not CORPUS_MORE.is_dir() and not os.environ.get("CI"), reason="../shared/corpus_more is absent")
 def test_a_swapped_name_passes_the_rules_and_the_real_judge_turns_it_down(settings) -> None:
-    from assistant.verify import make_verifier
+    from assistant.checks.verify import make_verifier
 
     article, claim = _entity_swap()
     library = Library(settings)
@@ -198,8 +199,8 @@ def test_the_cli_prints_each_provisional_mark_dimmed_then_the_final_one_saying_w
 def test_the_web_ui_shows_checking_then_the_final_mark_in_place(settings, articles, tmp_path: Path) -> None:
     import asyncio
 
-    from assistant.service import Service
-    from assistant.webapp import _spar_turn_handler
+    from assistant.server.service import Service
+    from assistant.server.webapp import _spar_turn_handler
 
     service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
     try:

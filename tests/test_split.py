@@ -1,8 +1,8 @@
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from assistant.embeddings import load_tokenizer
-from assistant.settings import Settings
+from assistant.storage.embeddings import load_tokenizer
+from assistant.core.settings import Settings
 from ingest.clean import clean_text
 from ingest.split import PassageSplitter
 
@@ -60,7 +60,7 @@ def test_abbreviations_and_initials_never_end_a_passage(tokenizer) -> None:
 
 
 def test_passages_are_whole_sentences_even_around_abbreviations(tokenizer) -> None:
-    from assistant.text import sentence_spans
+    from assistant.core.text import sentence_spans
 
     text = ("The U.S. Navy and the Arandian coast guard met on Jan. 15, 2019 near Lisk. "
             "Dr. J. Reyne of the U.N. mission chaired the talks. The talks ended well. "

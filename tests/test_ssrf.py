@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.library import Library
-from assistant.service import Service
-from assistant.settings import Settings
+from assistant.storage.library import Library
+from assistant.server.service import Service
+from assistant.core.settings import Settings
 from ingest.fetch import FetchError, check_url_allowed, fetch_url
 from ingest.loaders import LoadError, load_url
 from ingest.pipeline import ADDED, ERROR
@@ -157,6 +157,7 @@ def test_size_cap_applies_to_a_body_without_content_length() -> None:
             _fetch(f"{base}/endless", allow_private=True, max_bytes=200_000)
 
 
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_size_cap_applies_after_decompression_so_a_gzip_bomb_stays_small() -> None:
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # 64 MB in ~64 kB
     assert len(bomb) < 200_000
@@ -218,6 +219,7 @@ def slow_routes() -> Iterator[tuple[dict, dict[str, int]]]:
         ("/trickle-headers", "took longer than 1 s"),
     ],
 )
+@pytest.mark.slow  # a few seconds: the fast lane stays under two minutes
 def test_time_cap_is_total_not_per_read(slow_routes, path: str, message: str) -> None:
     routes, sent = slow_routes
     with serve(routes) as base:

@@ -10,9 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.library import Library
-from assistant.sides import StanceError, validate_side, validate_stance
-from ingest.registry import SCHEMA_VERSION, Registry
+from assistant.chains.stance import suggest_stances
+from assistant.server.composition import build
+from assistant.storage.library import Library
+from assistant.core.sides import StanceError, validate_side, validate_stance
+from assistant.storage.registry import SCHEMA_VERSION, Registry
 
 
 def _by_file(library: Library) -> dict[str, str]:
@@ -113,7 +115,7 @@ def test_cli_stance_and_documents(library: Library, articles: Path) -> None:
 def test_a_suggested_stance_is_stored_as_a_suggestion_only(library: Library, articles: Path) -> None:
     from langchain_core.messages import BaseMessage
 
-    from assistant.stance import excerpt
+    from assistant.chains.stance import excerpt
     from tests.fakes import ScriptedChatModel
 
     library.ingest([str(articles / "skeptic.txt"), str(articles / "pro_engagement.txt")])
@@ -124,11 +126,11 @@ def test_a_suggested_stance_is_stored_as_a_suggestion_only(library: Library, art
         return '{"stance": "against"}' if "Limits of Engagement" in messages[-1].content else "not json"
 
     model = ScriptedChatModel(rule=rule, calls=[])
-    assert library.suggest_stances([d.id for d in docs.values()], model) == {docs["skeptic.txt"].id: "skeptic"}
+    assert suggest_stances(library, [d.id for d in docs.values()], model) == {docs["skeptic.txt"].id: "skeptic"}
     assert len(model.calls) == 1  # a confirmed stance is never second-guessed
     record = library.document(docs["skeptic.txt"].id)
     assert (record.stance, record.suggested_stance, record.stance_shown) == ("unknown", "skeptic", "unknown (suggested: against)")
-    assert library.suggest_stances([record.id], model) == {}  # computed once
+    assert suggest_stances(library, [record.id], model) == {}  # computed once
     text = library.registry.text(record.id)
     shown = excerpt(text)
     assert shown.startswith("The Limits of Engagement") and "Corvel Review" in shown and len(shown) < len(text) + 10
@@ -138,7 +140,7 @@ def test_the_suggestion_is_off_without_a_model(library: Library, articles: Path)
     library.ingest([str(articles / "skeptic.txt")])
     (doc,) = library.documents()
     library.settings = library.settings.model_copy(update={"stance_suggestions": True, "llm_backend": "extractive"})
-    assert library.suggest_stances([doc.id]) == {}
+    assert library.stances_to_suggest([doc.id]) == []
 
 
 @pytest.mark.slow
@@ -146,7 +148,7 @@ def test_the_local_model_suggests_a_stance(library: Library, articles: Path) -> 
     """Real model, two tiny constrained classifications: always one of the allowed values."""
     library.settings = library.settings.model_copy(update={"stance_suggestions": True, "llm_backend": "llamacpp"})
     library.ingest([str(articles / "skeptic.txt"), str(articles / "pro_engagement.txt")])
-    suggested = library.suggest_stances([d.id for d in library.documents()])
+    suggested = suggest_stances(library, [d.id for d in library.documents()], build(library.settings, library=library).chat_model)
     assert len(suggested) == 2 and set(suggested.values()) <= {"advocate", "skeptic", "unknown"}
     by_file = {Path(d.source).name: d for d in library.documents()}
     assert by_file["skeptic.txt"].suggested_stance == suggested[by_file["skeptic.txt"].id]

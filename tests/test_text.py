@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.citations import uncited_sentences
-from assistant.grounding import check_grounding
-from assistant.passage import Passage
-from assistant.text import STOP_WORDS, number_key, sentence_spans, split_sentences, text_key, words
+from assistant.checks.citations import uncited_sentences
+from assistant.checks.grounding import check_grounding
+from assistant.core.passage import Passage
+from assistant.core.text import STOP_WORDS, number_key, sentence_spans, split_sentences, text_key, words
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from assistant.service import Service
+from assistant.server.service import Service
 from tests.servers import serve_app
 from ui import create_app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.service import Service
+from assistant.server.service import Service
 from tests.servers import serve_app
 from ui import create_app
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.passage import Passage
-from assistant.judge import support_question
-from assistant.verify import Verifier
+from assistant.core.passage import Passage
+from assistant.models.judge import support_question
+from assistant.checks.verify import Verifier
 
 PRO = (
     "Every serious attempt to talk with Arandia has produced something concrete. When envoys met in the port "
@@ -146,7 +146,7 @@ def test_the_judge_only_sees_what_the_rules_pass_and_can_reject_it() -> None:
 @pytest.mark.slow
 def test_the_local_model_judges_what_the_rules_cannot(settings) -> None:
     """The real packaged model under the Yes/No grammar: an antonym the rules let through is caught."""
-    from assistant.verify import make_verifier
+    from assistant.checks.verify import make_verifier
 
     verifier = make_verifier(settings.model_copy(update={"verifier": "rules+llm"}))
     passage = _passage("pro-0", PRO)
@@ -203,8 +203,8 @@ def test_not_x_but_y_negates_x_only(verifier: Verifier) -> None:
 
 
 def test_ending_phrases_and_typographic_contractions() -> None:
-    from assistant.verify import _negated
-    from assistant.text import words
+    from assistant.checks.verify import _negated
+    from assistant.core.text import words
 
     assert _negated(words("The money ended up in the leadership."), "") == []
     assert _negated(words("The decade ended with a test on the record."), "") == []
@@ -213,8 +213,8 @@ def test_ending_phrases_and_typographic_contractions() -> None:
 
 
 def test_the_judge_reads_the_sentence_before_a_passage_opening_with_that_summit() -> None:
-    from assistant.verify import EvidenceSpan, judge_context
-    from assistant.text import sentence_spans
+    from assistant.checks.verify import EvidenceSpan, judge_context
+    from assistant.core.text import sentence_spans
 
     text = "It later emerged that envoys carried 300 million dollars shortly before that summit. Then talks stalled."
     passage = _passage("t-1", text, lead_in="Officials said so. In March 2012 Varga flew to Lisk for the first summit.")
@@ -288,7 +288,7 @@ def test_a_name_spliced_from_two_names_of_the_evidence_is_not_there(verifier: Ve
 def test_every_refusal_names_its_rule() -> None:
     """Code acts on ``Verdict.rule`` (spar's "contradicted", the refusals left to the judge), never on
     the wording of the reason: each refusal carries one of ``RULES``, and a supported verdict none."""
-    from assistant.verify import RULES
+    from assistant.checks.verify import RULES
 
     verifier = Verifier()
     passages = [_passage("pro-0", PRO)]

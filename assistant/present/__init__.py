@@ -1,0 +1,1 @@
+"""Presentation: HTML, cite lines, the flow sheet and the Word cards."""

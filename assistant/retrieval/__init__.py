@@ -1,0 +1,1 @@
+"""Finding passages: hybrid search, query understanding, sentence-level context."""

@@ -1,0 +1,1 @@
+"""Where things are kept: the vector store, the keyword index, the library that owns them, transcripts."""
