@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional, cast
 
 import typer
 from rich.console import Console
@@ -48,7 +48,7 @@ def _library():
     return Library(Settings())
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     _error(message)
     raise typer.Exit(code)
 
@@ -234,14 +234,14 @@ def search(
     mmr: Annotated[Optional[bool], typer.Option("--mmr/--no-mmr", help="Diversify results.")] = None,
 ) -> None:
     """Print the best-matching passages with scores and sources."""
-    from assistant.retrieval.retrieval import HybridRetriever
+    from assistant.retrieval.retrieval import HybridRetriever, Mode
 
     if mode not in (None, "hybrid", "dense", "bm25"):
         _fail(f"unknown mode {mode!r}; use hybrid, dense or bm25")
     try:
         library = _library()
         library.require_documents(doc)
-        hits = HybridRetriever(library).retrieve(query, k, doc_ids=doc, mode=mode, use_mmr=mmr)
+        hits = HybridRetriever(library).retrieve(query, k, doc_ids=doc, mode=cast("Mode | None", mode), use_mmr=mmr)
     except _user_errors() as exc:
         _fail(str(exc))
     if not hits:
@@ -362,6 +362,7 @@ def ask(
         if answer.withheld or settings.quote_answers:  # quotes mode: shown as laid out
             out.print(_styled(("Answer:", "bold"), f" {answer.text}"))
         _print_answer_report(answer)
+        assert question is not None  # given, or read from the prompt above
         history.append((question, answer.text))
         if not interactive:
             break
@@ -482,6 +483,7 @@ def export_debate(
     if format_ == "docx":
         from assistant.present.docx_export import to_docx
 
+        assert output is not None  # a docx export without -o FILE was refused above
         _write_file(output, to_docx(debate))
         out.print(f"written to {output}")
         return
@@ -675,6 +677,31 @@ def _play_spar(chain, session) -> None:
     out.print(f"\nsaved as spar session {session.id} (da spar --export {session.id})")
 
 
+def _check_spar_options(modes: list[str], given: dict[str, bool]) -> None:
+    """Exactly one mode of ``da spar``, and only the options that go with it (else exit 2, saying which)."""
+    if len(modes) != 1:
+        _fail("start a session with --motion and --side, or use one of --resume ID, --list, --export ID or --scorecard ID"
+              + (f" (not {' and '.join(modes)} together)" if modes else ""))  # fmt: skip
+    allowed = {"--rounds": ("--motion",), "--doc": ("--motion",), "--backend": ("--motion", "--resume"), "--out": ("--export",)}
+    for option, used in given.items():
+        if used and modes[0] not in allowed[option]:
+            _fail(f"{option} goes with {' or '.join(allowed[option])}, not with {modes[0]}")
+
+
+def _export_spar_session(session_id: int, out_file: Path | None) -> None:
+    """A saved session as Markdown, scorecard included, to ``out_file`` or stdout."""
+    from assistant.present.transcript_export import to_spar_markdown
+
+    chain = _spar_chain(Settings())
+    session = _spar_session(chain, session_id)
+    text = to_spar_markdown(session, chain.scorecard(session))
+    if out_file:
+        _write_file(out_file, text)
+        out.print(f"written to {out_file}")
+    else:
+        sys.stdout.write(text)
+
+
 @app.command()
 def spar(
     motion: Annotated[Optional[str], typer.Option(help="Start a new session on this motion (with --side).")] = None,
@@ -696,32 +723,17 @@ def spar(
     modes = [name for name, used in (("--motion", motion is not None or side is not None), ("--resume", resume is not None),
                                      ("--list", list_), ("--export", export is not None), ("--scorecard", scorecard is not None))
              if used]  # fmt: skip
-    if len(modes) != 1:
-        _fail("start a session with --motion and --side, or use one of --resume ID, --list, --export ID or --scorecard ID"
-              + (f" (not {' and '.join(modes)} together)" if modes else ""))  # fmt: skip
-    allowed = {"--rounds": ("--motion",), "--doc": ("--motion",), "--backend": ("--motion", "--resume"), "--out": ("--export",)}
-    given = {"--rounds": rounds is not None, "--doc": bool(doc), "--backend": backend is not None, "--out": out_file is not None}
-    for option, used in given.items():
-        if used and modes[0] not in allowed[option]:
-            _fail(f"{option} goes with {' or '.join(allowed[option])}, not with {modes[0]}")
+    _check_spar_options(modes, {"--rounds": rounds is not None, "--doc": bool(doc), "--backend": backend is not None,
+                                "--out": out_file is not None})  # fmt: skip
     if list_:
         _list_spar_sessions()
         return
-    if export is not None or scorecard is not None:
+    if export is not None:
+        _export_spar_session(export, out_file)
+        return
+    if scorecard is not None:
         chain = _spar_chain(Settings())
-        session = _spar_session(chain, export if export is not None else scorecard)
-        card = chain.scorecard(session)
-        if scorecard is not None:
-            _print_scorecard(card)
-            return
-        from assistant.present.transcript_export import to_spar_markdown
-
-        text = to_spar_markdown(session, card)
-        if out_file:
-            _write_file(out_file, text)
-            out.print(f"written to {out_file}")
-        else:
-            sys.stdout.write(text)
+        _print_scorecard(chain.scorecard(_spar_session(chain, scorecard)))
         return
     settings = _settings_for(backend)
     if resume is not None:

@@ -21,12 +21,15 @@ import numpy as np
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from assistant.core.settings import Settings
 
 if TYPE_CHECKING:
+    from assistant.chains.debate import DebateChain
+    from assistant.chains.qa import AskChain
     from assistant.server.composition import Components
+    from assistant.storage.library import Library
 from eval.metrics import mean
 from eval.questions import Question
 from eval.retrieval_eval import is_scored, score_retrieval
@@ -74,20 +77,20 @@ class EvalConfig:
 
     def settings(self, data_root: Path) -> Settings:
         try:
-            base = Settings(**self.overrides)
+            base = Settings(**cast(dict[str, Any], self.overrides))  # strings pydantic validates per field
         except ValidationError as exc:
             raise ConfigError(f"configuration {self.name!r}: {exc}") from exc
         key = "|".join(str(getattr(base, name)) for name in INGEST_SETTINGS)
         data_dir = data_root / f"ingest-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-        return Settings(**self.overrides, data_dir=data_dir)
+        return Settings(**cast(dict[str, Any], self.overrides), data_dir=data_dir)
 
 
 Progress = Callable[[str], None]
 
 
 def load_inputs(
-    load: Callable[[Path], list], path: Path, specs: Sequence[str], corpus: Sequence[Path], errors: tuple[type, ...],
-    half: str | None = None, out: Path | None = None,
+    load: Callable[[Path], list], path: Path, specs: Sequence[str], corpus: Sequence[Path],
+    errors: tuple[type[Exception], ...], half: str | None = None, out: Path | None = None,
 ) -> tuple[list, list[EvalConfig]]:
     """The items of ``path`` (questions or claims; only those of ``half`` when given), the
     configurations of ``specs`` (a default one when none), and checks that the corpus exists and the
@@ -96,7 +99,7 @@ def load_inputs(
     try:
         items = load(path)
         configs = [EvalConfig.parse(spec) for spec in specs] or [EvalConfig("default")]
-    except (*errors, ConfigError, OSError) as exc:
+    except (*errors, ConfigError, OSError) as exc:  # type: ignore[misc]  # mypy rejects a starred tuple in except
         raise ConfigError(str(exc)) from exc
     if half is not None:
         halves = sorted({item.half for item in items if item.half})
@@ -124,7 +127,7 @@ def check_writable(folder: Path) -> None:
         raise ConfigError(f"cannot write the report to {folder}: {exc.strerror or exc}") from exc
 
 
-def _ingest(settings: Settings, corpus: Sequence[Path], progress: Progress) -> tuple[object, dict]:
+def _ingest(settings: Settings, corpus: Sequence[Path], progress: Progress) -> tuple[Library, dict]:
     from assistant.storage.library import Library
 
     library = Library(settings)
@@ -169,8 +172,8 @@ def _summarise(rows: list[dict], k: int) -> dict:
 class _Chains:
     """The model-backed chains of one configuration; both None for a retrieval-only run."""
 
-    ask: object | None = None
-    debate: object | None = None
+    ask: AskChain | None = None
+    debate: DebateChain | None = None
     stances: dict[str, str] = field(default_factory=dict)
 
 

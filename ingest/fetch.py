@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin
 
 import httpx
@@ -65,7 +65,8 @@ def _addresses(host: str, timeout_s: float = DNS_TIMEOUT_S) -> list[ipaddress.IP
         raise FetchError(f"cannot resolve host {host!r}: no answer from DNS within {timeout_s:g} s") from None
     except socket.gaierror as exc:
         raise FetchError(f"cannot resolve host {host!r}: {exc.strerror}") from exc
-    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    # An IPv4 or IPv6 sockaddr starts with the host as a string (typeshed also allows the int of other families).
+    return [ipaddress.ip_address(cast(str, info[4][0]).split("%")[0]) for info in infos]
 
 
 def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

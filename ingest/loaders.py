@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -147,7 +148,7 @@ def _from_pdf(data: bytes, name: str, settings: Settings) -> tuple[str, dict[str
     from pypdf import PdfReader
     from pypdf.errors import LimitReachedError, PdfReadError, PyPdfError
 
-    limits = {field: PDF_MAX_STREAM_BYTES for field in (
+    limits: dict[str, Any] = {field: PDF_MAX_STREAM_BYTES for field in (
         "zlib_maximum_output_length", "lzw_maximum_output_length", "run_length_maximum_output_length",
         "brotli_maximum_output_length", "array_based_stream_maximum_output_length", "image_maximum_buffer_size",
     ) if hasattr(pypdf.Configuration, field)}  # fmt: skip
@@ -170,7 +171,7 @@ def _from_pdf(data: bytes, name: str, settings: Settings) -> tuple[str, dict[str
                 if extracted > settings.max_text_chars:
                     raise LoadError(_too_long(name, settings))
             metadata: dict[str, str] = {}
-            info = reader.metadata or {}
+            info: dict[Any, Any] = reader.metadata or {}
             for key, pdf_key in (("title", "/Title"), ("author", "/Author")):
                 value = info.get(pdf_key)
                 if value and str(value).strip():

@@ -342,7 +342,7 @@ class Ingestor:
         self, files: list[str], texts: Iterable[tuple[str, str | None]], uploads: list[tuple[str, str]]
     ) -> list[tuple[str, Callable[[], RawDocument]]]:
         """(item name, reader) per input, uploads first: nothing is read yet, so errors land per item."""
-        loaders: list[tuple[str, Callable[[], RawDocument]]] = [
+        loaders: list[tuple[str, Callable[..., RawDocument]]] = [  # lambdas with defaults: mypy cannot infer them
             (name, lambda path=path, name=name: _as_upload(load_file(Path(path), self.settings), name))
             for path, name in uploads
         ]

@@ -46,7 +46,7 @@ class PassageSplitter:
 
     def _units(self, text: str) -> list[Unit]:
         """(start, end, tokens, opens a paragraph) for each sentence, long sentences cut to fit."""
-        units = []
+        units: list[Unit] = []
         previous_end = 0
         for sentence in sentence_spans(text):
             paragraph = not units or _BLANK_LINE.search(text, previous_end, sentence.start) is not None

@@ -171,7 +171,9 @@ def judge_ballot(chat_model: BaseChatModel | None, motion: str, debate: Debate,
         ballot.score[by_label[label].role] += by_label[label].earns
     ballot.decisive, reply = decisive_clash(chat_model, motion, criterion, clashes)
     if ballot.decisive is not None and ballot.clashes[ballot.decisive - 1].winner:  # (even when carried forward)
-        ballot.score[by_label[ballot.clashes[ballot.decisive - 1].winner].role] += 1
+        winner = ballot.clashes[ballot.decisive - 1].winner
+        assert winner is not None  # the condition just above checked it
+        ballot.score[by_label[winner].role] += 1
     if points:
         a, s = ballot.score[FOR], ballot.score[AGAINST]
         ballot.decision = FOR if a > s else AGAINST if s > a else PRESUMPTION

@@ -65,7 +65,7 @@ def _negated_stems(text: str) -> tuple[bool, set[str]]:
         if not _negation_at(word):
             continue
         negated = True
-        following = []
+        following: list[str] = []
         for w in tokens[i + 1 :]:
             if w.lower in ("but", "yet") or len(following) == NEGATION_REACH:  # "not X but Y": Y is asserted
                 break

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.core import prompts
 from assistant.chains.ballot import DEFAULT_CRITERION, ballot_lines, judge_ballot
@@ -336,19 +336,10 @@ class DebateChain:
         it, then the finished turn. With ``opposing``, each card answers one of those points (an
         opponent card, or a user's claim in a spar); ``first_answers``: the one the first must answer."""
         me = personas[role]
-        opponent_role = opponent(role)
         earlier = [c for t in debate.turns for c in t.cards]
         query = " ".join([motion, *(o.tag for o in opposing)]) if opposing else f"{motion} {me.search_text}".strip()
-        used_quotes = {text_key(c.quote) for c in earlier}
-        limit = n_candidates or self.settings.debate_card_candidates
-        side_check: dict[str, float] = {}
-        if self.side_sorter is None:
-            candidates = self.candidates(query, own, used_quotes, limit)
-        else:  # twice as many ranked, so a turn whose best sentences argue the other side still has some
-            started = time.perf_counter()
-            candidates, set_aside = self.side_sorter.keep(motion, role, self.candidates(query, own, used_quotes, 2 * limit),
-                                                          self.settings.debate_cards_per_turn + 1, limit)  # fmt: skip
-            side_check = {"side_check_s": time.perf_counter() - started, "side_set_aside": set_aside}
+        candidates, side_check = self._turn_candidates(motion, role, query, own, {text_key(c.quote) for c in earlier},
+                                                       n_candidates or self.settings.debate_card_candidates)  # fmt: skip
         speaker = debate.speakers()[role]
         if not candidates:
             yield DebateTurn(index=index, role=role, kind=kind, speaker=speaker, text=prompts.NO_MATERIAL, no_material=True,
@@ -356,15 +347,8 @@ class DebateChain:
             return
         n_cards = min(self.settings.debate_cards_per_turn, len(candidates))
         labels = [o.label for o in opposing]
-        values = dict(name=speaker, motion=motion, n=n_cards, candidates=prompts.numbered_lines([c.sentence.text for c in candidates]))
-        if opposing:
-            user = prompts.CARDS_REBUTTAL.format(
-                **values, opponent=debate.speakers()[opponent_role], first_label=first_answers or labels[0],
-                opposing="\n".join(f"{o.label}: {prompts.source_line(o.tag)}" for o in opposing),
-            )  # fmt: skip
-        else:
-            user = prompts.CARDS_OPENING.format(**values)
-        messages = [SystemMessage(prompts.CARDS_SYSTEM.format(name=speaker, stance=me.stance)), HumanMessage(user)]
+        messages = _card_messages(speaker, me.stance, motion, n_cards, candidates, debate.speakers()[opponent(role)],
+                                  opposing, first_answers)  # fmt: skip
         schema = card_schema(len(candidates), n_cards, labels, first_answers if first_answers in labels else None)
         used_tags = {text_key(c.tag) for c in earlier}
         first = sum(1 for c in earlier if c.role == role) + 1
@@ -395,6 +379,17 @@ class DebateChain:
             timing={**reply.timing.as_dict(), **side_check},
         )  # fmt: skip
 
+    def _turn_candidates(self, motion: str, role: str, query: str, own: Sequence[tuple[int, Passage]],
+                         used_quotes: set[str], limit: int) -> tuple[list[Candidate], dict[str, float]]:  # fmt: skip
+        """The sentences a turn may cut its cards from, and what the side check cost (empty without one)."""
+        if self.side_sorter is None:
+            return self.candidates(query, own, used_quotes, limit), {}
+        # Twice as many ranked, so a turn whose best sentences argue the other side still has some.
+        started = time.perf_counter()
+        candidates, set_aside = self.side_sorter.keep(motion, role, self.candidates(query, own, used_quotes, 2 * limit),
+                                                      self.settings.debate_cards_per_turn + 1, limit)  # fmt: skip
+        return candidates, {"side_check_s": time.perf_counter() - started, "side_set_aside": set_aside}
+
     def _checked_answers(self, motion: str, cards: list[Card], opposing: dict[str, Opposed]) -> list[Card]:
         """Each rebuttal card keeps the opposing point it names only if it answers it (``_answer_problem``);
         otherwise the link is dropped, with why, and the ballot lists the opposing card as dropped."""
@@ -403,6 +398,7 @@ class DebateChain:
             named = opposing.get(card.answers or "")
             problem = self._answer_problem(motion, card, named) if named is not None else ""
             if problem:
+                assert named is not None  # problem is "" when named is None
                 card = replace(card, answers=None, answer_note=f"does not answer {named.label}: {problem}")
             checked.append(card)
         return checked
@@ -451,6 +447,21 @@ class DebateChain:
             clashes=[asdict(c) for c in ballot.clashes], ballot=ballot.as_dict(),
             timing=reply.timing.as_dict() if reply else {},
         )  # fmt: skip
+
+
+def _card_messages(speaker: str, stance: str, motion: str, n_cards: int, candidates: Sequence[Candidate],
+                   opponent_name: str, opposing: Sequence[Opposed], first_answers: str | None) -> list[BaseMessage]:  # fmt: skip
+    """The prompt of a card turn: the numbered candidate sentences, and for a rebuttal the opposing
+    points to answer (the first card answers ``first_answers``, else the first point)."""
+    values = dict(name=speaker, motion=motion, n=n_cards, candidates=prompts.numbered_lines([c.sentence.text for c in candidates]))
+    if opposing:
+        user = prompts.CARDS_REBUTTAL.format(
+            **values, opponent=opponent_name, first_label=first_answers or opposing[0].label,
+            opposing="\n".join(f"{o.label}: {prompts.source_line(o.tag)}" for o in opposing),
+        )  # fmt: skip
+    else:
+        user = prompts.CARDS_OPENING.format(**values)
+    return [SystemMessage(prompts.CARDS_SYSTEM.format(name=speaker, stance=stance)), HumanMessage(user)]
 
 
 def names_its_source(text: str, passage: Passage) -> bool:

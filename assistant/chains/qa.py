@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -26,6 +27,9 @@ from assistant.retrieval.retrieval import HybridRetriever, validate_history, val
 from assistant.chains.streaming import Generated, final_item, stream_filtered
 from assistant.models.timing import Timing
 from assistant.checks.verify import Verifier, article_label, judge_context, make_verifier
+
+if TYPE_CHECKING:
+    from assistant.chains.quote_answer import QuoteFound
 
 CONDENSE_MAX_TOKENS = 60
 
@@ -248,7 +252,7 @@ class AskChain:
         *,
         k: int | None = None,
         doc_ids: Sequence[str] | None = None,
-    ) -> Iterator[str | SourcesFound | SentenceChecked | Answer]:
+    ) -> Iterator[str | SourcesFound | QuoteFound | SentenceChecked | Answer]:
         """Yield the sources once retrieved, display-safe text pieces as they are generated, each
         sentence's verdict as it is checked, then the final ``Answer``. In quotes mode, see
         ``assistant.chains.quote_answer.stream``."""

@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
@@ -41,7 +41,7 @@ from assistant.core.text import Sentence, words
 from assistant.checks.verify import NO_ANSWER, EvidenceSpan, Verdict, Verifier, article_label, is_content_word
 
 if TYPE_CHECKING:
-    from assistant.chains.qa import Answer, AskChain
+    from assistant.chains.qa import Answer, AskChain, SourcesFound
 
 MAX_QUOTES = 3
 # What the grammar lets the short answer be: plain characters only (no quotation mark or brace,
@@ -153,8 +153,8 @@ def picked(ids: Sequence[object], sentences: Sequence[EvidenceSentence]) -> tupl
         valid = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= len(sentences)
         if not valid:
             refused.append(str(value))
-        elif sentences[value - 1] not in chosen and len(chosen) < MAX_QUOTES:
-            chosen.append(sentences[value - 1])
+        elif sentences[cast(int, value) - 1] not in chosen and len(chosen) < MAX_QUOTES:  # valid: an int
+            chosen.append(sentences[cast(int, value) - 1])
     return chosen, refused
 
 
@@ -208,7 +208,7 @@ def sentence_holding(short: str, sentences: Sequence[EvidenceSentence],
 
 
 def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = (), *, k: int | None = None,
-           doc_ids: Sequence[str] | None = None) -> Iterator[object]:  # fmt: skip
+           doc_ids: Sequence[str] | None = None) -> Iterator[str | SourcesFound | QuoteFound | Answer]:  # fmt: skip
     """``AskChain.stream`` in quotes mode: the sources, each ``QuoteFound`` as its id completes, the
     short answer's words as ``str`` pieces, then the final ``Answer``."""
     from assistant.chains.qa import Answer, SourcesFound
@@ -282,7 +282,7 @@ def finish(chain: AskChain, question: str, standalone: str, reply: StructuredRep
     from assistant.chains.qa import Answer
 
     parsed = reply.parsed or {}
-    ids = parsed.get("quotes") if isinstance(parsed.get("quotes"), list) else []
+    ids = cast("list[object]", parsed.get("quotes")) if isinstance(parsed.get("quotes"), list) else []
     quotes, refused = picked(ids, sentences)
     short = normalise_model_text(" ".join(str(parsed.get("answer") or "").split()), prompts.header_labels(passages))
     checked_at = time.perf_counter()

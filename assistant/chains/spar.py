@@ -220,7 +220,7 @@ class SparChain:
             raise SparError(f"the turn has {n_words} words; the limit is {self.settings.spar_max_words}")
         return text
 
-    def play(self, session_id: int, text: str) -> Iterator[SparEvent]:
+    def play(self, session_id: int, text: str) -> Generator[SparEvent, None, None]:
         """The user's turn: each sentence's mark as it is checked, then the assistant's cards;
         after the closing round, the scorecard and the finished session.
 
@@ -239,7 +239,9 @@ class SparChain:
                             "the answer to your closing")  # fmt: skip
         return self._play(debate, waiting, kind, self.check_turn_text(text))
 
-    def _play(self, debate: Debate, waiting: DebateTurn | None, kind: str | None, text: str) -> Iterator[SparEvent]:
+    def _play(
+        self, debate: Debate, waiting: DebateTurn | None, kind: str | None, text: str
+    ) -> Generator[SparEvent, None, None]:
         yield DebateStarted(debate)
         self.store.set_status(debate.id, RUNNING)
         try:
@@ -267,6 +269,7 @@ class SparChain:
         """The user's turn, each sentence marked as soon as it is checked; saved with its final marks
         and the sources they cite."""
         user = debate.user_side
+        assert user is not None  # a spar session (SparChain.session refuses a debate without user_side)
         index = len(debate.turns)
         yield TurnStarted(index, user, kind, debate.speakers()[user])
         started = time.perf_counter()
@@ -285,6 +288,7 @@ class SparChain:
 
     def _reply(self, debate: Debate, turn: DebateTurn) -> Iterator[SparEvent]:
         """The assistant's cards for the user's ``turn``, the first answering its weakest claim."""
+        assert debate.user_side is not None  # a spar session (SparChain.session refuses a debate without it)
         assistant = opponent(debate.user_side)
         index = len(debate.turns)
         yield TurnStarted(index, assistant, turn.kind, debate.speakers()[assistant])
@@ -369,6 +373,7 @@ class SparChain:
     def scorecard(self, debate: Debate) -> Scorecard:
         """Counts per side from the saved turns; the user's strongest unused evidence."""
         user = debate.user_side
+        assert user is not None  # a spar session (SparChain.session refuses a debate without user_side)
         speakers = debate.speakers()
         claims = [c for t in debate.turns if t.role == user for c in t.claims]
         cards = [c for t in debate.turns if t.role != user for c in t.cards]

@@ -32,7 +32,8 @@ REPLIES = (*ALIASES, UNKNOWN_STANCE)  # "for", "against", "unknown": what the mo
 def excerpt(text: str) -> str:
     """The opening and the closing paragraphs (about 300 tokens at most), "..." between them."""
     paragraphs = [p.strip() for p in text.split("\n") if p.strip()]
-    opening, closing = [], []
+    opening: list[str] = []
+    closing: list[str] = []
     for paragraph in paragraphs:
         if sum(map(len, opening)) >= OPENING_CHARS:
             break

@@ -212,6 +212,7 @@ def iter_grounding(
             yield result.sentences[-1]
             edits.append((span.start, span.end, ""))
             continue
+        assert better is not None  # repointed, checked just above, is set only when better is
         fixed = _repointed(sentence, better) if numbers else with_marker(sentence, f"[{better}]")
         if not numbers and sentence in result.uncited_sentences:  # it has its passage now: no longer uncited
             result.uncited_sentences.remove(sentence)

@@ -213,11 +213,13 @@ def words(text: str) -> list[Word]:
         value: float | None = _digits(token) if token[0].isdigit() else NUMBER_WORDS.get(lowered)
         if value is not None and out and out[-1].number is not None and not token[0].isdigit():
             previous = out[-1]
+            number = previous.number
+            assert number is not None  # out[-1].number is not None was checked just above
             if lowered in _MULTIPLIERS:
-                out[-1] = Word(f"{previous.surface} {token}", previous.stem, previous.number * value, previous.index)
+                out[-1] = Word(f"{previous.surface} {token}", previous.stem, number * value, previous.index)
                 continue
-            if joined and previous.number >= 20 and previous.number % 10 == 0 and previous.number < 100 and value < 10:
-                out[-1] = Word(f"{previous.surface}-{token}", previous.stem, previous.number + value, previous.index)
+            if joined and number >= 20 and number % 10 == 0 and number < 100 and value < 10:
+                out[-1] = Word(f"{previous.surface}-{token}", previous.stem, number + value, previous.index)
                 continue
         out.append(Word(token, stem(lowered) if not token[0].isdigit() else lowered, value, len(out), joined))
     return out

@@ -206,13 +206,13 @@ class LocalLlamaChatModel(BaseChatModel):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
-        params.update(
-            ls_provider="llamacpp",
-            ls_model_name=kwargs.get("model", Path(self.model_path).name),
-            ls_model_type="chat",
-            ls_temperature=kwargs.get("temperature", self.temperature),
-            ls_max_tokens=kwargs.get("max_tokens", self.max_tokens),
-        )
+        params.update({  # a dict, not keywords: mypy types a TypedDict's update() by its keys
+            "ls_provider": "llamacpp",
+            "ls_model_name": kwargs.get("model", Path(self.model_path).name),
+            "ls_model_type": "chat",
+            "ls_temperature": kwargs.get("temperature", self.temperature),
+            "ls_max_tokens": kwargs.get("max_tokens", self.max_tokens),
+        })
         return params
 
     def _llama(self) -> tuple[Any, threading.Lock]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +112,7 @@ def _reply_stream(
         if text and timing.first_token_ms is None:
             timing.first_token_ms = (time.perf_counter() - started) * 1000
         pieces.append(text)
-        usage = chunk.usage_metadata or {}
+        usage: Mapping[str, Any] = chunk.usage_metadata or {}
         timing.prompt_tokens = usage.get("input_tokens", timing.prompt_tokens)
         timing.output_tokens = usage.get("output_tokens", timing.output_tokens)
         timing.reused_prompt_tokens = (chunk.response_metadata or {}).get("reused_prompt_tokens", timing.reused_prompt_tokens)

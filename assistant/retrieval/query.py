@@ -39,9 +39,13 @@ MAX_DOCUMENTS_FOR_EVERY = 8
 
 
 class NamedDocument(Protocol):
-    id: str
-    author: str | None
-    publisher: str | None
+    # Read-only members, so a frozen dataclass (registry.DocumentRecord) is one.
+    @property
+    def id(self) -> str: ...
+    @property
+    def author(self) -> str | None: ...
+    @property
+    def publisher(self) -> str | None: ...
 
 
 def search_text(question: str) -> str:

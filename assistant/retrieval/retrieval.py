@@ -187,9 +187,9 @@ class HybridRetriever:
             if doc_ids is not None:
                 wanted = set(doc_ids)
                 allowed = [pid for pid, p in snapshot.passages.items() if p.doc_id in wanted]
-            for hit in snapshot.lexical.search(query, candidates, allowed_ids=allowed):
-                rankings.lexical.append(hit.passage_id)
-                rankings.lexical_score[hit.passage_id] = hit.score
+            for lexical_hit in snapshot.lexical.search(query, candidates, allowed_ids=allowed):
+                rankings.lexical.append(lexical_hit.passage_id)
+                rankings.lexical_score[lexical_hit.passage_id] = lexical_hit.score
         return rankings
 
     def _diversify(self, pool: list[str], query_vector: list[float], k: int) -> list[str]:

@@ -281,7 +281,8 @@ class _NoRoute:
 
 def _add_fallback_route(router: APIRouter, routes: list) -> None:
     """``_NoRoute`` over ``routes``, after them."""
-    router.add_route(API_PREFIX + "/{path:path}", _NoRoute(routes), include_in_schema=False)
+    # Starlette serves an endpoint that is not a function as an ASGI app; its type names functions only.
+    router.add_route(API_PREFIX + "/{path:path}", _NoRoute(routes), include_in_schema=False)  # type: ignore[arg-type]
 
 
 def _add_health_route(router: APIRouter, service: Service) -> None:
@@ -369,8 +370,13 @@ def _spar_event(chain: SparChain, plays_turn: bool):
 
 
 def _add_generation_routes(router: APIRouter, service: Service) -> None:
-    """Ask and debate: the routes that wait for the model (through ``service.queue``) and stream."""
+    """Ask, debate and spar: the routes that wait for the model (through ``service.queue``) and stream."""
+    _add_ask_route(router, service)
+    _add_debate_route(router, service)
+    _add_spar_route(router, service)
 
+
+def _add_ask_route(router: APIRouter, service: Service) -> None:
     @router.post("/ask", summary="Answer a question with validated citations",
                  responses={200: _ndjson_or_json(ASK_LINES), **_errors(400, 404, 422, 503, 504)})  # fmt: skip
     def ask(request: AskRequest):
@@ -385,6 +391,8 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
             _ask_event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
         )  # fmt: skip
 
+
+def _add_debate_route(router: APIRouter, service: Service) -> None:
     @router.post("/debate", summary="Stage a debate; streamed as NDJSON", description=BALLOT_DOC,
                  status_code=200, response_class=GenerationResponse,
                  responses={200: _ndjson(DEBATE_LINES), **_errors(400, 404, 422, 503)})  # fmt: skip
@@ -403,6 +411,8 @@ def _add_generation_routes(router: APIRouter, service: Service) -> None:
             _debate_event,
         )
 
+
+def _add_spar_route(router: APIRouter, service: Service) -> None:
     @router.post("/spar",
                  summary="Play your turn of a spar session (without session_id: start one); streamed as NDJSON",
                  status_code=200, response_class=GenerationResponse,
@@ -632,6 +642,7 @@ def _start_spar(service: Service, chain: SparChain, request: SparRequest) -> Deb
     if missing:
         raise HTTPException(422, f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required to start "
                                  "a spar session (or give session_id to continue one)")  # fmt: skip
+    assert request.motion is not None and request.side is not None  # else missing, just above, named it
     _check_question(service, request.motion)
     _check_doc_ids(service, request.doc_ids)
     try:

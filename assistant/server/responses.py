@@ -63,6 +63,8 @@ class GenerationResponse(Response):
     for which ``is_result`` holds, as one JSON document."""
 
     media_type = "application/x-ndjson"
+    # The instance's render (set in __init__) hides Response.render, which Response.__init__ has used by then.
+    render: Callable[[Any], dict | None]  # type: ignore[assignment]  # not Response.render(content) -> bytes
 
     def __init__(
         self,
@@ -81,7 +83,9 @@ class GenerationResponse(Response):
         try:
             job = self.queue.submit(self.make_stream, asyncio.get_running_loop())
         except ShuttingDown as exc:
-            status, body, headers = error_event(exc)
+            mapped = error_event(exc)
+            assert mapped is not None  # ShuttingDown is in _USER_ERRORS, which nothing removes from
+            status, body, headers = mapped
             await JSONResponse(body, status, headers)(scope, receive, send)
             return
         watcher = asyncio.create_task(_watch_disconnect(receive, lambda: job.cancel(CLIENT_GONE)))
@@ -97,8 +101,8 @@ class GenerationResponse(Response):
             job.cancel(CLIENT_GONE)  # a no-op if the job has ended
 
     async def _send_lines(self, job, send: Send) -> None:
-        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # length unknown: chunked
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        start_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # length unknown: chunked
+        await send({"type": "http.response.start", "status": 200, "headers": start_headers})
         try:
             async for item in job.aevents():
                 event = self.render(item)

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -100,6 +100,7 @@ class Job:
     def emit(self, item: object) -> None:
         self._items.put(item)
         if self._loop is not None:
+            assert self._ready is not None  # made in __init__ whenever there is a loop
             try:
                 self._loop.call_soon_threadsafe(self._ready.set)
             except RuntimeError:  # the reader's loop has closed: nobody is listening any more
@@ -157,7 +158,8 @@ class GenerationQueue:
     def running(self) -> bool:
         return self._running is not None
 
-    def submit(self, make_stream: Callable[[], Iterator[Any]], loop: asyncio.AbstractEventLoop | None = None) -> Job:
+    # Callable[..., ...]: mypy cannot match a lambda with a default argument (d=doc_id) to Callable[[], ...].
+    def submit(self, make_stream: Callable[..., Iterator[Any]], loop: asyncio.AbstractEventLoop | None = None) -> Job:
         """Start ``make_stream()`` on a worker thread once the model is free; returns its ``Job`` at once.
 
         ``loop``: the event loop that reads the job with ``aevents()`` (None for ``events()``).
@@ -174,7 +176,7 @@ class GenerationQueue:
         threading.Thread(target=self._work, args=(job, make_stream), name="generation", daemon=True).start()
         return job
 
-    async def stream(self, make_stream: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+    async def stream(self, make_stream: Callable[[], Iterator[Any]]) -> AsyncGenerator[Any, None]:
         """``submit`` and read from the running event loop; the job is cancelled however the reader stops."""
         job = self.submit(make_stream, asyncio.get_running_loop())
         try:

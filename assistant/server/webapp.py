@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from html import escape as escape_html
 from pathlib import Path
+from typing import cast
 
 import gradio as gr
 import pydantic
@@ -90,10 +91,11 @@ _GENERATION_ERRORS = (QueryError, DebateError, QueueTimeout, ShuttingDown, Gener
 
 
 def _checked(check):
-    """The result of a ``retrieval.validate_*`` check, its QueryError shown as the UI's error."""
+    """The result of a check made before any work (``retrieval.validate_*``, a debate's or spar's
+    request checks), its QueryError or DebateError shown as the UI's error."""
     try:
         return check()
-    except QueryError as exc:
+    except (QueryError, DebateError) as exc:
         raise gr.Error(str(exc)) from exc
 
 
@@ -127,7 +129,9 @@ def _ask_handler(service: Service) -> Callable[..., AsyncIterator[tuple]]:
         _require_documents(service)
         chat = list(chat or []) + [{"role": "user", "content": question}, {"role": "assistant", "content": "…"}]
         shown, sources, checked, scope = "", [], [], render.new_scope()
-        stream = service.queue.stream(lambda: service.ask_chain.stream(question, [tuple(h) for h in history or []]))
+        stream = service.queue.stream(lambda: service.ask_chain.stream(  # Gradio's history: [question, answer] rows
+            question, cast("list[tuple[str, str]]", [tuple(h) for h in history or []])
+        ))
         try:
             async for item in stream:
                 if isinstance(item, Queued):
@@ -192,10 +196,7 @@ def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncItera
         motion = _checked(lambda: validate_text(motion, service.settings.max_question_chars, "motion"))
         _require_documents(service)
         advocate, skeptic = _personas(adv_name, adv_stance, sk_name, sk_stance)
-        try:
-            criterion = check_criterion(criterion)
-        except DebateError as exc:
-            raise gr.Error(str(exc)) from exc
+        criterion = _checked(lambda: check_criterion(criterion))
         scope = render.new_scope()
         turns, live_role, live_text, sources, speakers = [], None, "", [], {}
         stream = service.queue.stream(lambda: service.debate_chain.stream(motion, int(rounds), advocate, skeptic, None, criterion))
@@ -362,14 +363,12 @@ def _spar_start_handler(service: Service, exports: Path) -> Callable[..., tuple]
             side = validate_side(side)
         except StanceError as exc:
             raise gr.Error("Choose your side: for or against the motion.") from exc
-        try:
-            debate = service.spar_chain.start(motion, side, int(rounds))
-        except (QueryError, DebateError) as exc:
-            raise gr.Error(str(exc)) from exc
+        debate = _checked(lambda: service.spar_chain.start(motion, side, int(rounds)))
         path, _ = _spar_files(service, exports, debate)
         speakers = debate.speakers()
         status = (f"{_session_title(debate)} started: you argue {DIRECTIONS[side]} the motion, the assistant "
                   f"({speakers[opponent(side)]}) {DIRECTIONS[opponent(side)]} it.")  # fmt: skip
+        assert debate.user_side is not None  # start() saves the session with the side given
         html = render.spar_html(speakers, debate.user_side, debate.turns, debate.sources, render.new_scope())
         return (debate.id, status, _next_round_note(service, debate), html, "",
                 gr.update(value=path, visible=True), _sessions_update(service, debate.id),
@@ -402,6 +401,25 @@ def _spar_scorecard_handler(service: Service) -> Callable[..., str]:
     return do_spar_scorecard
 
 
+def _spar_progress_note(live: render.SparLive | None, user: str, speakers: dict[str, str]) -> str:
+    """What a spar turn is doing now, for the status line."""
+    if live is not None and live.checking:
+        return "The local model is checking the marks the rules gave…"
+    if live is None or live.role == user:
+        return "Checking your sentences against the library…"
+    return f"The {speakers.get(live.role, live.role)} is answering…"
+
+
+def _spar_saved_view(service: Service, saved: Debate, scope: str, status: str, box: dict | str, score: object,
+                     download: object) -> tuple:  # fmt: skip
+    """The spar tab's outputs for a session as saved: after its turn, or after a failure that came
+    once the user's turn was saved."""
+    assert saved.user_side is not None  # a spar session
+    html = render.spar_html(saved.speakers(), saved.user_side, saved.turns, saved.sources, scope)
+    return (status, _next_round_note(service, saved), html, box, score, download, _sessions_update(service, saved.id),
+            _flow_html(saved))  # fmt: skip
+
+
 def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIterator[tuple]]:
     """``do_spar_turn`` over ``service``: play the user's turn through the model queue."""
 
@@ -410,13 +428,11 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
 
         Everything is checked before the request waits for the model; a refused turn stays in its
         box. The box empties once the turn is saved (it is in the transcript from then on)."""
-        debate = _spar_session(service, session_id)
-        chain = service.spar_chain
-        try:
-            chain.check_play(debate.id, text)
-        except (QueryError, DebateError) as exc:
-            raise gr.Error(str(exc)) from exc
+        debate, chain = _spar_session(service, session_id), service.spar_chain
+        _checked(lambda: chain.check_play(debate.id, text))
         scope, speakers, user = render.new_scope(), debate.speakers(), debate.user_side
+        assert user is not None  # a spar session (SparChain.session refuses a debate without user_side)
+        box: dict | str  # gr.update() (the box left as it is) until the user's turn is saved, then "" (emptied)
         turns, sources, live, box, card = list(debate.turns), debate.sources, None, gr.update(), None
         flow = _flow_html(debate)  # redrawn when a turn is saved
         stream = service.queue.stream(lambda: chain.play(debate.id, text))
@@ -446,29 +462,19 @@ def _spar_turn_handler(service: Service, exports: Path) -> Callable[..., AsyncIt
                     card = event
                 elif isinstance(event, Debate):
                     path, card = await asyncio.to_thread(_spar_files, service, exports, event, card)
-                    html = render.spar_html(speakers, user, event.turns, event.sources, scope)
                     over = chain.is_over(event)
                     score = render.scorecard_html(card) if over or shown_scorecard else gr.update()
                     status = f"{_session_title(event)}: {'finished' if over else 'your turn is answered and saved'}."
-                    yield (status, _next_round_note(service, event), html, box, score,
-                           gr.update(value=path, visible=True), _sessions_update(service, event.id),
-                           _flow_html(event))  # fmt: skip
+                    yield _spar_saved_view(service, event, scope, status, box, score, gr.update(value=path, visible=True))
                     return
-                if live is not None and live.checking:
-                    note = "The local model is checking the marks the rules gave…"
-                elif live is None or live.role == user:
-                    note = "Checking your sentences against the library…"
-                else:
-                    note = f"The {speakers.get(live.role, live.role)} is answering…"
                 html = render.spar_html(speakers, user, turns, sources, scope, live)
+                note = _spar_progress_note(live, user, speakers)
                 yield note, gr.update(), html, box, gr.update(), gr.update(), gr.update(), flow
         except _GENERATION_ERRORS as exc:
             if box == "":  # the user's turn was saved before the failure: show the session as it was saved
                 saved = chain.session(debate.id)
-                html = render.spar_html(speakers, user, saved.turns, saved.sources, scope)
                 status = f"{_session_title(saved)} ({saved.status}): {_markdown_text(str(exc))}"
-                yield (status, _next_round_note(service, saved), html, box, gr.update(), gr.update(),
-                       _sessions_update(service, saved.id), _flow_html(saved))  # fmt: skip
+                yield _spar_saved_view(service, saved, scope, status, box, gr.update(), gr.update())
             raise gr.Error(str(exc)) from exc
         finally:
             await stream.aclose()

@@ -64,7 +64,10 @@ def get_embeddings(settings: Settings) -> HuggingFaceEmbeddings:
 
 def embedding_dimension(embeddings: HuggingFaceEmbeddings) -> int:
     """Vector size of the loaded model (recorded in the collection to refuse mixing)."""
-    return int(embeddings._client.get_embedding_dimension())
+    dimension = embeddings._client.get_embedding_dimension()
+    if dimension is None:  # sentence-transformers cannot tell for some models: refuse it by name
+        raise ValueError(f"the embedding model {embeddings.model_name} does not report its vector size")
+    return int(dimension)
 
 
 def load_tokenizer(settings: Settings):

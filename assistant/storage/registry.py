@@ -196,6 +196,7 @@ class Registry:
         only flagged sentences and stays small: an ``IN`` list of every id would hit SQLite's limit
         on parameters in a large library."""
         wanted = None if doc_ids is None else set(doc_ids)
+        params: tuple[str, ...]
         sql, params = "SELECT doc_id, start, end, text, reason FROM flagged_sentences", ()
         if wanted is not None and len(wanted) <= _FEW_DOCUMENTS:
             if not wanted:

@@ -16,9 +16,9 @@ every write is an upsert by deterministic id or a delete by document id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import chromadb
 import httpx
@@ -200,11 +200,14 @@ class PassageStore:
             where=where,
             include=["metadatas", "distances"],
         )
+        # Both fields were asked for in include=; Chroma's types make every optional field Optional.
+        metadatas = cast("list[list[Mapping[str, Any] | None]]", result["metadatas"])
+        distances = cast("list[list[float]]", result["distances"])
         # A query that runs while a document is deleted can get a vector whose metadata is already
         # gone (None): that passage is on its way out, so it is skipped rather than failing the search.
         return [
             DenseHit(passage_id=pid, doc_id=str(meta["doc_id"]), similarity=1.0 - float(distance))
-            for pid, meta, distance in zip(result["ids"][0], result["metadatas"][0], result["distances"][0])
+            for pid, meta, distance in zip(result["ids"][0], metadatas[0], distances[0])
             if meta is not None
         ]
 
@@ -213,4 +216,5 @@ class PassageStore:
         if not ids:
             return {}
         got = self._call(self._collection.get, ids=list(ids), include=["embeddings"])
-        return {pid: list(vector) for pid, vector in zip(got["ids"], got["embeddings"])}
+        stored = cast("Iterable[Sequence[float]]", got["embeddings"])  # asked for in include=
+        return {pid: list(vector) for pid, vector in zip(got["ids"], stored)}

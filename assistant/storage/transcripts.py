@@ -23,14 +23,17 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from assistant.core.debate_record import RUNNING, STOPPED, Card, ClaimCheck, Debate, DebateTurn
 from assistant.core.passage import NumberedPassage
 from assistant.core.prompts import Persona
 from assistant.core.text import text_key
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")  # _known reads the fields of a dataclass
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -80,8 +83,10 @@ class TranscriptStore:
                 "INSERT INTO debates(motion, created_at, status, rounds, personas, sources) VALUES (?, ?, ?, ?, ?, ?)",
                 (motion, created, RUNNING, rounds, personas, json.dumps([s.as_dict() for s in sources])),
             )
-        self._unfinished.add(cursor.lastrowid)
-        return Debate(cursor.lastrowid, motion, created, RUNNING, rounds, advocate, skeptic, list(sources), [], user_side)
+        debate_id = cursor.lastrowid
+        assert debate_id is not None  # an INSERT always sets lastrowid
+        self._unfinished.add(debate_id)
+        return Debate(debate_id, motion, created, RUNNING, rounds, advocate, skeptic, list(sources), [], user_side)
 
     def set_sources(self, debate_id: int, sources: list[NumberedPassage]) -> None:
         """Replace the numbered source list (a spar session adds the passages its claim checks cite)."""

@@ -1,8 +1,11 @@
-"""The data flows one way: a module of ``assistant`` imports only from its own stage or an earlier
-one, in the order the README's Layout lists them, and ``ingest`` only from core and storage.
+"""The shape of the code a newcomer reads.
 
+The data flows one way: a module of ``assistant`` imports only from its own stage or an earlier
+one, in the order the README's Layout lists them, and ``ingest`` only from core and storage.
 Read from the source (every ``import`` and ``from ... import``, inside functions too), so a
 late import that goes back upstream is caught as well as a top-level one.
+
+No function is over 60 lines and no class over 300, so each can be read in one sitting.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["core", "storage", "retrieval", "models", "checks", "chains", "present", "server", "cli"]
 INGEST_MAY_USE = {"core", "storage"}
+PACKAGES = ("assistant", "ingest", "eval")
+MAX_FUNCTION_LINES = 60
+MAX_CLASS_LINES = 300
 
 
 def _stage(module: str) -> str | None:
@@ -65,3 +71,23 @@ def test_ingest_uses_only_core_and_storage() -> None:
     assert any(stage == "ingest" and to == "storage" for _, stage, _, to in arrows)
     wider = [f"{module} -> {imported}" for module, stage, imported, to in arrows if stage == "ingest" and to not in INGEST_MAY_USE | {"ingest"}]
     assert wider == []
+
+
+def _sizes() -> list[tuple[str, str, int]]:
+    """(kind, "path:line name", lines) of every function (nested ones too) and class of the packages."""
+    found = []
+    for path in (p for package in PACKAGES for p in (ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                kind = "class" if isinstance(node, ast.ClassDef) else "function"
+                where = f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+                found.append((kind, where, node.end_lineno - node.lineno + 1))
+    return found
+
+
+def test_no_function_is_over_60_lines_and_no_class_over_300() -> None:
+    sizes = _sizes()
+    assert max(lines for kind, _, lines in sizes if kind == "class") > 100  # the scan measures whole bodies
+    too_long = [f"{where}: {lines} lines" for kind, where, lines in sizes
+                if lines > (MAX_CLASS_LINES if kind == "class" else MAX_FUNCTION_LINES)]  # fmt: skip
+    assert too_long == []
