@@ -267,6 +267,25 @@ def test_a_tag_that_copies_the_quote_and_stops_mid_clause_is_not_shown_as_a_clai
     assert clause.tag_from == "model" and clause.tag == "Engagement should be conditional and reversible"
 
 
+@pytest.mark.parametrize("tag", [
+    "Officials insisted that if Varn drops its hostile policy, the dispute and",  # a conjunction
+    "The ministry secretly arranged grain worth 1.7 billion, according to",  # a preposition
+    "Talks resumed, since the strait isn't a -",  # a dash
+    "With the council's security assurances,",  # a comma
+    "The strait reopens whenever pressure has.",  # an auxiliary, before the full stop the model added
+])
+def test_a_tag_that_stops_mid_clause_anywhere_in_the_quote_is_not_shown_as_a_claim(tag: str) -> None:
+    """Seen in debates on the dev and third-party articles (5 of 34 model tags read): the model copies a
+    stretch from inside the quote and stops on a comma, a dash or a word no sentence ends on."""
+    passage = Passage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
+    text = f"As the envoy wrote, {tag.rstrip(' .,-')} peace holds. Engagement should be conditional and reversible: aid tied to monitoring."
+    candidates = [Candidate(1, passage, s) for s in sentence_spans(text)]
+    reply = {"cards": [{"id": 1, "tag": tag}, {"id": 2, "tag": "Engagement should be conditional and reversible"}]}
+    cut, clause = assemble_cards("advocate", reply, candidates, 2, 1, set())
+    assert cut.tag_note == "ends mid-clause" and cut.tag == trimmed_quote(cut.quote) and cut.model_tag == tag
+    assert clause.tag_from == "model"
+
+
 def test_a_tag_written_under_the_wrong_id_goes_with_the_sentence_it_describes() -> None:
     passage = Passage(id="d-0000", doc_id="d", index=0, text="", start=0, end=0, title="t", source="s", score=1)
     text = "Arandia expelled the inspectors in 2011. Imports of steel fell by seventy percent. Talks resumed in 2019."

@@ -225,7 +225,32 @@ def _tag_problem(tag: str, quote: str, used_tags: set[str]) -> str:
         return "not supported by its quote"
     if _cut_copy(tag, quote):
         return "the quote's opening, cut mid-sentence"
+    if _ends_mid_clause(tag):
+        return "ends mid-clause"
     return ""
+
+
+# Words a claim cannot end on: articles, conjunctions, prepositions, auxiliaries. A tag ending on
+# one (or on a comma or dash) was cut off: "... the nuclear issue and", "... according to".
+_OPEN_ENDINGS = frozenset(
+    "a an the and or but nor that which who whose of to with for from by at in on as than if because "
+    "has have had is are was were be been will would could should can may might must".split()
+)
+
+
+def _ends_mid_clause(tag: str) -> bool:
+    """Does the tag stop where no sentence can? Seen in debates on the dev and third-party
+    articles: the 1.5B model copies a stretch of the quote into its tag and stops mid-clause, and
+    shown with a full stop it reads as a broken claim (",." or "... pressure has.")."""
+    body = tag.rstrip()
+    if body.endswith((".", "!", "?", "…", "”", '"')):
+        body = body.rstrip(".!?…”\" ")
+        if not body or tag.rstrip()[-1] in "!?":
+            return False
+    if re.search(r"[,;:\u2013\u2014-]$", body):
+        return True
+    last = re.findall(r"[\w'’]+", body)
+    return bool(last) and last[-1].lower() in _OPEN_ENDINGS
 
 
 def _cut_copy(tag: str, quote: str) -> bool:
