@@ -147,28 +147,6 @@ def test_sentence_holding_needs_every_number_and_half_the_words_of_the_answer() 
     assert sentence_holding("", sentences, []) is None
 
 
-def test_the_questions_premise_may_be_in_the_quoted_passage_outside_the_quote() -> None:
-    """The question's own year or name ("before the 1998 fair", "the Orchard Guild") restated in the
-    short answer is the user's premise: it must be in the quote's passage, not in the quote itself.
-    A year or name the question gives that the passage does not hold still withdraws the answer."""
-    text = ("The Orchard Guild held its first fair in 1998 in Linden. Shortly before that fair, the founders "
-            "had raised about 40 thousand crowns. A decade later the Guild sold the old press.")
-    passage = Passage("p-1", "d", 0, text, 0, len(text), title="Orchard notes")
-    by_text = {s.quote: s for s in evidence_sentences([passage])}
-    raised = by_text["Shortly before that fair, the founders had raised about 40 thousand crowns."]
-    sold = by_text["A decade later the Guild sold the old press."]
-    verifier = Verifier()
-    asked_year = "How much did the founders raise before the 1998 fair?"
-    assert check_short_answer(verifier, "40 thousand crowns", [raised], asked_year).supported
-    assert check_short_answer(verifier, "The Orchard Guild sold the old press.", [sold],
-                              "What did the Orchard Guild do with the old press?").supported  # fmt: skip
-    # Premises the passage does not hold are still refused: another year, another guild.
-    assert not check_short_answer(verifier, "40 thousand crowns", [raised],
-                                  "How much did the founders raise before the 2004 fair?").supported  # fmt: skip
-    assert not check_short_answer(verifier, "The Weavers Guild sold the old press.", [sold],
-                                  "What did the Weavers Guild do with the old press?").supported  # fmt: skip
-
-
 @needs_corpus_more
 def test_third_party_dates_the_model_answers_rightly_are_anchored_to_their_sentences() -> None:
     """Run-time sentences of ../shared/corpus_more: for each "Month YYYY" an article states, a short

@@ -161,16 +161,14 @@ def picked(ids: Sequence[object], sentences: Sequence[EvidenceSentence]) -> tupl
 def check_short_answer(verifier: Verifier, short: str, quotes: Sequence[EvidenceSentence], question: str) -> Verdict:
     """Does the short answer follow from its quotes? The verifier reads the chosen quotes only
     (joined as one passage that carries the title, author and publisher of every quoted article:
-    an answer may name the article it quotes), with the question as the premise, which may be
-    found anywhere in the quotes' passages (what the user sees when opening a quote's source)."""
+    an answer may name the article it quotes), with the question as the premise."""
     if not short or not quotes:
         return Verdict(False, "no short answer", rule=NO_ANSWER)
     joined = " ".join(q.quote for q in quotes)
     labels = " ".join(dict.fromkeys(article_label(q.passage) for q in quotes))
     only_quotes = replace(quotes[0].passage, text=joined, start=0, end=len(joined), set_aside=(), lead_in="",
                           title=labels, author="", publisher="")  # fmt: skip
-    whole = list({q.passage.id: q.passage for q in quotes}.values())
-    return verifier.verify(short, [only_quotes], given=question, as_answer=True, premise_from=whole)
+    return verifier.verify(short, [only_quotes], given=question, as_answer=True)
 
 
 def sentence_holding(short: str, sentences: Sequence[EvidenceSentence],

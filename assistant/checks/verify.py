@@ -520,15 +520,12 @@ class Verifier:
         return tuple(w for text in before for w in words(text))
 
     def rules(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None,
-              given: str = "", premise_from: Sequence[Passage] | None = None) -> Verdict:  # fmt: skip
+              given: str = "") -> Verdict:  # fmt: skip
         """Stage 1 only: alignment plus the number, name, polarity and coverage rules.
 
         ``given``: the question the sentence answers. A name or number the question itself gives
         ("Which NGO effort ...", "... July 2014 threat ...") is the user's premise, restated: it
         must be in a cited passage, not necessarily in the sentence the claim is aligned with.
-        ``premise_from``: the passages the premise may come from when ``passages`` are excerpts
-        of them (a quote-first answer is checked against its quotes only; the question's "2000
-        summit" may be in the sentence before the quote, in the same passage). Default: ``passages``.
         """
         claim = answer_with_question(claim, given)
         chosen, _ = self.align(claim, passages, numbers)
@@ -542,7 +539,7 @@ class Verifier:
         meta_text = " ".join(article_label(p) for p in passages)
         meta = words(meta_text)
         claim_words = words(claim)
-        premise = self._premise(given, passages if premise_from is None else premise_from)
+        premise = self._premise(given, passages)
         reject = self._reject(claim, claim_words, chosen, meta, meta_text.lower(), premise)
         terms = [w for w in claim_words if is_content_word(w)]
         found = [w for w in terms if found_in(w, pool, pool_text) or found_in(w, meta, meta_text.lower())]
@@ -625,13 +622,12 @@ class Verifier:
         return None
 
     def verify(self, claim: str, passages: Sequence[Passage], numbers: Sequence[int | None] | None = None,
-               given: str = "", as_answer: bool = False, premise_from: Sequence[Passage] | None = None) -> Verdict:  # fmt: skip
-        """Rules, then (if configured) the judge on what the rules pass; ``given`` and ``premise_from``
-        as in ``rules``; ``as_answer``: the claim is the whole answer to the ``given`` question (a
-        quote-first short answer), so the judge is asked whether it answers it correctly, not only
-        whether it is true."""
+               given: str = "", as_answer: bool = False) -> Verdict:  # fmt: skip
+        """Rules, then (if configured) the judge on what the rules pass; ``given`` as in ``rules``;
+        ``as_answer``: the claim is the whole answer to the ``given`` question (a quote-first short
+        answer), so the judge is asked whether it answers it correctly, not only whether it is true."""
         started = time.perf_counter()
-        verdict = self.rules(claim, passages, numbers, given, premise_from)
+        verdict = self.rules(claim, passages, numbers, given)
         verdict = replace(verdict, stage="rules", seconds={"rules": time.perf_counter() - started})
         return self.confirm(verdict, claim, passages, given, as_answer)
 
