@@ -23,6 +23,7 @@ def test_mypy_finds_no_error() -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+@pytest.mark.slow  # mypy's start-up: a few seconds
 def test_mypy_does_report_a_type_error(tmp_path: Path) -> None:
     (tmp_path / "careless.py").write_text('count: int = "three"\n', encoding="utf-8")
     result = _mypy("careless.py", cwd=tmp_path)
