@@ -313,6 +313,11 @@ def test_a_tag_written_under_the_wrong_id_goes_with_the_sentence_it_describes() 
         ("The accord offered engagement", "The accord offered not engagement but sticks and carrots.", False),
         ("Engagement catalyzes new directions", "Development aid reached the northern provinces in 2005.", False),
         ("After the summit the two Koreas signed a军事", "After the summit the two Koreas signed a military pact.", False),
+        # The verifier's negation cue rule holds for tags too (one lexicon): "ended up" and "No. 2" deny nothing.
+        ("The aid landed in the hands of the ruling leadership", "The aid ended up in the hands of the ruling leadership.",
+         True),
+        ("The regime's second official led the delegation", "The regime's No. 2 official led the delegation.", True),
+        ("The aid never reached the ruling leadership", "The aid ended up in the hands of the ruling leadership.", False),
     ],
 )
 def test_tag_check(tag: str, quote: str, ok: bool) -> None:

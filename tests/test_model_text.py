@@ -33,7 +33,7 @@ from assistant.retrieval.retrieval import HybridRetriever
 from assistant.chains.streaming import Generated, stream_filtered
 from assistant.models.timing import Timing
 from assistant.core.text import sentence_spans, split_sentences
-from assistant.checks.verify import NEGATIONS
+from assistant.core.lexicon import NEGATIONS
 from tests.conftest import shared_dir
 from tests.fakes import ScriptedChatModel
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.core.lexicon import clauses, is_content_word, negation_cues
 from assistant.core.passage import Passage
-from assistant.checks.verify import Verifier, _negated, clauses, is_content_word, words
+from assistant.checks.verify import Verifier, words
 from tests.test_model_text import corpus_sentences, needs_corpus
 
 DENIED = "negation or doubt in the evidence only"
@@ -29,10 +30,10 @@ def _cases() -> list[tuple[str, str, Passage]]:
     found = []
     for sentence in corpus_sentences(("corpus_more",)):
         parts = clauses(sentence.text)
-        negated = [i for i, part in enumerate(parts) if _negated(words(part), part)]
+        negated = [i for i, part in enumerate(parts) if negation_cues(words(part), part)]
         for i, part in enumerate(parts):
             content = [w for w in words(part) if is_content_word(w)]
-            if negated and negated[0] < i and not _negated(words(part), part) and len(content) >= 4:
+            if negated and negated[0] < i and not negation_cues(words(part), part) and len(content) >= 4:
                 found.append((_claim(part), parts[negated[0]], sentence.passage))
     return found
 
@@ -54,7 +55,7 @@ def test_the_negated_clause_itself_is_still_denied_without_its_cue() -> None:
     refused = 0
     for _, clause, passage in _cases():
         ws = words(clause)
-        cues = {ws[i].surface for i in _negated(ws, clause)}
+        cues = {ws[i].surface for i in negation_cues(ws, clause)}
         affirmed = " ".join(w for w in clause.split() if w.strip(".,;:") not in cues)
         if len([w for w in words(affirmed) if is_content_word(w)]) >= 3:
             refused += verifier.rules(_claim(affirmed), [passage]).reason == DENIED

@@ -203,13 +203,13 @@ def test_not_x_but_y_negates_x_only(verifier: Verifier) -> None:
 
 
 def test_ending_phrases_and_typographic_contractions() -> None:
-    from assistant.checks.verify import _negated
+    from assistant.core.lexicon import negation_cues
     from assistant.core.text import words
 
-    assert _negated(words("The money ended up in the leadership."), "") == []
-    assert _negated(words("The decade ended with a test on the record."), "") == []
-    assert _negated(words("The talks ended in 2019."), "") == [2]
-    assert _negated(words("It won’t buy the same horse twice."), "It won’t buy the same horse twice.") == [1]
+    assert negation_cues(words("The money ended up in the leadership."), "") == []
+    assert negation_cues(words("The decade ended with a test on the record."), "") == []
+    assert negation_cues(words("The talks ended in 2019."), "") == [2]
+    assert negation_cues(words("It won’t buy the same horse twice."), "It won’t buy the same horse twice.") == [1]
 
 
 def test_the_judge_reads_the_sentence_before_a_passage_opening_with_that_summit() -> None:

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.core.lexicon import is_tag_word, negated_stems
 from assistant.checks.model_text import normalise_model_text
 from assistant.core.passage import Passage
-from assistant.core.text import STOP_WORDS, Sentence, number_key, text_key, words
+from assistant.core.text import Sentence, number_key, text_key, words
 from assistant.core.debate_record import Card
-from assistant.checks.verify import NEGATIONS
 
 TAG_MAX_WORDS = 20
 TAG_MAX_CHARS = 120
@@ -36,8 +36,6 @@ TAG_MAX_CHARS = 120
 TAG_PATTERN = r"^[A-Z][A-Za-z0-9 ,.;:'%$()/-]{14,119}$"
 # Share of a tag's content words (stems) that its quote must hold.
 TAG_MIN_OVERLAP = 0.7
-# Content words after a negation that it governs ("not engagement but ...": "engagement").
-NEGATION_REACH = 2
 # A letter outside the Latin scripts: the small model sometimes drifts into Chinese mid-tag.
 _FOREIGN_LETTER = re.compile(r"[^\W\d_\u0000-\u024F\u1E00-\u1EFF]")
 
@@ -49,30 +47,6 @@ class Candidate:
     source: int
     passage: Passage
     sentence: Sentence
-
-
-def _negation_at(word) -> bool:
-    """The verifier's negation and doubt words ("not", "never", "abandoning", "won’t" ...): one list for claims and tags."""
-    return word.lower in NEGATIONS or word.lower.replace("’", "'").endswith("n't")
-
-
-def _negated_stems(text: str) -> tuple[bool, set[str]]:
-    """Whether ``text`` holds a negation, and the stems of the content words each negation governs."""
-    tokens = words(text)
-    governed: set[str] = set()
-    negated = False
-    for i, word in enumerate(tokens):
-        if not _negation_at(word):
-            continue
-        negated = True
-        following: list[str] = []
-        for w in tokens[i + 1 :]:
-            if w.lower in ("but", "yet") or len(following) == NEGATION_REACH:  # "not X but Y": Y is asserted
-                break
-            if w.lower not in STOP_WORDS and not _negation_at(w):
-                following.append(w.stem)
-        governed.update(following)
-    return negated, governed
 
 
 def tag_supported(tag: str, quote: str) -> bool:
@@ -88,14 +62,14 @@ def tag_supported(tag: str, quote: str) -> bool:
     if not tag_words or len(tag_words) > TAG_MAX_WORDS + 4 or _FOREIGN_LETTER.search(tag):
         return False
     quote_words = words(quote)
-    content = {w.stem for w in tag_words if w.number is None and w.lower not in STOP_WORDS and len(w.lower) > 1}
+    content = {w.stem for w in tag_words if is_tag_word(w)}
     if not content:
         return False
     overlap = len(content & {w.stem for w in quote_words}) / len(content)
     numbers = {number_key(w.number) for w in tag_words if w.number is not None}
     quoted_numbers = {number_key(w.number) for w in quote_words if w.number is not None}
-    tag_negated, _ = _negated_stems(tag)
-    quote_negated, governed = _negated_stems(quote)
+    tag_negated, _ = negated_stems(tag)
+    quote_negated, governed = negated_stems(quote)
     flips = (tag_negated and not quote_negated) or (not tag_negated and bool(content & governed))
     return overlap >= TAG_MIN_OVERLAP and numbers <= quoted_numbers and not flips
 

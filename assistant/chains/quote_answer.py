@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, cast
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.core.lexicon import is_content_word
 from assistant.core import prompts
 from assistant.models.structured import StructuredReply, stream_structured
 from assistant.checks.grounding import CheckedSentence
@@ -38,7 +39,7 @@ from assistant.checks.relevance import (
 )
 from assistant.models.timing import Timing
 from assistant.core.text import Sentence, words
-from assistant.checks.verify import NO_ANSWER, EvidenceSpan, Verdict, Verifier, article_label, is_content_word
+from assistant.checks.verify import NO_ANSWER, EvidenceSpan, Verdict, Verifier, article_label
 
 if TYPE_CHECKING:
     from assistant.chains.qa import Answer, AskChain, SourcesFound

@@ -35,15 +35,14 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
+from assistant.core.lexicon import MONTH_ABBREVIATIONS, MONTHS
 from assistant.core.text import CITATION, MARKER_RUN, sentence_spans, strip_markers
 
-MONTHS = (
-    "January|February|March|April|May|June|July|August|September|October|November|December|"
-    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
-)
+# A month as written: in full or abbreviated ("January", "Jan").
+MONTH_NAMES = "|".join([*(m.capitalize() for m in sorted(MONTHS)), *MONTH_ABBREVIATIONS])
 # Words written with a full stop before what they abbreviate the rest of: "Jan. 15", "No. 2", "Dr. Lee".
 ABBREVIATIONS = frozenset(
-    "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec No Nos Mr Mrs Ms Dr St Gen Sen Rep Gov Prof Vol".split()
+    [*MONTH_ABBREVIATIONS, *"No Nos Mr Mrs Ms Dr St Gen Sen Rep Gov Prof Vol".split()]
 )
 
 
@@ -67,7 +66,7 @@ class ThousandsSeparator:
     """
 
     _PAIR = re.compile(r"(?<![\w.,'’])(?<!\d, )(\d{1,3})((?:, \d{3})+)(?!\d)")
-    _DAY = re.compile(rf"\b(?:{MONTHS})\.?[ \t]+$")
+    _DAY = re.compile(rf"\b(?:{MONTH_NAMES})\.?[ \t]+$")
     _LIST_AFTER = re.compile(r",? (?:and|or) \d{1,3}(?!\d|, \d{3}(?!\d))|, \d")
 
     def apply(self, text: str) -> str:

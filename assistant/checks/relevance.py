@@ -33,12 +33,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from assistant.core.lexicon import MONTHS, QUANTITY_WORDS, counted_words, counts_them, found_in, is_content_word, is_dated, is_year, names_in
 from assistant.models.judge import YesNo, YesNoJudge, make_judge
 from assistant.core.prompts import source_line
-from assistant.core.text import STOP_WORDS, Word, strip_markers, words
-from assistant.checks.verify import (
-    MONTHS, found_in, is_content_word, is_dated, is_year, named_side, names_in,
-)
+from assistant.core.text import Word, strip_markers, words
+from assistant.checks.verify import named_side
 
 RELATED_HEADING = "Related, but not an answer:"
 RESTATES_QUESTION = "the answer only restates the question"
@@ -51,9 +50,6 @@ _QUANTITY_QUESTION = re.compile(
     re.I,
 )
 _TIME_QUESTION = re.compile(r"^\W*when\b|\b(what|which|in what|on what) (year|month|date|day|decade)\b", re.I)
-_QUANTITY_WORDS = frozenset(
-    "dozens hundreds thousands millions billions tens several few many much most all none half majority".split()
-)
 # Words that place an answer in time without a number ("in the spring", "every morning", "at noon").
 _TIME_WORDS = frozenset(
     "spring summer autumn fall winter morning evening afternoon night noon midnight weekday weekdays weekend "
@@ -175,7 +171,7 @@ def _left_out_parties(question: str, present: Callable[[Word], bool]) -> list[st
 def _type_violation(question: str, answer_words: Sequence[Word], pool: Sequence[Word], pool_text: str) -> str:
     """The answer-type rules: a quantity, an amount paid, a count of what is counted, a date."""
     if _QUANTITY_QUESTION.search(question) and not any(
-        w.number is not None or w.lower in _QUANTITY_WORDS for w in answer_words
+        w.number is not None or w.lower in QUANTITY_WORDS for w in answer_words
     ):
         return "the question asks how many or how much; the answer gives no number"
     if _PAY_QUESTION.search(question) and not any(_is_amount(answer_words, i) for i in range(len(answer_words))):
@@ -184,7 +180,7 @@ def _type_violation(question: str, answer_words: Sequence[Word], pool: Sequence[
     for word in counted:
         if not found_in(word, pool, pool_text):
             return f"the question counts {word.surface!r}; the answer does not"
-    if counted and not _counts_them(answer_words, counted):
+    if counted and not counts_them(answer_words, counted):
         return f"the answer gives no number of {' '.join(w.surface for w in counted)}"
     if _TIME_QUESTION.search(question) and not any(
         w.number is not None or w.lower in MONTHS or w.lower in _TIME_WORDS for w in answer_words
@@ -243,43 +239,6 @@ _PARTIES = re.compile(rf"{_NAME}(?:\s*,\s*{_NAME})*\s*,?\s+(?:and|or)\s+{_NAME}"
 _LIST_SEPARATOR = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
 
 
-_COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
-# Measures a number answers without naming them: "How much money ..." is answered in dollars.
-_GENERIC_MEASURES = frozenset("money time people persons times years months days weeks hours cost".split())
-
-
-def counted_words(question: str) -> list[Word]:
-    """What a "how many / how much" question counts: the words after it up to the first stop word
-    ("How many sailors survived the sinking" -> sailors, survived). An answer must speak of them:
-    "46 sailors died" does not say how many survived."""
-    match = _COUNTED.search(question)
-    if not match:
-        return []
-    counted = []
-    for word in words(match.group(1)):
-        if word.lower in STOP_WORDS or word.number is not None:
-            break
-        if word.lower not in _GENERIC_MEASURES:
-            counted.append(word)
-    return counted
-
-
-# How far a number may stand before the thing it counts: "28,500 U.S. troops", "500 million dollars in aid".
-_COUNT_REACH = 4
-
-
-def _counts_them(answer_words: Sequence[Word], counted: Sequence[Word]) -> bool:
-    """Does a number (or quantity word) of the answer stand just before a word the question counts?
-    "killing two marines" gives a number, but not of the artillery shells that were asked about."""
-    for i, word in enumerate(answer_words):
-        if word.number is None and word.lower not in _QUANTITY_WORDS:
-            continue
-        following = answer_words[i + 1 : i + 1 + _COUNT_REACH]
-        if any(found_in(c, following, " ".join(w.lower for w in following)) for c in counted):
-            return True
-    return False
-
-
 def related_text(decline: str, supported: str) -> str:
     """What is shown when nothing kept answers: the decline, then the related facts, marked."""
     return f"{decline}\n\n{RELATED_HEADING}\n{supported}" if supported.strip() else decline
@@ -290,7 +249,6 @@ def partial_text(answer: str, unanswered: Sequence[str]) -> str:
     if not unanswered:
         return answer
     return f"{answer}\n\n{PARTIAL_NOTE} {' and '.join(', '.join(unanswered).rsplit(', ', 1))}."
-
 
 
 # Chosen among three wordings on 12 hand-written question/answer pairs (6 answers, 6 near

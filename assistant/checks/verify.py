@@ -46,55 +46,16 @@ from dataclasses import dataclass, field, replace
 from itertools import takewhile
 from typing import NamedTuple, Protocol
 
+from assistant.core.lexicon import (
+    ATTRIBUTION, MONTHS, alike, counted_after, denies_claim, found_in, is_content_word, is_dated, is_name, is_year,
+    names_in, refers_back, same_word,
+)
 from assistant.core.passage import Passage, offered_sentences
 from assistant.core.text import STOP_WORDS, Sentence, Word, number_key, sentence_spans, strip_markers, words
 
 MIN_COVERAGE = 0.5
-# A negation cue in the evidence governs the words this many tokens around it.
-NEGATION_SCOPE = 6
-# Words of attribution a faithful paraphrase adds without the evidence containing them.
-ATTRIBUTION = frozenset(
-    """
-    according say says said saying argue argues argued arguing write writes wrote written note notes noted
-    mention mentions mentioned describe describes described call calls called suggest suggests suggested
-    believe believes believed think thinks thought warn warns warned claim claims claimed propose proposes
-    proposed contend contends insist insists stress stresses explain explains explained add adds added
-    point points view views see sees hold holds state states stated maintain maintains conclude concludes
-    author authors article articles piece essay text source sources passage op ed writer blog post
-    skeptic skeptical sceptic advocate opinion
-    yes
-    """.split()
-)  # fmt: skip
-NEGATIONS = frozenset(
-    """
-    not no never none nor neither nothing nobody nowhere without cannot unlikely unable impossible
-    fail fails failed failing failure doubt doubts doubted doubtful wishful hardly barely scarcely lack
-    lacks lacked lacking refuse refuses refused reject rejects rejected deny denies denied instead
-    false myth illusion
-    abandon abandons abandoned abandoning drop drops dropped dropping stop stops stopped stopping halt halts
-    halted halting cease ceased ceasing end ends ended ending scrap scrapped scrapping quit quitting
-    refusing rejecting denying doubting
-    """.split()
-)  # fmt: skip
-# A sentence holding one of these refers back: its names may be in the sentences before.
-PRONOUNS = frozenset("he she it they him her them his its their".split())
-# These refer back only before a noun ("that summit"), not as a conjunction or relative ("a package that, in ...").
-DEMONSTRATIVES = frozenset("this these that those".split())
-MONTHS = frozenset("january february march april may june july august september october november december".split())
 # How many sentences before the best one count as its context (what "it", "the North", "that summit" refer to).
 CONTEXT_SENTENCES = 2
-# Short forms a name may take in a claim: "US" for "United States".
-ALIASES = {
-    "us": ("united states", "america", "american", "washington"),
-    "american": ("u.s.", "united states", "america", "washington"),
-    "americans": ("u.s.", "united states", "america"),
-    "usa": ("united states", "america"),
-    "un": ("united nations",),
-    "rok": ("south korea", "republic of korea"),
-    "dprk": ("north korea",),
-    "uk": ("united kingdom", "britain", "british"),
-    "eu": ("european union",),
-}
 
 
 @dataclass(frozen=True)
@@ -162,62 +123,6 @@ class _Candidate:
     words: tuple[Word, ...]
 
 
-def _is_name(word: Word, previous: Word | None) -> bool:
-    """Capitalised (not at the sentence start), all caps, or hyphen-joined to a name ("Jong-il")."""
-    if word.number is not None or word.lower in ATTRIBUTION or len(word.surface) < 2:
-        return False  # a lone capital is an initial ("J. Lee"), not a name to look up
-    if word.joined and previous is not None and _is_name(previous, None) and word.index > 0:
-        return True
-    if len(word.surface) >= 2 and word.surface.isupper() and word.surface.isalpha():
-        return True
-    return word.index > 0 and word.capitalised and (word.lower not in STOP_WORDS or word.lower == "may")
-
-
-def _refers_back(ws: Sequence[Word]) -> bool:
-    """Does the sentence point at something said before it ("He was sent home", "before that summit")?"""
-    return any(
-        w.lower in PRONOUNS or (w.lower in DEMONSTRATIVES and nxt is not None and is_content_word(nxt))
-        for w, nxt in zip(ws, [*ws[1:], None])
-    )
-
-
-def is_year(word: Word) -> bool:
-    return word.surface.isdigit() and len(word.surface) == 4 and 1800 <= int(word.surface) <= 2100
-
-
-def names_in(ws: Sequence[Word], proper: frozenset[str] = frozenset()) -> list[Word]:
-    """Names of a sentence; its first word too when the passage writes it capitalised mid-sentence (``proper``)."""
-    found = [w for i, w in enumerate(ws) if _is_name(w, ws[i - 1] if i else None)]
-    if ws and ws[0].lower in proper and ws[0] not in found:
-        found.insert(0, ws[0])
-    return found
-
-
-def is_content_word(word: Word) -> bool:
-    return word.number is None and word.lower not in STOP_WORDS and word.lower not in ATTRIBUTION and len(word.lower) > 1
-
-
-# How many words after a number may name what it counts ("two marines", "46 South Korean sailors").
-COUNT_REACH = 3
-
-
-def counted_after(ws: Sequence[Word], at: int) -> list[Word]:
-    """The words right after the number at position ``at`` that name what it counts: the run of
-    content words up to the first other word ("two marines and ..." -> marines). A number followed
-    by a stop word counts nothing named ("at 6:40 on weekdays", "tens of thousands")."""
-    run = []
-    for w in ws[at + 1 : at + 1 + COUNT_REACH]:
-        if not is_content_word(w):
-            break
-        run.append(w)
-    return run
-
-
-def is_dated(ws: Sequence[Word], at: int) -> bool:
-    """The number at ``at`` is a day of a month or a year ("26 March", "March 26"), not a count."""
-    return is_year(ws[at]) or any(w.lower in MONTHS for w in ws[max(at - 1, 0) : at + 2])
-
-
 def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> Refusal | None:
     """A number that counts one thing in the sentence and another in the evidence: "two artillery
     shells were fired" where the evidence says "artillery shelled the island, killing two marines".
@@ -231,13 +136,13 @@ def _miscounted(claim_words: Sequence[Word], evidence_words: Sequence[Word]) -> 
         if word.number is None or is_dated(claim_words, i):
             continue
         counted = counted_after(claim_words, i)
-        mentioned = [c for c in counted if any(_same_word(c.stem, e.stem) for e in evidence_words if is_content_word(e))]
+        mentioned = [c for c in counted if any(same_word(c.stem, e.stem) for e in evidence_words if is_content_word(e))]
         spots = [j for j, e in enumerate(evidence_words)
                  if e.number is not None and number_key(e.number) == number_key(word.number) and not is_dated(evidence_words, j)]  # fmt: skip
         counts = [counted_after(evidence_words, j) for j in spots]
         if not mentioned or not counts or not all(counts):  # none there, or "here are just three."
             continue
-        if not any(_same_word(c.stem, e.stem) for after in counts for e in after for c in mentioned):
+        if not any(same_word(c.stem, e.stem) for after in counts for e in after for c in mentioned):
             return Refusal(MISCOUNT, f"number {word.surface!r} counts something else in the evidence")
     return None
 
@@ -256,7 +161,7 @@ def _only_in_a_name(claim_words: Sequence[Word], pool: Sequence[Word], meta: Seq
             continue
         if found_in(word, plain, "") or found_in(word, meta, meta_text):
             continue
-        matches = [w for w in in_names if _alike(word, w)]
+        matches = [w for w in in_names if alike(word, w)]
         if matches and all(w.lower != word.lower for w in matches):
             return word
     return None
@@ -272,7 +177,7 @@ def _spliced_name(claim: str, claim_words: Sequence[Word], pool: Sequence[Word])
     named_pairs = [(a, b) for a, b in zip(in_pool, in_pool[1:]) if id(a) in name_ids and id(b) in name_ids]
 
     def only_inside_names(word: Word) -> bool:
-        occurrences = [w for w in in_pool if _alike(word, w)]
+        occurrences = [w for w in in_pool if alike(word, w)]
         return bool(occurrences) and all(any(w is a or w is b for a, b in named_pairs) for w in occurrences)
 
     claim_names = {id(w) for w in names_in(list(claim_words))}
@@ -284,7 +189,7 @@ def _spliced_name(claim: str, claim_words: Sequence[Word], pool: Sequence[Word])
             continue
         if not re.search(rf"{re.escape(a.surface)}(?:\s+|-){re.escape(b.surface)}", claim):
             continue  # not one name: "According to Pritchard, Kim Jong-il ..."
-        if any(_alike(a, x) and _alike(b, y) for x, y in named_pairs):
+        if any(alike(a, x) and alike(b, y) for x, y in named_pairs):
             continue
         if only_inside_names(a) and only_inside_names(b):
             run = [a, b, *takewhile(lambda w: w.joined, claim_words[b.index + 1 :])]
@@ -300,61 +205,6 @@ _TITLES = frozenset(
 )
 
 
-def _alike(a: Word, b: Word) -> bool:
-    """The same word by stem or by form (see ``_same_word``): how a claim's word is found in evidence."""
-    return _same_word(a.stem, b.stem) or _same_word(a.lower, b.lower)
-
-
-def _same_word(a: str, b: str) -> bool:
-    """Equal stems, or one a near-prefix of the other ("korea"/"korean", "china"/"chinese")."""
-    if a == b:
-        return True
-    shorter, longer = sorted((a, b), key=len)
-    if len(shorter) >= 3 and longer in (shorter + "s", shorter + "es"):
-        return True  # a plural the stemmer keeps: "NGO"/"NGOs", "veto"/"vetoes"
-    if len(shorter) < 4:
-        return False
-    common = 0
-    for x, y in zip(shorter, longer):
-        if x != y:
-            break
-        common += 1
-    return common >= 4 and common >= len(shorter) - 1
-
-
-def found_in(word: Word, pool: Sequence[Word], joined_text: str) -> bool:
-    """Is ``word`` in ``pool`` (stems, near-prefix, alias of a short form)?"""
-    if any(_alike(word, w) for w in pool):
-        return True
-    return any(alias in joined_text for alias in ALIASES.get(word.lower, ()))
-
-
-# "ended up in", "ended with": an ending verb that does not deny what follows it.
-_PHRASAL_PARTICLES = frozenset("up with".split())
-
-
-def _phrasal(word: Word, ws: Sequence[Word]) -> bool:
-    """Is ``word`` the verb of a phrase that negates nothing ("ended up", "ended with")?"""
-    following = ws[word.index + 1] if word.index + 1 < len(ws) else None
-    return word.lower in {"end", "ends", "ended"} and following is not None and following.lower in _PHRASAL_PARTICLES
-
-
-def _numbered_no(word: Word, ws: Sequence[Word]) -> bool:
-    """Is ``word`` "No" as the abbreviation of "number" ("No. 2", "No 10 Downing Street")?"""
-    following = ws[word.index + 1] if word.index + 1 < len(ws) else None
-    return word.surface == "No" and following is not None and following.number is not None
-
-
-def _negated(ws: Sequence[Word], text: str) -> list[int]:
-    """Positions of negation cues in ``ws`` ("n't" forms and "rather than" included)."""
-    cues = [w.index for w in ws if (w.lower in NEGATIONS and not _phrasal(w, ws) and not _numbered_no(w, ws))
-            or w.lower.replace("’", "'").endswith("n't")]  # fmt: skip
-    lowered = text.lower()
-    if "rather than" in lowered:
-        cues += [w.index for w in ws if w.lower == "rather"]
-    return cues
-
-
 def answer_with_question(claim: str, question: str) -> str:
     """A fragment that only makes sense as the answer ("October 2006 [4]" to "When did ...?"),
     as the statement it makes: the question followed by it. Any other sentence as it is; so is a
@@ -364,51 +214,6 @@ def answer_with_question(claim: str, question: str) -> str:
     if not question or sum(is_content_word(w) for w in ws) >= 2 or not names_a_value:
         return claim
     return f"{' '.join(question.split()).rstrip('?')}: {claim}"
-
-
-CONTRAST = frozenset("but rather instead".split())
-
-
-def _in_scope(cue: int, index: int, ws: Sequence[Word]) -> bool:
-    """Is word ``index`` governed by the negation cue at ``cue``? Within ``NEGATION_SCOPE`` words
-    either side, but "A is not X but Y" negates X only: the words between the cue and a following
-    "but", "rather" or "instead", not A, not Y."""
-    if abs(cue - index) > NEGATION_SCOPE:
-        return False
-    contrast = next((i for i in range(cue + 1, min(cue + NEGATION_SCOPE, len(ws) - 1) + 1) if ws[i].lower in CONTRAST), None)
-    return cue < index < contrast if contrast is not None else True
-
-
-# Where a clause ends (``denies_claim`` judges negation in the clause that carries the claim).
-_CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s-\s|\b(?:which|who|whom|whose|whereas|while|although|though|since|because|and\s+(?:has|have|had|is|are|was|were))\b",
-                           re.I)  # fmt: skip
-
-
-def clauses(text: str) -> list[str]:
-    """The clauses of a sentence, split where ``_CLAUSE_BREAK`` says one ends."""
-    return [part for part in _CLAUSE_BREAK.split(text) if part and part.strip()]
-
-
-def denies_claim(text: str, terms: Sequence[Word]) -> bool:
-    """Does a negation or doubt cue of ``text`` govern what the claim says? A cue governs a word
-    within ``NEGATION_SCOPE`` in its own clause (``clauses``), and only a shared word that is not a
-    name counts: "X has not reduced its troops, and has continued its tests, which it ran in 2006"
-    denies the reduction, not X and not the tests or their date; "X did not test" still denies
-    "X tested" through "test"."""
-    def shares(w: Word, ws: Sequence[Word]) -> bool:
-        opens_a_name = w.index + 1 < len(ws) and ws[w.index + 1].capitalised  # "North Korea has not ..."
-        if w.capitalised and (w.index > 0 or opens_a_name):  # a name: who or what, not what is said of it
-            return False
-        if w.number is not None:
-            return any(t.number is not None and number_key(t.number) == number_key(w.number) for t in terms)
-        return any(_same_word(w.stem, t.stem) for t in terms if t.number is None)
-
-    for clause in clauses(text):
-        ws = words(clause)
-        shared = [w.index for w in ws if shares(w, ws)]
-        if any(_in_scope(cue, i, ws) for cue in _negated(ws, clause) for i in shared):
-            return True
-    return False
 
 
 # "the skeptic article says ...", "the pro-engagement author argues ...": which side a sentence
@@ -566,7 +371,7 @@ class Verifier:
         asked = words(given)
         return [w for w in asked
                 if (w.number is not None and number_key(w.number) in numbers)
-                or (w.number is None and _is_name(w, None) and found_in(w, pool, text.lower()))]  # fmt: skip
+                or (w.number is None and is_name(w, None) and found_in(w, pool, text.lower()))]  # fmt: skip
 
     def _reject(self, claim: str, claim_words: list[Word], chosen: list[_Candidate], meta: list[Word],
                 meta_text: str, premise: Sequence[Word] = ()) -> Refusal | None:  # fmt: skip
@@ -600,7 +405,7 @@ class Verifier:
         competing = [w for w in names_in(list(best.words)) if w.lower not in MONTHS
                      and not found_in(w, claim_words, claim_text) and not found_in(w, meta, meta_text)]  # fmt: skip
         pool = list(best.words)
-        if not competing or _refers_back(best.words):
+        if not competing or refers_back(best.words):
             pool += context
         pool_text = " ".join(w.surface for w in pool).lower()
         proper = frozenset(w.lower for c in self._all(best.passage) for w in names_in(c))

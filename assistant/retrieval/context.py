@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.core.lexicon import topic_stems
 from assistant.core.passage import Passage
-from assistant.core.text import STOP_WORDS, Sentence, sentence_spans, words
+from assistant.core.text import Sentence, sentence_spans
 
 CHARS_PER_TOKEN = 4
 # A sentence that announces a list whose items follow.
@@ -97,11 +98,6 @@ class _Candidate:
     sentence: Sentence
     score: float
     in_list: bool  # an item of a list announced just before it
-
-
-def content_stems(text: str) -> set[str]:
-    """The stems of ``text``'s words that carry meaning (stop words and markers left out)."""
-    return {w.stem for w in words(text) if w.lower not in STOP_WORDS and len(w.lower) > 1}
 
 
 class ContextBuilder:
@@ -175,7 +171,7 @@ class ContextBuilder:
 
     def _rank(self, question: str, pool: list[Passage]) -> list[_Candidate]:
         query_vector = np.array(self._embed_query(question), dtype=np.float32)
-        query_stems = content_stems(question)
+        query_stems = topic_stems(question)
         candidates: list[_Candidate] = []
         seen_text: set[str] = set()
         for origin, passage in enumerate(pool):
@@ -193,7 +189,7 @@ class ContextBuilder:
                 if key in seen_text:  # consecutive passages overlap
                     continue
                 seen_text.add(key)
-                overlap = len(query_stems & content_stems(sentence.text)) / max(len(query_stems), 1)
+                overlap = len(query_stems & topic_stems(sentence.text)) / max(len(query_stems), 1)
                 own = COSINE_WEIGHT * float(cosine) + OVERLAP_WEIGHT * overlap + RANK_PRIOR_WEIGHT * prior
                 # The sentence after a relevant one often holds the answer in words the
                 # question does not use ("We should test that view ..."): it inherits part
