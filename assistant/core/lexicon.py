@@ -198,7 +198,10 @@ NEAR_COUNT_REACH = 4
 
 def counts_them(answer_words: Sequence[Word], counted: Sequence[Word]) -> bool:
     """Does a number (or quantity word) of the answer stand just before a word the question counts?
-    "killing two marines" gives a number, but not of the artillery shells that were asked about."""
+    "killing two marines" gives a number, but not of the artillery shells that were asked about.
+    Looser than ``counted_after`` on purpose: here the question names what is counted, so a number
+    may stand a few words before it with stop words between ("500 million dollars in aid"); there
+    the sentence alone must say what its number counts."""
     for i, word in enumerate(answer_words):
         if word.number is None and word.lower not in QUANTITY_WORDS:
             continue
