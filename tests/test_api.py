@@ -39,7 +39,7 @@ def _lines(response: httpx.Response) -> list[dict]:
 def test_health_and_openapi_docs(api) -> None:
     client, _ = api
     health = client.get("/api/health").json()
-    assert health == {"status": "ok", "documents": 2, "llm_backend": "extractive", "queue": {"running": False, "waiting": 0}}
+    assert health == {"status": "ok", "documents": 2, "llm_backend": "extractive", "queue": {"running": False, "waiting": 0, "slots": 1, "busy_slots": 0}}
     spec = client.get("/api/openapi.json").json()
     assert {"/api/ask", "/api/debate", "/api/documents", "/api/documents/{doc_id}", "/api/health"} <= set(spec["paths"])
     assert client.get("/api/docs").status_code == 200

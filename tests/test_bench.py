@@ -143,3 +143,23 @@ def test_answer_bench_times_both_modes_on_the_same_questions(tmp_path: Path, mon
     assert quotes["first_read_s"] == min(readable, default=quotes["whole_s"])
     assert report["ratios_quotes_over_free"]["whole_s"] > 0
     assert "## Answer latency" in markdown(report)
+
+
+@pytest.mark.slow  # three small libraries ingested and asks against a server that waits on purpose
+def test_the_slots_benchmark_runs_each_slot_count_against_a_concurrent_server(tmp_path: Path, articles: Path) -> None:
+    from bench.concurrent_server import schema_instance
+    from bench.generation_slots import main as slots_main
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text('{"question": "Who expelled the inspectors?"}\n{"question": "What did Arandia promise?"}\n')
+    out = tmp_path / "out"
+    assert slots_main(["--corpus", str(articles / "skeptic.txt"), "--questions", str(questions), "--asks", "2",
+                       "--seconds-per-reply", "0.3", "--out", str(out)]) == 0  # fmt: skip
+    import json
+
+    report = json.loads((out / "generation_slots.json").read_text())
+    assert [r["slots"] for r in report["rows"]] == [1, 2, 4] and all(r["asks"] == 2 for r in report["rows"])
+    assert "at most 2 at once" in report["server"]  # two asks at once did run side by side
+    assert schema_instance({"type": "object", "properties": {"ids": {"type": "array", "items": {"enum": [3, 4]}},
+                                                             "why": {"type": "string"}}, "required": ["ids", "why"]}) \
+        == {"ids": [3], "why": "Yes"}  # fmt: skip

@@ -139,3 +139,70 @@ def test_over_http_a_generation_over_budget_is_a_504_and_a_debate_is_saved_stopp
     kept = [t["index"] for t in saved["turns"]]
     assert saved["status"] == "stopped" and kept in ([0], [0, 1])  # finished turns kept, the cut one not
     service.close()
+
+
+# --- generation slots (issue 31) -------------------------------------------------------------
+
+def test_with_two_slots_two_jobs_run_at_once_and_the_third_waits_its_turn() -> None:
+    queue, log = GenerationQueue(slots=2), []
+    first, second = (queue.submit(lambda name=name: _ticker(log, name)) for name in "ab")
+    assert next(first.events(timeout_s=10)) == "a0" and next(second.events(timeout_s=10)) == "b0"  # both running
+    assert (queue.running_count, queue.waiting) == (2, 0)
+    third = queue.submit(lambda: _ticker(log, "c", n=2))
+    fourth = queue.submit(lambda: _ticker(log, "d", n=2))
+    third_events, fourth_events = third.events(timeout_s=10), fourth.events(timeout_s=10)
+    assert next(third_events) == Queued(1) and next(fourth_events) == Queued(2)  # both slots taken
+    second.cancel(CLIENT_GONE)
+    assert list(third_events) == ["c0", "c1"]  # the first in line takes the freed slot
+    first.cancel(CLIENT_GONE)
+    assert list(fourth_events) == ["d0", "d1"]
+    assert queue.drain(5) and (queue.running, queue.waiting) == (False, 0)
+
+
+def test_a_free_slot_means_no_wait_and_no_slot_count_below_one() -> None:
+    queue, log = GenerationQueue(slots=3), []
+    busy = queue.submit(lambda: _ticker(log, "a"))
+    next(busy.events(timeout_s=10))
+    assert list(queue.submit(lambda: _ticker(log, "b", n=1)).events(timeout_s=10)) == ["b0"]  # no "queued" line
+    busy.cancel()
+    with pytest.raises(ValueError, match="at least one slot"):
+        GenerationQueue(slots=0)
+
+
+def test_more_than_one_slot_needs_a_server_backend() -> None:
+    from pydantic import ValidationError
+
+    from assistant.core.settings import Settings
+
+    with pytest.raises(ValidationError, match="generation_slots = 2 needs llm_backend = 'openai'"):
+        Settings(generation_slots=2)
+    assert Settings(generation_slots=4, llm_backend="openai").generation_slots == 4
+
+
+@pytest.mark.slow  # a real app and a real OpenAI-compatible server that takes a second per reply
+@pytest.mark.parametrize("slots", [1, 2])
+def test_over_http_asks_run_in_as_many_slots_as_set_behind_a_concurrent_server(settings, articles: Path, slots: int) -> None:
+    """Two asks at once through the REST API, with the chat model and the judge on an OpenAI-compatible
+    server that really runs requests at the same time: the server sees at most ``slots`` at once."""
+    from bench.concurrent_server import concurrent_server
+
+    with concurrent_server(seconds_per_reply=1.0) as (base_url, in_flight):
+        service = Service(settings.model_copy(update={
+            "llm_backend": "openai", "openai_base_url": base_url, "openai_model": "concurrent", "generation_slots": slots,
+            "stance_suggestions": False}))  # fmt: skip
+        service.library.ingest([str(articles / "skeptic.txt")])
+        with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=120) as client:
+            asked = ["Who expelled the inspectors?", "What did Arandia promise?"]
+            replies: list[httpx.Response] = []
+            threads = [threading.Thread(target=lambda q=q: replies.append(client.post("/api/ask", json={"question": q})))
+                       for q in asked]  # fmt: skip
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            health = client.get("/api/health").json()["queue"]
+        service.close()
+    assert [r.status_code for r in replies] == [200, 200], [r.text for r in replies]
+    assert all(r.json()["answer"] for r in replies)  # whole answers (the server's replies make declines)
+    assert in_flight.most == slots and in_flight.served >= 2
+    assert health == {"running": False, "waiting": 0, "slots": slots, "busy_slots": 0}

@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     )
 
     # Service
+    generation_slots: int = Field(
+        1, ge=1, le=64, description="How many generations run at once. 1 for the in-process model, which already uses "
+        "every core; N for an OpenAI-compatible server that batches requests (vLLM, llama.cpp's server with parallel "
+        "slots): the queue hands out N slots in arrival order (README, Serving many users).",
+    )
     queue_timeout_s: float = Field(
         120.0, gt=0, description="A request waiting longer than this for the model gives up with 503 and Retry-After."
     )
@@ -224,6 +229,11 @@ class Settings(BaseSettings):
     def _check_overlap(self) -> "Settings":
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ValueError("chunk_overlap_tokens must be smaller than chunk_tokens")
+        if self.generation_slots > 1 and self.llm_backend != "openai":
+            raise ValueError(
+                f"generation_slots = {self.generation_slots} needs llm_backend = 'openai': the {self.llm_backend} "
+                "backend runs one generation at a time in this process, so set generation_slots = 1"
+            )
         return self
 
     @classmethod

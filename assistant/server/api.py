@@ -298,7 +298,8 @@ def _add_health_route(router: APIRouter, service: Service) -> None:
             "status": "ok",
             "documents": len(service.library.documents()),
             "llm_backend": service.settings.llm_backend,
-            "queue": {"running": service.queue.running, "waiting": service.queue.waiting},
+            "queue": {"running": service.queue.running, "waiting": service.queue.waiting,
+                      "slots": service.queue.slots, "busy_slots": service.queue.running_count},
         }
 
 

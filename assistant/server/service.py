@@ -3,7 +3,9 @@
 There is one chat model per process (a llama.cpp context generates one reply at a time and
 already uses every core), so generations go through ``GenerationQueue``: concurrent users
 wait their turn instead of crashing or oversubscribing the CPU, and can be told how many
-requests are ahead of them. Retrieval, listing and ingest do not wait for the queue.
+requests are ahead of them. Retrieval, listing and ingest do not wait for the queue. Behind an
+OpenAI-compatible server that batches requests, ``generation_slots`` lets N generations run at
+once, still started in arrival order.
 
 A generation belongs to the server, not to the client's connection: ``GenerationQueue.submit``
 runs it as a ``Job`` on a worker thread, and the HTTP response or the UI only reads the job's
@@ -138,14 +140,22 @@ class Job:
 
 
 class GenerationQueue:
-    """First come, first served access to the one shared model, with bounded waits."""
+    """First come, first served access to the shared model's ``slots``, with bounded waits.
 
-    def __init__(self, queue_timeout_s: float | None = None, generation_timeout_s: float | None = None) -> None:
+    One slot for the in-process model (a llama.cpp context generates one reply at a time and uses
+    every core); N for an OpenAI-compatible server that batches concurrent requests. A job starts
+    when it is first in line and a slot is free, so arrival order is kept whatever N is."""
+
+    def __init__(self, queue_timeout_s: float | None = None, generation_timeout_s: float | None = None,
+                 slots: int = 1) -> None:  # fmt: skip
+        if slots < 1:
+            raise ValueError(f"a generation queue needs at least one slot, not {slots}")
         self.queue_timeout_s = queue_timeout_s
         self.generation_timeout_s = generation_timeout_s
+        self.slots = slots
         self._turn = threading.Condition()
         self._line: deque[Job] = deque()  # waiting, in arrival order
-        self._running: Job | None = None
+        self._running: set[Job] = set()  # at most ``slots``
         self._jobs: set[Job] = set()  # every job not yet ended
         self._closed = False
         self._mean_run_s = 20.0  # a running estimate, for Retry-After
@@ -156,7 +166,11 @@ class GenerationQueue:
 
     @property
     def running(self) -> bool:
-        return self._running is not None
+        return bool(self._running)
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
 
     # Callable[..., ...]: mypy cannot match a lambda with a default argument (d=doc_id) to Callable[[], ...].
     def submit(self, make_stream: Callable[..., Iterator[Any]], loop: asyncio.AbstractEventLoop | None = None) -> Job:
@@ -168,7 +182,8 @@ class GenerationQueue:
         with self._turn:
             if self._closed:
                 raise ShuttingDown()
-            ahead = len(self._line) + (1 if self._running else 0)
+            # Jobs that must start before this one can: those in line, and one that must finish when every slot is taken.
+            ahead = len(self._line) + (1 if len(self._running) >= self.slots else 0)
             self._line.append(job)
             self._jobs.add(job)
         if ahead:
@@ -190,16 +205,16 @@ class GenerationQueue:
             self._turn.notify_all()
 
     def _wait_for_turn(self, job: Job) -> None:
-        """Block until ``job`` is first in line and the model is free; raise if it is stopped or times out."""
+        """Block until ``job`` is first in line and a slot is free; raise if it is stopped or times out."""
         started = time.monotonic()
         deadline = started + self.queue_timeout_s if self.queue_timeout_s else None
         with self._turn:
             try:
                 while True:
                     job.signal.check()
-                    if self._running is None and self._line[0] is job:
+                    if len(self._running) < self.slots and self._line[0] is job:
                         self._line.popleft()
-                        self._running = job
+                        self._running.add(job)
                         job.waited_s = time.monotonic() - started
                         return
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -212,7 +227,7 @@ class GenerationQueue:
                 raise
 
     def _retry_after_s(self) -> int:
-        return max(1, round(self._mean_run_s * (len(self._line) + 1)))
+        return max(1, round(self._mean_run_s * (len(self._line) + 1) / self.slots))
 
     def _work(self, job: Job, make_stream: Callable[[], Iterator[Any]]) -> None:
         error: BaseException | None = None
@@ -223,7 +238,7 @@ class GenerationQueue:
                 self._generate(job, make_stream)
             finally:
                 with self._turn:
-                    self._running = None
+                    self._running.discard(job)
                     self._mean_run_s = 0.8 * self._mean_run_s + 0.2 * (time.monotonic() - started)
                     self._turn.notify_all()
         except BaseException as exc:  # handed to the reader, who decides what the client sees
@@ -275,7 +290,8 @@ class Service:
         self.settings = settings or Settings()
         self.components = build(self.settings)
         self.library = self.components.library
-        self.queue = GenerationQueue(self.settings.queue_timeout_s, self.settings.generation_timeout_s)
+        self.queue = GenerationQueue(self.settings.queue_timeout_s, self.settings.generation_timeout_s,
+                                     self.settings.generation_slots)
         self._stop_deadline: float | None = None
 
     @property
