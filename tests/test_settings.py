@@ -48,3 +48,21 @@ def test_embedding_model_comes_from_the_installed_package(settings: Settings) ->
     path = settings.resolved_embedding_model_path()
     assert (path / "config.json").is_file()
     assert "site-packages" in str(path)
+
+
+def test_a_preset_fills_what_is_not_set_and_anything_set_explicitly_wins(monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    from assistant.core.settings import PRESETS, Settings
+
+    fast = Settings(preset="fast")
+    assert (fast.verifier, fast.spar_verifier, fast.relevance, fast.debate_side_check) == ("rules", "rules", "rules", False)
+    assert Settings(preset="fast", verifier="rules+llm").verifier == "rules+llm"  # an argument wins
+    standard, unset = Settings(preset="standard"), Settings()
+    assert all(getattr(standard, name) == getattr(unset, name) for name in PRESETS["fast"])  # the standard one sets nothing
+    monkeypatch.setenv("DA_PRESET", "thorough")
+    monkeypatch.setenv("DA_RELEVANCE", "off")
+    thorough = Settings()
+    assert (thorough.relevance, thorough.debate_dispute_check) == ("off", True)  # a DA_* variable wins too
+    with pytest.raises(ValidationError, match="standard.*fast.*thorough"):
+        Settings(preset="fastest")

@@ -41,10 +41,28 @@ def config_file_path() -> Path:
     return Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE)).expanduser()
 
 
+# Named profiles: the settings a preset gives, unless set otherwise (by argument, DA_* variable or the
+# TOML file). "fast" drops every model question the checks ask (the Yes/No judge, the debate's side
+# and dispute checks) and keeps the rules; "thorough" adds the model's relevance and dispute
+# questions. What each costs and catches: README, Configuration.
+PRESETS: dict[str, dict[str, object]] = {
+    "standard": {},
+    "fast": {"verifier": "rules", "spar_verifier": "rules", "relevance": "rules", "debate_side_check": False,
+             "debate_dispute_check": False},
+    "thorough": {"verifier": "rules+llm", "spar_verifier": "rules+llm", "relevance": "rules+llm",
+                 "debate_side_check": True, "debate_dispute_check": True},
+}  # fmt: skip
+
+
 class Settings(BaseSettings):
     """Configuration for storage, embedding, chunking, retrieval and ingest limits."""
 
     model_config = SettingsConfigDict(env_prefix="DA_", extra="ignore", validate_default=True)
+
+    preset: Literal["standard", "fast", "thorough"] = Field(
+        "standard", description="A named profile of the checks (PRESETS): 'fast' keeps the rules and asks the model "
+        "nothing more; 'thorough' adds the model's relevance and dispute questions. Any setting given explicitly wins.",
+    )
 
     # Storage
     data_dir: Path = Field(default_factory=_default_data_dir, description="Registry, Chroma files, models.")
@@ -105,7 +123,7 @@ class Settings(BaseSettings):
     llm_prefill_step_tokens: int = Field(
         0, ge=0, description="Local model: read prompts in steps of this many tokens, so that a cancelled request "
         "frees the model before its prompt is fully read (0: one step; a stop then lands at the first token). "
-        "Measured on 2 busy cores: 128-token steps read prompts ~15-35% slower.",
+        "Cost: README, Configuration.",
     )
     openai_base_url: str = "http://127.0.0.1:8080/v1"
     openai_model: str = "local"
@@ -123,19 +141,14 @@ class Settings(BaseSettings):
         description="How answers are written: 'quotes' (issue 27: the model picks 1-3 evidence sentences by id under "
         "a JSON schema and writes a short answer; the sentences are quoted verbatim, the short answer is checked "
         "against them and must answer the question, else the decline with the quotes as related) or 'free' (prose "
-        "with [n] markers, checked sentence by sentence). 'quotes' is the default from the figures on the tune half "
-        "of eval/data/questions_more.jsonl, read by a person (2026-12-06): 18 of 33 answerable questions answered "
-        "correctly (free: 18 and two half answers), 6 of 10 near misses declined (free: 4), 6 of 24 shown answers wrong (free: 7 of "
-        "26); since the short answer is judged as an answer (2026-12-07): 17 of 33, 8 of 10, 3 of 20 (README, "
-        "Evaluation). The extractive backend always answers in free mode.",
+        "with [n] markers, checked sentence by sentence). Why 'quotes' is the default: the figures in the README "
+        "(Evaluation). The extractive backend always answers in free mode.",
     )
     relevance: Literal["off", "rules", "rules+llm"] = Field(
         "rules",
         description="Whether an answer's supported sentences answer the question: 'rules' (years, names, what a "
         "'how many' question counts, number and date questions) or 'rules+llm' (then the local model's Yes/No); "
-        "'off' shows any supported answer. 'rules' is the default from the figures: on all dev files (2026-11-26) "
-        "the model stage caught no unanswerable question the rules had missed and refused 3 correct answers, "
-        "at 1.4 s per answer.",
+        "'off' shows any supported answer. Why 'rules' is the default: the figures in the README (Asking questions).",
     )
     max_question_chars: int = Field(4000, ge=1)
     max_history_turns: int = Field(4, ge=0, le=50)
@@ -144,9 +157,8 @@ class Settings(BaseSettings):
     debate_rounds: int = Field(1, ge=0, description="Rebuttal rounds between the openings and the summary.")
     debate_max_rounds: int = Field(5, ge=0)
     debate_k_per_side: int = Field(
-        8, ge=1, le=20, description="Passages each side's search adds to the shared list. 8, not 4: an article often "
-        "states the other side's case before answering it, the side check sets those sentences aside, and from 4 "
-        "passages the side for rent control was left with nothing to quote (README, Debates).",
+        8, ge=1, le=20, description="Passages each side's search adds to the shared list: enough that a side still has "
+        "sentences to quote once the side check sets aside those stating the other side's case (README, Debates).",
     )
     debate_turn_max_tokens: int = Field(200, ge=16, le=4096)
     debate_cards_per_turn: int = Field(2, ge=1, le=3, description="Evidence cards in each debater's turn.")
@@ -161,8 +173,8 @@ class Settings(BaseSettings):
     )
     debate_dispute_check: bool = Field(
         False, description="With the side check and the local model, a rebuttal card keeps the card it names only if the "
-        "judge's odds that its quote disputes that card's quote pass a margin (SideSorter.rejects; README, Ballot). "
-        "Off by default: about 2 s per rebuttal card, which takes a one-round debate past 60 s on two cores.",
+        "judge's odds that its quote disputes that card's quote pass a margin (SideSorter.rejects). Off by default: "
+        "its cost takes a one-round debate past the 60 s budget on two cores (README, Debates, Ballot).",
     )
 
     # Spar (the user argues one side)
@@ -170,7 +182,7 @@ class Settings(BaseSettings):
     spar_max_words: int = Field(150, ge=10, le=1000, description="Words a user's spar turn may have.")
     spar_card_candidates: int = Field(
         5, ge=2, le=20, description="Evidence sentences offered to the assistant per spar turn: fewer than in a debate, "
-        "so its first card comes within 5 s of the user's turn on two cores (each costs ~35 prompt tokens).",
+        "so its first card comes soon after the user's turn (each costs prompt tokens; README, bench.spar_time).",
     )
     spar_verifier: Literal["rules", "rules+llm"] = Field(
         "rules+llm",
@@ -224,6 +236,16 @@ class Settings(BaseSettings):
     url_timeout_s: float = Field(20.0, gt=0)
     dns_timeout_s: float = Field(5.0, gt=0, description="URL ingest: how long a host name may take to resolve.")
     url_max_bytes: int = Field(10 * 1024 * 1024, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        """Fill what the preset gives into the settings not given explicitly (an unknown preset is left
+        to the field's own check, which names the presets)."""
+        if not isinstance(data, dict):
+            return data
+        chosen = PRESETS.get(str(data.get("preset", "standard")), {})
+        return {**chosen, **data}
 
     @model_validator(mode="after")
     def _check_overlap(self) -> "Settings":
