@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from assistant.present import render
+from assistant.core.errors import UserError
 from assistant.core.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.core.settings import Settings
 
@@ -86,20 +87,6 @@ ID_RANGE = {"min": MIN_ID, "max": MAX_ID}
 OUTPUT = {"callback": _output_file, "dir_okay": False}
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from assistant.storage.library import UnknownDocumentError
-    from assistant.retrieval.retrieval import QueryError
-    from assistant.chains.debate import DebateError
-    from assistant.models.model_files import ModelFileError
-    from assistant.storage.store import EmbeddingMismatchError, StoreUnavailableError
-    from assistant.core.sides import StanceError
-
-    return (
-        UnknownDocumentError, QueryError, EmbeddingMismatchError, ModelFileError, DebateError, StoreUnavailableError,
-        StanceError,
-    )
-
-
 def _suggest_stances(library, doc_ids: list[str]) -> None:
     """Stance suggestions once an ingest has stored its documents: without a local model file yet,
     none; a model that cannot answer (a server that is down or refuses) costs the suggestions only,
@@ -136,7 +123,7 @@ def _components(settings: Settings, doc_ids: list[str] | None = None):
     components = build(settings, library=_nonempty_library(settings, doc_ids))
     try:
         components.chat_model
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     return components
 
@@ -163,7 +150,7 @@ def ingest(
 
         library = _library()
         results = library.ingest(items, texts=texts, show_progress=not quiet, stance=stance)
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     _suggest_stances(library, stored_document_ids(results))
     table = Table("status", "item", "document", "passages", "note", show_lines=False)
@@ -204,7 +191,7 @@ def stance(
     """Set which side of the motion a document argues (nothing is re-embedded)."""
     try:
         record = _library().set_stance(doc_id, value)
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     out.print(f"{record.id} ({record.title}): stance {record.stance_shown}")
 
@@ -218,7 +205,7 @@ def delete(doc_ids: Annotated[list[str], typer.Argument(help="Document ids (see 
         try:
             record = library.delete(doc_id)
             out.print(f"deleted {doc_id}: {record.title} ({record.n_passages} passages)")
-        except _user_errors() as exc:
+        except UserError as exc:
             _error(str(exc))
             failed = True
     if failed:
@@ -242,7 +229,7 @@ def search(
         library = _library()
         library.require_documents(doc)
         hits = HybridRetriever(library).retrieve(query, k, doc_ids=doc, mode=cast("Mode | None", mode), use_mmr=mmr)
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     if not hits:
         out.print("No matching passages (is the library empty? see 'da documents').")
@@ -353,7 +340,7 @@ def ask(
                 elif isinstance(item, QuoteFound):  # quotes mode: each chosen sentence as soon as it is picked
                     out.print(_styled(item.display), end="", soft_wrap=True)
             out.print()
-        except _user_errors() as exc:
+        except UserError as exc:
             if not interactive:
                 _fail(str(exc))
             _error(str(exc))
@@ -413,7 +400,7 @@ def debate(
                 _print_flags(turn)
             elif isinstance(event, Debate):
                 result = event
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     assert result is not None
     out.print(_styled("\n", ("Sources", "bold")))
@@ -665,14 +652,14 @@ def _play_spar(chain, session) -> None:
                 return
             try:
                 chain.check_turn_text(text)
-            except _user_errors() as exc:
+            except UserError as exc:
                 _error(f"{exc}; please give your {kind} again")
                 continue
             session = _play_spar_round(chain, session.id, text)
     except KeyboardInterrupt:
         err.print(f"\ninterrupted; {resume}")
         raise typer.Exit(130)
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     out.print(f"\nsaved as spar session {session.id} (da spar --export {session.id})")
 
@@ -747,7 +734,7 @@ def spar(
         chain = _spar_chain(settings, with_model=True, doc_ids=doc)
         try:
             session = chain.start(motion, side, rounds, doc)
-        except _user_errors() as exc:
+        except UserError as exc:
             _fail(str(exc))
     _play_spar(chain, session)
 
@@ -757,7 +744,7 @@ def reindex() -> None:
     """Rebuild the vector index from the registry (after changing the embedding model or chunking)."""
     try:
         n = _library().reindex(show_progress=True)
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     out.print(f"reindexed {n} passages")
 
@@ -767,7 +754,7 @@ def repair() -> None:
     """Finish ingests or deletes that an earlier crash interrupted."""
     try:
         touched = _library().finish_interrupted()
-    except _user_errors() as exc:
+    except UserError as exc:
         _fail(str(exc))
     out.print("\n".join(touched) if touched else "nothing to repair: registry and store agree")
 

@@ -32,6 +32,7 @@ from functools import cached_property
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.core.errors import UserError
 from assistant.core import prompts
 from assistant.chains.ballot import DEFAULT_CRITERION, ballot_lines, judge_ballot
 from assistant.chains.cards import Candidate, assemble_cards, card_schema, card_text, finished_picks
@@ -126,7 +127,7 @@ def _unanswered_cards(debate: Debate, role: str, most: int = 4) -> list[Opposed]
 DebateEvent = DebateStarted | TurnStarted | TurnText | CardMade | TurnFinished | Debate
 
 
-class DebateError(ValueError):
+class DebateError(UserError, ValueError):
     """A debate request that cannot be run (bad rounds, empty persona name, a side with no
     documents of its own); the message says why."""
 

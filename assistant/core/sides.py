@@ -10,6 +10,7 @@ because a motion on rent control or a basic income has no "engagement advocate".
 
 from __future__ import annotations
 
+from assistant.core.errors import UserError
 from assistant.core.passage import UNKNOWN_STANCE
 
 FOR = "advocate"
@@ -25,7 +26,7 @@ SIDE_CHOICES = [("for the motion", FOR), ("against the motion", AGAINST)]
 STANCE_CHOICES = [*SIDE_CHOICES, ("unknown", UNKNOWN_STANCE)]
 
 
-class StanceError(ValueError):
+class StanceError(UserError, ValueError):
     """A stance or side that is not one of the allowed words; the message names them."""
 
 

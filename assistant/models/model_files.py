@@ -15,11 +15,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.core.errors import UserError
 from assistant.core.settings import Settings
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(UserError, RuntimeError):
     """The model file is missing or corrupt; the message says how to fix it."""
+
+    status = 503
 
 
 @dataclass(frozen=True)

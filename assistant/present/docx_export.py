@@ -29,6 +29,7 @@ from docx.document import Document as WordDocument
 from docx.enum.text import WD_COLOR_INDEX
 from docx.text.paragraph import Paragraph
 
+from assistant.core.errors import UserError
 from assistant.present.cite import cite_line, one_line
 from assistant.core.passage import NumberedPassage
 from assistant.core.sides import SIDE_CHOICES, SIDES
@@ -42,9 +43,11 @@ TRIMMED_QUOTE_NOTE = " (tag: trimmed quote)"
 SIDE_HEADINGS = {side: label.capitalize() for label, side in SIDE_CHOICES}  # "For the motion", "Against the motion"
 
 
-class NoCardsError(LookupError):
+class NoCardsError(UserError, LookupError):
     """No saved debate or spar session on a motion has a card: said plainly rather than sent as an
     empty document (the CLI exits non-zero, the REST API answers 404, the UI shows the message)."""
+
+    status = 404
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
+from assistant.core.errors import UserError
 from assistant.storage.lexical import LexicalIndex
 from assistant.core.prompts import clean_user_text
 from assistant.retrieval.query import named_documents, search_text
@@ -30,7 +31,7 @@ Mode = Literal["hybrid", "dense", "bm25"]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class QueryError(ValueError):
+class QueryError(UserError, ValueError):
     """The query cannot be searched (empty, too long)."""
 
 

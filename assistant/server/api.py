@@ -35,23 +35,23 @@ from assistant.chains.debate import CardMade, DebateError, DebateStarted, TurnFi
 from assistant.present.docx_export import DOCX_MEDIA_TYPE, NoCardsError, motion_docx, motion_filename, to_docx
 from assistant.chains.flow import flow_dict
 from assistant.storage.library import UnknownDocumentError, upload_folder
+from assistant.core.errors import UserError
 from assistant.core.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.core.passage import NumberedPassage
 from assistant.chains.qa import Answer, SentenceChecked, SourcesFound
 from assistant.chains.quote_answer import QuoteFound, quote_event
-from assistant.server.responses import GenerationResponse, register_user_error
+from assistant.server.responses import GenerationResponse, user_error_headers
 from assistant.retrieval.retrieval import QueryError, validate_history, validate_query, validate_text
 from assistant.server.service import Queued, Service
 from assistant.chains.spar import ClaimMarked, Scorecard, SparChain
 from assistant.present.transcript_export import to_spar_markdown
-from assistant.storage.store import StoreUnavailableError
 from assistant.core.text import strip_terminal_escapes
 from assistant.core.debate_record import Debate
 from assistant.present.transcript_export import to_brief, to_json, to_markdown
 from assistant.server.uploads import UploadTooLarge, read_form
 from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError, stored_document_ids
-from assistant.core.sides import ALIASES, STANCES, StanceError, validate_stance
+from assistant.core.sides import ALIASES, STANCES, validate_stance
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
 DebateId = Annotated[int, PathParam(ge=MIN_ID, le=MAX_ID, description="A saved debate's id.")]
@@ -697,10 +697,6 @@ def _save_upload(upload: StarletteUploadFile, folder: Path, index: int) -> tuple
     return str(target), name
 
 
-# Raised inside a generation, these reach the client as a status (or an "error" line with it).
-register_user_error(QueryError, 422)
-register_user_error(DebateError, 422)
-register_user_error(StoreUnavailableError, 503, retry_after=True)
 
 
 _UPLOAD_FORM = {
@@ -764,19 +760,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # The same {"detail": str} as every other error (ErrorMessage), not FastAPI's list of records.
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    @app.exception_handler(QueryError)
-    async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(StanceError)
-    async def _stance_error(request: Request, exc: StanceError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(DebateError)
-    async def _debate_error(request: Request, exc: DebateError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(StoreUnavailableError)
-    async def _store_unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
-        # The Chroma server is down (scale path): a temporary condition, not a bug in the request.
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "10"})
+    @app.exception_handler(UserError)
+    async def _user_error(request: Request, exc: UserError) -> JSONResponse:
+        # A bad query, stance or debate request, an unknown document, the Chroma server down (scale path):
+        # its status, its message, Retry-After when waiting helps (``assistant.core.errors``).
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=user_error_headers(exc))

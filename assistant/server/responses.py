@@ -23,29 +23,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from assistant.core.cancel import CLIENT_GONE, GenerationStopped
-from assistant.server.service import GenerationQueue, QueueTimeout, ShuttingDown
-
-# Exceptions whose message is meant for the user: (status, Retry-After or None) for each.
-_USER_ERRORS: dict[type[BaseException], tuple[int, bool]] = {
-    QueueTimeout: (503, True),
-    ShuttingDown: (503, True),
-}
-
-
-def register_user_error(kind: type[BaseException], status: int, retry_after: bool = False) -> None:
-    """Let ``kind`` raised by a chain reach the client as ``status`` with its message."""
-    _USER_ERRORS[kind] = (status, retry_after)
-
+from assistant.core.errors import UserError
+from assistant.server.service import GenerationQueue
 
 def error_event(exc: BaseException) -> tuple[int, dict, dict[str, str]] | None:
     """(status, body, headers) for an exception the client should see, or None for a bug (-> 500)."""
     if isinstance(exc, GenerationStopped):
         return 504 if exc.over_budget else 503, {"detail": exc.reason}, ({} if exc.over_budget else {"Retry-After": "10"})
-    for kind, (status, retry_after) in _USER_ERRORS.items():
-        if isinstance(exc, kind):
-            seconds = getattr(exc, "retry_after_s", 10)
-            return status, {"detail": str(exc)}, ({"Retry-After": str(seconds)} if retry_after else {})
+    if isinstance(exc, UserError):
+        return exc.status, {"detail": str(exc)}, user_error_headers(exc)
     return None
+
+
+def user_error_headers(exc: UserError) -> dict[str, str]:
+    """``Retry-After`` when the error says how long to wait."""
+    return {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {}
 
 
 async def _watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> None:
@@ -82,11 +74,8 @@ class GenerationResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             job = self.queue.submit(self.make_stream, asyncio.get_running_loop())
-        except ShuttingDown as exc:
-            mapped = error_event(exc)
-            assert mapped is not None  # ShuttingDown is in _USER_ERRORS, which nothing removes from
-            status, body, headers = mapped
-            await JSONResponse(body, status, headers)(scope, receive, send)
+        except UserError as exc:  # the server is shutting down
+            await JSONResponse({"detail": str(exc)}, exc.status, user_error_headers(exc))(scope, receive, send)
             return
         watcher = asyncio.create_task(_watch_disconnect(receive, lambda: job.cancel(CLIENT_GONE)))
         try:

@@ -31,6 +31,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from assistant.core.errors import UserError
 from assistant.core.cancel import CLIENT_GONE, SHUTTING_DOWN, GenerationStopped, StopSignal, stop_signal_installed
 from assistant.server.composition import build
 from assistant.chains.debate import DebateChain
@@ -48,8 +49,10 @@ class Queued:
     ahead: int
 
 
-class QueueTimeout(RuntimeError):
+class QueueTimeout(UserError, RuntimeError):
     """The request waited its whole ``queue_timeout_s`` for the model; ``retry_after_s`` is a fair guess."""
+
+    status = 503
 
     def __init__(self, waited_s: float, retry_after_s: int) -> None:
         super().__init__(
@@ -59,12 +62,14 @@ class QueueTimeout(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
-class ShuttingDown(RuntimeError):
+class ShuttingDown(UserError, RuntimeError):
     """The server is shutting down and takes no new generations."""
+
+    status = 503
+    retry_after_s = 10
 
     def __init__(self) -> None:
         super().__init__("the server is shutting down; try again in a few seconds")
-        self.retry_after_s = 10
 
 
 @dataclass(frozen=True)

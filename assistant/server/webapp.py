@@ -45,6 +45,7 @@ from assistant.present import render
 from assistant.server.access import AccessMiddleware, AccessRule, bind_problem, startup_note
 from assistant.server.api import build_router, install_error_handlers
 from assistant.core.cancel import GenerationStopped
+from assistant.core.errors import UserError
 from assistant.chains.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
 from assistant.chains.ballot import DEFAULT_CRITERION
 from assistant.present.docx_export import NoCardsError, motion_docx, motion_filename, to_docx
@@ -53,7 +54,7 @@ from assistant.storage.library import UnknownDocumentError
 from assistant.chains.qa import Answer, SentenceChecked, SourcesFound
 from assistant.chains.quote_answer import QuoteFound
 from assistant.retrieval.retrieval import QueryError, validate_query, validate_text
-from assistant.server.service import Queued, QueueTimeout, Service, ShuttingDown
+from assistant.server.service import Queued, Service
 from assistant.core.settings import Settings
 from assistant.chains.spar import ClaimMarked, Scorecard, rounds_of
 from assistant.present.transcript_export import to_spar_markdown
@@ -87,15 +88,15 @@ def _queued_note(ahead: int) -> str:
 
 # What a generation can end with that the user should read: a bad request, a full queue, a server
 # shutting down, a generation stopped at its time budget.
-_GENERATION_ERRORS = (QueryError, DebateError, QueueTimeout, ShuttingDown, GenerationStopped)
+_GENERATION_ERRORS = (UserError, GenerationStopped)
 
 
 def _checked(check):
     """The result of a check made before any work (``retrieval.validate_*``, a debate's or spar's
-    request checks), its QueryError or DebateError shown as the UI's error."""
+    request checks), its user error shown as the UI's error."""
     try:
         return check()
-    except (QueryError, DebateError) as exc:
+    except UserError as exc:
         raise gr.Error(str(exc)) from exc
 
 
@@ -589,7 +590,7 @@ def _document_handlers(service: Service) -> tuple[Callable[..., tuple], Callable
     def do_set_stance(doc_id: str, stance: str):
         try:
             record = library.set_stance((doc_id or "").strip(), stance)
-        except (UnknownDocumentError, StanceError) as exc:
+        except UserError as exc:  # an unknown document, a stance that is not one of the words
             raise gr.Error(str(exc)) from exc
         return f"{record.title}: stance {record.stance_shown}", _documents_table(service)
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
+from assistant.core.errors import UserError
 from assistant.storage.embeddings import embedding_dimension, get_embeddings, load_tokenizer
 from assistant.core.settings import Settings
 from assistant.storage.store import PassageStore
@@ -26,8 +27,10 @@ from assistant.storage.registry import COMPLETE, DELETING, PENDING, DocumentReco
 from ingest.split import PassageSplitter
 
 
-class UnknownDocumentError(KeyError):
+class UnknownDocumentError(UserError, KeyError):
     """No document with that id."""
+
+    status = 404
 
     def __str__(self) -> str:
         return f"no document with id {self.args[0]!r}; 'da documents' lists the ids"

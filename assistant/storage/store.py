@@ -27,6 +27,7 @@ from chromadb.errors import NotFoundError
 from langchain_core.embeddings import Embeddings
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from assistant.core.errors import UserError
 from assistant.core.settings import Settings
 
 MODEL_KEY = "embedding_model"
@@ -35,12 +36,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class EmbeddingMismatchError(RuntimeError):
+class EmbeddingMismatchError(UserError, RuntimeError):
     """The collection was built with a different embedding model than the one configured."""
 
+    status = 409
 
-class StoreUnavailableError(RuntimeError):
+
+class StoreUnavailableError(UserError, RuntimeError):
     """The Chroma server did not answer within the retry budget; the message names its address."""
+
+    status = 503
+    retry_after_s = 10
 
 
 def is_connection_error(exc: BaseException) -> bool:
