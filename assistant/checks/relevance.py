@@ -33,7 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from assistant.core.lexicon import MONTHS, QUANTITY_WORDS, counted_words, counts_them, found_in, is_content_word, is_dated, is_year, names_in
+from assistant.core.lexicon import (
+    MONTHS, QUANTITY_WORDS, counted_words, counts_them, found_in, is_content_word, is_dated, is_year, names_in,
+)
 from assistant.models.judge import YesNo, YesNoJudge, make_judge
 from assistant.core.prompts import source_line
 from assistant.core.text import Word, strip_markers, words
