@@ -85,6 +85,11 @@ class State:
     restart_window: tuple[float, float] | None = None
 
 
+def _load(queue: dict) -> dict:
+    """What the queue is doing, from /api/health's ``queue``: running or not, and how many wait."""
+    return {"running": queue["running"], "waiting": queue["waiting"]}
+
+
 class Soak:
     def __init__(self, app: AppProcess, args: argparse.Namespace) -> None:
         self.app, self.args = app, args
@@ -285,7 +290,7 @@ class Soak:
         idle_started = time.monotonic()
         async with httpx.AsyncClient(base_url=self.app.base_url, timeout=10) as client:
             while True:
-                final_queue = (await client.get("/api/health")).json()["queue"]
+                final_queue = _load((await client.get("/api/health")).json()["queue"])
                 if final_queue == {"running": False, "waiting": 0} or time.monotonic() - idle_started > IDLE_WAIT_S:
                     break
                 await asyncio.sleep(0.5)

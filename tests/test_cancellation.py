@@ -48,7 +48,10 @@ def app(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _queue(base_url: str) -> dict:
-    return httpx.get(f"{base_url}/api/health", timeout=10).json()["queue"]
+    """Whether the model is running and how many wait (the app runs one slot: ``slots`` and ``busy_slots`` add nothing)."""
+    queue = httpx.get(f"{base_url}/api/health", timeout=10).json()["queue"]
+    assert queue["slots"] == 1 and queue["busy_slots"] == int(queue["running"])
+    return {"running": queue["running"], "waiting": queue["waiting"]}
 
 
 def _wait_queue(base_url: str, want: dict, within_s: float) -> dict:
