@@ -118,27 +118,9 @@ async def _chunks(text: str, seconds: float, in_flight: InFlight) -> AsyncIterat
 
 @contextmanager
 def concurrent_server(seconds_per_reply: float = 1.0) -> Iterator[tuple[str, InFlight]]:
-    """Serve the app with uvicorn on 127.0.0.1 in a thread; yields its ``/v1`` base URL and its ``InFlight``."""
-    import socket
+    """Serve the app on 127.0.0.1 in a thread; yields its ``/v1`` base URL and its ``InFlight``."""
+    from bench.app_process import serve_asgi
 
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     in_flight = InFlight()
-    config = uvicorn.Config(create_server_app(seconds_per_reply, in_flight), host="127.0.0.1", port=port,
-                            log_level="warning", timeout_graceful_shutdown=0.3)  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the concurrent test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/v1", in_flight
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_asgi(create_server_app(seconds_per_reply, in_flight)) as url:
+        yield f"{url}/v1", in_flight

@@ -167,24 +167,8 @@ def chroma_ready_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/api/v2/heartbeat"
 
 
-@contextmanager
-def serve_app(app) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    import time
+def serve_app(app):
+    """Run an ASGI app with uvicorn on 127.0.0.1 in a thread; yields its base URL (``bench.app_process.serve_asgi``)."""
+    from bench.app_process import serve_asgi
 
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=0.3))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the app did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    return serve_asgi(app)

@@ -697,8 +697,6 @@ def _save_upload(upload: StarletteUploadFile, folder: Path, index: int) -> tuple
     return str(target), name
 
 
-
-
 _UPLOAD_FORM = {
     "requestBody": {
         "content": {
