@@ -80,6 +80,15 @@ def _write_file(path: Path, content: str | bytes) -> None:
         _fail(f"cannot write {path}: {exc.strerror or exc}", code=1)
 
 
+def _emit(text: str, output: Path | None) -> None:
+    """An export as text: to ``output`` (saying where), or to stdout when no file is named."""
+    if output:
+        _write_file(output, text)
+        out.print(f"written to {output}")
+    else:
+        sys.stdout.write(text)
+
+
 # Bounded like the REST API (assistant.core.limits): out-of-range values are a usage error (exit 2), not
 # an SQLite overflow or an empty search. Typer prints the allowed range.
 K_RANGE = {"min": MIN_K, "max": MAX_K}
@@ -474,12 +483,7 @@ def export_debate(
         _write_file(output, to_docx(debate))
         out.print(f"written to {output}")
         return
-    text = writers[format_](debate)
-    if output:
-        _write_file(output, text)
-        out.print(f"written to {output}")
-    else:
-        sys.stdout.write(text)
+    _emit(writers[format_](debate), output)
 
 
 @app.command(name="cards")
@@ -681,12 +685,7 @@ def _export_spar_session(session_id: int, out_file: Path | None) -> None:
 
     chain = _spar_chain(Settings())
     session = _spar_session(chain, session_id)
-    text = to_spar_markdown(session, chain.scorecard(session))
-    if out_file:
-        _write_file(out_file, text)
-        out.print(f"written to {out_file}")
-    else:
-        sys.stdout.write(text)
+    _emit(to_spar_markdown(session, chain.scorecard(session)), out_file)
 
 
 @app.command()

@@ -10,8 +10,8 @@ model, which runs one request at a time, and with ``--interrupt_requests False``
 cuts a streaming reply short when another request arrives. ``--base-url`` measures any other
 server already running.
 
-For each slot count, after one untimed ask (the first pays for loading models), ``--asks``
-questions are put to the generation queue of one ``Service`` at once, as that many users asking
+After one untimed ask (the first pays for loading models), for each slot count ``--asks``
+questions are put to a generation queue with that many slots at once, as that many users asking
 together would, and the wall time until the last answer is taken. Part of an ask runs in this
 process (retrieval, sentence choice, the rule checks), so even a server that runs one request at
 a time gains a little from a second slot: one ask's checks overlap another's generation.
@@ -38,25 +38,27 @@ SLOTS = (1, 2, 4)
 
 def measure_slots(base_url: str, model: str, corpus: Path, questions: list[str], data_dir: Path,
                   slots: tuple[int, ...] = SLOTS, api_key: str = "not-needed") -> dict:  # fmt: skip
-    """Time ``questions`` asked all at once through the queue, for each slot count."""
+    """Time ``questions`` asked all at once through the queue, for each slot count: one library,
+    ingested once, and one chain; only the queue changes."""
     from assistant.core.settings import Settings
-    from assistant.server.service import Service
+    from assistant.server.service import GenerationQueue, Service
 
+    settings = Settings(data_dir=data_dir, llm_backend="openai", openai_base_url=base_url, openai_model=model,
+                        openai_api_key=api_key, generation_slots=max(slots), stance_suggestions=False)  # fmt: skip
+    service = Service(settings)
+    service.library.ingest([str(corpus)])
+    chain = service.ask_chain
+    chain.ask(questions[0])  # not timed: the first ask pays for loading models, here and on the server
     rows = []
     for n in slots:
-        settings = Settings(data_dir=data_dir / f"slots-{n}", llm_backend="openai", openai_base_url=base_url,
-                            openai_model=model, openai_api_key=api_key, generation_slots=n, stance_suggestions=False)  # fmt: skip
-        service = Service(settings)
-        service.library.ingest([str(corpus)])
-        chain = service.ask_chain
-        chain.ask(questions[0])  # not timed: the first ask pays for loading models, here and on the server
+        queue = GenerationQueue(settings.queue_timeout_s, settings.generation_timeout_s, n)
         started = time.perf_counter()
-        jobs = [service.queue.submit(lambda q=q: iter([chain.ask(q)])) for q in questions]
+        jobs = [queue.submit(lambda q=q: iter([chain.ask(q)])) for q in questions]
         answers = [list(job.events(timeout_s=3600))[-1] for job in jobs]
         seconds = time.perf_counter() - started
-        service.close()
         rows.append({"slots": n, "asks": len(answers), "seconds": seconds, "answers_per_minute": 60 * len(answers) / seconds,
                      "declined": sum(a.declined for a in answers)})  # fmt: skip
+    service.close()
     one = rows[0]["answers_per_minute"]
     for row in rows:
         row["ratio_to_one_slot"] = row["answers_per_minute"] / one

@@ -7,6 +7,7 @@ encodes exactly the passages ingest produced.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -155,8 +156,6 @@ def test_the_slots_benchmark_runs_each_slot_count_against_a_concurrent_server(tm
     out = tmp_path / "out"
     assert slots_main(["--corpus", str(articles / "skeptic.txt"), "--questions", str(questions), "--asks", "2",
                        "--seconds-per-reply", "0.3", "--out", str(out)]) == 0  # fmt: skip
-    import json
-
     report = json.loads((out / "generation_slots.json").read_text())
     assert [r["slots"] for r in report["rows"]] == [1, 2, 4] and all(r["asks"] == 2 for r in report["rows"])
     assert "at most 2 at once" in report["server"]  # two asks at once did run side by side

@@ -46,7 +46,7 @@ from assistant.server.access import AccessMiddleware, AccessRule, bind_problem, 
 from assistant.server.api import build_router, install_error_handlers
 from assistant.core.cancel import GenerationStopped
 from assistant.core.errors import UserError
-from assistant.chains.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
+from assistant.chains.debate import CardMade, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
 from assistant.chains.ballot import DEFAULT_CRITERION
 from assistant.present.docx_export import NoCardsError, motion_docx, motion_filename, to_docx
 from assistant.chains.flow import flow_of
@@ -181,11 +181,8 @@ def _ask_tab(service: Service) -> None:
 def _personas(adv_name: str, adv_stance: str, sk_name: str, sk_stance: str) -> tuple[prompts.Persona, prompts.Persona]:
     """The two sides as typed (blank names take the defaults; the chain fills in a blank stance),
     bad names refused before the request waits for the model."""
-    try:
-        return check_personas(prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or ""),
-                              prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or ""))  # fmt: skip
-    except DebateError as exc:
-        raise gr.Error(str(exc)) from exc
+    return _checked(lambda: check_personas(prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or ""),
+                                           prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or "")))  # fmt: skip
 
 
 def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncIterator[tuple]]:
@@ -588,10 +585,7 @@ def _document_handlers(service: Service) -> tuple[Callable[..., tuple], Callable
     library = service.library
 
     def do_set_stance(doc_id: str, stance: str):
-        try:
-            record = library.set_stance((doc_id or "").strip(), stance)
-        except UserError as exc:  # an unknown document, a stance that is not one of the words
-            raise gr.Error(str(exc)) from exc
+        record = _checked(lambda: library.set_stance((doc_id or "").strip(), stance))  # unknown id, or not a stance
         return f"{record.title}: stance {record.stance_shown}", _documents_table(service)
 
     def do_delete(doc_id: str):
