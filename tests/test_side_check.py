@@ -12,7 +12,7 @@ from assistant.chains.side_check import ANSWERS, CONTENT_FREE, LEAN_MARGIN, REJE
 class ScriptedScorer:
     """Log-probabilities of ("for", "against") per sentence; records every question it is asked."""
 
-    def __init__(self, leans: dict[str, float]) -> None:
+    def __init__(self, leans: dict[str, float | tuple[float, float, float]]) -> None:
         self.leans = leans
         self.asked: list[str] = []
 
@@ -24,7 +24,8 @@ class ScriptedScorer:
         assert reply_start == REPLY_START and tuple(words) == ANSWERS
         sentence = next(s for s in self.leans if f'"{s}"' in question.user)
         self.asked.append(sentence)
-        return [self.leans[sentence], 0.0, -0.5]  # "neither" between: named only when neither side is likelier
+        scripted = self.leans[sentence]
+        return list(scripted) if isinstance(scripted, tuple) else [scripted, 0.0, -0.5]  # "for", "against", "neither"
 
 
 def test_a_sentence_counts_for_a_side_only_beyond_the_baseline_and_the_margin() -> None:
@@ -34,8 +35,16 @@ def test_a_sentence_counts_for_a_side_only_beyond_the_baseline_and_the_margin() 
                              "D": -1.0 + LEAN_MARGIN / 2, "E": 1.0})  # fmt: skip
     sorter = SideSorter(chat_model=None, scorer=scorer)  # type: ignore[arg-type]  # the scorer answers; no chat model is asked
     assert [sorter.side_of("M?", s) for s in "ABCD"] == ["neither", "for", "against", "neither"]
-    # The side it would name is its likeliest word, with no baseline: "against" unless "for" is likelier.
-    assert [sorter.named_side("M?", s) for s in "ABCDE"] == ["against"] * 4 + ["for"]
+
+
+def test_the_side_a_sentence_is_named_is_the_word_that_gains_most_over_the_baseline() -> None:
+    """This model's likeliest word is "against" for nearly every sentence; read that way, every rebuttal
+    link of the side for the motion was dropped. Against the content-free baseline: the word that gains
+    most, and neither when nothing gains over "neither" (a sentence read like "N/A")."""
+    scorer = ScriptedScorer({CONTENT_FREE: (-2.0, -0.5, -1.5), "Same.": (-2.0, -0.5, -1.5), "Pro.": (-1.2, -0.6, -1.5),
+                             "Con.": (-2.5, -0.2, -1.5), "Off.": (-2.2, -0.6, -1.0)})  # fmt: skip
+    sorter = SideSorter(chat_model=None, scorer=scorer)  # type: ignore[arg-type]
+    assert [sorter.named_side("M?", s) for s in ("Same.", "Pro.", "Con.", "Off.")] == ["neither", "for", "against", "neither"]
 
 
 def test_the_baseline_is_asked_once_per_motion_and_answers_are_remembered() -> None:

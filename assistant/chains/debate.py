@@ -407,12 +407,12 @@ class DebateChain:
     def _answer_problem(self, motion: str, card: Card, named: Opposed) -> str:
         """Why ``card`` does not answer ``named`` ("" if it does).
 
-        An opponent's card, with the side check: by default the card's quote must be named its own
-        side (``SideSorter.named_side``). With ``debate_dispute_check`` and the local model, the
-        judge's odds that a debater who believes the card's quote would reject the named card's quote
-        (``SideSorter.rejects``) decide instead: on 32 links of 8 debates labelled by hand (8 dispute
-        the card they name), that kept 6 of the 8 and 3 of the 24 others, the side rule 4 of the 8
-        and 14 of the 24; it costs about 2 s a rebuttal card.
+        An opponent's card, with the side check: with ``debate_dispute_check`` (the default) and the
+        local model, the judge's odds that a debater who believes the card's quote would reject the
+        named card's quote (``SideSorter.rejects``): on 32 links of 8 debates labelled by hand (8
+        dispute the card they name), that kept 6 of the 8 and 3 of the 24 others, for either side
+        alike; it costs about 2 s a rebuttal card. Otherwise (the check off, or a server, which gives
+        no odds) the card's quote must be named its own side (``SideSorter.named_side``).
         Without the side check (off, or the extractive baseline), and for a spar user's claims, the
         shared-word rule with the Yes/No judge (``RebuttalCheck``): replies that answer in other words
         share no word with the card, and the judge says Yes to every pair, but the others were

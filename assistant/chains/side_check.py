@@ -81,7 +81,7 @@ class SideSorter:
         self.scorer = scorer
         self.max_tokens = max_tokens
         self._readings: dict[tuple[str, str], SideReading] = {}
-        self._baselines: dict[str, float] = {}
+        self._baselines: dict[str, list[float]] = {}  # per motion: the log-probabilities for "N/A"
 
     def knows(self, motion: str, sentence: str) -> bool:
         """Whether the answer for ``sentence`` on ``motion`` is remembered (asking again costs nothing)."""
@@ -93,14 +93,17 @@ class SideSorter:
         return self._reading(motion, sentence).leans
 
     def named_side(self, motion: str, sentence: str) -> str:
-        """The side the model would name: its likeliest first word among for, against and neither
-        (with a scorer; otherwise the choice it decodes, "neither" when the reply is unusable).
+        """The side the model would name: with a scorer, the word among for, against and neither that
+        gains most over the motion's content-free baseline; otherwise the choice it decodes ("neither"
+        when the reply is unusable).
 
-        A rebuttal link is checked with it by default. On 26 links labelled by hand, requiring the
-        card's quote to be named its own side kept, of the 7 that dispute the card they name and the
-        19 others: decoded 6 and 7, as the likeliest word 3 and 6 (4 of 8 and 14 of 24 on 32 later
-        links); the lean, at any margin, no better (0.25: 2 and 7). Lean and word come from one
-        question, asked when the sentence was offered, so checking a link mid-turn never asks the
+        A rebuttal link is checked with it when the dispute check is off. Read as the likeliest word
+        with no baseline, it named nearly every sentence "against": on the 58 hand-labelled links
+        (26 + 32) it kept 0 of the 6 disputing links the side for the motion made and 8 of the 9 the
+        side against made, and in 10 debates (2026-12-07) 0 of the 20 links of the side for and 17 of
+        the 20 of the side against, so the side against won 9 of the 10 ballots. Against the baseline
+        it kept 6 of 6 and 6 of 9 (others: 16 of 20 and 12 of 23). Word and baseline come from the
+        question asked when the sentence was offered, so checking a link mid-turn never asks the
         model again (the chat model is busy writing it, under its lock)."""
         return self._reading(motion, sentence).named
 
@@ -135,14 +138,16 @@ class SideSorter:
         return SideReading(side, side)
 
     def _scored(self, motion: str, sentence: str) -> SideReading:
-        """The lean beyond the motion's baseline (by more than ``LEAN_MARGIN``), and the likeliest word."""
+        """The lean beyond the motion's baseline (by more than ``LEAN_MARGIN``), and the word that gains
+        most over the baseline (both calibrated on the same content-free sentence)."""
         if text_key(motion) not in self._baselines:
-            for_, against, _ = self._logprobs(motion, CONTENT_FREE)
-            self._baselines[text_key(motion)] = for_ - against
-        logprobs = self._logprobs(motion, sentence)
-        lean = logprobs[0] - logprobs[1] - self._baselines[text_key(motion)]
+            self._baselines[text_key(motion)] = self._logprobs(motion, CONTENT_FREE)
+        baseline = self._baselines[text_key(motion)]
+        gains = [logprob - base for logprob, base in zip(self._logprobs(motion, sentence), baseline)]
+        lean = gains[0] - gains[1]
         leans = "for" if lean > LEAN_MARGIN else "against" if lean < -LEAN_MARGIN else NEITHER
-        return SideReading(leans, ANSWERS[logprobs.index(max(logprobs))])
+        best = max(gains)  # a tie with "neither" (a sentence read like the content-free one) names neither side
+        return SideReading(leans, NEITHER if gains[2] == best else ANSWERS[gains.index(best)])
 
     def _logprobs(self, motion: str, sentence: str) -> list[float]:
         """The model's log-probabilities of "for", "against" and "neither" as its next word after the question."""

@@ -43,8 +43,8 @@ def config_file_path() -> Path:
 
 # Named profiles: the settings a preset gives, unless set otherwise (by argument, DA_* variable or the
 # TOML file). "fast" drops every model question the checks ask (the Yes/No judge, the debate's side
-# and dispute checks) and keeps the rules; "thorough" adds the model's relevance and dispute
-# questions. What each costs and catches: README, Configuration.
+# and dispute checks) and keeps the rules; "thorough" adds the model's relevance question and the
+# judge to both verifiers. What each costs and catches: README, Configuration.
 PRESETS: dict[str, dict[str, object]] = {
     "standard": {},
     "fast": {"verifier": "rules", "spar_verifier": "rules", "relevance": "rules", "debate_side_check": False,
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     preset: Literal["standard", "fast", "thorough"] = Field(
         "standard", description="A named profile of the checks (PRESETS): 'fast' keeps the rules and asks the model "
-        "nothing more; 'thorough' adds the model's relevance and dispute questions. Any setting given explicitly wins.",
+        "nothing more; 'thorough' adds the model's relevance question and judge. Any setting given explicitly wins.",
     )
 
     # Storage
@@ -172,9 +172,9 @@ class Settings(BaseSettings):
         "Off for the extractive baseline.",
     )
     debate_dispute_check: bool = Field(
-        False, description="With the side check and the local model, a rebuttal card keeps the card it names only if the "
-        "judge's odds that its quote disputes that card's quote pass a margin (SideSorter.rejects). Off by default: "
-        "its cost takes a one-round debate past the 60 s budget on two cores (README, Debates, Ballot).",
+        True, description="With the side check and the local model, a rebuttal card keeps the card it names only if the "
+        "judge's odds that its quote disputes that card's quote pass a margin (SideSorter.rejects); off, the link is "
+        "kept when the card's quote is named its own side. What each keeps and costs: README, Debates, Ballot.",
     )
 
     # Spar (the user argues one side)
