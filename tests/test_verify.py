@@ -10,7 +10,7 @@ import pytest
 
 from assistant.core.passage import Passage
 from assistant.models.judge import support_question
-from assistant.checks.verify import Verifier
+from assistant.checks.verify import Verifier, named_side
 
 PRO = (
     "Every serious attempt to talk with Arandia has produced something concrete. When envoys met in the port "
@@ -301,3 +301,24 @@ def test_every_refusal_names_its_rule() -> None:
     verdicts = [verifier.verify(claim, passages) for claim in claims] + [verifier.verify("Anything at all.", [])]
     assert all(not v.supported and v.rule in RULES and v.reason for v in verdicts), verdicts
     assert len({v.rule for v in verdicts}) >= 3
+
+
+@pytest.mark.parametrize(
+    ("text", "side"),
+    [
+        ("The skeptic article says the talks failed.", "skeptic"),
+        ("The pro-engagement author argues for talks.", "advocate"),
+        ("The pro-rent-control author says caps protect tenants.", "advocate"),
+        ("The anti-UBI essay counts the cost.", "skeptic"),
+        ("What does the article against the motion say about supply?", "skeptic"),
+        ("The side in favour of the motion cites a survey.", "advocate"),
+        ("The advocate's piece names three summits.", "advocate"),
+    ],
+)
+def test_a_side_named_in_words_of_any_motion_is_told_from_the_side_cited(text: str, side: str) -> None:
+    """Stances are for or against a library's motion, whatever its topic: "pro-rent-control",
+    "anti-UBI" and "the article against the motion" name a side as "pro-engagement" does."""
+    other = "advocate" if side == "skeptic" else "skeptic"
+    assert named_side(text, {other}) == (side, other)
+    assert named_side(text, {side}) is None  # it cites the side it names
+    assert named_side("The article argues that caps protect tenants.", {other}) is None  # no side named

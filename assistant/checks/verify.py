@@ -216,11 +216,14 @@ def answer_with_question(claim: str, question: str) -> str:
     return f"{' '.join(question.split()).rstrip('?')}: {claim}"
 
 
-# "the skeptic article says ...", "the pro-engagement author argues ...": which side a sentence
-# attributes its claim to. Words of attribution otherwise count for nothing, so this is checked apart.
+# "the skeptic article says ...", "the pro-engagement author argues ...", "the article against the
+# motion": which side a sentence attributes its claim to, in words that fit any motion (stances are
+# for or against a library's motion). Words of attribution otherwise count for nothing, so this is
+# checked apart.
+_WORK = r"(?:article|author|piece|op-ed|essay|writer|side|view)"
 _SIDE_NAMED = {
-    "skeptic": re.compile(r"\b(?:skeptic(?:al)?|sceptic(?:al)?)\s+(?:article|author|piece|op-ed|essay|writer|side|view)", re.I),
-    "advocate": re.compile(r"\b(?:advocate'?s?|pro-engagement|engagement advocate'?s?)\s+(?:article|author|piece|op-ed|essay|writer|side|view)", re.I),
+    "skeptic": re.compile(rf"\b(?:skeptic(?:al)?|sceptic(?:al)?|anti(?:-\w+)+)\s+{_WORK}|\b{_WORK}s?\s+against\s+the\s+motion", re.I),
+    "advocate": re.compile(rf"\b(?:advocate'?s?|pro(?:-\w+)+)\s+{_WORK}|\b{_WORK}s?\s+(?:for|in\s+favou?r\s+of)\s+the\s+motion", re.I),
 }
 
 
