@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 
 from assistant.chains.ballot import ballot_lines, judge_ballot
+from assistant.chains.flow import flow_of
 from tests.fakes import ScriptedChatModel
 from tests.test_flow import _debate, _spar
 
@@ -27,6 +28,23 @@ def test_each_clash_is_held_by_the_flow_rule_and_its_reason_is_the_cards_tags() 
     # hawk: the threads A1-S3 and S1-A3-S4 (one point each, in their last clash), dove's drop of S2, and the
     # decisive clash again; dove: A2 and A4, which hawk dropped.
     assert ballot.score == {"advocate": 2, "skeptic": 4} and ballot.decision == "skeptic"
+
+
+def test_an_answer_that_holds_its_clash_does_not_score_again_as_dropped() -> None:
+    """S4 answers A2 here, so nobody answers A3 back: the flow shows A3 as dropped, but A3 holds its
+    clash with S1 and the thread scores once. Counted twice, every rebuttal card that was not answered
+    back gave its side two points (8 of 10 one-round debates over three corpora, once the side for kept
+    its rebuttal links)."""
+    debate = _debate()
+    skeptic_rebuttal = debate.turns[3]
+    skeptic_rebuttal.cards[1] = replace(skeptic_rebuttal.cards[1], answers="A2")
+    ballot, _ = judge_ballot(None, debate.motion, debate)
+    assert [(c.argument, c.answer, c.winner) for c in ballot.clashes] == [("S1", "A3", "A3"), ("A1", "S3", "S3"),
+                                                                         ("A2", "S4", "S4")]  # fmt: skip
+    assert "A3" in flow_of(debate).dropped and ballot.dropped == ["S2", "A4"]
+    # dove: clash 1 and A4, which hawk dropped; hawk: clashes 2 and 3 and S2, which dove dropped
+    assert ballot.score == {"advocate": 2, "skeptic": 3}
+    assert "A3" not in ballot.rfd.split("dropped")[-1]
 
 
 def test_the_judge_is_asked_only_which_clash_matters_most_on_the_criterion() -> None:

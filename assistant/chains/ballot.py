@@ -13,7 +13,8 @@ cannot be checked against both, and a pick that follows the order reads as arbit
 - **Who holds a clash** is the flow rule debaters judge by: an answer holds its clash unless the
   side it answered answered it back in turn (then the original argument holds). A thread of
   answers scores once, in its last clash: A1, answered by S1, answered back by A2 is one point
-  for the side that made A2, not one for A1 and one for A2.
+  for the side that made A2, not one for A1 and one for A2; and an answer that holds its clash
+  does not score again as an argument the other side dropped.
 - **Why** is one sentence built from the two cards' tags, each of which passed the tag check
   against its own quote (or is its trimmed quote): nothing in it is a claim of the judge's own.
 - **Dropped arguments** come from the flow sheet (``assistant.chains.flow``, the one home of that rule):
@@ -163,7 +164,9 @@ def judge_ballot(chat_model: BaseChatModel | None, motion: str, debate: Debate,
         if holder is answer:  # an answer answered back scores in the clash that answers it: one point a thread
             ballot.score[holder.role] += 1
     flow = flow_of(debate)
-    ballot.dropped = [label for label in flow.dropped if label in by_label]
+    # An answer nobody answered back is on the flow as dropped, but it scored in the clash it holds.
+    answers = {answer.label for _, answer in clashes}
+    ballot.dropped = [label for label in flow.dropped if label in by_label and label not in answers]
     in_clash = {point.label for pair in clashes for point in pair}
     ballot.unweighed = [c.label for row in flow.rows for c in row.cells
                         if c.status in (LAST_SPEECH, UNLINKED) and c.label in by_label and c.label not in in_clash]  # fmt: skip
