@@ -23,11 +23,13 @@ def test_each_clash_is_held_by_the_flow_rule_and_its_reason_is_the_cards_tags() 
     assert calls == [("S1", "A3", "S1"), ("A1", "S3", "S3"), ("A3", "S4", "S4")]
     assert "“Only for a month”" in ballot.clashes[0].reason and "answered in turn by S4" in ballot.clashes[0].reason
     assert "“The rail link closed again”" in ballot.clashes[1].reason and "not answered back" in ballot.clashes[1].reason
-    assert ballot.dropped == ["A2", "S2", "A4"] and ballot.unweighed == []  # S3 and S4 were weighed in their clashes
+    assert ballot.dropped == ["A2", "S2"] and ballot.unweighed == []  # S3 and S4 were weighed in their clashes
+    assert ballot.new_in_rebuttal == ["A4"]  # it answers no card: a new argument in a rebuttal, not weighed
     assert ballot.decisive == 2 and reply is not None
     # hawk: the threads A1-S3 and S1-A3-S4 (one point each, in their last clash), dove's drop of S2, and the
-    # decisive clash again; dove: A2 and A4, which hawk dropped.
-    assert ballot.score == {"advocate": 2, "skeptic": 4} and ballot.decision == "skeptic"
+    # decisive clash again; dove: A2, which hawk dropped.
+    assert ballot.score == {"advocate": 1, "skeptic": 4} and ballot.decision == "skeptic"
+    assert "Not weighed, as new in a rebuttal (they answer no card): A4 [2]." in ballot_lines(ballot, debate)
 
 
 def test_an_answer_that_holds_its_clash_does_not_score_again_as_dropped() -> None:
@@ -41,10 +43,10 @@ def test_an_answer_that_holds_its_clash_does_not_score_again_as_dropped() -> Non
     ballot, _ = judge_ballot(None, debate.motion, debate)
     assert [(c.argument, c.answer, c.winner) for c in ballot.clashes] == [("S1", "A3", "A3"), ("A1", "S3", "S3"),
                                                                          ("A2", "S4", "S4")]  # fmt: skip
-    assert "A3" in flow_of(debate).dropped and ballot.dropped == ["S2", "A4"]
-    # dove: clash 1 and A4, which hawk dropped; hawk: clashes 2 and 3 and S2, which dove dropped
-    assert ballot.score == {"advocate": 2, "skeptic": 3}
-    assert "A3" not in ballot.rfd.split("dropped")[-1]
+    assert "A3" in flow_of(debate).dropped and ballot.dropped == ["S2"]
+    # dove: clash 1; hawk: clashes 2 and 3 and S2, which dove dropped
+    assert ballot.score == {"advocate": 1, "skeptic": 3}
+    assert [part for part in ballot.rfd.split(". ") if "dropped" in part] == ["dove dropped S2 [3], which counts for hawk"]
 
 
 def test_the_judge_is_asked_only_which_clash_matters_most_on_the_criterion() -> None:
@@ -63,19 +65,19 @@ def test_the_reason_for_decision_cites_cards_only() -> None:
     cards = {c.label: c for t in debate.turns for c in t.cards}
     lines = ballot_lines(ballot, debate)
     assert lines[0] == "Judged on impact on trade."
-    assert lines[-1].startswith("Decision: hawk. Reason for decision: hawk wins 4 to 2. hawk holds clash 2 (S3 [3] over "
+    assert lines[-1].startswith("Decision: hawk. Reason for decision: hawk wins 4 to 1. hawk holds clash 2 (S3 [3] over "
                                 "A1 [1]); clash 3 (S4 [3] over A3 [1]).")  # clash 1 is carried into clash 3: not listed
     assert "Clash 1 matters most on impact on trade, so it counts twice." in ballot.rfd
     for label in set(re.findall(r"\b[A-Z]\d+\b", ballot.rfd)):
         assert label in cards and f"{label} [{cards[label].source}]" in ballot.rfd
-    assert [line.split(":")[0] for line in lines if line.startswith("Dropped")] == ["Dropped"] * 3
+    assert [line.split(":")[0] for line in lines if line.startswith("Dropped")] == ["Dropped"] * 2
 
 
 def test_an_unusable_reply_or_no_model_names_no_decisive_clash() -> None:
     debate = _debate()
     for model in (_judge("no json here"), _judge(json.dumps({"clash": 9})), None):
         ballot, _ = judge_ballot(model, debate.motion, debate)
-        assert ballot.decisive is None and ballot.score == {"advocate": 2, "skeptic": 3}
+        assert ballot.decisive is None and ballot.score == {"advocate": 1, "skeptic": 3}
         assert ballot.criterion == "the most direct evidence on the motion"
 
 

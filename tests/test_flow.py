@@ -15,7 +15,7 @@ from assistant.core import prompts
 
 from assistant.present import render
 from assistant.cli import app
-from assistant.chains.flow import ANSWERED, DROPPED, LAST_SPEECH, UNLINKED, flow_dict, flow_of, to_flow_markdown
+from assistant.chains.flow import ANSWERED, DROPPED, LAST_SPEECH, NEW_IN_REBUTTAL, UNLINKED, flow_dict, flow_of, to_flow_markdown
 from assistant.core.passage import NumberedPassage, Passage
 from assistant.server.service import Service
 from assistant.core.settings import Settings
@@ -46,7 +46,8 @@ def _turn(index: int, role: str, kind: str, cards=(), claims=()) -> DebateTurn:
 
 def _debate() -> Debate:
     """One rebuttal round. The skeptic answers A1 and A3, not A2; the advocate answers S1, not S2,
-    and opens a new argument (A4) the skeptic never answers. The skeptic's rebuttal is the last speech."""
+    and opens a new argument (A4) the skeptic never answers: new in a rebuttal, so not dropped. The
+    skeptic's rebuttal is the last speech."""
     turns = [
         _turn(0, "advocate", "opening", [_card("A1", "advocate", "Talks reopened the rail link", 1),
                                          _card("A2", "advocate", "Trade | rose\ntwice", 2)]),
@@ -93,9 +94,9 @@ def test_rows_follow_each_argument_across_the_speeches() -> None:
         [(0, "A2", DROPPED)],
         [(1, "S1", ANSWERED), (2, "A3", ANSWERED), (3, "S4", LAST_SPEECH)],  # an answer to an answer stays in the row
         [(1, "S2", DROPPED)],
-        [(2, "A4", DROPPED)],  # a rebuttal card that answers nothing starts its own row
+        [(2, "A4", NEW_IN_REBUTTAL)],  # a rebuttal card that answers nothing starts its own row
     ]
-    assert flow.dropped == ["A2", "S2", "A4"]
+    assert flow.dropped == ["A2", "S2"]
     a1 = flow.rows[0].cells[0]
     assert (a1.text, a1.source, a1.mark, a1.answers) == ("Talks reopened the rail link", 1, None, None)
 
@@ -154,7 +155,7 @@ def test_transcript_exports_carry_the_flow_before_the_references() -> None:
     assert row in markdown
     spar = to_spar_markdown(_spar(), Scorecard([]))
     assert spar.index("## Scorecard") < spar.index("## Flow") < spar.index("## References")
-    assert json.loads(json.dumps(to_json(_debate())))["flow"]["dropped"] == ["A2", "S2", "A4"]
+    assert json.loads(json.dumps(to_json(_debate())))["flow"]["dropped"] == ["A2", "S2"]
     assert "## Flow" not in to_markdown(Debate(3, "m", "t", COMPLETE, 0, prompts.ADVOCATE, prompts.SKEPTIC, []))
 
 
@@ -162,7 +163,8 @@ def test_flow_html_escapes_and_marks_dropped_cells() -> None:
     html = render.flow_html(flow_of(_debate()))
     assert html.startswith('<table class="flow">') and html.count("<th ") == 4 and html.count("<tr>") == 6
     assert "Sanctions &lt;b&gt;held&lt;/b&gt;" in html and "<b>held" not in html
-    assert html.count('class="flow-cell dropped"') == 3 and html.count(">dropped</span>") == 3
+    assert html.count('class="flow-cell dropped"') == 2 and html.count(">dropped</span>") == 2
+    assert html.count('class="flow-cell new-in-rebuttal"') == 1 and html.count(">new in a rebuttal</span>") == 1
     assert '<div class="flow-cell last-speech" data-label="S3" data-status="last_speech">' in html
     spar = render.flow_html(flow_of(_spar()))
     assert '<span class="mark mark-not-found">? not found</span>' in spar
@@ -187,7 +189,7 @@ def test_cli_exports_the_flow_table() -> None:
     assert result.exit_code == 0, result.output
     assert result.output == to_flow_markdown(_debate())
     as_json = json.loads(runner.invoke(app, ["export", str(debate_id), "--format", "json"]).output)
-    assert as_json["flow"]["dropped"] == ["A2", "S2", "A4"]
+    assert as_json["flow"]["dropped"] == ["A2", "S2"]
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ cannot be checked against both, and a pick that follows the order reads as arbit
 - **Dropped arguments** come from the flow sheet (``assistant.chains.flow``, the one home of that rule):
   each counts for the side that made it, since the other side could have answered and did not.
   Arguments no later speech could name (the last speech's, and openings before a debate's other
-  opening) are listed as not weighed.
+  opening) are listed as not weighed, and so are cards after the openings that answer no card
+  (new in a rebuttal: the other side is not held to answer them).
 - **The criterion** the user chooses ("impact on regional security") is where the model judges:
   it names the clash that matters most on it (a choice among clash numbers, a few tokens), and
   that clash counts twice.
@@ -37,7 +38,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.core import prompts
-from assistant.chains.flow import LAST_SPEECH, UNLINKED, flow_of
+from assistant.chains.flow import LAST_SPEECH, NEW_IN_REBUTTAL, UNLINKED, flow_of
 from assistant.core.sides import AGAINST, FOR, SIDES, opponent
 from assistant.models.structured import StructuredReply, structured_reply
 from assistant.core.debate_record import SUPPORTED, Debate
@@ -67,6 +68,7 @@ class Ballot:
     clashes: list[ClashCall] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # card labels, in flow order
     unweighed: list[str] = field(default_factory=list)  # unanswered, but no later speech could name them
+    new_in_rebuttal: list[str] = field(default_factory=list)  # cards after the openings that answer no card
     decisive: int | None = None  # the clash the judge named as mattering most on the criterion
     score: dict[str, int] = field(default_factory=dict)  # role -> clashes held + the opponent's drops + decisive
     decision: str | None = None  # the winning role; None only when neither side has a card
@@ -170,6 +172,7 @@ def judge_ballot(chat_model: BaseChatModel | None, motion: str, debate: Debate,
     in_clash = {point.label for pair in clashes for point in pair}
     ballot.unweighed = [c.label for row in flow.rows for c in row.cells
                         if c.status in (LAST_SPEECH, UNLINKED) and c.label in by_label and c.label not in in_clash]  # fmt: skip
+    ballot.new_in_rebuttal = [c.label for row in flow.rows for c in row.cells if c.status == NEW_IN_REBUTTAL]
     for label in ballot.dropped:
         ballot.score[by_label[label].role] += by_label[label].earns
     ballot.decisive, reply = decisive_clash(chat_model, motion, criterion, clashes)
@@ -232,6 +235,8 @@ def ballot_lines(ballot: Ballot, debate: Debate) -> list[str]:
                      f"{speakers[opponent(point.role)]} could answer it and did not{unearned}.")  # fmt: skip
     if ballot.unweighed:
         lines.append(f"Not weighed, as no later speech could name them: {_cited(ballot.unweighed, by_label)}.")
+    if ballot.new_in_rebuttal:
+        lines.append(f"Not weighed, as new in a rebuttal (they answer no card): {_cited(ballot.new_in_rebuttal, by_label)}.")
     if ballot.decision is not None:
         lines.append(f"Decision: {speakers[ballot.decision]}. Reason for decision: {ballot.rfd}")
     else:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Collection, Sequence
 
-from assistant.chains.flow import DROPPED, LAST_SPEECH
+from assistant.chains.flow import DROPPED, LAST_SPEECH, NEW_IN_REBUTTAL
 from assistant.core.passage import NumberedPassage, Passage
 from assistant.core.sides import side_label
 from assistant.core.text import CITATION as _MARKER
@@ -403,6 +403,8 @@ def _flow_cell_html(cell) -> str:
         note = ' <span class="dropped-note">dropped</span>'
     elif cell.status == LAST_SPEECH:
         note = ' <span class="flag">last speech</span>'
+    elif cell.status == NEW_IN_REBUTTAL:
+        note = ' <span class="flag">new in a rebuttal</span>'
     return (
         f'<div class="flow-cell {html.escape(cell.status.replace("_", "-"))}" data-label="{html.escape(cell.label)}"'
         f' data-status="{html.escape(cell.status)}"><span class="label">{html.escape(cell.label)}</span> '

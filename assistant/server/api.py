@@ -116,7 +116,8 @@ BALLOT_DOC = (
     "The last turn is the judge's ballot (role `moderator`, kind `summary`). Its `clashes` list each clash: "
     "`number`, `argument` (the card answered), `answer` (the card answering it), `winner` (the label of the card "
     "that holds it) and `reason`. Its `ballot` object holds `criterion`, `clashes`, `dropped` (labels of the "
-    "arguments the other side could answer and did not), `unweighed` (labels no later speech could name, so not weighed), `decisive` (the clash "
+    "arguments the other side could answer and did not), `unweighed` (labels no later speech could name, so not weighed), "
+    "`new_in_rebuttal` (labels of cards after the openings that answer no card, not weighed), `decisive` (the clash "
     "the judge weighs most on the criterion, counted twice; null when none was named), `score` (per side), "
     "`decision` (`advocate` or `skeptic`: the side that wins) and `rfd` (the reason for decision, citing cards only)."
 )
