@@ -440,8 +440,8 @@ class DebateChain:
             return DebateTurn(index=index, role="moderator", kind="summary", speaker=speakers["moderator"],
                               text=prompts.NO_MATERIAL, no_material=True)  # fmt: skip
         by_label = {c.label: c for t in debate.turns for c in t.cards}
-        mentioned = [c.argument for c in ballot.clashes] + [c.answer for c in ballot.clashes] + ballot.dropped + ballot.unweighed
-        mentioned += ballot.new_in_rebuttal
+        mentioned = [label for c in ballot.clashes for label in (c.argument, c.answer)]
+        mentioned += ballot.dropped + ballot.unweighed + ballot.new_in_rebuttal
         return DebateTurn(
             index=index, role="moderator", kind="summary", speaker=speakers["moderator"],
             text="\n".join(ballot_lines(ballot, debate)), raw_text=reply.raw if reply else "",

@@ -115,16 +115,15 @@ def _cells(turn: DebateTurn, column: int, answered: set[str], unanswered: str) -
     """A speech's arguments as cells: its claims, else its cards; ANSWERED when a card names the
     label, else ``unanswered`` (what the speeches after this one make of it)."""
 
-    def status(label: str) -> str:
-        return ANSWERED if label in answered else unanswered
+    def status(label: str, new_argument: bool = False) -> str:
+        return ANSWERED if label in answered else NEW_IN_REBUTTAL if new_argument else unanswered
 
     if turn.claims:
         return [FlowCell(column, c.label, turn.role, c.text, c.source, c.mark, None, status(c.label))
                 for c in turn.claims]  # fmt: skip
-    if turn.kind != "opening":  # a card that answers nothing after the openings opens a new argument
-        return [FlowCell(column, c.label, c.role, c.tag, c.source, None, c.answers,
-                         status(c.label) if c.answers or c.label in answered else NEW_IN_REBUTTAL) for c in turn.cards]  # fmt: skip
-    return [FlowCell(column, c.label, c.role, c.tag, c.source, None, c.answers, status(c.label)) for c in turn.cards]
+    # A card that answers nothing after the openings opens a new argument where only answers belong.
+    return [FlowCell(column, c.label, c.role, c.tag, c.source, None, c.answers,
+                     status(c.label, new_argument=turn.kind != "opening" and not c.answers)) for c in turn.cards]  # fmt: skip
 
 
 def _unanswered_status(debate: Debate, turn: DebateTurn) -> str:

@@ -40,7 +40,7 @@ from assistant.core.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.core.passage import NumberedPassage
 from assistant.chains.qa import Answer, SentenceChecked, SourcesFound
 from assistant.chains.quote_answer import QuoteFound, quote_event
-from assistant.server.responses import GenerationResponse, user_error_headers
+from assistant.server.responses import GenerationResponse, user_error_response
 from assistant.retrieval.retrieval import QueryError, validate_history, validate_query, validate_text
 from assistant.server.service import Queued, Service
 from assistant.chains.spar import ClaimMarked, Scorecard, SparChain
@@ -763,4 +763,4 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _user_error(request: Request, exc: UserError) -> JSONResponse:
         # A bad query, stance or debate request, an unknown document, the Chroma server down (scale path):
         # its status, its message, Retry-After when waiting helps (``assistant.core.errors``).
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=user_error_headers(exc))
+        return user_error_response(exc)

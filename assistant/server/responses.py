@@ -26,18 +26,24 @@ from assistant.core.cancel import CLIENT_GONE, GenerationStopped
 from assistant.core.errors import UserError
 from assistant.server.service import GenerationQueue
 
+
 def error_event(exc: BaseException) -> tuple[int, dict, dict[str, str]] | None:
     """(status, body, headers) for an exception the client should see, or None for a bug (-> 500)."""
     if isinstance(exc, GenerationStopped):
         return 504 if exc.over_budget else 503, {"detail": exc.reason}, ({} if exc.over_budget else {"Retry-After": "10"})
-    if isinstance(exc, UserError):
-        return exc.status, {"detail": str(exc)}, user_error_headers(exc)
-    return None
+    return _user_error_parts(exc) if isinstance(exc, UserError) else None
 
 
-def user_error_headers(exc: UserError) -> dict[str, str]:
-    """``Retry-After`` when the error says how long to wait."""
-    return {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {}
+def _user_error_parts(exc: UserError) -> tuple[int, dict, dict[str, str]]:
+    """Its status, its message, and ``Retry-After`` when waiting helps."""
+    return exc.status, {"detail": str(exc)}, ({"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else {})
+
+
+def user_error_response(exc: UserError) -> JSONResponse:
+    """A user error answered as a plain response (a request refused before any generation starts):
+    the same status, body and headers as a stream's "error" line (``error_event``)."""
+    status, body, headers = _user_error_parts(exc)
+    return JSONResponse(body, status, headers)
 
 
 async def _watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> None:
@@ -75,7 +81,7 @@ class GenerationResponse(Response):
         try:
             job = self.queue.submit(self.make_stream, asyncio.get_running_loop())
         except UserError as exc:  # the server is shutting down
-            await JSONResponse({"detail": str(exc)}, exc.status, user_error_headers(exc))(scope, receive, send)
+            await user_error_response(exc)(scope, receive, send)
             return
         watcher = asyncio.create_task(_watch_disconnect(receive, lambda: job.cancel(CLIENT_GONE)))
         try:
