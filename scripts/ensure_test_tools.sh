@@ -3,11 +3,14 @@
 # - Chromium (/usr/bin/chromium, with chromium-driver) for the browser tests, driven by Playwright;
 #   Playwright's own browser download is never used;
 # - LibreOffice Writer and pdftotext (poppler-utils): the Word export's test converts the .docx
-#   headless to PDF and reads it back, so a real word processor must open what python-docx wrote.
+#   headless to PDF and reads it back, so a real word processor must open what python-docx wrote;
+# - PostgreSQL's server programs: the storage, crash and API tests run on it as well as on SQLite
+#   (scripts/postgres.sh starts a throwaway cluster on 127.0.0.1).
 set -euo pipefail
 packages=""
 [ -x /usr/bin/chromium ] || packages="$packages chromium chromium-driver"
 { command -v libreoffice >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1; } || packages="$packages libreoffice-writer poppler-utils"
+{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || packages="$packages postgresql"
 if [ -z "$packages" ]; then
     exit 0
 fi

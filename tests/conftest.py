@@ -115,6 +115,34 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("DA_STANCE_SUGGESTIONS", "false")
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    from tests.databases import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database for this test."""
+    from tests.databases import fresh_database
+
+    with fresh_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once on each database the registry and the transcripts support: the default
+    SQLite files, and PostgreSQL through ``DA_DATABASE_URL`` (set in the environment, so settings,
+    the CLI and child processes all use it). A module takes it with
+    ``pytestmark = pytest.mark.usefixtures("database")``; the PostgreSQL runs are in the slow lane."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("DA_DATABASE_URL", request.getfixturevalue("postgres_database"))
+    return request.param
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")

@@ -18,6 +18,10 @@ from tests.servers import serve_app
 from ui import create_app
 
 
+# Each test runs on the default SQLite files and on PostgreSQL (tests/conftest.py, ``database``).
+pytestmark = pytest.mark.usefixtures("database")
+
+
 def _service(settings, **update) -> Service:
     return Service(settings.model_copy(update={"llm_backend": "extractive", **update}))
 

@@ -71,7 +71,7 @@ def test_closing_the_service_saves_an_unfinished_debate_as_stopped(settings: Set
     service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
     debate = service.transcripts.create("An unfinished debate", 1, prompts.ADVOCATE, prompts.SKEPTIC, [])
     service.close()
-    store = TranscriptStore(settings.transcripts_path)
+    store = TranscriptStore(settings.transcripts_database)
     try:
         assert store.get(debate.id).status == STOPPED
     finally:

@@ -15,14 +15,12 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from ingest.loaders import load_file
 from ingest.pipeline import UNCHANGED, WRITE_BATCHES, passage_metadata, prepare
 from assistant.storage.registry import COMPLETE, PENDING
 from tests.conftest import ARTICLES
+from tests.databases import registry_state
 from tests.servers import ServerProcess, chroma_command, chroma_ready_url, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,32 +86,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # -- watching a running ingest -----------------------------------------------------------------
-@dataclass(frozen=True)
-class RegistryState:
-    complete_docs: int = 0
-    pending_docs: int = 0
-    complete_passages: int = 0
-
-
-def registry_state(path: Path) -> RegistryState:
-    """Read the registry as another process sees it (read-only; WAL lets the writer go on)."""
-    if not path.exists():
-        return RegistryState()
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as conn:
-            rows = conn.execute(
-                "SELECT status, COUNT(*), COALESCE(SUM(n_passages), 0) FROM documents GROUP BY status"
-            ).fetchall()
-    except sqlite3.OperationalError:  # schema not created yet
-        return RegistryState()
-    by_status = {status: (docs, passages) for status, docs, passages in rows}
-    return RegistryState(
-        complete_docs=by_status.get(COMPLETE, (0, 0))[0],
-        pending_docs=by_status.get(PENDING, (0, 0))[0],
-        complete_passages=by_status.get(COMPLETE, (0, 0))[1],
-    )
-
-
 class RunningIngest:
     """``python -m assistant.cli ingest`` in a subprocess, its output read by threads as it comes.
 
@@ -241,9 +214,10 @@ def summary_counts(output: str) -> dict[str, int]:
 
 # -- the tests ---------------------------------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.usefixtures("database")
 def test_sigkill_during_ingest_then_rerun(corpus: Path, settings: Settings, request: pytest.FixtureRequest) -> None:
     """``da ingest`` killed while a document is part-written; the next run finishes it, nothing twice."""
-    registry = settings.registry_path
+    registry = settings.registry_database
     run = RunningIngest(corpus, {"DA_DATA_DIR": str(settings.data_dir)}, quiet=False)
     request.addfinalizer(run.stop)
 
@@ -296,7 +270,7 @@ def test_chroma_server_killed_during_ingest(
     print(f"\nchroma server started in {chroma.start():.1f} s")
     http = {"DA_DATA_DIR": str(settings.data_dir), "DA_STORE_MODE": "http", "DA_CHROMA_PORT": str(port)}
     http_settings = settings.model_copy(update={"store_mode": "http", "chroma_port": port})
-    registry = settings.registry_path
+    registry = settings.registry_database
     try:
         # 1. The server is killed and stays down: the ingest gives up with one clear sentence.
         run = RunningIngest(corpus, {**http, "DA_CHROMA_RETRY_S": "3"}, quiet=True)
@@ -388,6 +362,7 @@ def test_the_api_answers_503_while_the_chroma_server_is_down(settings: Settings)
     assert health.status_code == 200
 
 
+@pytest.mark.usefixtures("database")
 def test_interrupted_reindex_leaves_no_complete_document_without_vectors(library: Library, articles: Path) -> None:
     library.ingest([str(articles)])
     n_documents = len(library.documents())
@@ -408,6 +383,7 @@ def test_interrupted_reindex_leaves_no_complete_document_without_vectors(library
     reopened.close()
 
 
+@pytest.mark.usefixtures("database")
 def test_crash_between_completing_a_new_version_and_removing_the_old(library: Library, articles: Path) -> None:
     path = articles / "skeptic.txt"
     library.ingest([str(path)])

@@ -65,7 +65,7 @@ def _chain(library: Library, rule=debater, side_check: bool = False) -> DebateCh
     check (which offers only the first few sentences not on the opponent's side) is off unless asked
     for; its own tests script its answers."""
     chain = DebateChain(
-        HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]), TranscriptStore(library.settings.transcripts_path)
+        HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]), TranscriptStore(library.settings.transcripts_database)
     )
     # Four passages a side, as the scripted sides' phrases were chosen for (8, the default, ranks more
     # sentences, and a phrase can fall below the ones offered).
@@ -377,7 +377,7 @@ def test_without_rebuttals_no_card_answers_another_and_a_tie_goes_against_the_mo
 def test_the_extractive_baseline_debates_with_quoted_tags(library: Library, articles: Path) -> None:
     library.ingest([str(articles)])
     _mark_sides(library)
-    chain = DebateChain(HybridRetriever(library), ExtractiveChatModel(), TranscriptStore(library.settings.transcripts_path))
+    chain = DebateChain(HybridRetriever(library), ExtractiveChatModel(), TranscriptStore(library.settings.transcripts_database))
     debate = chain.run(MOTION, rounds=1)
     cards = _cards(debate)
     assert len(cards) == 8 and all(c.tag_from == "quote" for c in cards)
@@ -389,7 +389,7 @@ def test_saved_debates_load_with_their_cards_and_old_turns_without(chain: Debate
     saved = chain.store.get(debate.id)
     assert saved.turns == debate.turns and saved.sources == debate.sources and saved.status == COMPLETE
     # A debate saved before cards and stances existed.
-    db = sqlite3.connect(library.settings.transcripts_path)
+    db = sqlite3.connect(library.settings.transcripts_database)
     old_turn = {"index": 0, "role": "advocate", "kind": "opening", "speaker": "engagement advocate", "text": "Old [1].",
                 "raw_text": "Old [1].", "cited": [1], "timing": {}}  # fmt: skip
     old_source = {k: v for k, v in json.loads(db.execute("SELECT sources FROM debates").fetchone()[0])[0].items() if k != "stance"}

@@ -212,7 +212,7 @@ def _with_urls(debate: Debate) -> Debate:
 
 
 def test_a_saved_debate_keeps_each_source_date_and_url_and_one_saved_before_them_loads_without() -> None:
-    store = TranscriptStore(Settings().transcripts_path)
+    store = TranscriptStore(Settings().transcripts_database)
     debate = store.get(_save(store, _with_urls(_debate())))
     assert [(s.passage.date, s.passage.url) for s in debate.sources] == [
         ("2024-03", FERRY_URL), (None, "https://news.test/tessaly/pylons.html")]  # fmt: skip
@@ -298,7 +298,7 @@ def test_a_motion_without_saved_cards_is_an_error_not_an_empty_document() -> Non
 
 
 def test_the_store_finds_a_motions_debates_and_spar_sessions_whatever_the_case_spacing_and_punctuation() -> None:
-    store = TranscriptStore(Settings().transcripts_path)
+    store = TranscriptStore(Settings().transcripts_database)
     ids = [_save(store, d) for d in (_debate(), replace(_debate(), motion="Should the pier be moved?"),
                                      _second_debate(), _spar_session())]  # fmt: skip
     assert [d.id for d in store.on_motion(MOTION.upper().replace(" ", "  ").rstrip("?"))] == [ids[0], *ids[2:]]
@@ -393,7 +393,7 @@ def _run(*args: str):
 
 
 def test_cli_writes_docx_only_to_a_file(tmp_path: Path) -> None:
-    store = TranscriptStore(Settings().transcripts_path)
+    store = TranscriptStore(Settings().transcripts_database)
     debate_id = _save(store, _debate())
     store.close()
     to_stdout = _run("export", str(debate_id), "--format", "docx")
@@ -413,7 +413,7 @@ def test_cli_writes_docx_only_to_a_file(tmp_path: Path) -> None:
 
 
 def test_cli_writes_a_motions_cards_to_a_file_and_says_when_there_are_none(tmp_path: Path) -> None:
-    store = TranscriptStore(Settings().transcripts_path)
+    store = TranscriptStore(Settings().transcripts_database)
     for debate in (_debate(), _second_debate(), _spar_session()):
         _save(store, debate)
     store.close()

@@ -181,7 +181,7 @@ def _save(store: TranscriptStore, debate: Debate) -> int:
 
 
 def test_cli_exports_the_flow_table() -> None:
-    store = TranscriptStore(Settings().transcripts_path)
+    store = TranscriptStore(Settings().transcripts_database)
     debate_id = _save(store, _debate())
     store.close()
     runner = CliRunner()

@@ -39,7 +39,8 @@ from assistant.server.webapp import DOC_COLUMNS, _documents_table
 from ingest.clean import clean_text
 from ingest.injection import RULES, flag_sentences, instruction_rule, normalise
 from ingest.loaders import load_file
-from assistant.storage.registry import SCHEMA_VERSION, Registry
+from assistant.storage.database import HANDED_TO_ALEMBIC
+from assistant.storage.registry import Registry
 from tests.conftest import ARTICLES, FIXTURES, shared_dir
 from tests.fakes import ScriptedChatModel, evidence, number_of
 from tests.servers import serve_app
@@ -220,7 +221,7 @@ def test_a_first_release_registry_is_flagged_on_upgrade(tmp_path: Path) -> None:
     assert [s.text for s in offered_sentences(passage)] == ["Fuel talks", "Fuel prices rose."]
     assert "Note to AI" not in offered_text(passage)
     registry.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == HANDED_TO_ALEMBIC
 
 
 def test_documents_are_flagged_again_when_the_rules_change(tmp_path: Path) -> None:
@@ -329,7 +330,7 @@ def test_ask_never_offers_or_quotes_a_flagged_sentence(mixed: Library) -> None:
 
 
 def _debates(library: Library, model: ScriptedChatModel) -> DebateChain:
-    return DebateChain(HybridRetriever(library), model, TranscriptStore(library.settings.transcripts_path))
+    return DebateChain(HybridRetriever(library), model, TranscriptStore(library.settings.transcripts_database))
 
 
 def test_a_debate_never_offers_a_flagged_sentence_as_a_card(mixed: Library) -> None:

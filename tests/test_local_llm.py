@@ -153,7 +153,7 @@ def test_a_debate_is_argued_with_well_formed_cards_quoting_exact_sentences(local
         name = Path(doc.source).name
         local_library.set_stance(doc.id, {"pro_engagement.txt": "advocate", "skeptic.txt": "skeptic"}.get(name, "unknown"))
     settings = local_library.settings
-    chain = DebateChain(HybridRetriever(local_library), make_chat_model(settings), TranscriptStore(settings.transcripts_path))
+    chain = DebateChain(HybridRetriever(local_library), make_chat_model(settings), TranscriptStore(settings.transcripts_database))
     debate = chain.run("Should the government offer Arandia a non-aggression pledge before full disarmament?", rounds=1,
                        criterion="impact on regional security")  # fmt: skip
     sources = {s.number: s for s in debate.sources}

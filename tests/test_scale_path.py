@@ -127,7 +127,7 @@ def test_short_debate_through_both_servers(library: Library, settings_for_server
     chain = DebateChain(
         HybridRetriever(library),
         make_chat_model(settings_for_servers),
-        TranscriptStore(settings_for_servers.transcripts_path),
+        TranscriptStore(settings_for_servers.transcripts_database),
     )
     started = time.perf_counter()
     debate = chain.run(MOTION, rounds=0)
@@ -143,7 +143,7 @@ def test_short_debate_through_both_servers(library: Library, settings_for_server
     assert grounded, [t.raw_text for t in debate.turns]
     numbers = {s.number for s in debate.sources}
     assert all(t.cited and set(t.cited) <= numbers for t in grounded)
-    saved = TranscriptStore(settings_for_servers.transcripts_path).get(debate.id)
+    saved = TranscriptStore(settings_for_servers.transcripts_database).get(debate.id)
     assert saved.status == COMPLETE and len(saved.turns) == 3
 
 

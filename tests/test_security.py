@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -29,6 +27,7 @@ from pydantic import SecretStr
 from assistant.server.service import Service
 from assistant.core.settings import Settings
 from tests.conftest import ARTICLES
+from tests.databases import registry_state
 from tests.servers import ServerProcess, free_port, serve_app
 from ui import create_app
 
@@ -467,17 +466,8 @@ def test_the_web_ui_records_uploads_under_their_name_too(tmp_path: Path) -> None
 
 # --- 10. Restart after SIGKILL ---------------------------------------------------------------------------
 
-def _pending(registry: Path) -> int:
-    if not registry.exists():
-        return 0
-    try:
-        with closing(sqlite3.connect(f"file:{registry}?mode=ro", uri=True, timeout=10)) as conn:
-            return conn.execute("SELECT COUNT(*) FROM documents WHERE status = 'pending'").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 @pytest.mark.slow
+@pytest.mark.usefixtures("database")
 def test_a_restart_after_sigkill_mid_upload_repairs_pending_documents(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     data, temp = tmp_path / "data", tmp_path / "tmp"
@@ -489,7 +479,7 @@ def test_a_restart_after_sigkill_mid_upload_repairs_pending_documents(tmp_path: 
     files = [("files", (f"ledger_{n:03d}.txt", (f"Ferry ledger {n}\n\n" + " ".join(
         f"Entry {i}: the Osk ferry carried {n * 11 + i} crates of salt to Tallin Reach." for i in range(12))).encode(),
         "text/plain")) for n in range(200)]  # fmt: skip
-    registry = data / "registry.sqlite3"
+    registry = Settings().registry_database  # the server's own, from the same environment
     log = tmp_path / "app.log"
     server = ServerProcess([sys.executable, "-m", "assistant.cli", "app", "--port", str(port)],
                            f"http://127.0.0.1:{port}/api/health", log_path=log)  # fmt: skip
@@ -498,18 +488,18 @@ def test_a_restart_after_sigkill_mid_upload_repairs_pending_documents(tmp_path: 
         upload = threading.Thread(target=_post_quietly, args=(f"http://127.0.0.1:{port}/api/documents", files))
         upload.start()
         deadline = time.monotonic() + 300  # generous: other jobs share the cores; nothing asserts on time
-        while _pending(registry) == 0:  # saved, read, split, and now being embedded
+        while registry_state(registry).pending_docs == 0:  # saved, read, split, and now being embedded
             assert time.monotonic() < deadline and server.process.poll() is None, "no pending documents seen"
             time.sleep(0.02)
         server.kill()  # SIGKILL: no clean-up runs
         upload.join(timeout=60)
-        pending = _pending(registry)
+        pending = registry_state(registry).pending_docs
         assert pending > 0 and [p for p in temp.iterdir() if p.name.startswith("da-upload-")]
 
         server.start()  # the same command again, as a supervisor would; no other upload follows
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            while _pending(registry) or client.get("/api/health").json()["documents"] < pending:
-                assert time.monotonic() < deadline, f"still {_pending(registry)} of {pending} pending after restart"
+            while registry_state(registry).pending_docs or client.get("/api/health").json()["documents"] < pending:
+                assert time.monotonic() < deadline, f"still {registry_state(registry).pending_docs} of {pending} pending after restart"
                 time.sleep(0.2)
             documents = client.get("/api/documents").json()
             leftovers = [p.name for p in temp.iterdir() if p.name.startswith("da-upload-")]

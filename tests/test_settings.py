@@ -9,7 +9,7 @@ from assistant.core.settings import Settings
 def test_defaults_fit_the_embedding_window(settings: Settings) -> None:
     assert settings.chunk_tokens <= 254
     assert settings.store_mode == "persistent"
-    assert settings.registry_path.parent == settings.chroma_path.parent == settings.data_dir
+    assert settings.registry_database.parent == settings.chroma_path.parent == settings.data_dir
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

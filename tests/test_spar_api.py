@@ -27,7 +27,8 @@ from ui import create_app
 
 MOTION = "Should Seoul and Washington engage North Korea now?"
 
-pytestmark = needs_shared_corpus
+# Each test runs on the default SQLite files and on PostgreSQL (tests/conftest.py, ``database``).
+pytestmark = [needs_shared_corpus, pytest.mark.usefixtures("database")]
 
 
 def _service(settings, **update) -> Service:

@@ -60,7 +60,7 @@ def spar(library: Library, articles) -> SparChain:
 
 
 def _chain(library: Library, rule=advocate_cards) -> SparChain:
-    store = TranscriptStore(library.settings.transcripts_path)
+    store = TranscriptStore(library.settings.transcripts_database)
     debates = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=rule, calls=[]), store)
     return SparChain(debates, Verifier())
 
@@ -186,7 +186,7 @@ def test_a_session_whose_closing_went_unanswered_is_finished_by_an_empty_turn(sp
 def test_without_a_model_the_assistant_still_answers_with_quotes(library: Library, articles) -> None:
     library.ingest([str(articles)])
     _mark_sides(library)
-    store = TranscriptStore(library.settings.transcripts_path)
+    store = TranscriptStore(library.settings.transcripts_database)
     spar = SparChain(DebateChain(HybridRetriever(library), ExtractiveChatModel(), store), Verifier())
     session = spar.start(MOTION, "skeptic")
     cards = [e.card for e in spar.play(session.id, OPENING) if isinstance(e, CardMade)]

@@ -44,7 +44,7 @@ class ScriptedJudge:
 def _judged_chain(library: Library, articles: Path, judge: ScriptedJudge) -> SparChain:
     library.ingest([str(articles)])
     _mark_sides(library)
-    store = TranscriptStore(library.settings.transcripts_path)
+    store = TranscriptStore(library.settings.transcripts_database)
     debates = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=advocate_cards, calls=[]), store)
     return SparChain(debates, Verifier(judge))
 
@@ -91,7 +91,7 @@ def test_a_judge_no_revises_supported_to_not_found_and_only_final_marks_are_save
 def test_without_a_judge_each_sentence_gets_its_final_mark_only(library: Library, articles) -> None:
     library.ingest([str(articles)])
     _mark_sides(library)
-    store = TranscriptStore(library.settings.transcripts_path)
+    store = TranscriptStore(library.settings.transcripts_database)
     debates = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=advocate_cards, calls=[]), store)
     spar = SparChain(debates, Verifier())
     session = spar.start(MOTION, "skeptic", rounds=0)
@@ -158,7 +158,7 @@ def test_a_swapped_name_passes_the_rules_and_the_real_judge_turns_it_down(settin
     try:
         library.ingest([str(article), str(CORPUS_MORE / "k04_csmonitor_2009.txt")])
         _mark_sides(library)
-        store = TranscriptStore(settings.transcripts_path)
+        store = TranscriptStore(settings.transcripts_database)
         debates = DebateChain(HybridRetriever(library), ScriptedChatModel(rule=advocate_cards, calls=[]), store)
         spar = SparChain(debates, make_verifier(spar_check_settings(settings)))
         session = spar.start("Should Seoul return to engagement with the North?", "advocate", rounds=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from assistant.chains.stance import suggest_stances
 from assistant.server.composition import build
 from assistant.storage.library import Library
 from assistant.core.sides import StanceError, validate_side, validate_stance
-from assistant.storage.registry import SCHEMA_VERSION, Registry
+from assistant.storage.database import HANDED_TO_ALEMBIC
+from tests.conftest import FIXTURES
+from assistant.storage.registry import Registry
 
 
 def _by_file(library: Library) -> dict[str, str]:
@@ -35,26 +38,16 @@ def test_stance_values_are_validated_with_the_allowed_ones_named() -> None:
 
 def test_an_old_registry_gains_the_stance_columns_and_keeps_its_documents(tmp_path: Path) -> None:
     path = tmp_path / "registry.sqlite3"
-    old = sqlite3.connect(path)
-    old.executescript(
-        """CREATE TABLE documents (id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
-        title TEXT NOT NULL, author TEXT, date TEXT, url TEXT, publisher TEXT, kind TEXT NOT NULL,
-        n_passages INTEGER NOT NULL, text TEXT NOT NULL, status TEXT NOT NULL, embedding_model TEXT NOT NULL,
-        added_at TEXT NOT NULL);
-        INSERT INTO documents VALUES ('d1', 'h1', 'a.txt', 'A', NULL, NULL, NULL, NULL, 'text', 0, 'x',
-        'complete', 'm', '2026-01-01');"""
-    )
-    old.commit()
-    old.close()
+    shutil.copy(FIXTURES / "v1_data" / "registry.sqlite3", path)  # the first release: no stance columns
     registry = Registry(path)
-    (doc,) = registry.documents()
-    assert (doc.id, doc.stance, doc.suggested_stance) == ("d1", "unknown", None)
-    registry.set_stance("d1", "skeptic")
+    documents = registry.documents()
+    assert len(documents) == 2 and {(d.stance, d.suggested_stance) for d in documents} == {("unknown", None)}
+    registry.set_stance(documents[0].id, "skeptic")
     registry.close()
     again = Registry(path)  # a second open migrates nothing and loses nothing
-    assert again.get("d1").stance == "skeptic"
-    assert again._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert again.get(documents[0].id).stance == "skeptic" and len(again.documents()) == 2
     again.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == HANDED_TO_ALEMBIC
 
 
 def test_manifest_gives_the_stance_and_ingest_option_overrides_it(library: Library, articles: Path) -> None:

@@ -9,10 +9,11 @@ The TOML file is ``debate-assistant.toml`` in the working directory, or the path
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="How long a call keeps retrying a Chroma server that is down or restarting."
     )
     collection: str = "passages"
+    database_url: str | None = Field(
+        None, description="One database for the registry and the transcripts, shared by app replicas: a SQLAlchemy "
+        "URL such as postgresql+psycopg://user@host/dbname. Default: SQLite files in data_dir.",
+    )
 
     # Embedding
     embedding_model: str = Field(
@@ -247,6 +252,14 @@ class Settings(BaseSettings):
         chosen = PRESETS.get(str(data.get("preset", "standard")), {})
         return {**chosen, **data}
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, url: str | None) -> str | None:
+        """Only the two databases the suite runs against: a typo fails at start, not at the first write."""
+        if url is not None and not re.match(r"(sqlite|postgresql)(\+\w+)?://", url):
+            raise ValueError("database_url must be a sqlite:/// or postgresql+psycopg:// URL")
+        return url
+
     @model_validator(mode="after")
     def _check_overlap(self) -> "Settings":
         if self.chunk_overlap_tokens >= self.chunk_tokens:
@@ -283,12 +296,14 @@ class Settings(BaseSettings):
         return self.llm_threads or self.threads
 
     @property
-    def transcripts_path(self) -> Path:
-        return self.data_dir / "transcripts.sqlite3"
+    def transcripts_database(self) -> str | Path:
+        """Where the transcripts live: ``database_url``, or a SQLite file in the data folder."""
+        return self.database_url or self.data_dir / "transcripts.sqlite3"
 
     @property
-    def registry_path(self) -> Path:
-        return self.data_dir / "registry.sqlite3"
+    def registry_database(self) -> str | Path:
+        """Where the registry lives: ``database_url``, or a SQLite file in the data folder."""
+        return self.database_url or self.data_dir / "registry.sqlite3"
 
     @property
     def chroma_path(self) -> Path:

@@ -80,7 +80,7 @@ _ERROR_CAUSES = {
     422: "The request is malformed or refused: a missing or wrong-type field, an empty or oversized text, an id "
          "out of range, a bad side, stance or number of rounds.",
     503: "Try again later (see Retry-After): the model queue is full, the server is shutting down, or the "
-         "Chroma server is unreachable.",
+         "Chroma server or the database server is unreachable.",
     504: "The generation ran over its time budget and was stopped.",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}

@@ -48,7 +48,7 @@ class Components:
 
     @cached_property
     def transcripts(self) -> TranscriptStore:
-        return TranscriptStore(self.settings.transcripts_path)
+        return TranscriptStore(self.settings.transcripts_database)
 
     @property
     def chat_model(self) -> BaseChatModel:

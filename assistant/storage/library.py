@@ -41,7 +41,7 @@ class Library:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.registry = Registry(self.settings.registry_path)
+        self.registry = Registry(self.settings.registry_database)
         # Every ingest starts by finishing interrupted ones; two at once (an upload while the start-up
         # repair runs, two uploads) would rewrite the same pending documents under each other.
         self._writing = threading.RLock()

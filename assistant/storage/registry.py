@@ -1,4 +1,4 @@
-"""The document registry (SQLite): what the library holds, independent of the vector store.
+"""The document registry (``assistant.storage.database``: a SQLite file, or PostgreSQL): what the library holds, independent of the vector store.
 
 It keeps each document's id, title, source, content hash, cleaned text and passages, so
 that the vector index can be rebuilt from it (a new embedding model needs no re-reading
@@ -16,73 +16,72 @@ whenever the detector's rules change (``RULES_VERSION``), existing documents inc
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sqlalchemy import Column, ColumnElement, Connection, ForeignKey, Index, Integer, MetaData, Table, Text, cast, delete, select, update
+
 from assistant.core.passage import UNKNOWN_STANCE, Passage
 from assistant.core.sides import DIRECTIONS, validate_stance
+from assistant.storage import database
 from ingest.injection import RULES_VERSION, FlaggedSentence, flag_sentences
 
 PENDING = "pending"
 COMPLETE = "complete"
 DELETING = "deleting"
 
-# The schema version (PRAGMA user_version) this code writes; see ``_migrate``.
-SCHEMA_VERSION = 2
+# The revision each PRAGMA user_version of a registry from before Alembic matches.
+LEGACY_REVISIONS = ("registry_0001", "registry_0002", "registry_0003")
 # Up to this many documents, their flagged sentences are read by id (see ``Registry._flags``).
 _FEW_DOCUMENTS = 200
 
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    title TEXT NOT NULL,
-    author TEXT,
-    date TEXT,
-    url TEXT,
-    publisher TEXT,
-    kind TEXT NOT NULL,
-    n_passages INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    status TEXT NOT NULL,
-    embedding_model TEXT NOT NULL,
-    added_at TEXT NOT NULL,
-    stance TEXT NOT NULL DEFAULT 'unknown',
-    suggested_stance TEXT
-);
-CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
-CREATE TABLE IF NOT EXISTS passages (
-    id TEXT PRIMARY KEY,
-    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, idx);
-CREATE TABLE IF NOT EXISTS flagged_sentences (
-    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    PRIMARY KEY (doc_id, start)
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
-"""
-
-_DOC_COLUMNS = (
-    "id, hash, source, title, author, date, url, publisher, kind, n_passages, status, embedding_model, added_at, "
-    "stance, suggested_stance"
-)
+# The newest layout, as the queries see it; the migrations (``registry_*``) build it, and
+# tests/test_database.py checks that the two agree.
+METADATA = MetaData()
+DOCUMENTS = Table(
+    "documents", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("hash", Text, nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("author", Text),
+    Column("date", Text),
+    Column("url", Text),
+    Column("publisher", Text),
+    Column("kind", Text, nullable=False),
+    Column("n_passages", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("embedding_model", Text, nullable=False),
+    Column("added_at", Text, nullable=False),
+    Column("stance", Text, nullable=False, server_default=UNKNOWN_STANCE),
+    Column("suggested_stance", Text),
+    Index("documents_source", "source"),
+)  # fmt: skip
+PASSAGES = Table(
+    "passages", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("doc_id", Text, ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("start", Integer, nullable=False),
+    Column("end", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("passages_doc", "doc_id", "idx"),
+)  # fmt: skip
+FLAGGED = Table(
+    "flagged_sentences", METADATA,
+    Column("doc_id", Text, ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("start", Integer, primary_key=True),
+    Column("end", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)  # fmt: skip
+META = Table("meta", METADATA, Column("key", Text, primary_key=True), Column("value", Text, nullable=False))
+_DOC_FIELDS = [c for c in DOCUMENTS.c if c.name != "text"]
+_PASSAGE_FIELDS = [PASSAGES.c.id, PASSAGES.c.doc_id, PASSAGES.c.idx.label("index"), PASSAGES.c.start, PASSAGES.c.end,
+                   PASSAGES.c.text]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -126,87 +125,56 @@ class DocumentRecord:
 
 
 class Registry:
-    """Thread-safe access to the registry database at ``path``."""
+    """The registry at ``location``: a database URL, or the path of a SQLite file. Thread-safe
+    (each call takes a connection of its own), and shared by processes through the database."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+    def __init__(self, location: str | Path) -> None:
+        self._location = location
+        self._engine = database.engine_for(location)
+        database.migrate(self._engine, "registry", lambda c: database.sqlite_layout(c, "documents", LEGACY_REVISIONS, "registry"))
+        self._reflag()
 
-    def _migrate(self) -> None:
-        """Bring an older database up to ``SCHEMA_VERSION`` in place; nothing is lost.
-
-        Version 0 (before stances) has no ``stance``/``suggested_stance`` columns: they are
-        added, every existing document starting as ``unknown``. ``CREATE TABLE IF NOT EXISTS``
-        alone would leave such a database without the columns. Version 1 has no flagged
-        sentences: the table is created and every stored document flagged (``_reflag``, which
-        also runs whenever the detector's rules changed since the last flagging).
-        """
-        with self._lock:
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"the registry was written by a newer version (schema {version}, this code knows {SCHEMA_VERSION})"
-                )
-            self._conn.executescript(_SCHEMA)
-            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(documents)")}
-            if "stance" not in columns:
-                self._conn.execute("ALTER TABLE documents ADD COLUMN stance TEXT NOT NULL DEFAULT 'unknown'")
-            if "suggested_stance" not in columns:
-                self._conn.execute("ALTER TABLE documents ADD COLUMN suggested_stance TEXT")
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self._reflag()
-
-    def _flagged_with(self, conn: sqlite3.Connection) -> str | None:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'injection_rules'").fetchone()
-        return row[0] if row else None
+    @staticmethod
+    def _flagged_with(conn: Connection) -> str | None:
+        return conn.execute(select(META.c.value).where(META.c.key == "injection_rules")).scalar()
 
     def _reflag(self) -> None:
         """Flag every stored document again if the rules changed since the last flagging (or it never
         ran: a library written before flags existed). Read first, so an open of an up-to-date
         registry takes no write lock for it; checked again inside the write, as another process may
         have done it in between."""
-        if self._flagged_with(self._conn) == RULES_VERSION:
-            return
-        with self._transaction() as conn:
+        with database.reading(self._engine) as conn:
             if self._flagged_with(conn) == RULES_VERSION:
                 return
-            for doc_id, text in conn.execute("SELECT id, text FROM documents").fetchall():
+        with database.writing(self._engine) as conn:
+            if self._flagged_with(conn) == RULES_VERSION:
+                return
+            for doc_id, text in conn.execute(select(DOCUMENTS.c.id, DOCUMENTS.c.text)).all():
                 self._store_flags(conn, doc_id, flag_sentences(text))
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('injection_rules', ?)", (RULES_VERSION,))
+            database.upsert(conn, META, {"key": "injection_rules", "value": RULES_VERSION}, ["key"])
             self._bump(conn)
 
     @staticmethod
-    def _store_flags(conn: sqlite3.Connection, doc_id: str, flags: Iterable[FlaggedSentence]) -> None:
-        conn.execute("DELETE FROM flagged_sentences WHERE doc_id = ?", (doc_id,))
-        conn.executemany(
-            "INSERT INTO flagged_sentences (doc_id, start, end, text, reason) VALUES (?, ?, ?, ?, ?)",
-            [(doc_id, f.start, f.end, f.text, f.reason) for f in flags],
-        )
+    def _store_flags(conn: Connection, doc_id: str, flags: Iterable[FlaggedSentence]) -> None:
+        conn.execute(delete(FLAGGED).where(FLAGGED.c.doc_id == doc_id))
+        rows = [{"doc_id": doc_id, "start": f.start, "end": f.end, "text": f.text, "reason": f.reason} for f in flags]
+        if rows:
+            conn.execute(FLAGGED.insert(), rows)
 
-    def _flags(self, doc_ids: Iterable[str] | None) -> dict[str, list[FlaggedSentence]]:
+    def _flags(self, conn: Connection, doc_ids: Iterable[str] | None) -> dict[str, list[FlaggedSentence]]:
         """The flagged sentences of ``doc_ids`` (all documents if None), by document, in text order.
 
         Few documents are asked for by id; many (a whole library) read the whole table, which holds
-        only flagged sentences and stays small: an ``IN`` list of every id would hit SQLite's limit
-        on parameters in a large library."""
+        only flagged sentences and stays small: an ``IN`` list of every id would hit the database's
+        limit on parameters in a large library."""
         wanted = None if doc_ids is None else set(doc_ids)
-        params: tuple[str, ...]
-        sql, params = "SELECT doc_id, start, end, text, reason FROM flagged_sentences", ()
+        query = select(FLAGGED.c.doc_id, FLAGGED.c.start, FLAGGED.c.end, FLAGGED.c.text, FLAGGED.c.reason)
         if wanted is not None and len(wanted) <= _FEW_DOCUMENTS:
             if not wanted:
                 return {}
-            params = tuple(sorted(wanted))
-            sql += f" WHERE doc_id IN ({', '.join('?' * len(params))})"
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY doc_id, start", params).fetchall()
+            query = query.where(FLAGGED.c.doc_id.in_(sorted(wanted)))
         flags: dict[str, list[FlaggedSentence]] = {}
-        for row in rows:
+        for row in conn.execute(query.order_by(FLAGGED.c.doc_id, FLAGGED.c.start)):
             if wanted is None or row[0] in wanted:
                 flags.setdefault(row[0], []).append(FlaggedSentence(row[1], row[2], row[3], row[4]))
         return flags
@@ -214,8 +182,12 @@ class Registry:
     def with_set_aside(self, passages: Iterable[Passage]) -> list[Passage]:
         """``passages`` with the spans of their documents' flagged sentences (relative to each
         passage's text) in ``set_aside``, as the registry holds them now."""
+        with database.reading(self._engine) as conn:
+            return self._with_set_aside(conn, passages)
+
+    def _with_set_aside(self, conn: Connection, passages: Iterable[Passage]) -> list[Passage]:
         passages = list(passages)
-        flags = self._flags(p.doc_id for p in passages)
+        flags = self._flags(conn, (p.doc_id for p in passages))
         return [
             replace(p, set_aside=tuple(
                 (max(f.start, p.start) - p.start, min(f.end, p.end) - p.start)
@@ -225,152 +197,122 @@ class Registry:
         ]  # fmt: skip
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        database.dispose(self._location)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _bump(self, conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+    @staticmethod
+    def _bump(conn: Connection) -> None:
+        conn.execute(update(META).where(META.c.key == "generation").values(value=cast(cast(META.c.value, Integer) + 1, Text)))
 
     def generation(self) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0])
+        with database.reading(self._engine) as conn:
+            return self._generation(conn)
 
-    def _documents(self, where: str, params: Iterable[object]) -> list[DocumentRecord]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_DOC_COLUMNS} FROM documents {where} ORDER BY added_at, id", tuple(params)
-            ).fetchall()
-        flags = self._flags([row["id"] for row in rows] if where else None)
-        return [DocumentRecord(**dict(row), flagged_sentences=tuple(flags.get(row["id"], ()))) for row in rows]
+    @staticmethod
+    def _generation(conn: Connection) -> int:
+        return int(conn.execute(select(META.c.value).where(META.c.key == "generation")).scalar_one())
+
+    def _documents(self, conn: Connection, *where: ColumnElement[bool]) -> list[DocumentRecord]:
+        rows = conn.execute(select(*_DOC_FIELDS).where(*where).order_by(DOCUMENTS.c.added_at, DOCUMENTS.c.id)).mappings().all()
+        flags = self._flags(conn, [row["id"] for row in rows] if where else None)
+        return [DocumentRecord(**row, flagged_sentences=tuple(flags.get(row["id"], ()))) for row in rows]
+
+    def _read_documents(self, *where: ColumnElement[bool]) -> list[DocumentRecord]:
+        with database.reading(self._engine) as conn:
+            return self._documents(conn, *where)
 
     def get(self, doc_id: str) -> DocumentRecord | None:
-        found = self._documents("WHERE id = ?", (doc_id,))
+        found = self._read_documents(DOCUMENTS.c.id == doc_id)
         return found[0] if found else None
 
     def find_by_hash(self, content_hash: str) -> DocumentRecord | None:
-        found = self._documents("WHERE hash = ?", (content_hash,))
+        found = self._read_documents(DOCUMENTS.c.hash == content_hash)
         return found[0] if found else None
 
     def find_by_source(self, source: str) -> list[DocumentRecord]:
-        return self._documents("WHERE source = ?", (source,))
+        return self._read_documents(DOCUMENTS.c.source == source)
 
     def documents(self, status: str | None = COMPLETE) -> list[DocumentRecord]:
-        if status is None:
-            return self._documents("", ())
-        return self._documents("WHERE status = ?", (status,))
+        return self._read_documents() if status is None else self._read_documents(DOCUMENTS.c.status == status)
 
     def text(self, doc_id: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchone()
-        return row[0] if row else None
+        with database.reading(self._engine) as conn:
+            return conn.execute(select(DOCUMENTS.c.text).where(DOCUMENTS.c.id == doc_id)).scalar()
 
     def begin(self, record: DocumentRecord, text: str, passages: list[Passage]) -> None:
         """Record a document as pending, with its passages, before anything reaches the vector store."""
-        with self._transaction() as conn:
-            conn.execute("DELETE FROM documents WHERE id = ?", (record.id,))
-            conn.execute(
-                f"INSERT INTO documents ({_DOC_COLUMNS}, text) VALUES ({', '.join('?' * 16)})",
-                (
-                    record.id, record.hash, record.source, record.title, record.author, record.date,
-                    record.url, record.publisher, record.kind, record.n_passages, PENDING,
-                    record.embedding_model, record.added_at, validate_stance(record.stance),
-                    record.suggested_stance, text,
-                ),
-            )  # fmt: skip
-            conn.executemany(
-                "INSERT INTO passages (id, doc_id, idx, start, end, text) VALUES (?, ?, ?, ?, ?, ?)",
-                [(p.id, p.doc_id, p.index, p.start, p.end, p.text) for p in passages],
-            )
+        with database.writing(self._engine) as conn:
+            conn.execute(delete(DOCUMENTS).where(DOCUMENTS.c.id == record.id))
+            fields = {c.name: getattr(record, c.name) for c in _DOC_FIELDS}
+            conn.execute(DOCUMENTS.insert().values(
+                {**fields, "text": text, "status": PENDING, "stance": validate_stance(record.stance)}
+            ))  # fmt: skip
+            if passages:
+                conn.execute(PASSAGES.insert(), [
+                    {"id": p.id, "doc_id": p.doc_id, "idx": p.index, "start": p.start, "end": p.end, "text": p.text}
+                    for p in passages
+                ])  # fmt: skip
             self._store_flags(conn, record.id, record.flagged_sentences)
 
+    def _update_documents(self, where: ColumnElement[bool], bump: bool = True, **values: object) -> int:
+        with database.writing(self._engine) as conn:
+            changed = conn.execute(update(DOCUMENTS).where(where).values(**values)).rowcount
+            if bump:
+                self._bump(conn)
+        return changed
+
     def set_status(self, doc_id: str, status: str) -> None:
-        with self._transaction() as conn:
-            conn.execute("UPDATE documents SET status = ? WHERE id = ?", (status, doc_id))
-            self._bump(conn)
+        self._update_documents(DOCUMENTS.c.id == doc_id, status=status)
 
     def mark_all_pending(self) -> int:
         """Mark every complete document pending (before its vectors are rebuilt); returns how many."""
-        with self._transaction() as conn:
-            changed = conn.execute("UPDATE documents SET status = ? WHERE status = ?", (PENDING, COMPLETE)).rowcount
-            self._bump(conn)
-        return changed
+        return self._update_documents(DOCUMENTS.c.status == COMPLETE, status=PENDING)
 
     def set_stance(self, doc_id: str, stance: str) -> str:
         """Confirm a document's stance (validated); the text and vectors stay as they are."""
         stance = validate_stance(stance)
-        with self._transaction() as conn:
-            conn.execute("UPDATE documents SET stance = ? WHERE id = ?", (stance, doc_id))
+        self._update_documents(DOCUMENTS.c.id == doc_id, bump=False, stance=stance)
         return stance
 
     def set_suggested_stance(self, doc_id: str, stance: str) -> None:
-        with self._transaction() as conn:
-            conn.execute("UPDATE documents SET suggested_stance = ? WHERE id = ?", (validate_stance(stance), doc_id))
+        self._update_documents(DOCUMENTS.c.id == doc_id, bump=False, suggested_stance=validate_stance(stance))
 
     def stances(self) -> dict[str, str]:
         """Confirmed stance of every complete document, read fresh (a debate must see a change at once)."""
-        with self._lock:
-            rows = self._conn.execute("SELECT id, stance FROM documents WHERE status = ?", (COMPLETE,)).fetchall()
+        with database.reading(self._engine) as conn:
+            rows = conn.execute(select(DOCUMENTS.c.id, DOCUMENTS.c.stance).where(DOCUMENTS.c.status == COMPLETE)).all()
         return {row[0]: row[1] for row in rows}
 
     def remove(self, doc_id: str) -> None:
-        with self._transaction() as conn:
-            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        with database.writing(self._engine) as conn:
+            conn.execute(delete(DOCUMENTS).where(DOCUMENTS.c.id == doc_id))
             self._bump(conn)
 
     def passages(self, doc_ids: Iterable[str] | None = None, status: str | None = COMPLETE) -> list[Passage]:
         """Passages in document order, of complete documents unless ``status`` says otherwise."""
-        sql = (
-            "SELECT p.id, p.doc_id, p.idx AS \"index\", p.start, p.end, p.text FROM passages p "
-            "JOIN documents d ON d.id = p.doc_id"
-        )
-        clauses: list[str] = []
-        params: list[object] = []
+        with database.reading(self._engine) as conn:
+            return self._passages(conn, doc_ids, status)
+
+    def _passages(self, conn: Connection, doc_ids: Iterable[str] | None = None, status: str | None = COMPLETE) -> list[Passage]:
+        query = select(*_PASSAGE_FIELDS).join(DOCUMENTS, DOCUMENTS.c.id == PASSAGES.c.doc_id)
         if status is not None:
-            clauses.append("d.status = ?")
-            params.append(status)
+            query = query.where(DOCUMENTS.c.status == status)
         if doc_ids is not None:
-            ids = list(doc_ids)
-            clauses.append(f"p.doc_id IN ({', '.join('?' * len(ids))})" if ids else "0")
-            params.extend(ids)
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY d.added_at, p.doc_id, p.idx", params).fetchall()
-        return self.with_set_aside(Passage(**dict(row)) for row in rows)
+            query = query.where(PASSAGES.c.doc_id.in_(list(doc_ids)))
+        rows = conn.execute(query.order_by(DOCUMENTS.c.added_at, PASSAGES.c.doc_id, PASSAGES.c.idx)).mappings()
+        return self._with_set_aside(conn, (Passage(**row) for row in rows))
 
     def snapshot(self) -> tuple[int, list[Passage], list[DocumentRecord]]:
         """The generation, the passages and the documents of complete documents, from one read
-        transaction: a delete between two separate reads would leave passages whose document is
-        gone (a search answered 500), and another process's write cannot land in between either
-        (SQLite WAL gives a read transaction one consistent view)."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                generation = self.generation()
-                passages = self.passages()
-                documents = self.documents()
-            finally:
-                self._conn.execute("COMMIT")
-        return generation, passages, documents
+        transaction with one consistent view: a delete between two separate reads would leave
+        passages whose document is gone (a search answered 500), and another process's write
+        cannot land in between either."""
+        with database.reading(self._engine, consistent=True) as conn:
+            return self._generation(conn), self._passages(conn), self._documents(conn, DOCUMENTS.c.status == COMPLETE)
 
     def passage(self, pid: str) -> Passage | None:
-        with self._lock:
-            row = self._conn.execute(
-                'SELECT id, doc_id, idx AS "index", start, end, text FROM passages WHERE id = ?', (pid,)
-            ).fetchone()
-        return self.with_set_aside([Passage(**dict(row))])[0] if row else None
+        with database.reading(self._engine) as conn:
+            row = conn.execute(select(*_PASSAGE_FIELDS).where(PASSAGES.c.id == pid)).mappings().first()
+            return self._with_set_aside(conn, [Passage(**row)])[0] if row else None
 
 
 def _shortened(text: str, limit: int = 90) -> str:

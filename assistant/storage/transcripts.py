@@ -1,4 +1,4 @@
-"""Debate and spar transcripts in SQLite.
+"""Debate and spar transcripts, in the database of ``assistant.storage.database`` (a SQLite file, or PostgreSQL).
 
 What a transcript holds is in ``assistant.core.debate_record``; its Markdown, brief and JSON
 exports are in ``assistant.present.transcript_export``. A spar session (``assistant.chains.spar``) is a debate in which one side is the user: the same
@@ -16,155 +16,133 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Text, func, select, update
+
 from assistant.core.debate_record import RUNNING, STOPPED, Card, ClaimCheck, Debate, DebateTurn
 from assistant.core.passage import NumberedPassage
 from assistant.core.prompts import Persona
 from assistant.core.text import text_key
+from assistant.storage import database
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")  # _known reads the fields of a dataclass
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS debates (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    motion TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    rounds INTEGER NOT NULL,
-    personas TEXT NOT NULL,
-    sources TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS turns (
-    debate_id INTEGER NOT NULL REFERENCES debates(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (debate_id, idx)
-);
-"""
+# The revision each PRAGMA user_version of a transcripts file from before Alembic matches.
+LEGACY_REVISIONS = ("transcripts_0001", "transcripts_0001")
 
+# The newest layout, as the queries see it; the migrations (``transcripts_*``) build it, and
+# tests/test_database.py checks that the two agree.
+METADATA = MetaData()
+DEBATES = Table(
+    "debates", METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("motion", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("rounds", Integer, nullable=False),
+    Column("personas", Text, nullable=False),
+    Column("sources", Text, nullable=False),
+    Column("user_side", Text),  # a spar session: the side the user argues; None for a debate
+    sqlite_autoincrement=True,
+)  # fmt: skip
+TURNS = Table(
+    "turns", METADATA,
+    Column("debate_id", Integer, ForeignKey("debates.id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("data", Text, nullable=False),
+)  # fmt: skip
 
 
 class TranscriptStore:
-    """Saved debates (one SQLite file in the data dir)."""
+    """Saved debates and spar sessions at ``location``: a database URL, or the path of a SQLite file."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        _migrate(self._conn)
-        self._lock = threading.Lock()
+    def __init__(self, location: str | Path) -> None:
+        self._location = location
+        self._engine = database.engine_for(location)
+        database.migrate(self._engine, "transcripts", lambda c: database.sqlite_layout(c, "debates", LEGACY_REVISIONS, "transcripts"))
         self._unfinished: set[int] = set()  # debates this store started and no status has ended yet
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._conn:
-            yield self._conn
 
     def create(self, motion: str, rounds: int, advocate: Persona, skeptic: Persona, sources: list[NumberedPassage],
                user_side: str | None = None) -> Debate:  # fmt: skip
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        # The user's side rides in the personas JSON: a spar session needs no schema change.
-        personas = json.dumps({"advocate": asdict(advocate), "skeptic": asdict(skeptic), "user_side": user_side})
-        with self._tx() as db:
-            cursor = db.execute(
-                "INSERT INTO debates(motion, created_at, status, rounds, personas, sources) VALUES (?, ?, ?, ?, ?, ?)",
-                (motion, created, RUNNING, rounds, personas, json.dumps([s.as_dict() for s in sources])),
-            )
-        debate_id = cursor.lastrowid
-        assert debate_id is not None  # an INSERT always sets lastrowid
+        personas = json.dumps({"advocate": asdict(advocate), "skeptic": asdict(skeptic)})
+        with database.writing(self._engine) as db:
+            debate_id: int = db.execute(DEBATES.insert().returning(DEBATES.c.id).values(
+                motion=motion, created_at=created, status=RUNNING, rounds=rounds, personas=personas,
+                sources=json.dumps([s.as_dict() for s in sources]), user_side=user_side,
+            )).scalar_one()  # fmt: skip
         self._unfinished.add(debate_id)
         return Debate(debate_id, motion, created, RUNNING, rounds, advocate, skeptic, list(sources), [], user_side)
 
     def set_sources(self, debate_id: int, sources: list[NumberedPassage]) -> None:
         """Replace the numbered source list (a spar session adds the passages its claim checks cite)."""
-        with self._tx() as db:
-            db.execute("UPDATE debates SET sources = ? WHERE id = ?", (json.dumps([s.as_dict() for s in sources]), debate_id))
+        with database.writing(self._engine) as db:
+            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(sources=json.dumps([s.as_dict() for s in sources])))
 
     def add_turn(self, debate_id: int, turn: DebateTurn) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO turns(debate_id, idx, data) VALUES (?, ?, ?)",
-                (debate_id, turn.index, json.dumps(asdict(turn))),
-            )
+        with database.writing(self._engine) as db:
+            database.upsert(db, TURNS, {"debate_id": debate_id, "idx": turn.index, "data": json.dumps(asdict(turn))},
+                            ["debate_id", "idx"])  # fmt: skip
 
     def set_status(self, debate_id: int, status: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE debates SET status = ? WHERE id = ?", (status, debate_id))
+        with database.writing(self._engine) as db:
+            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(status=status))
         if status == RUNNING:
             self._unfinished.add(debate_id)
         else:
             self._unfinished.discard(debate_id)
 
     def get(self, debate_id: int) -> Debate:
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT id, motion, created_at, status, rounds, personas, sources FROM debates WHERE id = ?", (debate_id,)
-            ).fetchone()
-            turns = db.execute("SELECT data FROM turns WHERE debate_id = ? ORDER BY idx", (debate_id,)).fetchall()
+        with database.reading(self._engine, consistent=True) as db:
+            row = db.execute(select(DEBATES).where(DEBATES.c.id == debate_id)).mappings().first()
+            turns = db.execute(select(TURNS.c.data).where(TURNS.c.debate_id == debate_id).order_by(TURNS.c.idx)).scalars().all()
         if row is None:
             raise KeyError(f"no debate with id {debate_id}")
-        personas = json.loads(row[5])
+        personas = json.loads(row["personas"])
         return Debate(
-            id=row[0], motion=row[1], created_at=row[2], status=row[3], rounds=row[4],
+            id=row["id"], motion=row["motion"], created_at=row["created_at"], status=row["status"], rounds=row["rounds"],
             advocate=Persona(**personas["advocate"]), skeptic=Persona(**personas["skeptic"]),
-            sources=[NumberedPassage.from_dict(s) for s in json.loads(row[6])],
-            turns=[_turn_from_json(t[0]) for t in turns], user_side=personas.get("user_side"),
+            sources=[NumberedPassage.from_dict(s) for s in json.loads(row["sources"])],
+            turns=[_turn_from_json(t) for t in turns], user_side=row["user_side"],
         )  # fmt: skip
 
     def on_motion(self, motion: str) -> list[Debate]:
         """Every saved debate and spar session on ``motion``, oldest first: the same motion up to case,
         spacing and punctuation (``text_key``), so "Should X?" typed again finds "should  x"."""
         key = text_key(motion)
-        with self._tx() as db:
-            rows = db.execute("SELECT id, motion FROM debates ORDER BY id").fetchall()
+        with database.reading(self._engine) as db:
+            rows = db.execute(select(DEBATES.c.id, DEBATES.c.motion).order_by(DEBATES.c.id)).all()
         return [self.get(debate_id) for debate_id, saved in rows if text_key(saved) == key]
 
     def list(self, limit: int = 50, spar: bool = False) -> list[tuple[int, str, str, str, int]]:
         """(id, motion, created_at, status, turns) of the newest debates, or of the newest spar sessions."""
-        kind = "IS NOT NULL" if spar else "IS NULL"
-        with self._tx() as db:
-            return db.execute(
-                "SELECT d.id, d.motion, d.created_at, d.status, COUNT(t.idx) FROM debates d "
-                f"LEFT JOIN turns t ON t.debate_id = d.id WHERE json_extract(d.personas, '$.user_side') {kind} "
-                "GROUP BY d.id ORDER BY d.id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
+        kind = DEBATES.c.user_side.is_not(None) if spar else DEBATES.c.user_side.is_(None)
+        query = (
+            select(DEBATES.c.id, DEBATES.c.motion, DEBATES.c.created_at, DEBATES.c.status, func.count(TURNS.c.idx))
+            .outerjoin(TURNS, TURNS.c.debate_id == DEBATES.c.id).where(kind)
+            .group_by(DEBATES.c.id).order_by(DEBATES.c.id.desc()).limit(limit)
+        )  # fmt: skip
+        with database.reading(self._engine) as db:
+            return [tuple(row) for row in db.execute(query)]  # type: ignore[misc]
 
     def close(self) -> None:
         """Mark the debates this store started and that are still running as stopped (their finished
         turns are saved already; a shutdown may end a process before their generation unwinds), then close."""
-        with self._lock:
-            for debate_id in sorted(self._unfinished):
-                self._conn.execute("UPDATE debates SET status = ? WHERE id = ? AND status = ?", (STOPPED, debate_id, RUNNING))
-            self._conn.commit()
+        if self._unfinished:
+            with database.writing(self._engine) as db:
+                db.execute(
+                    update(DEBATES).where(DEBATES.c.id.in_(sorted(self._unfinished)), DEBATES.c.status == RUNNING)
+                    .values(status=STOPPED)
+                )  # fmt: skip
             self._unfinished.clear()
-            self._conn.close()
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Create the tables, or bring a file written by an older version up to ``SCHEMA_VERSION``.
-
-    Version 0 (the first release) has the same tables; turns and sources are JSON and load by
-    field name (``_known``), so a field added since takes its default and nothing is rewritten.
-    """
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"the transcripts were written by a newer version (schema {version}, this code knows {SCHEMA_VERSION})")
-    conn.executescript(_SCHEMA)
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        database.dispose(self._location)
 
 
 def _known(kind: type[T], fields: dict) -> T:
