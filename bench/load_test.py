@@ -107,6 +107,20 @@ async def _search_client(client: httpx.AsyncClient, deadline: float, tally: Tall
             tally.fail(f"search {type(exc).__name__}: {exc}")
 
 
+async def _list_client(client: httpx.AsyncClient, deadline: float, tally: Tally) -> None:
+    """Lists the saved debates back to back (the database, not the model or the vectors)."""
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            response = await client.get("/api/debates")
+            if response.status_code != 200:
+                tally.fail(f"debates {response.status_code}: {response.text}")
+            else:
+                tally.latencies.append((time.perf_counter() - started) * 1000)
+        except httpx.HTTPError as exc:
+            tally.fail(f"debates {type(exc).__name__}: {exc}")
+
+
 async def _ask_client(client: httpx.AsyncClient, deadline: float, tally: Tally, records: list[AskRecord], seed: int) -> None:
     rng = random.Random(seed)
     while time.monotonic() < deadline:
@@ -178,6 +192,7 @@ async def drive(
     clients: int,
     seconds: float,
     ask_clients: int = 0,
+    list_clients: int = 0,
     k: int = 5,
     health_interval: float = 0.5,
     health_timeout: float = 10.0,
@@ -185,14 +200,15 @@ async def drive(
     seed: int = 7,
 ) -> dict:
     """Run the load against an app already serving at ``base_url``; returns the figures."""
-    limits = httpx.Limits(max_connections=clients + ask_clients + 64, max_keepalive_connections=clients + ask_clients + 8)
+    everyone = clients + ask_clients + list_clients
+    limits = httpx.Limits(max_connections=everyone + 64, max_keepalive_connections=everyone + 8)
     timeout = httpx.Timeout(drain_seconds + seconds, connect=30.0)
     async with (
         # Origin: the app takes writes (a search is a POST) only from its own pages or with a token.
         httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, headers={"Origin": base_url}) as client,
         httpx.AsyncClient(base_url=base_url, timeout=health_timeout) as health_client,
     ):
-        search, ask, health = Tally(), Tally(), Tally()
+        search, ask, health, listings = Tally(), Tally(), Tally(), Tally()
         records: list[AskRecord] = []
         queue_seen: list[dict] = []
         stop = asyncio.Event()
@@ -200,6 +216,7 @@ async def drive(
         started = time.monotonic()
         deadline = started + seconds
         searchers = [asyncio.create_task(_search_client(client, deadline, search, seed + i, k)) for i in range(clients)]
+        searchers += [asyncio.create_task(_list_client(client, deadline, listings)) for _ in range(list_clients)]
         askers = [asyncio.create_task(_ask_client(client, deadline, ask, records, seed + 1000 + i)) for i in range(ask_clients)]
         await asyncio.gather(*searchers)
         search_window = time.monotonic() - started
@@ -210,12 +227,13 @@ async def drive(
 
     return {
         "base_url": base_url,
-        "config": {"clients": clients, "seconds": seconds, "ask_clients": ask_clients, "k": k,
+        "config": {"clients": clients, "seconds": seconds, "ask_clients": ask_clients, "list_clients": list_clients, "k": k,
                    "health_interval_s": health_interval, "health_timeout_s": health_timeout},  # fmt: skip
         "search": _search_figures(search, search_window),
         "ask": _ask_figures(ask, records),
+        "listings": _search_figures(listings, search_window),
         "health": _health_figures(health, polls, queue_seen),
-        "errors": search.errors + ask.errors,
+        "errors": search.errors + ask.errors + listings.errors,
         "window_s": {"search": round(search_window, 1), "total": round(total_window, 1)},
     }
 

@@ -55,7 +55,6 @@ def fresh_database(server_url: str) -> Iterator[str]:
     try:
         yield url
     finally:
-        database.dispose(url)
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

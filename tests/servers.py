@@ -1,5 +1,6 @@
-"""Real servers on 127.0.0.1 for tests: a static HTTP server (URL ingest), server processes
-(Chroma, llama.cpp's OpenAI-compatible server) that can be killed and restarted, an ASGI app."""
+"""Real servers on 127.0.0.1 for tests: a static HTTP server (URL ingest) and an ASGI app here;
+server processes (Chroma, llama.cpp's OpenAI-compatible server) that can be killed and restarted
+in ``bench.servers``, which the benchmarks and the cluster share, re-exported for the tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from bench.servers import (  # noqa: F401  (re-exported for the tests)
+    LLM_ALIAS,
+    LLM_API_KEY,
+    ServerProcess,
+    chroma_command,
+    chroma_ready_url,
+    free_port,
+    llama_cpp_server,
+    server_process,
+)
 
 # (status, headers, body), or a function that writes the whole response itself (slow servers).
 Route = tuple[int, dict[str, str], bytes] | Callable[[BaseHTTPRequestHandler], None]
@@ -44,127 +56,6 @@ def serve(routes: dict[str, Route]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
-    """A real server process that a test can start, kill with SIGKILL and start again.
-
-    The same command is rerun on restart, so a server with a fixed port and data path comes
-    back where clients expect it (a crash and a supervisor's restart). The log file, if any,
-    collects the output of every run.
-    """
-
-    def __init__(self, command: list[str], ready_url: str, timeout_s: float = 180.0, log_path=None) -> None:
-        self.command = command
-        self.ready_url = ready_url
-        self.timeout_s = timeout_s
-        self.log_path = log_path
-        self.process = None
-
-    def start(self) -> float:
-        """Start and wait until ``ready_url`` answers (any non-5xx status); returns the seconds it took."""
-        import subprocess
-        import time
-
-        import httpx
-
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        started = time.monotonic()
-        try:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-        finally:
-            if self.log_path:
-                log.close()  # the child holds its own copy
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}: {' '.join(self.command)}")
-            try:
-                if httpx.get(self.ready_url, timeout=2).status_code < 500:
-                    return time.monotonic() - started
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() - started > self.timeout_s:
-                self.stop()
-                raise TimeoutError(f"server not ready after {self.timeout_s:.0f} s: {self.ready_url}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs, as in a crash or an OOM kill."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        """Ask politely (SIGTERM), then kill if it does not exit within 20 s."""
-        import subprocess
-
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-@contextmanager
-def server_process(command: list[str], ready_url: str, timeout_s: float = 180.0, log_path=None) -> Iterator[None]:
-    """Run ``command`` as a real server process until ``ready_url`` answers (any non-5xx status,
-    so an endpoint behind auth works too); stop it afterwards."""
-    server = ServerProcess(command, ready_url, timeout_s, log_path)
-    server.start()
-    try:
-        yield
-    finally:
-        server.stop()
-
-
-LLM_ALIAS, LLM_API_KEY = "qwen-local", "test-key"
-
-
-@contextmanager
-def llama_cpp_server(log_path) -> Iterator[str]:
-    """llama.cpp's own OpenAI-compatible server on 127.0.0.1 serving the packaged GGUF, as model
-    ``LLM_ALIAS`` behind ``LLM_API_KEY``; yields its ``/v1`` base URL."""
-    import sys
-
-    from assistant.models.model_files import resolve_gguf
-    from assistant.core.settings import Settings
-
-    port = free_port()
-    command = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(resolve_gguf(Settings())), "--model_alias", LLM_ALIAS,
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--api_key", LLM_API_KEY,
-    ]  # fmt: skip
-    server = ServerProcess(command, f"http://127.0.0.1:{port}/v1/models", log_path=log_path)
-    print(f"\nllama.cpp server ready in {server.start():.1f} s")
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.stop()
-
-
-def chroma_command(path, port: int) -> list[str]:
-    """``chroma run`` from the chromadb package installed beside this interpreter, on loopback."""
-    import sys
-    from pathlib import Path
-
-    chroma = Path(sys.executable).parent / "chroma"  # the venv's bin dir; not resolved to the base Python
-    return [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-
-
-def chroma_ready_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/api/v2/heartbeat"
 
 
 def serve_app(app):

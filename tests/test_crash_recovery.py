@@ -259,6 +259,28 @@ def test_sigkill_during_ingest_then_rerun(corpus: Path, settings: Settings, requ
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("database")
+def test_a_repair_in_another_process_waits_for_a_running_ingest(corpus: Path, settings: Settings,
+                                                                request: pytest.FixtureRequest) -> None:  # fmt: skip
+    """Another process that finishes pending documents (``da repair``, an app replica starting, an
+    upload to another replica) while an ingest is writing one: it must wait for the ingest, not
+    take the document being written for an interrupted one, delete its vectors and write them again.
+    Without the lock across processes, the repair ran and ended while the ingest was still writing."""
+    run = RunningIngest(corpus, {"DA_DATA_DIR": str(settings.data_dir)}, quiet=True)
+    request.addfinalizer(run.stop)
+    run.wait_for(lambda: registry_state(settings.registry_database).pending_docs > 0, "a document was being written")
+    repair = subprocess.run([sys.executable, "-m", "assistant.cli", "repair"], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "DA_DATA_DIR": str(settings.data_dir), "COLUMNS": "250"},
+                            timeout=WAIT_S)  # fmt: skip
+    assert repair.returncode == 0, repair.stderr
+    assert run.process.poll() is not None, "the repair ended while the ingest was still writing"
+    assert run.wait() == 0 and "nothing to repair" in repair.stdout, repair.stdout
+    library = Library(settings)
+    check_exact(library, N_FILES)
+    library.close()
+
+
+@pytest.mark.slow
 def test_chroma_server_killed_during_ingest(
     corpus: Path, settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -15,6 +15,7 @@ gives one snapshot for several queries (WAL on SQLite, REPEATABLE READ on Postgr
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from filelock import FileLock
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -29,7 +31,6 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from assistant.core.errors import UserError
 
@@ -39,8 +40,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # columns added since.
 HANDED_TO_ALEMBIC = 1000
 _WRITE = "da_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
-_engines: dict[str, Engine] = {}
-_engines_lock = threading.Lock()
 # Alembic keeps the running migration in module state: one migration at a time in a process
 # (other processes wait on the database's lock instead).
 _migration_lock = threading.Lock()
@@ -81,28 +80,16 @@ def url_for(location: str | Path) -> str:
 
 
 def engine_for(location: str | Path) -> Engine:
-    """The engine of ``location``, one per URL in a process (its pool is shared by every store on it)."""
-    url = url_for(location)
-    with _engines_lock:
-        if url not in _engines:
-            _engines[url] = _create(url)
-        return _engines[url]
-
-
-def dispose(location: str | Path) -> None:
-    """Close the pooled connections of ``location`` (a store closing, a test ending)."""
-    with _engines_lock:
-        engine = _engines.pop(url_for(location), None)
-    if engine is not None:
-        engine.dispose()
+    """A new engine (and connection pool) for ``location``; its store disposes of it when it closes."""
+    return _create(url_for(location))
 
 
 def _create(url: str) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    # NullPool: a SQLite connection is cheap, and a pooled one would keep the file open (and
-    # its WAL lock) after the store closed, which Windows and the crash tests both notice.
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30, "check_same_thread": False})
+    # Pooled (a store makes many short calls: a fresh connection each would cost more than the
+    # query); the store's close() disposes of the pool and closes the file.
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -136,6 +123,27 @@ def reading(engine: Engine, consistent: bool = False) -> Iterator[Connection]:
             yield connection
 
 
+@contextmanager
+def exclusive(engine: Engine, name: str) -> Iterator[None]:
+    """Held by one process at a time among all that share the database (app replicas on other hosts,
+    a ``da ingest`` beside ``da app``), until the block ends or the holder dies.
+
+    PostgreSQL: a session advisory lock, on a connection of its own in autocommit (no transaction
+    stays open while it is held); the server releases it when the connection drops. SQLite: an OS
+    file lock beside the database file (``filelock``), released by the OS with the process."""
+    if engine.dialect.name == "postgresql":
+        with _connection(engine) as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), {"name": name})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), {"name": name})
+        return
+    with FileLock(f"{engine.url.database}.{name}.lock"):
+        yield
+
+
 def upsert(connection: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str], replace: bool = True) -> None:
     """Insert a row, or on a clash of ``keys`` replace its other columns (``replace``) or keep it."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
@@ -155,23 +163,23 @@ def migrate(engine: Engine, branch: str, legacy: Callable[[Connection], str | No
     A SQLite file from before Alembic kept its layout in ``PRAGMA user_version``: ``legacy`` names
     the revision that layout matches (None: a new, empty database), which is recorded before the
     upgrade runs the revisions after it. A database whose revision this code does not know was
-    written by a newer version and is refused.
+    written by a newer version and is refused. A database already at the newest revision is only
+    read (every store opens through here, and Alembic's machinery costs about 10 ms an open).
     """
-    version_table = f"{branch}_version"
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["version_table"] = version_table
-    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    config = _config(branch)
+    with _connection(engine) as connection, connection.begin():
+        if _current(connection, branch) == _heads(branch):
+            return
     with _migration_lock, _connection(engine) as connection:
         connection.execution_options(**{_WRITE: True})
         with connection.begin():
             if connection.dialect.name == "postgresql":  # replicas starting together migrate one at a time
                 connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:branch))"), {"branch": branch})
             config.attributes["connection"] = connection
-            current = MigrationContext.configure(connection, opts={"version_table": version_table}).get_current_heads()
-            if current and not set(current) <= known:
+            current = _current(connection, branch)
+            if current and not current <= _known(branch):
                 raise NewerDatabaseError(
-                    f"the {branch} database was written by a newer version (revision {', '.join(current)}); "
+                    f"the {branch} database was written by a newer version (revision {', '.join(sorted(current))}); "
                     "upgrade Debate Assistant to open it"
                 )
             if not current:
@@ -184,6 +192,34 @@ def migrate(engine: Engine, branch: str, legacy: Callable[[Connection], str | No
                 raise RuntimeError(f"cannot migrate the {branch} database: {error}") from error
             if connection.dialect.name == "sqlite":
                 connection.exec_driver_sql(f"PRAGMA user_version = {HANDED_TO_ALEMBIC}")
+
+
+def _config(branch: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["version_table"] = f"{branch}_version"
+    return config
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config("registry"))
+
+
+@functools.cache
+def _heads(branch: str) -> frozenset[str]:
+    return frozenset(script.revision for script in _scripts().get_revisions(f"{branch}@head") if script is not None)
+
+
+@functools.cache
+def _known(branch: str) -> frozenset[str]:
+    return frozenset(script.revision for script in _scripts().walk_revisions())
+
+
+def _current(connection: Connection, branch: str) -> frozenset[str]:
+    """The revisions recorded in the branch's version table (none if it has no table yet)."""
+    context = MigrationContext.configure(connection, opts={"version_table": f"{branch}_version"})
+    return frozenset(context.get_current_heads())
 
 
 def sqlite_layout(connection: Connection, table: str, revisions: Sequence[str], kind: str) -> str | None:

@@ -43,8 +43,11 @@ class Library:
         self.settings = settings or Settings()
         self.registry = Registry(self.settings.registry_database)
         # Every ingest starts by finishing interrupted ones; two at once (an upload while the start-up
-        # repair runs, two uploads) would rewrite the same pending documents under each other.
+        # repair runs, two uploads, another replica's or the CLI's ingest) would rewrite the same
+        # pending documents under each other: one writer at a time, in this process and among all
+        # that share the registry (``_one_writer``).
         self._writing = threading.RLock()
+        self._writing_depth = 0
 
     @cached_property
     def embeddings(self):
@@ -74,10 +77,25 @@ class Library:
         show_progress: bool = False,
         stance: str | None = None,
     ) -> list[ItemResult]:
-        """See ``Ingestor.ingest``; one ingest or repair at a time in this process (see ``_writing``)."""
-        with self._writing:
+        """See ``Ingestor.ingest``; one ingest or repair at a time (see ``_one_writer``)."""
+        with self._one_writer():
             return self.ingestor.ingest(items, texts=texts, uploads=uploads, progress=progress,
                                         show_progress=show_progress, stance=stance)  # fmt: skip
+
+    @contextmanager
+    def _one_writer(self) -> Iterator[None]:
+        """One ingest, repair or reindex at a time: a thread lock here (re-entrant: an ingest finishes
+        interrupted ones first), and the registry's lock across processes, taken by the outermost."""
+        with self._writing:
+            self._writing_depth += 1
+            try:
+                if self._writing_depth == 1:
+                    with self.registry.one_writer():
+                        yield
+                else:
+                    yield
+            finally:
+                self._writing_depth -= 1
 
     def stances_to_suggest(self, doc_ids: list[str]) -> list[str]:
         """Those of ``doc_ids`` the model would be asked about (``assistant.chains.stance.suggest_stances``): none unless
@@ -133,7 +151,7 @@ class Library:
         return self.registry.passage(passage_id)
 
     def finish_interrupted(self) -> list[str]:
-        with self._writing:
+        with self._one_writer():
             return self.ingestor.finish_interrupted()
 
     def repair_in_background(self) -> threading.Thread:
@@ -162,7 +180,7 @@ class Library:
         reindex never leaves a document listed as complete whose vectors are gone.
         """
         dimension = embedding_dimension(self.embeddings)  # a model that fails to load changes nothing
-        with self._writing:
+        with self._one_writer():
             self.registry.mark_all_pending()
             store = PassageStore.rebuild(self.settings, self.embeddings, dimension)
             self.__dict__["store"] = store

@@ -16,7 +16,8 @@ whenever the detector's rules change (``RULES_VERSION``), existing documents inc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,7 +130,6 @@ class Registry:
     (each call takes a connection of its own), and shared by processes through the database."""
 
     def __init__(self, location: str | Path) -> None:
-        self._location = location
         self._engine = database.engine_for(location)
         database.migrate(self._engine, "registry", lambda c: database.sqlite_layout(c, "documents", LEGACY_REVISIONS, "registry"))
         self._reflag()
@@ -197,7 +197,15 @@ class Registry:
         ]  # fmt: skip
 
     def close(self) -> None:
-        database.dispose(self._location)
+        self._engine.dispose()
+
+    @contextmanager
+    def one_writer(self) -> Iterator[None]:
+        """While held, no other process sharing this registry ingests, repairs or reindexes: each
+        starts by finishing the documents it finds pending, and would otherwise rewrite the ones
+        another process is writing at that moment (``database.exclusive``)."""
+        with database.exclusive(self._engine, "library-writes"):
+            yield
 
     @staticmethod
     def _bump(conn: Connection) -> None:

@@ -64,7 +64,6 @@ class TranscriptStore:
     """Saved debates and spar sessions at ``location``: a database URL, or the path of a SQLite file."""
 
     def __init__(self, location: str | Path) -> None:
-        self._location = location
         self._engine = database.engine_for(location)
         database.migrate(self._engine, "transcripts", lambda c: database.sqlite_layout(c, "debates", LEGACY_REVISIONS, "transcripts"))
         self._unfinished: set[int] = set()  # debates this store started and no status has ended yet
@@ -142,7 +141,7 @@ class TranscriptStore:
                     .values(status=STOPPED)
                 )  # fmt: skip
             self._unfinished.clear()
-        database.dispose(self._location)
+        self._engine.dispose()
 
 
 def _known(kind: type[T], fields: dict) -> T:
