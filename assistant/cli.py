@@ -442,7 +442,7 @@ def debates() -> None:
     """List saved debates."""
     from assistant.storage.transcripts import TranscriptStore
 
-    rows = TranscriptStore(Settings().transcripts_database).list()
+    rows = TranscriptStore.from_settings(Settings()).list()
     if not rows:
         out.print("No debates yet. Start one with: da debate \"motion\"")
         return
@@ -473,7 +473,7 @@ def export_debate(
     if format_ == "docx" and output is None:  # binary: written to a terminal it is noise, piped it is easy to lose
         _fail("docx is a binary format: name the file to write with -o FILE.docx")
     try:
-        debate = TranscriptStore(Settings().transcripts_database).get(debate_id)
+        debate = TranscriptStore.from_settings(Settings()).get(debate_id)
     except KeyError:
         _fail(f"no debate with id {debate_id}; see 'da debates'")
     if format_ == "docx":
@@ -503,7 +503,7 @@ def motion_cards(
     settings = Settings()
     try:
         motion = validate_text(motion, settings.max_question_chars, "motion")
-        document = motion_docx(motion, TranscriptStore(settings.transcripts_database).on_motion(motion))
+        document = motion_docx(motion, TranscriptStore.from_settings(settings).on_motion(motion))
     except QueryError as exc:
         _fail(str(exc))
     except NoCardsError as exc:
@@ -618,7 +618,7 @@ def _list_spar_sessions() -> None:
     from assistant.core.sides import DIRECTIONS
     from assistant.storage.transcripts import TranscriptStore
 
-    store = TranscriptStore(Settings().transcripts_database)
+    store = TranscriptStore.from_settings(Settings())
     rows = store.list(spar=True)
     if not rows:
         out.print('No spar sessions yet. Start one with: da spar --motion "..." --side against')

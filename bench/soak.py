@@ -319,7 +319,7 @@ def check_data(data_dir: Path, state: State, rounds_turns: int) -> dict:
         not_deleted = sorted((state.deleted - state.uncertain) & complete)
     finally:
         library.close()
-    store = TranscriptStore(settings.transcripts_database)
+    store = TranscriptStore.from_settings(settings)
     bad_debates = []
     statuses: dict[str, int] = defaultdict(int)
     try:

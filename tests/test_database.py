@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,11 @@ def test_the_settings_choose_the_database(settings: Settings, database: str) -> 
         assert settings.database_url is None
         assert settings.registry_database == settings.data_dir / "registry.sqlite3"
     else:
-        assert settings.registry_database == settings.transcripts_database == settings.database_url
+        assert settings.registry_database == settings.transcripts_database == settings.database_url.get_secret_value()
     with pytest.raises(ValidationError, match="database_url must be a sqlite:/// or postgresql"):
         Settings(database_url="mysql://root@127.0.0.1/db")
+    shown = Settings(database_url="postgresql+psycopg://student:pw-in-url@db/school")
+    assert "pw-in-url" not in repr(shown) and shown.registry_database.endswith(":pw-in-url@db/school")
 
 
 @pytest.mark.parametrize(("store", "branch"), [(Registry, registry), (TranscriptStore, transcripts)])
@@ -188,13 +191,31 @@ def test_the_api_answers_503_while_the_database_is_gone(settings: Settings, data
     service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
     with serve_app(create_app(service)) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/api/health").status_code == 200
-        name = make_url(settings.database_url).database
-        admin = create_engine(make_url(settings.database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        url = make_url(settings.registry_database)
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            connection.execute(text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
         admin.dispose()
         for route in ("/api/health", "/api/documents", "/api/debates"):
             response = client.get(route)
             assert response.status_code == 503, (route, response.text)
             assert "cannot reach the database" in response.json()["detail"] and response.headers["retry-after"] == "10"
     service.close()
+
+
+def test_a_debate_whose_process_died_is_read_as_stopped_once_it_could_not_still_be_running(settings: Settings) -> None:
+    """A replica killed mid-debate cannot mark its debate: every reader shows it stopped (its saved
+    turns kept) once nothing saved it for longer than a generation may run, and running before."""
+    killed = TranscriptStore(settings.transcripts_database)  # the replica that dies: never closed
+    debate = killed.create("Should towns cap rents?", 1, ADVOCATE, SKEPTIC, [])
+    killed.add_turn(debate.id, DebateTurn(index=0, role="advocate", kind="opening", speaker="For", text="Saved."))
+    patient = TranscriptStore(settings.transcripts_database, running_for_at_most_s=600)
+    assert patient.get(debate.id).status == RUNNING and patient.list()[0][3] == RUNNING
+    time.sleep(1.1)  # saves are stamped to the second
+    hasty = TranscriptStore(settings.transcripts_database, running_for_at_most_s=0)
+    assert hasty.get(debate.id).status == STOPPED and hasty.list()[0][3] == STOPPED
+    assert hasty.get(debate.id).turns[0].text == "Saved."
+    killed.set_status(debate.id, COMPLETE)  # a finished debate is never rewritten
+    assert hasty.get(debate.id).status == COMPLETE
+    for store in (killed, patient, hasty):
+        store.close()

@@ -66,7 +66,7 @@ def test_a_first_release_debate_loads_and_exports(v1_copy: Path) -> None:
     assert all(t.cards == [] for t in debate.turns) and all(s.stance == "unknown" for s in debate.sources)
     assert debate.motion in to_markdown(debate) and json.loads(json.dumps(to_json(debate)))["turns"]
     store.close()
-    assert _versions(v1_copy / "transcripts.sqlite3", "transcripts") == (HANDED_TO_ALEMBIC, ["transcripts_0002"])
+    assert _versions(v1_copy / "transcripts.sqlite3", "transcripts") == (HANDED_TO_ALEMBIC, ["transcripts_0003"])
 
 
 def test_a_first_release_debate_exports_its_word_document_and_files_no_cards_for_its_motion(v1_copy: Path) -> None:
@@ -121,7 +121,7 @@ def test_the_last_pragma_layout_keeps_stances_flags_cards_and_its_spar_session(t
     assert spar.user_side == "skeptic" and spar.turns[0].claims[0].mark == "unsupported"
     store.close()
     assert _versions(data / "registry.sqlite3", "registry") == (HANDED_TO_ALEMBIC, ["registry_0003"])
-    assert _versions(data / "transcripts.sqlite3", "transcripts") == (HANDED_TO_ALEMBIC, ["transcripts_0002"])
+    assert _versions(data / "transcripts.sqlite3", "transcripts") == (HANDED_TO_ALEMBIC, ["transcripts_0003"])
 
 
 def test_opening_twice_migrates_once_and_changes_nothing(tmp_path: Path) -> None:

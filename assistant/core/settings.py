@@ -76,9 +76,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="How long a call keeps retrying a Chroma server that is down or restarting."
     )
     collection: str = "passages"
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         None, description="One database for the registry and the transcripts, shared by app replicas: a SQLAlchemy "
-        "URL such as postgresql+psycopg://user@host/dbname. Default: SQLite files in data_dir.",
+        "URL such as postgresql+psycopg://user@host/dbname. Default: SQLite files in data_dir. Secret: it may hold "
+        "a password, so settings shown in a log or an error print it masked.",
     )
 
     # Embedding
@@ -252,11 +253,12 @@ class Settings(BaseSettings):
         chosen = PRESETS.get(str(data.get("preset", "standard")), {})
         return {**chosen, **data}
 
-    @field_validator("database_url")
+    @field_validator("database_url", mode="before")
     @classmethod
-    def _check_database_url(cls, url: str | None) -> str | None:
+    def _check_database_url(cls, url: object) -> object:
         """Only the two databases the suite runs against: a typo fails at start, not at the first write."""
-        if url is not None and not re.match(r"(sqlite|postgresql)(\+\w+)?://", url):
+        plain = url.get_secret_value() if isinstance(url, SecretStr) else url
+        if isinstance(plain, str) and not re.match(r"(sqlite|postgresql)(\+\w+)?://", plain):
             raise ValueError("database_url must be a sqlite:/// or postgresql+psycopg:// URL")
         return url
 
@@ -298,12 +300,12 @@ class Settings(BaseSettings):
     @property
     def transcripts_database(self) -> str | Path:
         """Where the transcripts live: ``database_url``, or a SQLite file in the data folder."""
-        return self.database_url or self.data_dir / "transcripts.sqlite3"
+        return self.database_url.get_secret_value() if self.database_url else self.data_dir / "transcripts.sqlite3"
 
     @property
     def registry_database(self) -> str | Path:
         """Where the registry lives: ``database_url``, or a SQLite file in the data folder."""
-        return self.database_url or self.data_dir / "registry.sqlite3"
+        return self.database_url.get_secret_value() if self.database_url else self.data_dir / "registry.sqlite3"
 
     @property
     def chroma_path(self) -> Path:

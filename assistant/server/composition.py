@@ -48,7 +48,7 @@ class Components:
 
     @cached_property
     def transcripts(self) -> TranscriptStore:
-        return TranscriptStore(self.settings.transcripts_database)
+        return TranscriptStore.from_settings(self.settings)
 
     @property
     def chat_model(self) -> BaseChatModel:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -26,6 +26,7 @@ from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Text, func,
 from assistant.core.debate_record import RUNNING, STOPPED, Card, ClaimCheck, Debate, DebateTurn
 from assistant.core.passage import NumberedPassage
 from assistant.core.prompts import Persona
+from assistant.core.settings import Settings
 from assistant.core.text import text_key
 from assistant.storage import database
 
@@ -50,6 +51,7 @@ DEBATES = Table(
     Column("personas", Text, nullable=False),
     Column("sources", Text, nullable=False),
     Column("user_side", Text),  # a spar session: the side the user argues; None for a debate
+    Column("updated_at", Text),  # the last save (see ``TranscriptStore.running_for_at_most_s``)
     sqlite_autoincrement=True,
 )  # fmt: skip
 TURNS = Table(
@@ -61,21 +63,37 @@ TURNS = Table(
 
 
 class TranscriptStore:
-    """Saved debates and spar sessions at ``location``: a database URL, or the path of a SQLite file."""
+    """Saved debates and spar sessions at ``location``: a database URL, or the path of a SQLite file.
 
-    def __init__(self, location: str | Path) -> None:
+    ``running_for_at_most_s``: the longest a generation may run (``generation_timeout_s``). A debate
+    still marked running that nothing saved for longer lost the process running it (an app replica
+    killed mid-debate, which could not mark it): it is read as stopped, with its saved turns, by
+    every replica and in every listing and export."""
+
+    def __init__(self, location: str | Path, running_for_at_most_s: float | None = None) -> None:
+        self._stale_after = None if running_for_at_most_s is None else timedelta(seconds=running_for_at_most_s)
         self._engine = database.engine_for(location)
         database.migrate(self._engine, "transcripts", lambda c: database.sqlite_layout(c, "debates", LEGACY_REVISIONS, "transcripts"))
         self._unfinished: set[int] = set()  # debates this store started and no status has ended yet
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TranscriptStore:
+        return cls(settings.transcripts_database, settings.generation_timeout_s)
+
+    def _status(self, status: str, updated_at: str | None) -> str:
+        """The status as saved, or stopped for a debate marked running whose process is gone."""
+        if status != RUNNING or self._stale_after is None or updated_at is None:
+            return status
+        return STOPPED if datetime.fromisoformat(updated_at) < _now() - self._stale_after else status
+
     def create(self, motion: str, rounds: int, advocate: Persona, skeptic: Persona, sources: list[NumberedPassage],
                user_side: str | None = None) -> Debate:  # fmt: skip
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        created = _saved_at()
         personas = json.dumps({"advocate": asdict(advocate), "skeptic": asdict(skeptic)})
         with database.writing(self._engine) as db:
             debate_id: int = db.execute(DEBATES.insert().returning(DEBATES.c.id).values(
                 motion=motion, created_at=created, status=RUNNING, rounds=rounds, personas=personas,
-                sources=json.dumps([s.as_dict() for s in sources]), user_side=user_side,
+                sources=json.dumps([s.as_dict() for s in sources]), user_side=user_side, updated_at=_saved_at(),
             )).scalar_one()  # fmt: skip
         self._unfinished.add(debate_id)
         return Debate(debate_id, motion, created, RUNNING, rounds, advocate, skeptic, list(sources), [], user_side)
@@ -83,16 +101,18 @@ class TranscriptStore:
     def set_sources(self, debate_id: int, sources: list[NumberedPassage]) -> None:
         """Replace the numbered source list (a spar session adds the passages its claim checks cite)."""
         with database.writing(self._engine) as db:
-            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(sources=json.dumps([s.as_dict() for s in sources])))
+            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id)
+                       .values(sources=json.dumps([s.as_dict() for s in sources]), updated_at=_saved_at()))  # fmt: skip
 
     def add_turn(self, debate_id: int, turn: DebateTurn) -> None:
         with database.writing(self._engine) as db:
             database.upsert(db, TURNS, {"debate_id": debate_id, "idx": turn.index, "data": json.dumps(asdict(turn))},
                             ["debate_id", "idx"])  # fmt: skip
+            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(updated_at=_saved_at()))
 
     def set_status(self, debate_id: int, status: str) -> None:
         with database.writing(self._engine) as db:
-            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(status=status))
+            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(status=status, updated_at=_saved_at()))
         if status == RUNNING:
             self._unfinished.add(debate_id)
         else:
@@ -106,7 +126,8 @@ class TranscriptStore:
             raise KeyError(f"no debate with id {debate_id}")
         personas = json.loads(row["personas"])
         return Debate(
-            id=row["id"], motion=row["motion"], created_at=row["created_at"], status=row["status"], rounds=row["rounds"],
+            id=row["id"], motion=row["motion"], created_at=row["created_at"], status=self._status(row["status"], row["updated_at"]),
+            rounds=row["rounds"],
             advocate=Persona(**personas["advocate"]), skeptic=Persona(**personas["skeptic"]),
             sources=[NumberedPassage.from_dict(s) for s in json.loads(row["sources"])],
             turns=[_turn_from_json(t) for t in turns], user_side=row["user_side"],
@@ -124,12 +145,14 @@ class TranscriptStore:
         """(id, motion, created_at, status, turns) of the newest debates, or of the newest spar sessions."""
         kind = DEBATES.c.user_side.is_not(None) if spar else DEBATES.c.user_side.is_(None)
         query = (
-            select(DEBATES.c.id, DEBATES.c.motion, DEBATES.c.created_at, DEBATES.c.status, func.count(TURNS.c.idx))
+            select(DEBATES.c.id, DEBATES.c.motion, DEBATES.c.created_at, DEBATES.c.status, func.count(TURNS.c.idx),
+                   DEBATES.c.updated_at)
             .outerjoin(TURNS, TURNS.c.debate_id == DEBATES.c.id).where(kind)
-            .group_by(DEBATES.c.id).order_by(DEBATES.c.id.desc()).limit(limit)
+            .group_by(DEBATES.c.id, DEBATES.c.updated_at).order_by(DEBATES.c.id.desc()).limit(limit)
         )  # fmt: skip
         with database.reading(self._engine) as db:
-            return [tuple(row) for row in db.execute(query)]  # type: ignore[misc]
+            rows = db.execute(query).all()
+        return [(row[0], row[1], row[2], self._status(row[3], row[5]), row[4]) for row in rows]
 
     def close(self) -> None:
         """Mark the debates this store started and that are still running as stopped (their finished
@@ -138,10 +161,18 @@ class TranscriptStore:
             with database.writing(self._engine) as db:
                 db.execute(
                     update(DEBATES).where(DEBATES.c.id.in_(sorted(self._unfinished)), DEBATES.c.status == RUNNING)
-                    .values(status=STOPPED)
+                    .values(status=STOPPED, updated_at=_saved_at())
                 )  # fmt: skip
             self._unfinished.clear()
         self._engine.dispose()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _saved_at() -> str:
+    return _now().isoformat(timespec="seconds")
 
 
 def _known(kind: type[T], fields: dict) -> T:
