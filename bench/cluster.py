@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,10 +31,18 @@ from pathlib import Path
 
 import httpx
 
-from bench.servers import LLM_ALIAS, LLM_API_KEY, ServerProcess, chroma_command, chroma_ready_url, free_port
+from bench.servers import (
+    LLM_ALIAS,
+    LLM_API_KEY,
+    ServerProcess,
+    chroma_command,
+    chroma_ready_url,
+    free_port,
+    llama_cpp_command,
+    postgres_down,
+    postgres_up,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-POSTGRES_SCRIPT = REPO / "scripts" / "postgres.sh"
 HAPROXY_CONFIG = """global
     maxconn 4096
 defaults
@@ -95,8 +102,7 @@ class Cluster:
     def _start_parts(self) -> None:
         postgres = Path(tempfile.mkdtemp(prefix="da-cluster-postgres-"))  # outside root: the server runs as postgres
         (self.root / "postgres_dir").write_text(str(postgres))
-        self.database_url = subprocess.run(["bash", str(POSTGRES_SCRIPT), "up", str(postgres), str(free_port())],
-                                           check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        self.database_url = postgres_up(postgres, free_port())
         chroma_port = free_port()
         self._run("chroma", chroma_command(self.root / "chroma", chroma_port), chroma_ready_url(chroma_port))
         env = {
@@ -104,14 +110,8 @@ class Cluster:
             "DA_CHROMA_HOST": "127.0.0.1", "DA_STANCE_SUGGESTIONS": "false", **self.settings,
         }  # fmt: skip
         if self.llm == "server":
-            from assistant.core.settings import Settings
-            from assistant.models.model_files import resolve_gguf
-
             port = free_port()
-            command = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_gguf(Settings())),
-                       "--model_alias", LLM_ALIAS, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-                       "--api_key", LLM_API_KEY]  # fmt: skip
-            self._run("llm", command, f"http://127.0.0.1:{port}/v1/models")
+            self._run("llm", llama_cpp_command(port), f"http://127.0.0.1:{port}/v1/models")
             env |= {"DA_LLM_BACKEND": "openai", "DA_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
                     "DA_OPENAI_MODEL": LLM_ALIAS, "DA_OPENAI_API_KEY": LLM_API_KEY}  # fmt: skip
         else:
@@ -163,6 +163,12 @@ class Cluster:
                     seen.add(response.cookies["DA_REPLICA"])
                 time.sleep(0.2)
 
+    def detach(self) -> None:
+        """Leave every part running when this process ends (``up``; ``down`` stops them by pid)."""
+        for server in self._servers.values():
+            server.process = None
+        self._servers.clear()
+
     def describe(self) -> dict:
         return {"balancer": self.balancer_url, "replicas": self.replica_urls, "database": self.database_url,
                 "pids": {name: s.process.pid for name, s in self._servers.items() if s.process is not None}}  # fmt: skip
@@ -184,8 +190,7 @@ def _stop_postgres(root: Path) -> None:
     marker = root / "postgres_dir"
     if marker.exists():
         folder = marker.read_text().strip()
-        subprocess.run(["bash", str(POSTGRES_SCRIPT), "down", folder], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        postgres_down(Path(folder))
         marker.unlink()
 
 
@@ -226,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         cluster = Cluster(args.dir, replicas=args.replicas, llm=args.llm).start()
         print(json.dumps(cluster.describe(), indent=2))
-        for server in cluster._servers.values():  # noqa: SLF001 - left running: down stops them by pid
-            server.process = None
+        cluster.detach()
         return 0
     if args.command == "down":
         described = json.loads((args.dir / "cluster.json").read_text())

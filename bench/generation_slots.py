@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -74,15 +72,10 @@ def ask_questions(path: Path, limit: int) -> list[str]:
 @contextmanager
 def llama_server() -> Iterator[tuple[str, str]]:
     """``llama_cpp.server`` on the packaged model, on 127.0.0.1; yields its ``/v1`` URL and model alias."""
-    from assistant.core.settings import Settings
-    from assistant.models.model_files import resolve_gguf
+    from bench.servers import free_port, llama_cpp_command
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_gguf(Settings())),
-               "--model_alias", "local", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-               "--interrupt_requests", "False"]  # fmt: skip
+    port = free_port()
+    command = llama_cpp_command(port, alias="local", api_key=None, extra=("--interrupt_requests", "False"))
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180

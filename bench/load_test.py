@@ -35,6 +35,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench.servers import free_port
+
 ARTICLES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "articles"
 QUERIES = [
     "Why did the Copper Lake agreement collapse?",
@@ -294,17 +296,9 @@ def app_from_env():
     return create_app(Service(Settings()))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_app(data_dir: Path, backend: str, ask_max_tokens: int, log_path: Path, timeout_s: float = 300.0):
     """The app in a uvicorn subprocess on 127.0.0.1; returns (process, base URL) once /api/health answers."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DA_DATA_DIR": str(data_dir), "DA_LLM_BACKEND": backend, "DA_LLM_MAX_TOKENS": str(ask_max_tokens),
            "DA_CONFIG_FILE": str(data_dir / "absent.toml")}  # fmt: skip
     command = [sys.executable, "-m", "uvicorn", "bench.load_test:app_from_env", "--factory",

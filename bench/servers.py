@@ -1,11 +1,14 @@
 """Real server processes on 127.0.0.1 that can be started, killed with SIGKILL and started again:
-Chroma's server, llama.cpp's OpenAI-compatible server, any command with a URL that says it is
+Chroma's server, llama.cpp's OpenAI-compatible server, a throwaway PostgreSQL, any command with a URL that says it is
 ready. The tests (``tests/servers.py``), the benchmarks and the cluster (``bench.cluster``) use them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres.sh"
 
 
 def free_port() -> int:
@@ -95,22 +98,28 @@ def server_process(command: list[str], ready_url: str, timeout_s: float = 180.0,
 LLM_ALIAS, LLM_API_KEY = "qwen-local", "test-key"
 
 
-@contextmanager
-def llama_cpp_server(log_path) -> Iterator[str]:
-    """llama.cpp's own OpenAI-compatible server on 127.0.0.1 serving the packaged GGUF, as model
-    ``LLM_ALIAS`` behind ``LLM_API_KEY``; yields its ``/v1`` base URL."""
+def llama_cpp_command(port: int, alias: str = LLM_ALIAS, api_key: str | None = LLM_API_KEY,
+                      extra: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
+    """llama.cpp's own OpenAI-compatible server on 127.0.0.1 serving the packaged GGUF as model
+    ``alias`` (behind ``api_key`` when given); its ``/v1/models`` answers once it is ready."""
     import sys
 
-    from assistant.models.model_files import resolve_gguf
     from assistant.core.settings import Settings
+    from assistant.models.model_files import resolve_gguf
 
-    port = free_port()
-    command = [
+    return [
         sys.executable, "-m", "llama_cpp.server",
-        "--model", str(resolve_gguf(Settings())), "--model_alias", LLM_ALIAS,
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--api_key", LLM_API_KEY,
+        "--model", str(resolve_gguf(Settings())), "--model_alias", alias,
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+        *(["--api_key", api_key] if api_key else []), *extra,
     ]  # fmt: skip
-    server = ServerProcess(command, f"http://127.0.0.1:{port}/v1/models", log_path=log_path)
+
+
+@contextmanager
+def llama_cpp_server(log_path) -> Iterator[str]:
+    """``llama_cpp_command`` as model ``LLM_ALIAS`` behind ``LLM_API_KEY``; yields its ``/v1`` base URL."""
+    port = free_port()
+    server = ServerProcess(llama_cpp_command(port), f"http://127.0.0.1:{port}/v1/models", log_path=log_path)
     print(f"\nllama.cpp server ready in {server.start():.1f} s")
     try:
         yield f"http://127.0.0.1:{port}/v1"
@@ -118,10 +127,27 @@ def llama_cpp_server(log_path) -> Iterator[str]:
         server.stop()
 
 
+def postgres_up(folder: Path, port: int) -> str:
+    """A throwaway PostgreSQL cluster in ``folder`` on 127.0.0.1:``port`` (scripts/postgres.sh); its URL.
+    ``folder`` must be reachable by the postgres user when run as root (not under pytest's tmp_path)."""
+    import subprocess
+
+    return subprocess.run(["bash", str(POSTGRES_SCRIPT), "up", str(folder), str(port)], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+
+def postgres_down(folder: Path) -> None:
+    """Stop the cluster ``postgres_up`` started in ``folder`` and delete the folder."""
+    import shutil
+    import subprocess
+
+    subprocess.run(["bash", str(POSTGRES_SCRIPT), "down", str(folder)], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def chroma_command(path, port: int) -> list[str]:
     """``chroma run`` from the chromadb package installed beside this interpreter, on loopback."""
     import sys
-    from pathlib import Path
 
     chroma = Path(sys.executable).parent / "chroma"  # the venv's bin dir; not resolved to the base Python
     return [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]

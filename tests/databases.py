@@ -5,8 +5,6 @@ test), and the registry read from outside, as another process sees it, on either
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,9 +18,8 @@ from sqlalchemy.pool import NullPool
 
 from assistant.storage import database
 from assistant.storage.registry import COMPLETE, PENDING
-from tests.servers import free_port
+from bench.servers import free_port, postgres_down, postgres_up
 
-REPO = Path(__file__).resolve().parents[1]
 SERVER_URL_ENV = "DA_TEST_POSTGRES_URL"
 
 
@@ -33,15 +30,11 @@ def postgres_server() -> Iterator[str]:
         yield os.environ[SERVER_URL_ENV]
         return
     # Not under pytest's tmp_path: its folders are private to this user, and the server runs as postgres.
-    folder = tempfile.mkdtemp(prefix="da-postgres-")
-    script = REPO / "scripts" / "postgres.sh"
+    folder = Path(tempfile.mkdtemp(prefix="da-postgres-"))
     try:
-        url = subprocess.run(["bash", str(script), "up", folder, str(free_port())], check=True, capture_output=True,
-                             text=True).stdout.strip()  # fmt: skip
-        yield url
+        yield postgres_up(folder, free_port())
     finally:
-        subprocess.run(["bash", str(script), "down", folder], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        postgres_down(folder)
 
 
 @contextmanager

@@ -144,17 +144,14 @@ def exclusive(engine: Engine, name: str) -> Iterator[None]:
         yield
 
 
-def upsert(connection: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str], replace: bool = True) -> None:
-    """Insert a row, or on a clash of ``keys`` replace its other columns (``replace``) or keep it."""
+def upsert(connection: Connection, table: Table, values: Mapping[str, Any], keys: Sequence[str]) -> None:
+    """Insert a row, or on a clash of ``keys`` replace its other columns (SQLite's INSERT OR REPLACE
+    is not PostgreSQL's; both dialects spell ON CONFLICT alike)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values)
-    if replace:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys), set_={k: v for k, v in values.items() if k not in keys}
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    connection.execute(statement)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=list(keys), set_={k: v for k, v in values.items() if k not in keys}
+    ))  # fmt: skip
 
 
 def migrate(engine: Engine, branch: str, legacy: Callable[[Connection], str | None]) -> None:
@@ -166,32 +163,30 @@ def migrate(engine: Engine, branch: str, legacy: Callable[[Connection], str | No
     written by a newer version and is refused. A database already at the newest revision is only
     read (every store opens through here, and Alembic's machinery costs about 10 ms an open).
     """
-    config = _config(branch)
-    with _connection(engine) as connection, connection.begin():
+    with reading(engine) as connection:
         if _current(connection, branch) == _heads(branch):
             return
-    with _migration_lock, _connection(engine) as connection:
-        connection.execution_options(**{_WRITE: True})
-        with connection.begin():
-            if connection.dialect.name == "postgresql":  # replicas starting together migrate one at a time
-                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:branch))"), {"branch": branch})
-            config.attributes["connection"] = connection
-            current = _current(connection, branch)
-            if current and not current <= _known(branch):
-                raise NewerDatabaseError(
-                    f"the {branch} database was written by a newer version (revision {', '.join(sorted(current))}); "
-                    "upgrade Debate Assistant to open it"
-                )
-            if not current:
-                start = legacy(connection)
-                if start is not None:
-                    command.stamp(config, start)
-            try:
-                command.upgrade(config, f"{branch}@head")
-            except CommandError as error:  # pragma: no cover - a broken install, not user data
-                raise RuntimeError(f"cannot migrate the {branch} database: {error}") from error
-            if connection.dialect.name == "sqlite":
-                connection.exec_driver_sql(f"PRAGMA user_version = {HANDED_TO_ALEMBIC}")
+    with _migration_lock, writing(engine) as connection:
+        if connection.dialect.name == "postgresql":  # replicas starting together migrate one at a time
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:branch))"), {"branch": branch})
+        current = _current(connection, branch)
+        if current and not current <= _known():
+            raise NewerDatabaseError(
+                f"the {branch} database was written by a newer version (revision {', '.join(sorted(current))}); "
+                "upgrade Debate Assistant to open it"
+            )
+        config = _config(branch)
+        config.attributes["connection"] = connection
+        if not current:
+            start = legacy(connection)
+            if start is not None:
+                command.stamp(config, start)
+        try:
+            command.upgrade(config, f"{branch}@head")
+        except CommandError as error:  # pragma: no cover - a broken install, not user data
+            raise RuntimeError(f"cannot migrate the {branch} database: {error}") from error
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql(f"PRAGMA user_version = {HANDED_TO_ALEMBIC}")
 
 
 def _config(branch: str) -> Config:
@@ -212,7 +207,7 @@ def _heads(branch: str) -> frozenset[str]:
 
 
 @functools.cache
-def _known(branch: str) -> frozenset[str]:
+def _known() -> frozenset[str]:
     return frozenset(script.revision for script in _scripts().walk_revisions())
 
 

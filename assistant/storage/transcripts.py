@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, Text, func, select, update
+from sqlalchemy import Column, Connection, ForeignKey, Integer, MetaData, Table, Text, func, select, update
 
 from assistant.core.debate_record import RUNNING, STOPPED, Card, ClaimCheck, Debate, DebateTurn
 from assistant.core.passage import NumberedPassage
@@ -93,7 +93,7 @@ class TranscriptStore:
         with database.writing(self._engine) as db:
             debate_id: int = db.execute(DEBATES.insert().returning(DEBATES.c.id).values(
                 motion=motion, created_at=created, status=RUNNING, rounds=rounds, personas=personas,
-                sources=json.dumps([s.as_dict() for s in sources]), user_side=user_side, updated_at=_saved_at(),
+                sources=json.dumps([s.as_dict() for s in sources]), user_side=user_side, updated_at=created,
             )).scalar_one()  # fmt: skip
         self._unfinished.add(debate_id)
         return Debate(debate_id, motion, created, RUNNING, rounds, advocate, skeptic, list(sources), [], user_side)
@@ -101,18 +101,17 @@ class TranscriptStore:
     def set_sources(self, debate_id: int, sources: list[NumberedPassage]) -> None:
         """Replace the numbered source list (a spar session adds the passages its claim checks cite)."""
         with database.writing(self._engine) as db:
-            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id)
-                       .values(sources=json.dumps([s.as_dict() for s in sources]), updated_at=_saved_at()))  # fmt: skip
+            _save(db, debate_id, sources=json.dumps([s.as_dict() for s in sources]))
 
     def add_turn(self, debate_id: int, turn: DebateTurn) -> None:
         with database.writing(self._engine) as db:
             database.upsert(db, TURNS, {"debate_id": debate_id, "idx": turn.index, "data": json.dumps(asdict(turn))},
                             ["debate_id", "idx"])  # fmt: skip
-            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(updated_at=_saved_at()))
+            _save(db, debate_id)
 
     def set_status(self, debate_id: int, status: str) -> None:
         with database.writing(self._engine) as db:
-            db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(status=status, updated_at=_saved_at()))
+            _save(db, debate_id, status=status)
         if status == RUNNING:
             self._unfinished.add(debate_id)
         else:
@@ -148,7 +147,7 @@ class TranscriptStore:
             select(DEBATES.c.id, DEBATES.c.motion, DEBATES.c.created_at, DEBATES.c.status, func.count(TURNS.c.idx),
                    DEBATES.c.updated_at)
             .outerjoin(TURNS, TURNS.c.debate_id == DEBATES.c.id).where(kind)
-            .group_by(DEBATES.c.id, DEBATES.c.updated_at).order_by(DEBATES.c.id.desc()).limit(limit)
+            .group_by(DEBATES.c.id).order_by(DEBATES.c.id.desc()).limit(limit)
         )  # fmt: skip
         with database.reading(self._engine) as db:
             rows = db.execute(query).all()
@@ -173,6 +172,11 @@ def _now() -> datetime:
 
 def _saved_at() -> str:
     return _now().isoformat(timespec="seconds")
+
+
+def _save(db: Connection, debate_id: int, **values: object) -> None:
+    """Change a debate's row; every save stamps ``updated_at`` (what ``TranscriptStore._status`` reads)."""
+    db.execute(update(DEBATES).where(DEBATES.c.id == debate_id).values(**values, updated_at=_saved_at()))
 
 
 def _known(kind: type[T], fields: dict) -> T:
