@@ -324,8 +324,8 @@ def ask(
 
     Without a question, starts a chat: follow-ups are understood in the context of earlier turns.
     """
-    from assistant.chains.qa import Answer
-    from assistant.chains.quote_answer import QuoteFound
+    from assistant.chains.ask_events import Answer
+    from assistant.chains.ask_events import QuoteFound
 
     settings = _settings_for(backend)
     chain = _components(settings, doc).ask_chain()

@@ -36,7 +36,7 @@ class _CountingJudge:
         self.prompt_tokens += len(self.judge._llama.tokenize(question.chatml().encode(), add_bos=False, special=True))
 
     def __call__(self, claim: str, context: str, label: str) -> bool:
-        from assistant.models.judge import support_question
+        from assistant.models.yes_no import support_question
 
         self._count(support_question(" ".join(claim.split()), " ".join(context.split()), label))
         return self.judge(claim, context, label)
@@ -46,7 +46,7 @@ class _CountingJudge:
         return self.judge.yes(question)
 
     def answers(self, question: str, answer: str, context: str) -> bool:
-        from assistant.models.judge import answer_question
+        from assistant.models.yes_no import answer_question
 
         self._count(answer_question(" ".join(question.split()), " ".join(answer.split()), " ".join(context.split())))
         return self.judge.answers(question, answer, context)

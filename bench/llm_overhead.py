@@ -65,7 +65,7 @@ def _ask_run(chain, llama, question: str, cold: bool = True, saved: bool = True)
     instruction states first, so the whole prompt is read.
     """
     from assistant.models.prefix_cache import snapshots_of
-    from assistant.chains.qa import Answer, SourcesFound
+    from assistant.chains.ask_events import Answer, SourcesFound
 
     if cold:
         llama.reset()

@@ -46,7 +46,7 @@ def measure_spar(corpus: Path, runs: int, data_dir: Path, verifiers: list[str]) 
     from assistant.chains.debate import CardMade, TurnFinished
     from assistant.core.settings import Settings
     from assistant.chains.spar import ClaimMarked
-    from assistant.checks.verify import make_verifier
+    from assistant.chains.configured_checks import make_verifier
 
     settings = Settings(data_dir=data_dir, stance_suggestions=False)
     components = build(settings)

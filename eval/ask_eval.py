@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.chains.qa import Answer
+from assistant.chains.ask_events import Answer
 from eval.metrics import GenerationScore, generation_fields
 from eval.questions import Question
 

@@ -129,7 +129,7 @@ def run_config(config: EvalConfig, corpus: list[Path], claims: list[Claim], data
     ``spar``: each claim against retrieved passages, marked as a spar turn's sentence is."""
     from assistant.retrieval.retrieval import HybridRetriever
     from assistant.chains.spar import SUPPORTED, claim_mark, spar_check_settings
-    from assistant.checks.verify import make_verifier
+    from assistant.chains.configured_checks import make_verifier
     from eval.runner import _ingest
 
     settings = config.settings(data_root)

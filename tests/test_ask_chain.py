@@ -15,7 +15,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from assistant.core import prompts
 from assistant.storage.library import Library
 from assistant.models.llm import ExtractiveChatModel
-from assistant.chains.qa import Answer, AskChain, SentenceChecked
+from assistant.chains.qa import AskChain
+from assistant.chains.ask_events import Answer, SentenceChecked
 from assistant.retrieval.retrieval import HybridRetriever, QueryError
 from tests.fakes import ScriptedChatModel, number_of
 

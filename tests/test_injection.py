@@ -27,7 +27,8 @@ from assistant.chains.debate import DebateChain
 from assistant.storage.library import Library
 from assistant.core.passage import NumberedPassage, Passage, offered_sentences, offered_text
 from assistant.core.prompts import format_sources, numbered_lines, source_line, without_source_markers
-from assistant.chains.qa import Answer, AskChain, SourcesFound
+from assistant.chains.qa import AskChain
+from assistant.chains.ask_events import Answer, SourcesFound
 from assistant.present.render import debate_html
 from assistant.retrieval.retrieval import HybridRetriever
 from assistant.server.service import Service

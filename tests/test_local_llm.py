@@ -218,7 +218,7 @@ def test_the_judge_reads_next_word_probabilities_from_the_real_model() -> None:
     sharing a first token are refused."""
     import math
 
-    from assistant.models.judge import JUDGE_SYSTEM, YesNo
+    from assistant.models.yes_no import JUDGE_SYSTEM, YesNo
 
     judge = make_judge(Settings())
 
@@ -238,7 +238,7 @@ def test_the_real_judge_accepts_an_answer_the_text_gives_and_refuses_one_about_s
     """``YesNoJudge.answers`` on the local model, by the odds of Yes: the text's answer to the
     question stands; a true phrase from the same text that answers about another person, and a
     sentence of the text that does not say what was asked, fall below ``ANSWER_ODDS``."""
-    from assistant.models.judge import ANSWER_ODDS, answer_question
+    from assistant.models.yes_no import ANSWER_ODDS, answer_question
 
     judge = make_judge(Settings())
     text = ("Mira Castell, a senior fellow at the Institute for Northern Affairs, wrote the essay. "

@@ -77,8 +77,9 @@ def test_card_replies_follow_the_schema_through_the_server(openai_server: str, t
 def test_the_yes_no_judge_runs_on_the_server_model(openai_server: str, tmp_path: Path) -> None:
     """``verifier = rules+llm`` with ``llm_backend = openai``: the server's model is the judge (the
     question as chat messages, the reply under a Yes/No schema), so the scale path checks claims too."""
-    from assistant.models.judge import ChatModelJudge, support_question
-    from assistant.checks.verify import make_verifier
+    from assistant.models.judge import ChatModelJudge
+    from assistant.models.yes_no import support_question
+    from assistant.chains.configured_checks import make_verifier
 
     settings = Settings(data_dir=tmp_path / "data", llm_backend="openai", openai_base_url=openai_server,
                         openai_model=LLM_ALIAS, openai_api_key=LLM_API_KEY, verifier="rules+llm")  # fmt: skip

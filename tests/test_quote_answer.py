@@ -17,12 +17,13 @@ from langchain_core.messages import BaseMessage
 
 from assistant.core import prompts
 from assistant.storage.library import Library
-from assistant.chains.qa import Answer, AskChain, SourcesFound
+from assistant.chains.qa import AskChain
+from assistant.chains.ask_events import Answer, SourcesFound
 from assistant.core.passage import Passage
 from assistant.chains.quote_answer import (
     QuoteFound, answer_so_far, check_short_answer, evidence_sentences, finished_ids, quotes_schema, sentence_holding,
 )
-from assistant.models.judge import ANSWER_ODDS, YesNo, YesNoJudge
+from assistant.models.yes_no import ANSWER_ODDS, YesNo, YesNoJudge
 from assistant.checks.verify import Verifier
 from assistant.checks.relevance import RELATED_HEADING
 from assistant.retrieval.retrieval import HybridRetriever

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.models.judge import YesNo
+from assistant.models.yes_no import YesNo
 from assistant.chains.side_check import ANSWERS, CONTENT_FREE, LEAN_MARGIN, REJECT_MARGIN, REPLY_START, SideSorter
 
 

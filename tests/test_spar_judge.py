@@ -151,7 +151,7 @@ def _entity_swap() -> tuple[Path, str]:
 @pytest.mark.slow  # the real 1.5B model as judge (a few seconds), real retrieval over two articles
 @pytest.mark.skipif(not CORPUS_MORE.is_dir() and not os.environ.get("CI"), reason="../shared/corpus_more is absent")
 def test_a_swapped_name_passes_the_rules_and_the_real_judge_turns_it_down(settings) -> None:
-    from assistant.checks.verify import make_verifier
+    from assistant.chains.configured_checks import make_verifier
 
     article, claim = _entity_swap()
     library = Library(settings)

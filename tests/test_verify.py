@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.core.passage import Passage
-from assistant.models.judge import support_question
+from assistant.models.yes_no import support_question
 from assistant.checks.verify import Verifier, named_side
 
 PRO = (
@@ -146,7 +146,7 @@ def test_the_judge_only_sees_what_the_rules_pass_and_can_reject_it() -> None:
 @pytest.mark.slow
 def test_the_local_model_judges_what_the_rules_cannot(settings) -> None:
     """The real packaged model under the Yes/No grammar: an antonym the rules let through is caught."""
-    from assistant.checks.verify import make_verifier
+    from assistant.chains.configured_checks import make_verifier
 
     verifier = make_verifier(settings.model_copy(update={"verifier": "rules+llm"}))
     passage = _passage("pro-0", PRO)

@@ -44,7 +44,8 @@ from assistant.models.judge import LlamaJudge, make_judge
 from assistant.models.llm import LocalLlamaChatModel
 from assistant.chains.side_check import SideSorter
 from assistant.core.sides import DIRECTIONS, opponent
-from assistant.checks.relevance import RebuttalCheck, make_rebuttal_check
+from assistant.checks.relevance import RebuttalCheck
+from assistant.chains.configured_checks import make_rebuttal_check
 from assistant.core.passage import NumberedPassage, Passage
 from assistant.retrieval.retrieval import HybridRetriever, QueryError, validate_query, validate_text
 from assistant.chains.streaming import final_item

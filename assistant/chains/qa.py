@@ -10,86 +10,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.core import prompts
+from assistant.chains import quote_answer
+from assistant.chains.ask_events import Answer, QuoteFound, SentenceChecked, SourcesFound
 from assistant.retrieval.context import ContextBuilder
 from assistant.checks.grounding import CheckedSentence, Grounding, is_decline, iter_grounding
 from assistant.checks.model_text import normalise_model_text
-from assistant.checks.relevance import RelevanceCheck, make_relevance_check, partial_text, related_text
+from assistant.checks.relevance import RelevanceCheck, partial_text, related_text
+from assistant.chains.configured_checks import make_relevance_check
 from assistant.core.passage import NumberedPassage, Passage, offered_sentences, offered_text
 from assistant.retrieval.retrieval import HybridRetriever, validate_history, validate_query
 from assistant.chains.streaming import Generated, final_item, stream_filtered
 from assistant.models.timing import Timing
-from assistant.checks.verify import Verifier, article_label, judge_context, make_verifier
-
-if TYPE_CHECKING:
-    from assistant.chains.quote_answer import QuoteFound
+from assistant.checks.verify import Verifier, article_label, judge_context
+from assistant.chains.configured_checks import make_verifier
 
 CONDENSE_MAX_TOKENS = 60
-
-
-@dataclass(frozen=True)
-class SourcesFound:
-    """The numbered sources of the prompt, shown the moment retrieval ends: the model needs
-    seconds to read them before its first word, and the user can start reading too."""
-
-    passages: list[Passage]
-    texts: list[str]
-
-
-@dataclass(frozen=True)
-class SentenceChecked:
-    """One sentence of the reply, decided as its check completes: supported (with its evidence) or withdrawn."""
-
-    index: int
-    sentence: CheckedSentence
-
-
-@dataclass
-class Answer:
-    """An answer as shown to the user, with its cited passages, what was fixed or flagged, and timing.
-
-    ``text`` is what may be shown; ``raw_text`` is what the model wrote. ``declined`` covers
-    both an honest decline and a *withheld* reply (no supported citation at all).
-    """
-
-    question: str
-    standalone_question: str
-    text: str
-    raw_text: str
-    declined: bool
-    passages: list[Passage]
-    citations: list[NumberedPassage] = field(default_factory=list)
-    invalid_citations: list[str] = field(default_factory=list)
-    corrected_citations: list[str] = field(default_factory=list)
-    uncited_sentences: list[str] = field(default_factory=list)
-    unsupported_sentences: list[str] = field(default_factory=list)
-    withheld: bool = False
-    timing: Timing = field(default_factory=Timing)
-    # Every checked sentence with its verdict and evidence span (withdrawn ones included).
-    sentences: list[CheckedSentence] = field(default_factory=list)
-    # The relevance check: None when it did not run (declined, withheld, or switched off);
-    # False means the supported sentences are shown only as "Related, but not an answer".
-    answers_question: bool | None = None
-    relevance_reason: str = ""
-    # Parties the question asks the same of that nothing shown answers for ("Lee" of "Lee and
-    # Gurtov each"): the answer is partial, and ``text`` ends with a note naming them.
-    unanswered_parts: list[str] = field(default_factory=list)
-    # Quote-first answers only (``answer_mode = "quotes"``, ``assistant.chains.quote_answer``): the short
-    # answer shown ("" when none passed its check) and the chosen quotes (sentence, passage id,
-    # source number, offsets). Empty in free mode.
-    answer: str = ""
-    quotes: list[dict] = field(default_factory=list)
-
-    @property
-    def not_an_answer(self) -> bool:
-        return self.answers_question is False
 
 
 def finalize(
@@ -257,8 +198,6 @@ class AskChain:
         sentence's verdict as it is checked, then the final ``Answer``. In quotes mode, see
         ``assistant.chains.quote_answer.stream``."""
         if self.settings.quote_answers:
-            from assistant.chains import quote_answer
-
             yield from quote_answer.stream(self, question, history, k=k, doc_ids=doc_ids)
             return
         question, standalone, retrieved, timing, started = self.retrieve(question, history, k, doc_ids)

@@ -7,7 +7,7 @@ as the debate's cards do: ``structured.stream_structured``), the ids of 1-3 sent
 and a short answer. The quotes are spans of their passages, so exact by construction, and
 only the short answer is the model's own text: it is normalised and checked against the chosen
 quotes alone (the ``Verifier``, its judge included when configured, asked whether it is a correct
-answer to the question: ``judge.answer_question``). The model's ids are weaker than its words: a
+answer to the question: ``yes_no.answer_question``). The model's ids are weaker than its words: a
 short answer its picks do not hold is checked against the sentence that does
 (``sentence_holding``). What the user sees:
 
@@ -23,13 +23,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.core.lexicon import is_content_word
 from assistant.core import prompts
+from assistant.chains.ask_events import Answer, EvidenceSentence, QuoteFound, SourcesFound
 from assistant.models.structured import StructuredReply, stream_structured
 from assistant.checks.grounding import CheckedSentence
 from assistant.checks.model_text import normalise_model_text
@@ -39,10 +40,10 @@ from assistant.checks.relevance import (
 )
 from assistant.models.timing import Timing
 from assistant.core.text import Sentence, words
-from assistant.checks.verify import NO_ANSWER, EvidenceSpan, Verdict, Verifier, article_label
+from assistant.checks.verify import NO_ANSWER, Verdict, Verifier, article_label
 
 if TYPE_CHECKING:
-    from assistant.chains.qa import Answer, AskChain, SourcesFound
+    from assistant.chains.qa import AskChain
 
 MAX_QUOTES = 3
 # What the grammar lets the short answer be: plain characters only (no quotation mark or brace,
@@ -51,44 +52,6 @@ ANSWER_PATTERN = r"^[A-Za-z0-9 ,.;:'%$()/?!&+-]{0,200}$"
 # The reply is ~3 ids and ~200 characters: ~90 tokens.
 QUOTES_MAX_TOKENS = 160
 QUOTE_STAGE = "quote"  # a quote is its own evidence: exact by construction, not checked
-
-
-@dataclass(frozen=True)
-class EvidenceSentence:
-    """A sentence the model may pick: its prompt id, the source number of its passage and its offsets."""
-
-    id: int
-    number: int
-    passage: Passage
-    sentence: Sentence
-
-    @property
-    def quote(self) -> str:
-        """The sentence as the passage has it (``passage.text[start:end]``)."""
-        return self.passage.text[self.sentence.start : self.sentence.end]
-
-    def as_dict(self) -> dict:
-        return {"sentence": self.quote, "passage_id": self.passage.id, "number": self.number,
-                "start": self.sentence.start, "end": self.sentence.end}  # fmt: skip
-
-    def span(self) -> EvidenceSpan:
-        return EvidenceSpan(self.passage.id, self.sentence.start, self.sentence.end, self.quote, self.number)
-
-    def line(self) -> str:
-        """The quote as shown to the user: verbatim, in quotation marks, with its source number."""
-        return f"“{self.quote}” [{self.number}]"
-
-
-@dataclass(frozen=True)
-class QuoteFound:
-    """A quote the model has chosen, shown as soon as its id is complete (before the short answer)."""
-
-    index: int
-    quote: EvidenceSentence
-
-    @property
-    def display(self) -> str:
-        return self.quote.line() + "\n"
 
 
 def evidence_sentences(
@@ -212,7 +175,6 @@ def stream(chain: AskChain, question: str, history: Sequence[tuple[str, str]] = 
            doc_ids: Sequence[str] | None = None) -> Iterator[str | SourcesFound | QuoteFound | Answer]:  # fmt: skip
     """``AskChain.stream`` in quotes mode: the sources, each ``QuoteFound`` as its id completes, the
     short answer's words as ``str`` pieces, then the final ``Answer``."""
-    from assistant.chains.qa import Answer, SourcesFound
 
     question, standalone, retrieved, timing, started = chain.retrieve(question, history, k, doc_ids)
     t0 = time.perf_counter()
@@ -280,7 +242,6 @@ def finish(chain: AskChain, question: str, standalone: str, reply: StructuredRep
     Shown: the short answer and its quotes when both checks pass; otherwise the decline, with the
     quotes the model chose under "Related, but not an answer" (a failed short answer says nothing
     about whether its quotes answer: the model often picks a neighbouring sentence or a byline)."""
-    from assistant.chains.qa import Answer
 
     parsed = reply.parsed or {}
     ids = cast("list[object]", parsed.get("quotes")) if isinstance(parsed.get("quotes"), list) else []

@@ -40,7 +40,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.core import prompts
 from assistant.chains.cards import Candidate
-from assistant.models.judge import WordScorer, YesNo, odds_of_yes
+from assistant.models.yes_no import WordScorer, YesNo, odds_of_yes
 from assistant.core.sides import DIRECTIONS, opponent
 from assistant.models.structured import choice
 from assistant.core.text import text_key

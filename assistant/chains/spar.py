@@ -44,7 +44,8 @@ from assistant.retrieval.retrieval import validate_query, validate_text
 from assistant.core.text import split_sentences, text_key
 from assistant.core.debate_record import COMPLETE, CONTRADICTED, FAILED, NOT_FOUND, RUNNING, STOPPED, SUPPORTED, WAITING, ClaimCheck, Debate, DebateTurn
 from assistant.core.settings import Settings
-from assistant.checks.verify import CONFLICTS, Verdict, Verifier, make_verifier
+from assistant.checks.verify import CONFLICTS, Verdict, Verifier
+from assistant.chains.configured_checks import make_verifier
 
 USER_NAME = "you"
 # A contradiction needs a passage that says nearly the same thing: most of the claim's words in its

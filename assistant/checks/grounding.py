@@ -159,7 +159,7 @@ def check_grounding(raw: str, passages: Sequence[Passage], verifier: Verifier | 
                     question: str = "") -> Grounding:  # fmt: skip
     """Validate, verify and repair the citations of ``raw`` against ``passages`` (numbered from 1).
 
-    ``verifier``: rules only when not given (``assistant.checks.verify.make_verifier`` builds the configured one).
+    ``verifier``: rules only when not given (``assistant.chains.configured_checks.make_verifier`` builds the configured one).
     ``question``: what ``raw`` answers; names and numbers it gives may be restated (``Verifier.rules``).
     """
     *_, result = iter_grounding(raw, passages, verifier, question)

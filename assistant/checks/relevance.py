@@ -36,7 +36,7 @@ from typing import Protocol
 from assistant.core.lexicon import (
     MONTHS, QUANTITY_WORDS, counted_words, counts_them, found_in, is_content_word, is_dated, is_year, names_in,
 )
-from assistant.models.judge import YesNo, YesNoJudge, make_judge
+from assistant.models.yes_no import YesNo, YesNoJudge
 from assistant.core.prompts import source_line
 from assistant.core.text import Word, strip_markers, words
 from assistant.checks.verify import named_side
@@ -305,22 +305,3 @@ class RebuttalCheck:
         yes = self.judge.yes(rebuttal_question(claim, reply))
         reason = "" if yes else "the model judged that it does not respond to the card it names"
         return Relevance(yes, reason, "llm", time.perf_counter() - started)
-
-
-def _model_judge(settings) -> YesNoJudge | None:
-    """The backend's Yes/No judge when ``relevance = "rules+llm"`` (``judge.make_judge``): locally the
-    same cached model context as the verifier's judge (``LlamaModelCache``), so nothing is loaded twice."""
-    return make_judge(settings) if settings.relevance == "rules+llm" else None
-
-
-def make_rebuttal_check(settings) -> RebuttalCheck | None:
-    """The rebuttal check the ``relevance`` setting asks for (None when off)."""
-    return None if settings.relevance == "off" else RebuttalCheck(_model_judge(settings))
-
-
-def make_relevance_check(settings) -> RelevanceCheck | None:
-    """The answer check the ``relevance`` setting asks for (None when off)."""
-    if settings.relevance == "off":
-        return None
-    judge = _model_judge(settings)
-    return RelevanceCheck(ModelAnswerJudge(judge) if judge is not None else None)

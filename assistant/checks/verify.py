@@ -27,9 +27,9 @@ Stage 1, rules (``verifier = "rules"``), each one a reason to reject:
 
 Stage 2, judge (``verifier = "rules+llm"``): sentences the rules pass, and refusals the rules
 cannot settle (``UNDECIDED``), are put to the backend's model as a Yes/No question
-(``judge.support_question``, decoded as ``judge`` describes), with the evidence and its
+(``yes_no.support_question``, decoded as ``judge`` describes), with the evidence and its
 neighbouring sentences as the text; a quote-first short answer (``as_answer``, with its question
-given) is asked about as an answer to that question (``judge.answer_question``, by the odds of Yes where
+given) is asked about as an answer to that question (``yes_no.answer_question``, by the odds of Yes where
 the backend gives them). The text comes
 first and the statement last, so sentences citing the same passage share the evaluated prefix.
 ``Verifier.verify`` runs both; ``rules`` and ``confirm`` run one stage each (spar shows the
@@ -258,7 +258,7 @@ class Judge(Protocol):
 class Verifier:
     """Aligns a sentence with its cited passages and decides whether they support it.
 
-    ``judge``: the optional second stage (a ``judge.YesNoJudge``); ``None`` means rules only.
+    ``judge``: the optional second stage (a ``yes_no.YesNoJudge``); ``None`` means rules only.
     """
 
     def __init__(self, judge: Judge | None = None, min_coverage: float = MIN_COVERAGE) -> None:
@@ -480,12 +480,3 @@ def judge_context(passage: Passage, spans: Sequence[Sentence], evidence: Sequenc
     lead_in = passage.lead_in
     before = [sentence_spans(lead_in)[-1].text] if 0 in keep and lead_in.strip() else []
     return " ".join(before + [spans[i].text for i in sorted(keep)])
-
-
-def make_verifier(settings) -> Verifier:
-    """The verifier the settings ask for; with "rules+llm" the backend's model is its judge (``judge.make_judge``)."""
-    if settings.verifier == "rules+llm":
-        from assistant.models.judge import make_judge  # here: the judge's chat models stream through the checks
-
-        return Verifier(make_judge(settings))
-    return Verifier()

@@ -38,8 +38,9 @@ from assistant.storage.library import UnknownDocumentError, upload_folder
 from assistant.core.errors import UserError
 from assistant.core.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.core.passage import NumberedPassage
-from assistant.chains.qa import Answer, SentenceChecked, SourcesFound
-from assistant.chains.quote_answer import QuoteFound, quote_event
+from assistant.chains.ask_events import Answer, SentenceChecked, SourcesFound
+from assistant.chains.quote_answer import quote_event
+from assistant.chains.ask_events import QuoteFound
 from assistant.server.responses import GenerationResponse, user_error_response
 from assistant.retrieval.retrieval import QueryError, validate_history, validate_query, validate_text
 from assistant.server.service import Queued, Service

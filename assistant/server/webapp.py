@@ -51,8 +51,8 @@ from assistant.chains.ballot import DEFAULT_CRITERION
 from assistant.present.docx_export import NoCardsError, motion_docx, motion_filename, to_docx
 from assistant.chains.flow import flow_of
 from assistant.storage.library import UnknownDocumentError
-from assistant.chains.qa import Answer, SentenceChecked, SourcesFound
-from assistant.chains.quote_answer import QuoteFound
+from assistant.chains.ask_events import Answer, SentenceChecked, SourcesFound
+from assistant.chains.ask_events import QuoteFound
 from assistant.retrieval.retrieval import QueryError, validate_query, validate_text
 from assistant.server.service import Queued, Service
 from assistant.core.settings import Settings
