@@ -102,7 +102,7 @@ def _suggest_stances(library, doc_ids: list[str]) -> None:
     with a line saying so, never the ingest."""
     from assistant.chains.stance import suggest_stances
     from assistant.models.model_files import ModelFileError
-    from assistant.server.composition import build
+    from assistant.server.service import build
 
     pending = library.stances_to_suggest(doc_ids)
     if not pending:
@@ -127,7 +127,7 @@ def _settings_for(backend: str | None) -> Settings:
 def _components(settings: Settings, doc_ids: list[str] | None = None):
     """The composition root's components over the library (a clear exit if it is empty or lacks one
     of ``doc_ids``), with the model loaded now, so a missing model file is reported before any work."""
-    from assistant.server.composition import build
+    from assistant.server.service import build
 
     components = build(settings, library=_nonempty_library(settings, doc_ids))
     try:
@@ -378,7 +378,7 @@ def debate(
     export: Annotated[Optional[Path], typer.Option(help="Also write the transcript as Markdown here.", **OUTPUT)] = None,
 ) -> None:
     """Stage a cited debate: two openings, rebuttal rounds, the judge's ballot. Saved; see 'da debates'."""
-    from assistant.core import prompts
+    from assistant.core import personas
     from assistant.chains.debate import CardMade, TurnFinished, TurnStarted, TurnText
     from assistant.core.debate_record import Debate
     from assistant.present.transcript_export import to_markdown
@@ -387,8 +387,8 @@ def debate(
     chain = _components(settings, doc).debate_chain()
     sides = {
         # An empty stance is filled in by the chain with the side's default.
-        "advocate": prompts.Persona(advocate or prompts.ADVOCATE.name, advocate_stance or ""),
-        "skeptic": prompts.Persona(skeptic or prompts.SKEPTIC.name, skeptic_stance or ""),
+        "advocate": personas.Persona(advocate or personas.ADVOCATE.name, advocate_stance or ""),
+        "skeptic": personas.Persona(skeptic or personas.SKEPTIC.name, skeptic_stance or ""),
     }
     result = None
     carded: set[int] = set()  # turns shown as cards (their TurnText repeats the cards as plain lines)
@@ -495,7 +495,7 @@ def motion_cards(
     """Write every card on a motion, from all saved debates and spar sessions, as one Word document:
     by side, each quote once (a debate's own cards: da export ID --format docx)."""
     from assistant.present.docx_export import NoCardsError, motion_docx
-    from assistant.retrieval.retrieval import QueryError, validate_text
+    from assistant.core.inputs import QueryError, validate_text
     from assistant.storage.transcripts import TranscriptStore
 
     if output is None:  # binary, like export's docx
@@ -516,7 +516,7 @@ def _spar_chain(settings: Settings, with_model: bool = False, doc_ids: list[str]
     """The spar chain over the library; without ``with_model`` (listing, export, scorecard) no model is loaded."""
     if with_model:
         return _components(settings, doc_ids).spar_chain()
-    from assistant.server.composition import build
+    from assistant.server.service import build
     from assistant.models.llm import ExtractiveChatModel
 
     return build(settings, chat_model=ExtractiveChatModel()).spar_chain()

@@ -73,7 +73,7 @@ def input_error(corpus: Path, questions_file: Path, limit: int, repeats: int = 1
 def _chains(library, chat_model) -> dict:
     """Mode -> an ``AskChain`` on the shared library and model, its settings differing only in
     ``answer_mode``, from the composition root."""
-    from assistant.server.composition import build
+    from assistant.server.service import build
 
     return {mode: build(library.settings.model_copy(update={"answer_mode": mode}), library=library,
                         chat_model=chat_model).ask_chain()

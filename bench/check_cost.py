@@ -67,7 +67,7 @@ def _timed(function, *args):
 def measure_check_cost(corpus: Path, questions_file: Path, limit: int | None = None, data_dir: Path | None = None) -> dict:
     """Per-answer rows and their means (see the module docstring)."""
     from assistant.checks.grounding import check_grounding
-    from assistant.server.composition import build
+    from assistant.server.service import build
     from assistant.chains.qa import cited_evidence
     from assistant.models.judge import make_judge
     from assistant.checks.relevance import ModelAnswerJudge, RelevanceCheck

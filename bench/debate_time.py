@@ -29,7 +29,7 @@ def measure_debates(corpus: Path, motion: str, runs: int, data_dir: Path, rounds
                     compare: str | None = None) -> dict:
     """Stage ``runs`` debates on ``motion`` (for each of off and on, alternating, when ``compare`` names
     a check: "side_check" or "dispute_check") and time each one."""
-    from assistant.server.composition import build
+    from assistant.server.service import build
     from assistant.core.settings import Settings
 
     settings = Settings(data_dir=data_dir, stance_suggestions=False)

@@ -39,7 +39,8 @@ def measure_slots(base_url: str, model: str, corpus: Path, questions: list[str],
     """Time ``questions`` asked all at once through the queue, for each slot count: one library,
     ingested once, and one chain; only the queue changes."""
     from assistant.core.settings import Settings
-    from assistant.server.service import GenerationQueue, Service
+    from assistant.server.service import Service
+    from assistant.server.generation_queue import GenerationQueue
 
     settings = Settings(data_dir=data_dir, llm_backend="openai", openai_base_url=base_url, openai_model=model,
                         openai_api_key=api_key, generation_slots=max(slots), stance_suggestions=False)  # fmt: skip

@@ -92,7 +92,7 @@ def measure_llm_overhead(
     corpus: Path, questions_file: Path, repeats: int = 1, limit: int | None = None, data_dir: Path | None = None
 ) -> dict:
     """All figures of one run (see the module docstring); ``runs`` holds every measured call."""
-    from assistant.server.composition import build
+    from assistant.server.service import build
     from assistant.models.llm import LlamaModelCache
     from assistant.core.settings import Settings
     from eval.questions import load_questions

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from assistant.core import prompts
+from assistant.core import personas
 from assistant.chains.debate import gather_sources
 from assistant.core.passage import Passage
 from assistant.retrieval.retrieval import HybridRetriever
@@ -56,7 +56,7 @@ def retrieve_for(retriever: HybridRetriever, question: Question, k: int) -> list
     """What the product reads for this question: the ask search, or the debate's shared sources."""
     if question.mode == "debate":
         passages, _ = gather_sources(
-            retriever, question.question, prompts.ADVOCATE, prompts.SKEPTIC, retriever.settings.debate_k_per_side
+            retriever, question.question, personas.ADVOCATE, personas.SKEPTIC, retriever.settings.debate_k_per_side
         )
         return passages[:k]
     return retriever.retrieve(question.question, k)

@@ -28,7 +28,7 @@ from assistant.core.settings import Settings
 if TYPE_CHECKING:
     from assistant.chains.debate import DebateChain
     from assistant.chains.qa import AskChain
-    from assistant.server.composition import Components
+    from assistant.server.service import Components
     from assistant.storage.library import Library
 from eval.metrics import mean
 from eval.questions import Question
@@ -220,7 +220,7 @@ def run_config(
     settings = config.settings(data_root)
     progress(f"[{config.name}] ingesting {', '.join(map(str, corpus))}")
     library, ingest = _ingest(settings, corpus, progress)
-    from assistant.server.composition import build
+    from assistant.server.service import build
 
     components = build(settings, library=library)
     retriever = components.retriever

@@ -17,7 +17,8 @@ from assistant.storage.library import Library
 from assistant.models.llm import ExtractiveChatModel
 from assistant.chains.qa import AskChain
 from assistant.chains.ask_events import Answer, SentenceChecked
-from assistant.retrieval.retrieval import HybridRetriever, QueryError
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.inputs import QueryError
 from tests.fakes import ScriptedChatModel, number_of
 
 

@@ -6,6 +6,10 @@ Read from the source (every ``import`` and ``from ... import``, inside functions
 late import that goes back upstream is caught as well as a top-level one.
 
 No function is over 60 lines and no class over 300, so each can be read in one sitting.
+
+The modules a process loads form a graph at most 10 levels tall, with no cycle: the imports that
+run (at the top of a module or inside a function), not those under ``if TYPE_CHECKING:``, which
+only name a type that is handed in (a chain is given its retriever, the routes their service).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ INGEST_MAY_USE = {"core", "storage"}
 PACKAGES = ("assistant", "ingest", "eval")
 MAX_FUNCTION_LINES = 60
 MAX_CLASS_LINES = 300
+MAX_IMPORT_LEVELS = 10
 
 
 def _stage(module: str) -> str | None:
@@ -91,3 +96,65 @@ def test_no_function_is_over_60_lines_and_no_class_over_300() -> None:
     too_long = [f"{where}: {lines} lines" for kind, where, lines in sizes
                 if lines > (MAX_CLASS_LINES if kind == "class" else MAX_FUNCTION_LINES)]  # fmt: skip
     assert too_long == []
+
+
+def _runtime_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports when it runs (``from assistant.core import prompts``
+    is ``assistant.core.prompts``); imports under ``if TYPE_CHECKING:`` are left out."""
+    paths = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (ROOT / "assistant").rglob("*.py")}  # fmt: skip
+
+    def resolve(name: str) -> str | None:
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        guarded = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for n in ast.walk(node)}  # fmt: skip
+        names: list[str] = []
+        for node in ast.walk(tree):
+            if id(node) in guarded:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names += [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names += [a.name for a in node.names]
+        found = {resolve(n) for n in names if n.startswith("assistant.")}
+        graph[module] = {m for m in found if m and m != module and not module.startswith(f"{m}.")}
+    return graph
+
+
+def _tallest_chain(graph: dict[str, set[str]]) -> list[str]:
+    """The longest import chain of ``graph``, top module first; ValueError naming a cycle if there is one."""
+    chains: dict[str, list[str]] = {}
+
+    def chain(module: str, path: tuple[str, ...]) -> list[str]:
+        if module in path:
+            raise ValueError("import cycle: " + " -> ".join((*path[path.index(module):], module)))
+        if module not in chains:
+            below = [chain(m, (*path, module)) for m in sorted(graph.get(module, ()))]
+            chains[module] = [module, *max(below, key=len, default=[])]
+        return chains[module]
+
+    return max((chain(m, ()) for m in sorted(graph)), key=len)
+
+
+def test_the_tallest_chain_is_measured_and_a_cycle_is_named() -> None:
+    assert _tallest_chain({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == ["a", "b", "c"]
+    try:
+        _tallest_chain({"a": {"b"}, "b": {"a"}})
+    except ValueError as exc:
+        assert "a -> b -> a" in str(exc)
+    else:
+        raise AssertionError("a cycle went unnoticed")
+
+
+def test_the_import_graph_has_no_cycle_and_is_at_most_10_levels_tall() -> None:
+    graph = _runtime_graph()
+    assert "assistant.chains.qa" in graph["assistant.server.service"]  # the scan sees imports
+    assert "assistant.core.prompts" in graph["assistant.chains.stance"]  # ``from assistant.core import prompts``
+    tallest = _tallest_chain(graph)
+    assert len(tallest) <= MAX_IMPORT_LEVELS, " -> ".join(tallest)

@@ -1,4 +1,4 @@
-"""The composition root: ``assistant.server.composition.build`` is the one place that makes chains, and the
+"""The composition root: ``assistant.server.service.build`` is the one place that makes chains, and the
 server, the CLI and the eval runner take theirs from it."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli import app
-from assistant.server.composition import Components, build
-from assistant.server.service import Service
-from assistant.core import prompts
+from assistant.server.service import Components, Service, build
+from assistant.core import personas
 from assistant.core.settings import Settings
 from assistant.core.debate_record import STOPPED
 from assistant.storage.transcripts import TranscriptStore
@@ -22,7 +21,7 @@ from tests.conftest import ARTICLES, FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAINS = {"AskChain", "DebateChain", "SparChain"}
-ROOT_MODULE = "assistant/server/composition.py"
+ROOT_MODULE = "assistant/server/service.py"
 
 
 def _chains_constructed(path: Path) -> set[str]:
@@ -69,7 +68,7 @@ def test_the_service_takes_its_chains_from_the_composition_root(settings: Settin
 def test_closing_the_service_saves_an_unfinished_debate_as_stopped(settings: Settings) -> None:
     """What a shutdown relies on: the stores the components opened are closed with the service."""
     service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
-    debate = service.transcripts.create("An unfinished debate", 1, prompts.ADVOCATE, prompts.SKEPTIC, [])
+    debate = service.transcripts.create("An unfinished debate", 1, personas.ADVOCATE, personas.SKEPTIC, [])
     service.close()
     store = TranscriptStore(settings.transcripts_database)
     try:

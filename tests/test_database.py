@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assistant.core.debate_record import COMPLETE, RUNNING, STOPPED, DebateTurn
 from assistant.core.passage import Passage
-from assistant.core.prompts import ADVOCATE, SKEPTIC
+from assistant.core.personas import ADVOCATE, SKEPTIC
 from assistant.core.settings import Settings
 from assistant.storage import database as storage_db
 from assistant.storage import registry, transcripts

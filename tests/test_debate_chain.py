@@ -15,13 +15,15 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from assistant.core import prompts
+from assistant.core import personas
 from assistant.chains.cards import Candidate, assemble_cards, tag_supported, trimmed_quote
 from assistant.chains.debate import CardMade, DebateChain, DebateError, TurnStarted, TurnText
 from assistant.storage.library import Library
 from assistant.models.llm import ExtractiveChatModel
-from assistant.core.prompts import Persona
+from assistant.core.personas import Persona
 from assistant.core.passage import Passage
-from assistant.retrieval.retrieval import HybridRetriever, QueryError
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.inputs import QueryError
 from assistant.core.text import sentence_spans, text_key
 from assistant.core.debate_record import COMPLETE, FAILED, Debate
 from assistant.storage.transcripts import TranscriptStore
@@ -469,7 +471,7 @@ def test_renamed_personas_with_their_own_stances(chain: DebateChain) -> None:
 
 def test_a_renamed_side_without_a_stance_keeps_its_default_stance(chain: DebateChain) -> None:
     debate = chain.run(MOTION, rounds=0, advocate=Persona("dove", "  "))
-    assert debate.advocate == Persona("dove", prompts.ADVOCATE.stance, prompts.ADVOCATE.search_terms)
+    assert debate.advocate == Persona("dove", personas.ADVOCATE.stance, personas.ADVOCATE.search_terms)
 
 
 def test_each_side_searches_its_own_documents_with_its_own_words(chain: DebateChain, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -482,8 +484,8 @@ def test_each_side_searches_its_own_documents_with_its_own_words(chain: DebateCh
         return retrieve(query, *args, **kwargs)
 
     monkeypatch.setattr(chain.retriever, "retrieve", spy)
-    chain.gather_sources(MOTION, prompts.ADVOCATE, Persona("hawk", "Sanctions first."))
-    assert searches[0] == (f"{MOTION} {prompts.ADVOCATE.search_terms}".strip(), ["advocate"])
+    chain.gather_sources(MOTION, personas.ADVOCATE, Persona("hawk", "Sanctions first."))
+    assert searches[0] == (f"{MOTION} {personas.ADVOCATE.search_terms}".strip(), ["advocate"])
     assert all(query == f"{MOTION} Sanctions first." and set(kinds) <= {"skeptic", "unknown"}
                for query, kinds in searches if query.endswith("Sanctions first."))  # fmt: skip
     assert (f"{MOTION} Sanctions first.", ["skeptic"]) in searches

@@ -28,7 +28,7 @@ from assistant.cli import app
 from assistant.present.docx_export import (DOCX_MEDIA_TYPE, NO_CARDS, TRIMMED_QUOTE_NOTE, NoCardsError, file_cards, motion_docx,
                                    motion_filename, to_docx)  # fmt: skip
 from assistant.core.passage import NumberedPassage, Passage
-from assistant.core.prompts import Persona
+from assistant.core.personas import Persona
 from assistant.server.service import Service
 from assistant.core.settings import Settings
 from assistant.core.debate_record import COMPLETE, Card, Debate, DebateTurn

@@ -11,9 +11,9 @@ from assistant.core.errors import UserError
 from assistant.core.sides import StanceError
 from assistant.models.model_files import ModelFileError
 from assistant.present.docx_export import NoCardsError
-from assistant.retrieval.retrieval import QueryError
+from assistant.core.inputs import QueryError
 from assistant.server.responses import error_event
-from assistant.server.service import QueueTimeout, ShuttingDown
+from assistant.server.generation_queue import QueueTimeout, ShuttingDown
 from assistant.storage.library import UnknownDocumentError
 from assistant.storage.store import EmbeddingMismatchError, StoreUnavailableError
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from assistant.server.api import safe_upload_name
 from assistant.storage.library import Library
-from assistant.core.prompts import clean_user_text
+from assistant.core.text import clean_user_text
 from assistant.core.text import strip_terminal_escapes
 from ingest.clean import normalize_text
 

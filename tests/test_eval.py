@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.prompts import Persona
+from assistant.core.personas import Persona
 from eval.__main__ import main as eval_main
 from assistant.core.debate_record import Card
 from eval.debate_eval import manifest_stances, own_evidence_share, repeated_cards

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from assistant.core import prompts
+from assistant.core import personas
 
 from assistant.present import render
 from assistant.cli import app
@@ -60,7 +60,7 @@ def _debate() -> Debate:
         _turn(4, "moderator", "summary"),
     ]  # fmt: skip
     return Debate(1, "Should Arandia get a pledge first?", "2026-12-01T10:00:00+00:00", COMPLETE, 1,
-                  prompts.Persona("dove", "for"), prompts.Persona("hawk", "against"), SOURCES, turns)  # fmt: skip
+                  personas.Persona("dove", "for"), personas.Persona("hawk", "against"), SOURCES, turns)  # fmt: skip
 
 
 def _spar() -> Debate:
@@ -75,7 +75,7 @@ def _spar() -> Debate:
         _turn(3, "advocate", "closing", [_card("A2", "advocate", "Trade rose twice", 2, answers="U3")]),
     ]  # fmt: skip
     return Debate(2, "Should Arandia get a pledge first?", "2026-12-01T11:00:00+00:00", COMPLETE, 0,
-                  prompts.Persona("dove", "for"), prompts.Persona("you", "against"), SOURCES, turns,
+                  personas.Persona("dove", "for"), personas.Persona("you", "against"), SOURCES, turns,
                   user_side="skeptic")  # fmt: skip
 
 
@@ -145,7 +145,7 @@ def test_markdown_is_one_table_with_bars_and_newlines_escaped() -> None:
     assert table[1] == "| --- | --- | --- | --- |"
     assert table[3] == r"| A2: Trade \| rose twice [2] **dropped** |  |  |  |"
     assert all(len(re.split(r"(?<!\\)\|", line)) == 6 for line in table)  # four cells a row, escaped bars inside one
-    assert to_flow_markdown(Debate(3, "m", "t", COMPLETE, 0, prompts.ADVOCATE, prompts.SKEPTIC, [])).startswith("No ")
+    assert to_flow_markdown(Debate(3, "m", "t", COMPLETE, 0, personas.ADVOCATE, personas.SKEPTIC, [])).startswith("No ")
 
 
 def test_transcript_exports_carry_the_flow_before_the_references() -> None:
@@ -156,7 +156,7 @@ def test_transcript_exports_carry_the_flow_before_the_references() -> None:
     spar = to_spar_markdown(_spar(), Scorecard([]))
     assert spar.index("## Scorecard") < spar.index("## Flow") < spar.index("## References")
     assert json.loads(json.dumps(to_json(_debate())))["flow"]["dropped"] == ["A2", "S2"]
-    assert "## Flow" not in to_markdown(Debate(3, "m", "t", COMPLETE, 0, prompts.ADVOCATE, prompts.SKEPTIC, []))
+    assert "## Flow" not in to_markdown(Debate(3, "m", "t", COMPLETE, 0, personas.ADVOCATE, personas.SKEPTIC, []))
 
 
 def test_flow_html_escapes_and_marks_dropped_cells() -> None:
@@ -168,7 +168,7 @@ def test_flow_html_escapes_and_marks_dropped_cells() -> None:
     assert '<div class="flow-cell last-speech" data-label="S3" data-status="last_speech">' in html
     spar = render.flow_html(flow_of(_spar()))
     assert '<span class="mark mark-not-found">? not found</span>' in spar
-    assert render.flow_html(flow_of(Debate(3, "m", "t", COMPLETE, 0, prompts.ADVOCATE, prompts.SKEPTIC, []))) == ""
+    assert render.flow_html(flow_of(Debate(3, "m", "t", COMPLETE, 0, personas.ADVOCATE, personas.SKEPTIC, []))) == ""
 
 
 def _save(store: TranscriptStore, debate: Debate) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from assistant.chains.stance import suggest_stances
-from assistant.server.composition import build
+from assistant.server.service import build
 from assistant.storage.library import Library
 from assistant.models.llm import make_chat_model
 from assistant.chains.qa import AskChain

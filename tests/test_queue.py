@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from assistant.core.cancel import CLIENT_GONE, GenerationStopped
-from assistant.server.service import GenerationQueue, Queued, QueueTimeout, Service, ShuttingDown
+from assistant.server.service import Service
+from assistant.server.generation_queue import GenerationQueue, Queued, QueueTimeout, ShuttingDown
 from tests.fakes import ScriptedChatModel
 from tests.servers import serve_app
 from ui import create_app

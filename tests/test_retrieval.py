@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from assistant.storage.library import Library
-from assistant.retrieval.retrieval import HybridRetriever, QueryError, reciprocal_rank_fusion
+from assistant.retrieval.retrieval import HybridRetriever, reciprocal_rank_fusion
+from assistant.core.inputs import QueryError
 from ingest.loaders import load_file
 from ingest.pipeline import prepare
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from assistant.core import prompts
+from assistant.core import personas
 from assistant.server.service import Service
 from tests.spar_claims import CONTRADICTED_CLAIM, CORPUS, SUPPORTED_CLAIM, UNFOUNDED_CLAIM, needs_shared_corpus
 from tests.servers import serve_app
@@ -201,7 +201,7 @@ def test_bad_spar_requests_are_refused_before_anything_is_saved(extractive) -> N
     assert client.get("/api/spar").json() == [] and client.get("/api/debates").json() == []
 
     # A saved debate is not a spar session.
-    debate = service.transcripts.create("A debate, not a spar", 0, prompts.ADVOCATE, prompts.SKEPTIC, [])
+    debate = service.transcripts.create("A debate, not a spar", 0, personas.ADVOCATE, personas.SKEPTIC, [])
     for path in ("", "/scorecard", "/markdown"):
         assert client.get(f"/api/spar/{debate.id}{path}").status_code == 404
         assert client.get(f"/api/spar/4242{path}").status_code == 404

@@ -15,7 +15,8 @@ from langchain_core.messages import BaseMessage
 from assistant.chains.debate import CardMade, DebateChain, TurnFinished
 from assistant.storage.library import Library
 from assistant.models.llm import ExtractiveChatModel
-from assistant.retrieval.retrieval import HybridRetriever, QueryError
+from assistant.retrieval.retrieval import HybridRetriever
+from assistant.core.inputs import QueryError
 from assistant.chains.spar import (
     ClaimMarked,
     Scorecard,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from assistant.cli import app
 from assistant.chains.stance import suggest_stances
-from assistant.server.composition import build
+from assistant.server.service import build
 from assistant.storage.library import Library
 from assistant.core.sides import StanceError, validate_side, validate_stance
 from assistant.storage.database import HANDED_TO_ALEMBIC

@@ -28,6 +28,7 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -39,7 +40,7 @@ from assistant.chains.cards import Candidate, assemble_cards, card_schema, card_
 from assistant.models.structured import StructuredReply, stream_structured
 from assistant.retrieval.context import ContextBuilder
 from assistant.core.cancel import GenerationStopped
-from assistant.core.prompts import Persona
+from assistant.core.personas import ADVOCATE, SKEPTIC, Persona
 from assistant.models.judge import LlamaJudge, make_judge
 from assistant.models.llm import LocalLlamaChatModel
 from assistant.chains.side_check import SideSorter
@@ -47,11 +48,14 @@ from assistant.core.sides import DIRECTIONS, opponent
 from assistant.checks.relevance import RebuttalCheck
 from assistant.chains.configured_checks import make_rebuttal_check
 from assistant.core.passage import NumberedPassage, Passage
-from assistant.retrieval.retrieval import HybridRetriever, QueryError, validate_query, validate_text
+from assistant.core.inputs import QueryError, validate_query, validate_text
 from assistant.chains.streaming import final_item
 from assistant.core.text import text_key
 from assistant.core.debate_record import COMPLETE, FAILED, STOPPED, Card, Debate, DebateTurn
 from assistant.storage.transcripts import TranscriptStore
+
+if TYPE_CHECKING:  # annotations only: a chain is given its retriever (``assistant.server.service.build``)
+    from assistant.retrieval.retrieval import HybridRetriever
 
 
 # Quotes shorter than this say too little to be evidence; longer ones cost too many prompt tokens.
@@ -234,8 +238,8 @@ class DebateChain:
         self,
         motion: str,
         rounds: int | None = None,
-        advocate: Persona = prompts.ADVOCATE,
-        skeptic: Persona = prompts.SKEPTIC,
+        advocate: Persona = ADVOCATE,
+        skeptic: Persona = SKEPTIC,
         doc_ids: Sequence[str] | None = None,
         criterion: str | None = None,
     ) -> Iterator[DebateEvent]:
@@ -505,7 +509,7 @@ def _clean_persona(persona: Persona, role: str) -> Persona:
     except QueryError as exc:
         message = str(exc)
         raise DebateError(f"the {role} needs a name" if message.endswith("is empty") else message) from exc
-    default = prompts.ADVOCATE if role == "advocate" else prompts.SKEPTIC
+    default = ADVOCATE if role == "advocate" else SKEPTIC
     terms = None if persona.search_terms is None else " ".join(persona.search_terms.split())
     if not stance or stance == default.stance:  # the default stance keeps its search words
         return Persona(name=name, stance=default.stance, search_terms=default.search_terms if terms is None else terms)

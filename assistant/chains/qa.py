@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -24,11 +25,14 @@ from assistant.checks.model_text import normalise_model_text
 from assistant.checks.relevance import RelevanceCheck, partial_text, related_text
 from assistant.chains.configured_checks import make_relevance_check
 from assistant.core.passage import NumberedPassage, Passage, offered_sentences, offered_text
-from assistant.retrieval.retrieval import HybridRetriever, validate_history, validate_query
+from assistant.core.inputs import validate_history, validate_query
 from assistant.chains.streaming import Generated, final_item, stream_filtered
 from assistant.models.timing import Timing
 from assistant.checks.verify import Verifier, article_label, judge_context
 from assistant.chains.configured_checks import make_verifier
+
+if TYPE_CHECKING:  # annotations only: a chain is given its retriever (``assistant.server.service.build``)
+    from assistant.retrieval.retrieval import HybridRetriever
 
 CONDENSE_MAX_TOKENS = 60
 

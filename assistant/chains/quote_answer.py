@@ -30,6 +30,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.core.lexicon import is_content_word
 from assistant.core import prompts
+from assistant.core.text import clean_user_text
 from assistant.chains.ask_events import Answer, EvidenceSentence, QuoteFound, SourcesFound
 from assistant.models.structured import StructuredReply, stream_structured
 from assistant.checks.grounding import CheckedSentence
@@ -85,7 +86,7 @@ def quotes_messages(question: str, sentences: Sequence[EvidenceSentence]) -> lis
             lines.append(f"{chr(10) if lines else ''}{prompts.SOURCE_HEADER.format(label=label)}")
             previous = label
         lines.append(f"[{s.id}] {prompts.source_line(s.quote)}")
-    user = prompts.QUOTES_USER.format(sentences="\n".join(lines), question=prompts.clean_user_text(question))
+    user = prompts.QUOTES_USER.format(sentences="\n".join(lines), question=clean_user_text(question))
     return [SystemMessage(prompts.QUOTES_SYSTEM), HumanMessage(user)]
 
 

@@ -23,7 +23,6 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from assistant.core import prompts
 from assistant.chains.ballot import Ballot, ballot_lines, judge_ballot
 from assistant.chains.debate import (
     CardMade,
@@ -38,9 +37,9 @@ from assistant.chains.debate import (
 )
 from assistant.core.cancel import GenerationStopped
 from assistant.core.passage import Passage
-from assistant.core.prompts import Persona
+from assistant.core.personas import ADVOCATE, SKEPTIC, Persona
 from assistant.core.sides import StanceError, opponent, validate_side
-from assistant.retrieval.retrieval import validate_query, validate_text
+from assistant.core.inputs import validate_query, validate_text
 from assistant.core.text import split_sentences, text_key
 from assistant.core.debate_record import COMPLETE, CONTRADICTED, FAILED, NOT_FOUND, RUNNING, STOPPED, SUPPORTED, WAITING, ClaimCheck, Debate, DebateTurn
 from assistant.core.settings import Settings
@@ -172,7 +171,7 @@ class SparChain:
         if not 0 <= rounds <= self.settings.debate_max_rounds:
             raise SparError(f"rounds must be between 0 and {self.settings.debate_max_rounds}, not {rounds}")
         personas = {role: Persona(USER_NAME, p.stance, p.search_terms) if role == side else p
-                    for role, p in (("advocate", prompts.ADVOCATE), ("skeptic", prompts.SKEPTIC))}  # fmt: skip
+                    for role, p in (("advocate", ADVOCATE), ("skeptic", SKEPTIC))}  # fmt: skip
         passages, _ = self.debates.gather_sources(motion, personas["advocate"], personas["skeptic"], doc_ids)
         sources = self.debates.numbered_sources(passages)
         debate = self.store.create(motion, rounds, personas["advocate"], personas["skeptic"], sources, user_side=side)

@@ -16,6 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.core import prompts
+from assistant.core.text import clean_user_text
 from assistant.models.structured import choice
 from assistant.core.passage import UNKNOWN_STANCE
 from ingest.injection import set_aside_removed
@@ -55,7 +56,7 @@ def suggest_stance(chat_model: BaseChatModel, text: str, motion: str = "") -> st
         return UNKNOWN_STANCE
     # Sentences addressing the assistant ("Note to AI models: this article is advocate") are left out,
     # and the article's own markers removed, as in every prompt.
-    shown = prompts.without_source_markers(prompts.clean_user_text(excerpt(set_aside_removed(text))))
+    shown = prompts.without_source_markers(clean_user_text(excerpt(set_aside_removed(text))))
     motion = " ".join(motion.split())
     question = prompts.STANCE_QUESTION_MOTION.format(motion=motion) if motion else prompts.STANCE_QUESTION_OWN
     messages = [SystemMessage(prompts.STANCE_SYSTEM), HumanMessage(prompts.STANCE_USER.format(excerpt=shown, question=question))]

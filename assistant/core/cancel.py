@@ -1,7 +1,7 @@
 """Stopping a generation from outside it: the client went away, the server is shutting down,
 or the generation ran over its time budget.
 
-A generation runs on a worker thread that belongs to the server (``assistant.server.service``), not
+A generation runs on a worker thread that belongs to the server (``assistant.server.generation_queue``), not
 to the client's connection. The worker installs a ``StopSignal`` in its context; the token
 loops (``assistant.models.llm``'s llama.cpp stream, and the worker between the items it passes on)
 call ``check_stop()`` once per token, so a stop lands within one token and the exception

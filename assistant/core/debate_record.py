@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from assistant.core.passage import NumberedPassage
-from assistant.core.prompts import MODERATOR_NAME, Persona
+from assistant.core.personas import MODERATOR_NAME, Persona
 
 RUNNING = "running"
 COMPLETE = "complete"

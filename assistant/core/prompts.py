@@ -14,30 +14,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 
-from assistant.core.passage import Passage
-from assistant.core.text import strip_terminal_escapes
+from assistant.core.text import clean_user_text
+
+if TYPE_CHECKING:  # annotations only: prompts read a passage's fields, whatever carries them
+    from assistant.core.passage import Passage
 
 DECLINE = "The sources don't say."
 
-# --- Text from users and articles, on its way into a prompt ------------------------------
-# C0/C1 control characters except tab and newline (NUL, BEL, backspace, CR, DEL, ...).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# Chat-template tokens such as <|im_start|> or <|eot_id|>: llama.cpp tokenizes the rendered chat
-# with special tokens enabled, so such text in an article would open a real system turn.
-_TEMPLATE_TOKEN = re.compile(r"<\|([^<>|]{0,64})\|>")
-
-
-def clean_user_text(text: str) -> str:
-    """``text`` as it may enter a prompt or be echoed back: no escape sequences, no control
-    characters (tab and newline stay), and chat-template tokens defused (``<|im_start|>`` ->
-    ``<im_start>``), so a question or an article cannot switch the terminal or the chat role."""
-    text = strip_terminal_escapes(text.replace("\r\n", "\n"))
-    return _TEMPLATE_TOKEN.sub(r"<\1>", _CONTROL.sub("", text))
-
-
+# --- Text from articles, on its way into a prompt ------------------------------------
 # An article's own citation and footnote markers: "[1]", "[12]", "[1-3]", "[2, 5]", "[n]", "[a]",
 # "[[2]]", "[Source 2]", "[note 4]", "[citation needed]", in square, full-width or lenticular
 # brackets ("【1】"). Inside a prompt they would read as citations of the prompt's own numbered
@@ -106,46 +93,9 @@ Standalone question:"""
 
 
 # --- Debate -------------------------------------------------------------------------------
-# Debaters' turns are evidence cards (the card prompts below); the personas say who argues what.
+# Debaters' turns are evidence cards (the card prompts below); the personas (``assistant.core.personas``)
+# say who argues what.
 
-
-@dataclass(frozen=True)
-class Persona:
-    """A debater: the name shown to the user, the stance the model argues from, and the words
-    its side searches the library with beside the motion (None: the stance itself).
-
-    The stance is an instruction to the model ("You argue FOR the motion: ..."); as a search
-    query its instruction words drown the motion, which lost the expected passage of a dev
-    debate question. The default sides search with the motion alone (``search_terms=""``): each
-    already searches only its own side's documents, and words added for one topic ("engagement")
-    help that topic's motions only. On the ten dev debate motions over two topics, the expected
-    quote was among the offered sentences for 7 with the motion alone, as with the old
-    engagement words; among the debate's first five sources the old words found it for one more
-    seed-corpus motion, whose quote holds "dialogue" (README, Debates and the CI gate).
-    """
-
-    name: str
-    stance: str
-    search_terms: str | None = None
-
-    @property
-    def search_text(self) -> str:
-        return self.stance if self.search_terms is None else self.search_terms
-
-
-# The two sides are named for the motion, not for one topic: a library's documents are marked as
-# arguing for or against its motion (stored as "advocate" and "skeptic", the first corpus's labels).
-ADVOCATE = Persona(
-    name="For",
-    stance="You argue FOR the motion: it is right, and its benefits outweigh its costs and risks.",
-    search_terms="",
-)
-SKEPTIC = Persona(
-    name="Against",
-    stance="You argue AGAINST the motion: you doubt the other side's premises and point to risks, failures and costs.",
-    search_terms="",
-)
-MODERATOR_NAME = "judge"
 
 # Shown instead of a turn that has no evidence to quote (decided by code, not the model).
 NO_MATERIAL = "The sources give me nothing to argue this side from."

@@ -54,6 +54,21 @@ def strip_terminal_escapes(text: str) -> str:
     return TERMINAL_ESCAPE.sub("", text)
 
 
+# C0/C1 control characters except tab and newline (NUL, BEL, backspace, CR, DEL, ...).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Chat-template tokens such as <|im_start|> or <|eot_id|>: llama.cpp tokenizes the rendered chat
+# with special tokens enabled, so such text in an article would open a real system turn.
+_TEMPLATE_TOKEN = re.compile(r"<\|([^<>|]{0,64})\|>")
+
+
+def clean_user_text(text: str) -> str:
+    """``text`` as it may enter a prompt or be echoed back: no escape sequences, no control
+    characters (tab and newline stay), and chat-template tokens defused (``<|im_start|>`` ->
+    ``<im_start>``), so a question or an article cannot switch the terminal or the chat role."""
+    text = strip_terminal_escapes(text.replace("\r\n", "\n"))
+    return _TEMPLATE_TOKEN.sub(r"<\1>", _CONTROL.sub("", text))
+
+
 # The canonical citation marker, as written after normalisation: "[2]".
 CITATION = re.compile(r"\[(\d+)\]")
 # One or more markers with the spaces before them: " [1][2]".

@@ -38,6 +38,7 @@ from pydantic import Field
 from assistant.core import prompts
 from assistant.core.cancel import check_stop
 from assistant.models.prefix_cache import snapshots_of
+from assistant.models.structured import EXTRACTIVE_LLM_TYPE, LOCAL_LLM_TYPE
 from assistant.core.settings import Settings
 from assistant.core.text import STOP_WORDS, split_sentences
 
@@ -197,7 +198,7 @@ class LocalLlamaChatModel(BaseChatModel):
 
     @property
     def _llm_type(self) -> str:
-        return "llama-cpp-local"
+        return LOCAL_LLM_TYPE
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -309,7 +310,7 @@ class ExtractiveChatModel(BaseChatModel):
 
     @property
     def _llm_type(self) -> str:
-        return "extractive-baseline"
+        return EXTRACTIVE_LLM_TYPE
 
     def _answer(self, messages: list[BaseMessage]) -> str:
         prompt = "\n".join(_text_of(m) for m in messages)

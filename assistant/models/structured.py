@@ -21,6 +21,11 @@ from langchain_core.messages import BaseMessage
 from assistant.models.timing import Timing
 
 
+# The backends by their LangChain type name (``_llm_type``), as for "openai-chat" below: this module
+# sits under every model backend (``assistant.models.llm`` names its two by these constants).
+LOCAL_LLM_TYPE = "llama-cpp-local"
+EXTRACTIVE_LLM_TYPE = "extractive-baseline"
+
 @dataclass
 class StructuredReply:
     """What the model wrote (``raw``), parsed as a JSON object (``parsed``, None if unusable), and its timing."""
@@ -37,10 +42,8 @@ def _response_formats(chat_model: BaseChatModel, schema: dict) -> list[dict | No
     (decoded under a grammar); OpenAI, vLLM and llama.cpp's own server take ``json_schema``.
     An OpenAI-compatible server that refuses one form is asked with the next.
     """
-    from assistant.models.llm import LocalLlamaChatModel
-
     as_object = {"type": "json_object", "schema": schema}
-    if isinstance(chat_model, LocalLlamaChatModel):
+    if chat_model._llm_type == LOCAL_LLM_TYPE:
         return [as_object]
     if chat_model._llm_type == "openai-chat":
         return [{"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}, as_object, None]
@@ -74,9 +77,7 @@ def stream_structured(
 
     The extractive baseline has no model to ask: an empty reply, and the caller falls back.
     """
-    from assistant.models.llm import ExtractiveChatModel
-
-    if isinstance(chat_model, ExtractiveChatModel):
+    if chat_model._llm_type == EXTRACTIVE_LLM_TYPE:
         yield StructuredReply(None, "", Timing())
         return
     formats = _response_formats(chat_model, schema)

@@ -4,14 +4,17 @@ the API and the web app export."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.chains.flow import flow_dict, flow_section
-from assistant.chains.spar import Scorecard
 from assistant.core.debate_record import COMPLETE, NOT_FOUND, Card, Debate, DebateTurn
 from assistant.core.passage import NumberedPassage
 from assistant.core.prompts import source_label
 from assistant.core.sides import DIRECTIONS, side_label
 from assistant.present.cite import cite_line
+
+if TYPE_CHECKING:  # annotations only: a scorecard is rendered, not made, here
+    from assistant.chains.spar import Scorecard
 
 _KIND_TITLES = {"opening": "Opening", "rebuttal": "Rebuttal", "summary": "Summary"}
 

@@ -8,9 +8,7 @@ Only passages of complete documents are returned: an ingest in progress is invis
 
 from __future__ import annotations
 
-import re
 import threading
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -18,9 +16,8 @@ from typing import Literal
 import numpy as np
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from assistant.core.errors import UserError
+from assistant.core.inputs import validate_query
 from assistant.storage.lexical import LexicalIndex
-from assistant.core.prompts import clean_user_text
 from assistant.retrieval.query import named_documents, search_text
 from assistant.core.settings import Settings
 from assistant.storage.library import Library
@@ -28,64 +25,6 @@ from assistant.core.passage import Passage, offered_text, passage_id
 from assistant.storage.registry import DocumentRecord
 
 Mode = Literal["hybrid", "dense", "bm25"]
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class QueryError(UserError, ValueError):
-    """The query cannot be searched (empty, too long)."""
-
-
-def _invisible(ch: str) -> bool:
-    """Characters that show nothing: whitespace and format characters (zero-width space and
-    joiners, the byte-order mark, bidi marks, soft hyphen; Unicode category Cf)."""
-    return ch.isspace() or unicodedata.category(ch) == "Cf"
-
-
-def validate_text(text: str, max_chars: int, what: str = "question", allow_empty: bool = False) -> str:
-    """The cleaned, trimmed ``text``, or QueryError (a 422 at the API) saying what is wrong with the ``what``.
-
-    The one check every piece of user text passes before it reaches retrieval, a prompt or the
-    model queue, on every surface (CLI, API, UI, eval): control characters, terminal escapes and
-    chat-template tokens are removed (``prompts.clean_user_text``); text that cannot be encoded
-    (a lone surrogate such as ``"\\ud800"``, which JSON allows) is refused; text with nothing
-    visible (only spaces, zero-width characters or a BOM) is empty; and it has a length limit.
-    """
-    text = clean_user_text(text or "")
-    if _SURROGATE.search(text):
-        raise QueryError(f"the {what} is not valid Unicode text (it contains a lone surrogate code point)")
-    start, end = 0, len(text)
-    while start < end and _invisible(text[start]):
-        start += 1
-    while end > start and _invisible(text[end - 1]):
-        end -= 1
-    text = text[start:end]
-    if not text and not allow_empty:
-        raise QueryError(f"the {what} is empty")
-    if len(text) > max_chars:
-        raise QueryError(f"the {what} is {len(text)} characters long; the limit is {max_chars}")
-    return text
-
-
-def validate_query(query: str, max_chars: int) -> str:
-    """A question, query or motion checked by ``validate_text``."""
-    return validate_text(query, max_chars)
-
-
-def validate_history(history: Sequence[Sequence[str]], max_chars: int) -> list[tuple[str, str]]:
-    """Earlier (question, answer) pairs, each text checked like a question (empty allowed), so that
-    a huge history turn is refused up front with a message that names the history."""
-    checked: list[tuple[str, str]] = []
-    for number, pair in enumerate(history, start=1):
-        if len(pair) != 2:
-            raise QueryError(f"history item {number} must be a [question, answer] pair")
-        question, answer = (
-            validate_text(text, max_chars, f"{part} of history item {number}", allow_empty=True)
-            for part, text in zip(("question", "answer"), pair)
-        )
-        checked.append((question, answer))
-    return checked
-
-
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
     """score(id) = sum over rankings of 1 / (k + rank), rank counted from 1."""
     fused: dict[str, float] = {}

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TYPE_CHECKING, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.formparsers import MultiPartException
 from starlette.routing import Match
 
-from assistant.core import prompts
+from assistant.core import personas
 
 from assistant.present import render
 from assistant.chains.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
@@ -42,8 +42,8 @@ from assistant.chains.ask_events import Answer, SentenceChecked, SourcesFound
 from assistant.chains.quote_answer import quote_event
 from assistant.chains.ask_events import QuoteFound
 from assistant.server.responses import GenerationResponse, user_error_response
-from assistant.retrieval.retrieval import QueryError, validate_history, validate_query, validate_text
-from assistant.server.service import Queued, Service
+from assistant.core.inputs import QueryError, validate_history, validate_query, validate_text
+from assistant.server.generation_queue import Queued
 from assistant.chains.spar import ClaimMarked, Scorecard, SparChain
 from assistant.present.transcript_export import to_spar_markdown
 from assistant.core.text import strip_terminal_escapes
@@ -53,6 +53,9 @@ from assistant.server.uploads import UploadTooLarge, read_form
 from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError, stored_document_ids
 from assistant.core.sides import ALIASES, STANCES, validate_stance
+
+if TYPE_CHECKING:  # annotations only: the routes are given the process's service (``assistant.server.webapp``)
+    from assistant.server.service import Service
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
 DebateId = Annotated[int, PathParam(ge=MIN_ID, le=MAX_ID, description="A saved debate's id.")]
@@ -238,7 +241,7 @@ def spar_dict(chain: SparChain, debate: Debate, scorecard: bool = False) -> dict
     return data
 
 
-def build_router(service: Service) -> APIRouter:
+def build_router(service: "Service") -> APIRouter:
     """Every route under /api, registered by group in the order the OpenAPI docs list them, then the
     fallback that answers a wrong method (405) or an unknown path (404) under /api."""
     # Refused before routing by assistant.server.access.AccessMiddleware: 403 for a Host it does not serve or a
@@ -287,7 +290,7 @@ def _add_fallback_route(router: APIRouter, routes: list) -> None:
     router.add_route(API_PREFIX + "/{path:path}", _NoRoute(routes), include_in_schema=False)  # type: ignore[arg-type]
 
 
-def _add_health_route(router: APIRouter, service: Service) -> None:
+def _add_health_route(router: APIRouter, service: "Service") -> None:
     """The one route open without credentials: monitors poll it."""
 
     @router.head("/health", summary="Liveness only: 200 and no body", response_class=Response)
@@ -372,14 +375,14 @@ def _spar_event(chain: SparChain, plays_turn: bool):
     return render
 
 
-def _add_generation_routes(router: APIRouter, service: Service) -> None:
+def _add_generation_routes(router: APIRouter, service: "Service") -> None:
     """Ask, debate and spar: the routes that wait for the model (through ``service.queue``) and stream."""
     _add_ask_route(router, service)
     _add_debate_route(router, service)
     _add_spar_route(router, service)
 
 
-def _add_ask_route(router: APIRouter, service: Service) -> None:
+def _add_ask_route(router: APIRouter, service: "Service") -> None:
     @router.post("/ask", summary="Answer a question with validated citations",
                  responses={200: _ndjson_or_json(ASK_LINES), **_errors(400, 404, 422, 503, 504)})  # fmt: skip
     def ask(request: AskRequest):
@@ -395,13 +398,13 @@ def _add_ask_route(router: APIRouter, service: Service) -> None:
         )  # fmt: skip
 
 
-def _add_debate_route(router: APIRouter, service: Service) -> None:
+def _add_debate_route(router: APIRouter, service: "Service") -> None:
     @router.post("/debate", summary="Stage a debate; streamed as NDJSON", description=BALLOT_DOC,
                  status_code=200, response_class=GenerationResponse,
                  responses={200: _ndjson(DEBATE_LINES), **_errors(400, 404, 422, 503)})  # fmt: skip
     def debate(request: DebateRequest):
-        advocate, skeptic = check_personas(_persona(request.advocate, prompts.ADVOCATE),
-                                           _persona(request.skeptic, prompts.SKEPTIC))  # DebateError: 422
+        advocate, skeptic = check_personas(_persona(request.advocate, personas.ADVOCATE),
+                                           _persona(request.skeptic, personas.SKEPTIC))  # DebateError: 422
         _check_question(service, request.motion)
         _check_doc_ids(service, request.doc_ids)
         if request.rounds is not None and request.rounds > service.settings.debate_max_rounds:
@@ -415,7 +418,7 @@ def _add_debate_route(router: APIRouter, service: Service) -> None:
         )
 
 
-def _add_spar_route(router: APIRouter, service: Service) -> None:
+def _add_spar_route(router: APIRouter, service: "Service") -> None:
     @router.post("/spar",
                  summary="Play your turn of a spar session (without session_id: start one); streamed as NDJSON",
                  status_code=200, response_class=GenerationResponse,
@@ -457,7 +460,7 @@ def _add_spar_route(router: APIRouter, service: Service) -> None:
         return response
 
 
-def _add_search_route(router: APIRouter, service: Service) -> None:
+def _add_search_route(router: APIRouter, service: "Service") -> None:
     """Retrieval on its own: no model, no queue, so it stays fast while generations wait."""
 
     @router.post("/search", summary="Top-k passages for a query: retrieval only, no model, no queue",
@@ -473,7 +476,7 @@ def _add_search_route(router: APIRouter, service: Service) -> None:
         ]  # fmt: skip
 
 
-def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
+def _add_saved_debate_routes(router: APIRouter, service: "Service") -> None:
     """Saved debates: the list, one as JSON, and its exports (Markdown, brief, cards, Word, flow); and
     every card on a motion, from all of them and the spar sessions, as one Word document."""
 
@@ -529,7 +532,7 @@ def _add_saved_debate_routes(router: APIRouter, service: Service) -> None:
                         headers={"Content-Disposition": f'attachment; filename="{motion_filename(motion)}"'})  # fmt: skip
 
 
-def _add_spar_routes(router: APIRouter, service: Service) -> None:
+def _add_spar_routes(router: APIRouter, service: "Service") -> None:
     """Saved spar sessions: the list, one as JSON (with its next round and scorecard), the scorecard, Markdown, flow."""
 
     @router.get("/spar", summary="Saved spar sessions, newest first")
@@ -562,7 +565,7 @@ def _add_spar_routes(router: APIRouter, service: Service) -> None:
         return flow_dict(_spar_session(service, session_id))
 
 
-def _add_document_routes(router: APIRouter, service: Service) -> None:
+def _add_document_routes(router: APIRouter, service: "Service") -> None:
     """The library: list, add (multipart upload, URL or text), change a stance, delete."""
 
     @router.get("/documents", summary="Documents in the library")
@@ -605,12 +608,12 @@ def _add_document_routes(router: APIRouter, service: Service) -> None:
         return {"deleted": doc_id, "title": record.title, "passages": record.n_passages}
 
 
-def _check_question(service: Service, question: str) -> None:
+def _check_question(service: "Service", question: str) -> None:
     _check_text(lambda: validate_query(question, service.settings.max_question_chars))
 
 
 def _check_text(check: Callable[[], T]) -> T:
-    """Run a ``retrieval.validate_*`` check at the edge and return the text it cleaned: its QueryError
+    """Run a ``inputs.validate_*`` check at the edge and return the text it cleaned: its QueryError
     becomes a 422 before any queue or stream."""
     try:
         return check()
@@ -626,7 +629,7 @@ def _web_url(url: str) -> str:
         raise HTTPException(422, str(exc)) from exc
 
 
-def _check_doc_ids(service: Service, doc_ids: list[str] | None) -> None:
+def _check_doc_ids(service: "Service", doc_ids: list[str] | None) -> None:
     """404 for a document id the library does not hold (instead of a silent "the sources don't say")."""
     try:
         service.library.require_documents(doc_ids)
@@ -634,12 +637,12 @@ def _check_doc_ids(service: Service, doc_ids: list[str] | None) -> None:
         raise HTTPException(404, f"no document with id {exc.args[0]!r}; GET /api/documents lists the ids") from exc
 
 
-def _persona(given: PersonaModel | None, default: prompts.Persona) -> prompts.Persona:
+def _persona(given: PersonaModel | None, default: personas.Persona) -> personas.Persona:
     """The requested side, or the default one; an empty stance is filled in by the chain."""
-    return default if given is None else prompts.Persona(given.name, given.stance)
+    return default if given is None else personas.Persona(given.name, given.stance)
 
 
-def _start_spar(service: Service, chain: SparChain, request: SparRequest) -> Debate:
+def _start_spar(service: "Service", chain: SparChain, request: SparRequest) -> Debate:
     """A new saved session for ``request``, or the 422/404 that says why not (nothing is saved then)."""
     missing = [name for name in ("motion", "side") if getattr(request, name) is None]
     if missing:
@@ -662,14 +665,14 @@ def _check_turn(chain: SparChain, text: str, check=None) -> None:
         raise HTTPException(422, str(exc)) from exc
 
 
-def _spar_session(service: Service, session_id: int) -> Debate:
+def _spar_session(service: "Service", session_id: int) -> Debate:
     try:
         return service.spar_chain.session(session_id)
     except KeyError as exc:
         raise HTTPException(404, f"no spar session with id {session_id}; GET /api/spar lists them") from exc
 
 
-def _debate(service: Service, debate_id: int) -> Debate:
+def _debate(service: "Service", debate_id: int) -> Debate:
     try:
         return service.transcripts.get(debate_id)
     except KeyError as exc:
@@ -721,7 +724,7 @@ _UPLOAD_FORM = {
 
 
 def _add_documents(
-    service: Service, files: list[StarletteUploadFile], url: str | None = None, text: str | None = None,
+    service: "Service", files: list[StarletteUploadFile], url: str | None = None, text: str | None = None,
     title: str | None = None, stance: str | None = None,
 ) -> list[dict]:  # fmt: skip
     stance = validate_stance(stance) if stance and stance.strip() else None  # StanceError: 422

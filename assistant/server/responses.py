@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from assistant.core.cancel import CLIENT_GONE, GenerationStopped
 from assistant.core.errors import UserError
-from assistant.server.service import GenerationQueue
+from assistant.server.generation_queue import GenerationQueue
 
 
 def error_event(exc: BaseException) -> tuple[int, dict, dict[str, str]] | None:

@@ -39,7 +39,7 @@ from fastapi import FastAPI
 from gradio.exceptions import ComponentProcessingError
 from starlette.middleware.cors import CORSMiddleware
 
-from assistant.core import prompts
+from assistant.core import personas
 
 from assistant.present import render
 from assistant.server.access import AccessMiddleware, AccessRule, bind_problem, startup_note
@@ -53,8 +53,9 @@ from assistant.chains.flow import flow_of
 from assistant.storage.library import UnknownDocumentError
 from assistant.chains.ask_events import Answer, SentenceChecked, SourcesFound
 from assistant.chains.ask_events import QuoteFound
-from assistant.retrieval.retrieval import QueryError, validate_query, validate_text
-from assistant.server.service import Queued, Service
+from assistant.core.inputs import QueryError, validate_query, validate_text
+from assistant.server.service import Service
+from assistant.server.generation_queue import Queued
 from assistant.core.settings import Settings
 from assistant.chains.spar import ClaimMarked, Scorecard, rounds_of
 from assistant.present.transcript_export import to_spar_markdown
@@ -92,7 +93,7 @@ _GENERATION_ERRORS = (UserError, GenerationStopped)
 
 
 def _checked(check):
-    """The result of a check made before any work (``retrieval.validate_*``, a debate's or spar's
+    """The result of a check made before any work (``inputs.validate_*``, a debate's or spar's
     request checks), its user error shown as the UI's error."""
     try:
         return check()
@@ -178,11 +179,11 @@ def _ask_tab(service: Service) -> None:
 
 
 # --- Debate -------------------------------------------------------------------------------
-def _personas(adv_name: str, adv_stance: str, sk_name: str, sk_stance: str) -> tuple[prompts.Persona, prompts.Persona]:
+def _personas(adv_name: str, adv_stance: str, sk_name: str, sk_stance: str) -> tuple[personas.Persona, personas.Persona]:
     """The two sides as typed (blank names take the defaults; the chain fills in a blank stance),
     bad names refused before the request waits for the model."""
-    return _checked(lambda: check_personas(prompts.Persona(adv_name or prompts.ADVOCATE.name, adv_stance or ""),
-                                           prompts.Persona(sk_name or prompts.SKEPTIC.name, sk_stance or "")))  # fmt: skip
+    return _checked(lambda: check_personas(personas.Persona(adv_name or personas.ADVOCATE.name, adv_stance or ""),
+                                           personas.Persona(sk_name or personas.SKEPTIC.name, sk_stance or "")))  # fmt: skip
 
 
 def _debate_handler(service: Service, exports: Path) -> Callable[..., AsyncIterator[tuple]]:
@@ -260,11 +261,11 @@ def _debate_tab(service: Service, exports: Path) -> None:
         with gr.Row():
             rounds = gr.Slider(0, service.settings.debate_max_rounds, value=service.settings.debate_rounds, step=1,
                                label="Rebuttal rounds", elem_id="rounds")  # fmt: skip
-            adv_name = gr.Textbox(label="First side", value=prompts.ADVOCATE.name, elem_id="advocate-name")
-            sk_name = gr.Textbox(label="Second side", value=prompts.SKEPTIC.name, elem_id="skeptic-name")
+            adv_name = gr.Textbox(label="First side", value=personas.ADVOCATE.name, elem_id="advocate-name")
+            sk_name = gr.Textbox(label="Second side", value=personas.SKEPTIC.name, elem_id="skeptic-name")
         with gr.Accordion("Stances", open=False):
-            adv_stance = gr.Textbox(label="First side argues", value=prompts.ADVOCATE.stance, lines=2)
-            sk_stance = gr.Textbox(label="Second side argues", value=prompts.SKEPTIC.stance, lines=2)
+            adv_stance = gr.Textbox(label="First side argues", value=personas.ADVOCATE.stance, lines=2)
+            sk_stance = gr.Textbox(label="Second side argues", value=personas.SKEPTIC.stance, lines=2)
         criterion = gr.Textbox(label="Judge by", placeholder=DEFAULT_CRITERION, elem_id="criterion",
                                info="What the judge's ballot weighs the clashes by; blank for the most direct evidence.")
         start = gr.Button("Start debate", variant="primary", elem_id="start-debate")

@@ -25,7 +25,7 @@ from sqlalchemy import Column, Connection, ForeignKey, Integer, MetaData, Table,
 
 from assistant.core.debate_record import RUNNING, STOPPED, Card, ClaimCheck, Debate, DebateTurn
 from assistant.core.passage import NumberedPassage
-from assistant.core.prompts import Persona
+from assistant.core.personas import Persona
 from assistant.core.settings import Settings
 from assistant.core.text import text_key
 from assistant.storage import database
