@@ -379,7 +379,7 @@ def debate(
 ) -> None:
     """Stage a cited debate: two openings, rebuttal rounds, the judge's ballot. Saved; see 'da debates'."""
     from assistant.core import personas
-    from assistant.chains.debate import CardMade, TurnFinished, TurnStarted, TurnText
+    from assistant.chains.debate_events import CardMade, TurnFinished, TurnStarted, TurnText
     from assistant.core.debate_record import Debate
     from assistant.present.transcript_export import to_markdown
 
@@ -582,8 +582,8 @@ def _read_turn(kind: str, limit: int) -> str | None:
 def _play_spar_round(chain, session_id: int, text: str):
     """Play the user's ``text`` in the session: marks as they are checked, the assistant's cards, the
     scorecard after the closing; returns the saved session."""
-    from assistant.chains.debate import CardMade, TurnFinished, TurnStarted, TurnText
-    from assistant.chains.spar import ClaimMarked, Scorecard
+    from assistant.chains.debate_events import CardMade, TurnFinished, TurnStarted, TurnText
+    from assistant.chains.debate_events import ClaimMarked, Scorecard
     from assistant.core.debate_record import Debate
 
     result = None

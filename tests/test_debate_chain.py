@@ -17,7 +17,8 @@ from langchain_core.messages import BaseMessage
 from assistant.core import prompts
 from assistant.core import personas
 from assistant.chains.cards import Candidate, assemble_cards, tag_supported, trimmed_quote
-from assistant.chains.debate import CardMade, DebateChain, DebateError, TurnStarted, TurnText
+from assistant.chains.debate import DebateChain, DebateError
+from assistant.chains.debate_events import CardMade, TurnStarted, TurnText
 from assistant.storage.library import Library
 from assistant.models.llm import ExtractiveChatModel
 from assistant.core.personas import Persona

@@ -19,7 +19,7 @@ from assistant.chains.flow import ANSWERED, DROPPED, LAST_SPEECH, NEW_IN_REBUTTA
 from assistant.core.passage import NumberedPassage, Passage
 from assistant.server.service import Service
 from assistant.core.settings import Settings
-from assistant.chains.spar import Scorecard
+from assistant.chains.debate_events import Scorecard
 from assistant.present.transcript_export import to_spar_markdown
 from assistant.core.debate_record import COMPLETE, CONTRADICTED, NOT_FOUND, SUPPORTED, Card, ClaimCheck, Debate, DebateTurn
 from assistant.storage.transcripts import TranscriptStore

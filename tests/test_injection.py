@@ -32,7 +32,8 @@ from assistant.chains.ask_events import Answer, SourcesFound
 from assistant.present.render import debate_html
 from assistant.retrieval.retrieval import HybridRetriever
 from assistant.server.service import Service
-from assistant.chains.spar import ClaimMarked, SparChain
+from assistant.chains.spar import SparChain
+from assistant.chains.debate_events import ClaimMarked
 from assistant.core.debate_record import DebateTurn
 from assistant.storage.transcripts import TranscriptStore
 from assistant.checks.verify import Verifier

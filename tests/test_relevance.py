@@ -217,6 +217,6 @@ def test_an_answer_in_part_is_shown_with_a_note_naming_who_it_leaves_out(retriev
     assert not answer.declined and answer.answers_question is True and answer.unanswered_parts == ["Oren Velmar"]
     body, note = answer.text.split("\n\n")
     assert "Tessaly rail link" in body and note == f"{PARTIAL_NOTE} Oren Velmar."
-    from assistant.server.api import answer_dict
+    from assistant.present.events import answer_dict
 
     assert answer_dict(answer)["unanswered_parts"] == ["Oren Velmar"]  # what API clients read

@@ -223,7 +223,7 @@ def test_bad_spar_requests_are_refused_before_anything_is_saved(extractive) -> N
 def test_a_turn_left_unanswered_is_answered_first(extractive) -> None:
     """A client that went away after its marks (the assistant had not answered): the session says so,
     and the next request gets the answer first, with or without a turn of its own."""
-    from assistant.chains.debate import TurnFinished
+    from assistant.chains.debate_events import TurnFinished
 
     client, service = extractive
     session_id = _play(client, motion=MOTION, side="skeptic", rounds=1, text=CONTRADICTED_CLAIM)[-1]["id"]

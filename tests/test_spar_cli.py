@@ -101,7 +101,7 @@ def test_the_end_of_input_saves_the_session_and_resume_goes_on_from_there(corpus
 
 
 def test_resume_answers_a_turn_left_unanswered_first(corpus) -> None:
-    from assistant.chains.debate import TurnFinished
+    from assistant.chains.debate_events import TurnFinished
 
     assert _new(CONTRADICTED_CLAIM, rounds=1).exit_code == 0
     chain = _spar_chain_of_the_cli()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.core.errors import UserError
 from assistant.core import prompts
+from assistant.chains.debate_events import CardMade, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.chains.ballot import DEFAULT_CRITERION, ballot_lines, judge_ballot
 from assistant.chains.cards import Candidate, assemble_cards, card_schema, card_text, finished_picks
 from assistant.models.structured import StructuredReply, stream_structured
@@ -63,46 +64,6 @@ MIN_QUOTE_CHARS = 40
 MAX_QUOTE_CHARS = 400
 # A judging criterion is a short phrase ("impact on regional security").
 MAX_CRITERION_CHARS = 200
-
-
-@dataclass(frozen=True)
-class DebateStarted:
-    """The debate is saved and its numbered sources are fixed; turns follow.
-
-    ``hints``: for each side, the source numbers its own search found, best first.
-    """
-
-    debate: Debate
-    hints: dict[str, list[int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TurnStarted:
-    index: int
-    role: str
-    kind: str
-    speaker: str
-
-
-@dataclass(frozen=True)
-class TurnText:
-    """Text of a turn as it becomes known (one card line at a time)."""
-
-    index: int
-    text: str
-
-
-@dataclass(frozen=True)
-class CardMade:
-    """One evidence card of the turn ``index``, as soon as it is built."""
-
-    index: int
-    card: Card
-
-
-@dataclass(frozen=True)
-class TurnFinished:
-    turn: DebateTurn
 
 
 @dataclass(frozen=True)

@@ -283,9 +283,3 @@ def finish(chain: AskChain, question: str, standalone: str, reply: StructuredRep
         unanswered_parts=[] if relevant is None else list(relevant.unanswered),
         answer=short if answered else "", quotes=[q.as_dict() for q in quotes],
     )  # fmt: skip
-
-
-def quote_event(item: QuoteFound) -> dict:
-    """A ``QuoteFound`` as its NDJSON line (``/api/ask`` stream)."""
-    return {"type": "quote", "index": item.index, **item.quote.as_dict()}
-

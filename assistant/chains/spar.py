@@ -20,21 +20,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 
-from assistant.chains.ballot import Ballot, ballot_lines, judge_ballot
-from assistant.chains.debate import (
-    CardMade,
-    DebateChain,
-    DebateError,
-    DebateStarted,
-    Opposed,
-    TurnFinished,
-    TurnStarted,
-    TurnText,
-    numbered_source,
-)
+from assistant.chains.debate_events import ClaimMarked, Scorecard, SideScore, UnusedCard
+from assistant.chains.ballot import ballot_lines, judge_ballot
+from assistant.chains.debate import DebateChain, DebateError, Opposed, numbered_source
+from assistant.chains.debate_events import CardMade, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.core.cancel import GenerationStopped
 from assistant.core.passage import Passage
 from assistant.core.personas import ADVOCATE, SKEPTIC, Persona
@@ -60,56 +52,12 @@ class SparError(DebateError):
 
 
 @dataclass(frozen=True)
-class ClaimMarked:
-    """One sentence of the user's turn ``index`` has been checked.
-
-    ``final`` False: the rules' mark, shown at once while the local model's judge has yet to
-    confirm or revise it. Every sentence gets one final mark (True), after all provisional ones;
-    only final marks are saved and scored. Without a judge the rules' mark is the final one.
-    """
-
-    index: int
-    claim: ClaimCheck
-    final: bool = True
-
-
-@dataclass(frozen=True)
 class _RulesCheck:
     """A sentence as the rules marked it, with what the judge needs to confirm the mark."""
 
     claim: ClaimCheck
     verdict: Verdict
     passages: list[Passage]
-
-
-@dataclass(frozen=True)
-class SideScore:
-    role: str
-    speaker: str
-    claims: int
-    supported: int
-    contradicted: int
-    not_found: int
-
-
-@dataclass(frozen=True)
-class UnusedCard:
-    """Evidence of the user's own side that none of their claims drew on: source [n] and its sentence."""
-
-    source: int
-    quote: str
-
-
-@dataclass
-class Scorecard:
-    """Per side: claims made, supported, contradicted, unfounded; what the user could have used; and,
-    once the session is over, the judge's ballot (``assistant.chains.ballot``) and its text."""
-
-    sides: list[SideScore]
-    unused: list[UnusedCard] = field(default_factory=list)
-    complete: bool = False
-    ballot: Ballot | None = None
-    ballot_text: str = ""
 
 
 SparEvent = DebateStarted | ClaimMarked | TurnStarted | TurnText | CardMade | TurnFinished | Scorecard | Debate

@@ -14,7 +14,7 @@ from assistant.core.sides import DIRECTIONS, side_label
 from assistant.present.cite import cite_line
 
 if TYPE_CHECKING:  # annotations only: a scorecard is rendered, not made, here
-    from assistant.chains.spar import Scorecard
+    from assistant.chains.debate_events import Scorecard
 
 _KIND_TITLES = {"opening": "Opening", "rebuttal": "Rebuttal", "summary": "Summary"}
 

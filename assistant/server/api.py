@@ -30,21 +30,18 @@ from starlette.routing import Match
 
 from assistant.core import personas
 
-from assistant.present import render
-from assistant.chains.debate import CardMade, DebateError, DebateStarted, TurnFinished, TurnStarted, TurnText, check_criterion, check_personas
+from assistant.present.events import ask_event, debate_dict, debate_event, spar_dict, spar_events
+from assistant.chains.debate import DebateError, check_criterion, check_personas
 from assistant.present.docx_export import DOCX_MEDIA_TYPE, NoCardsError, motion_docx, motion_filename, to_docx
 from assistant.chains.flow import flow_dict
 from assistant.storage.library import UnknownDocumentError, upload_folder
 from assistant.core.errors import UserError
 from assistant.core.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.core.passage import NumberedPassage
-from assistant.chains.ask_events import Answer, SentenceChecked, SourcesFound
-from assistant.chains.quote_answer import quote_event
-from assistant.chains.ask_events import QuoteFound
 from assistant.server.responses import GenerationResponse, user_error_response
 from assistant.core.inputs import QueryError, validate_history, validate_query, validate_text
 from assistant.server.generation_queue import Queued
-from assistant.chains.spar import ClaimMarked, Scorecard, SparChain
+from assistant.chains.spar import SparChain
 from assistant.present.transcript_export import to_spar_markdown
 from assistant.core.text import strip_terminal_escapes
 from assistant.core.debate_record import Debate
@@ -191,56 +188,6 @@ class SparRequest(BaseModel):
     text: str = Field(description="Your turn for this round: free text, at most spar_max_words words.")
 
 
-def answer_dict(answer: Answer) -> dict:
-    return {
-        "question": answer.question,
-        "standalone_question": answer.standalone_question,
-        "answer": answer.text,
-        "declined": answer.declined,
-        "withheld": answer.withheld,
-        "answers_question": answer.answers_question,
-        "relevance_reason": answer.relevance_reason,
-        "unanswered_parts": answer.unanswered_parts,
-        # Quote-first answers (answer_mode "quotes"): the short answer ("answer" above is the whole
-        # text shown) and the quoted sentences with their offsets; "" and [] in free mode.
-        "short_answer": answer.answer,
-        "quotes": answer.quotes,
-        "citations": [
-            {**c.as_dict(), "evidence": render.evidence_spans(answer.sentences).get(c.number, [])}
-            for c in answer.citations
-        ],
-        # Every checked sentence: shown as supported or withdrawn, why, and the evidence span(s)
-        # (passage id, source number, character offsets into the passage text, the text itself).
-        "sentences": [s.as_dict() for s in answer.sentences],
-        "invalid_citations": answer.invalid_citations,
-        "corrected_citations": answer.corrected_citations,
-        "uncited_sentences": answer.uncited_sentences,
-        "unsupported_sentences": answer.unsupported_sentences,
-        "timing": answer.timing.as_dict(),
-    }
-
-
-def debate_dict(debate: Debate) -> dict:
-    return {
-        "id": debate.id, "motion": debate.motion, "created_at": debate.created_at, "status": debate.status,
-        "rounds": debate.rounds, "advocate": asdict(debate.advocate), "skeptic": asdict(debate.skeptic),
-        "sources": [s.as_dict() for s in debate.sources], "turns": [asdict(t) for t in debate.turns],
-    }  # fmt: skip
-
-
-def spar_dict(chain: SparChain, debate: Debate, scorecard: bool = False) -> dict:
-    """A spar session: the saved debate, the side the user argues, the round they play next (None when
-    all are played), whether a turn of theirs still waits for the assistant's answer (a play stopped in
-    between: the next request answers it first, and may then have an empty ``text``), whether the
-    session is over and, with ``scorecard``, the scorecard so far."""
-    unanswered = chain.unanswered(debate)
-    data = {**debate_dict(debate), "user_side": debate.user_side, "next_round": chain.next_round(debate),
-            "unanswered": unanswered.index if unanswered is not None else None, "over": chain.is_over(debate)}  # fmt: skip
-    if scorecard:
-        data["scorecard"] = asdict(chain.scorecard(debate))
-    return data
-
-
 def build_router(service: "Service") -> APIRouter:
     """Every route under /api, registered by group in the order the OpenAPI docs list them, then the
     fallback that answers a wrong method (405) or an unknown path (404) under /api."""
@@ -308,71 +255,9 @@ def _add_health_route(router: APIRouter, service: "Service") -> None:
         }
 
 
-def _ask_event(item) -> dict:
-    """One ask stream item as its NDJSON line."""
-    if isinstance(item, Queued):
-        return {"type": "queued", "ahead": item.ahead}
-    if isinstance(item, SourcesFound):  # before the model reads them: the user can start reading
-        return {"type": "sources", "sources": [
-            {**NumberedPassage(n, p).as_dict(), "shown": text} for n, (p, text) in enumerate(zip(item.passages, item.texts), 1)
-        ]}  # fmt: skip
-    if isinstance(item, SentenceChecked):  # each sentence marked supported or withdrawn as its check ends
-        return {"type": "checked", "index": item.index, **item.sentence.as_dict()}
-    if isinstance(item, Answer):
-        return {"type": "answer", **answer_dict(item)}
-    if isinstance(item, QuoteFound):  # quotes mode: each chosen sentence as soon as its id is written
-        return quote_event(item)
-    return {"type": "token", "text": item}
-
-
-def _debate_event(item) -> dict | None:
-    """One debate stream event as its NDJSON line (None: not sent)."""
-    if isinstance(item, Queued):
-        return {"type": "queued", "ahead": item.ahead}
-    if isinstance(item, DebateStarted):
-        return {"type": "start", "id": item.debate.id, "sources": [s.as_dict() for s in item.debate.sources]}
-    if isinstance(item, TurnStarted):
-        return {"type": "turn_start", **asdict(item)}
-    if isinstance(item, CardMade):
-        return {"type": "card", "index": item.index, **asdict(item.card)}
-    if isinstance(item, TurnText):
-        return {"type": "token", "index": item.index, "text": item.text}
-    if isinstance(item, TurnFinished):
-        return {"type": "turn", **asdict(item.turn)}
-    if isinstance(item, Debate):
-        return {"type": "debate", **debate_dict(item)}
-    return None
-
-
-def _spar_event(chain: SparChain, plays_turn: bool):
-    """The NDJSON line of each event of one spar stream (None: not sent). ``plays_turn``: the request
-    brings a turn of the user's (not only the answer to their last one)."""
-    session: list[Debate] = []
-
-    def render(item) -> dict | None:
-        if isinstance(item, DebateStarted):  # before anything of this request is played
-            debate = item.debate
-            session.append(debate)
-            unanswered = chain.unanswered(debate)
-            return {"type": "session", "id": debate.id, "motion": debate.motion, "side": debate.user_side,
-                    "round": chain.next_round(debate) if plays_turn else None,
-                    "answers_first": unanswered.index if unanswered is not None else None,
-                    "sources": [s.as_dict() for s in debate.sources]}  # fmt: skip
-        if isinstance(item, ClaimMarked):  # provisional ("final": false) marks first, then a final one per sentence
-            line = {"type": "mark", "index": item.index, "final": item.final, "claim": asdict(item.claim)}
-            # A deciding passage new to the session joins its sources as it is found: sent with the mark,
-            # so a client can show it now (the final "spar" line lists every source).
-            numbered = {s.number: s for s in session[-1].sources} if session else {}
-            if item.claim.source in numbered:
-                line["source"] = numbered[item.claim.source].as_dict()
-            return line
-        if isinstance(item, Scorecard):
-            return {"type": "scorecard", **asdict(item)}
-        if isinstance(item, Debate):
-            return {"type": "spar", **spar_dict(chain, item)}
-        return _debate_event(item)  # queued, turn_start, card, token, turn: as in a debate
-
-    return render
+def _queued_or(line: Callable[[object], dict | None]) -> Callable[[object], dict | None]:
+    """``line`` for a chain's events, with the server's own line while the request waits for the model."""
+    return lambda item: {"type": "queued", "ahead": item.ahead} if isinstance(item, Queued) else line(item)
 
 
 def _add_generation_routes(router: APIRouter, service: "Service") -> None:
@@ -394,7 +279,7 @@ def _add_ask_route(router: APIRouter, service: "Service") -> None:
         return GenerationResponse(
             service.queue,
             lambda: service.ask_chain.stream(request.question, request.history, k=request.k, doc_ids=request.doc_ids),
-            _ask_event, stream=request.stream, is_result=lambda e: e["type"] == "answer",
+            _queued_or(ask_event), stream=request.stream, is_result=lambda e: e["type"] == "answer",
         )  # fmt: skip
 
 
@@ -414,7 +299,7 @@ def _add_debate_route(router: APIRouter, service: "Service") -> None:
         return GenerationResponse(
             service.queue,
             lambda: service.debate_chain.stream(request.motion, request.rounds, advocate, skeptic, request.doc_ids, criterion),
-            _debate_event,
+            _queued_or(debate_event),
         )
 
 
@@ -455,7 +340,7 @@ def _add_spar_route(router: APIRouter, service: "Service") -> None:
         # turn of the user's left unanswered is answered first by the next request).
         plays_turn = bool(request.text.strip())
         response = GenerationResponse(service.queue, lambda: chain.play(session.id, request.text),
-                                      _spar_event(chain, plays_turn))  # fmt: skip
+                                      _queued_or(spar_events(chain, plays_turn)))  # fmt: skip
         response.headers["X-Spar-Session"] = str(session.id)  # known even if the queue wait runs out
         return response
 
