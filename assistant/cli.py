@@ -324,8 +324,7 @@ def ask(
 
     Without a question, starts a chat: follow-ups are understood in the context of earlier turns.
     """
-    from assistant.chains.ask_events import Answer
-    from assistant.chains.ask_events import QuoteFound
+    from assistant.chains.ask_events import Answer, QuoteFound
 
     settings = _settings_for(backend)
     chain = _components(settings, doc).ask_chain()
@@ -582,8 +581,7 @@ def _read_turn(kind: str, limit: int) -> str | None:
 def _play_spar_round(chain, session_id: int, text: str):
     """Play the user's ``text`` in the session: marks as they are checked, the assistant's cards, the
     scorecard after the closing; returns the saved session."""
-    from assistant.chains.debate_events import CardMade, TurnFinished, TurnStarted, TurnText
-    from assistant.chains.debate_events import ClaimMarked, Scorecard
+    from assistant.chains.debate_events import CardMade, ClaimMarked, Scorecard, TurnFinished, TurnStarted, TurnText
     from assistant.core.debate_record import Debate
 
     result = None

@@ -83,8 +83,7 @@ def _chains(library, chat_model) -> dict:
 def timed_ask(chain, question: str) -> dict:
     """One ask, streamed as the UI streams it: the seconds to each item the user sees (see the
     module docstring), the Answer's verify ms, model first token ms and tokens, and whether it declined."""
-    from assistant.chains.ask_events import Answer, SourcesFound
-    from assistant.chains.ask_events import QuoteFound
+    from assistant.chains.ask_events import Answer, QuoteFound, SourcesFound
 
     started = time.perf_counter()
     row: dict = {}

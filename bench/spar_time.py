@@ -43,9 +43,8 @@ TARGETS = {"first_mark_s": 1.0, "final_s": 8.0, "first_card_s": 5.0}
 def measure_spar(corpus: Path, runs: int, data_dir: Path, verifiers: list[str]) -> dict:
     """Per verifier mode, ``runs`` timed opening turns (after one untimed warm-up turn)."""
     from assistant.server.service import build
-    from assistant.chains.debate_events import CardMade, TurnFinished
+    from assistant.chains.debate_events import CardMade, ClaimMarked, TurnFinished
     from assistant.core.settings import Settings
-    from assistant.chains.debate_events import ClaimMarked
     from assistant.chains.configured_checks import make_verifier
 
     settings = Settings(data_dir=data_dir, stance_suggestions=False)

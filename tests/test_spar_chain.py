@@ -13,13 +13,12 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from assistant.chains.debate import DebateChain
-from assistant.chains.debate_events import CardMade, TurnFinished
+from assistant.chains.debate_events import CardMade, ClaimMarked, Scorecard, TurnFinished
 from assistant.storage.library import Library
 from assistant.models.llm import ExtractiveChatModel
 from assistant.retrieval.retrieval import HybridRetriever
 from assistant.core.inputs import QueryError
 from assistant.chains.spar import SparChain, SparError, claim_mark, weakest_first
-from assistant.chains.debate_events import ClaimMarked, Scorecard
 from assistant.core.debate_record import COMPLETE, CONTRADICTED, FAILED, NOT_FOUND, SUPPORTED, WAITING, ClaimCheck, Debate
 from assistant.storage.transcripts import TranscriptStore
 from assistant.present.transcript_export import to_spar_markdown

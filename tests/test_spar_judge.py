@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 
 from assistant.chains.debate import DebateChain
-from assistant.chains.debate_events import CardMade
+from assistant.chains.debate_events import CardMade, ClaimMarked
 from assistant.storage.library import Library
 from assistant.retrieval.retrieval import HybridRetriever
 from assistant.chains.spar import SparChain, spar_check_settings
-from assistant.chains.debate_events import ClaimMarked
 from assistant.core.debate_record import CONTRADICTED, NOT_FOUND, SUPPORTED
 from assistant.storage.transcripts import TranscriptStore
 from assistant.checks.verify import CLAIM_ONLY_NEGATION, JUDGE, JUDGED_NO, NEGATION_IN_CLAIM, Verifier

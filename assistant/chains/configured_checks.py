@@ -1,9 +1,9 @@
 """The checks the settings ask for, each with the backend's Yes/No judge where it is switched on.
 
 The checks themselves (``assistant.checks``) only ask a ``YesNoJudge`` they are given; choosing
-and loading the model that answers is done here, once, so no check module loads a model. The
-chains call these when nothing was injected (a test's chain), and the composition root's chains
-get the same.
+the model that answers is done here, so no check module loads a model. The ask, debate and spar
+chains build their checks with these on first use (a spar chain may be given its verifier instead:
+a benchmark's).
 """
 
 from __future__ import annotations

@@ -23,13 +23,12 @@ from assistant.retrieval.context import ContextBuilder
 from assistant.checks.grounding import CheckedSentence, Grounding, is_decline, iter_grounding
 from assistant.checks.model_text import normalise_model_text
 from assistant.checks.relevance import RelevanceCheck, partial_text, related_text
-from assistant.chains.configured_checks import make_relevance_check
+from assistant.chains.configured_checks import make_relevance_check, make_verifier
 from assistant.core.passage import NumberedPassage, Passage, offered_sentences, offered_text
 from assistant.core.inputs import validate_history, validate_query
 from assistant.chains.streaming import Generated, final_item, stream_filtered
 from assistant.models.timing import Timing
 from assistant.checks.verify import Verifier, article_label, judge_context
-from assistant.chains.configured_checks import make_verifier
 
 if TYPE_CHECKING:  # annotations only: a chain is given its retriever (``assistant.server.service.build``)
     from assistant.retrieval.retrieval import HybridRetriever

@@ -23,13 +23,12 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from assistant.chains.debate_events import ClaimMarked, Scorecard, SideScore, UnusedCard
+from assistant.chains.debate_events import CardMade, ClaimMarked, DebateStarted, Scorecard, SideScore, TurnFinished, TurnStarted, TurnText, UnusedCard
 from assistant.chains.ballot import ballot_lines, judge_ballot
 from assistant.chains.debate import DebateChain, DebateError, Opposed, numbered_source
-from assistant.chains.debate_events import CardMade, DebateStarted, TurnFinished, TurnStarted, TurnText
 from assistant.core.cancel import GenerationStopped
 from assistant.core.passage import Passage
-from assistant.core.personas import ADVOCATE, SKEPTIC, Persona
+from assistant.core.personas import ADVOCATE, Persona, SKEPTIC
 from assistant.core.sides import StanceError, opponent, validate_side
 from assistant.core.inputs import validate_query, validate_text
 from assistant.core.text import split_sentences, text_key

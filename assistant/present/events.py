@@ -13,8 +13,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from assistant.chains.ask_events import Answer, QuoteFound, SentenceChecked, SourcesFound
-from assistant.chains.debate_events import CardMade, DebateStarted, TurnFinished, TurnStarted, TurnText
-from assistant.chains.debate_events import ClaimMarked, Scorecard
+from assistant.chains.debate_events import CardMade, ClaimMarked, DebateStarted, Scorecard, TurnFinished, TurnStarted, TurnText
 from assistant.core.debate_record import Debate
 from assistant.core.passage import NumberedPassage
 from assistant.present import render

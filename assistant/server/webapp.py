@@ -47,19 +47,17 @@ from assistant.server.api import build_router, install_error_handlers
 from assistant.core.cancel import GenerationStopped
 from assistant.core.errors import UserError
 from assistant.chains.debate import check_criterion, check_personas
-from assistant.chains.debate_events import CardMade, DebateStarted, TurnFinished, TurnStarted, TurnText
+from assistant.chains.debate_events import CardMade, ClaimMarked, DebateStarted, Scorecard, TurnFinished, TurnStarted, TurnText
 from assistant.chains.ballot import DEFAULT_CRITERION
 from assistant.present.docx_export import NoCardsError, motion_docx, motion_filename, to_docx
 from assistant.chains.flow import flow_of
 from assistant.storage.library import UnknownDocumentError
-from assistant.chains.ask_events import Answer, SentenceChecked, SourcesFound
-from assistant.chains.ask_events import QuoteFound
+from assistant.chains.ask_events import Answer, QuoteFound, SentenceChecked, SourcesFound
 from assistant.core.inputs import QueryError, validate_query, validate_text
 from assistant.server.service import Service
 from assistant.server.generation_queue import Queued
 from assistant.core.settings import Settings
 from assistant.chains.spar import rounds_of
-from assistant.chains.debate_events import ClaimMarked, Scorecard
 from assistant.present.transcript_export import to_spar_markdown
 from assistant.core.debate_record import Debate
 from assistant.present.transcript_export import to_markdown
