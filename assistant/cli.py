@@ -436,12 +436,18 @@ def _print_card(card) -> None:
     out.print(_styled(f"    “{card.quote}” ", (f"[{card.source}]", "bold")), soft_wrap=True)
 
 
+
+def _transcripts(settings: Settings):
+    """The saved debates and spar sessions, from the composition root (the library is not opened)."""
+    from assistant.server.service import build
+
+    return build(settings).transcripts
+
 @app.command()
 def debates() -> None:
     """List saved debates."""
-    from assistant.storage.transcripts import TranscriptStore
 
-    rows = TranscriptStore.from_settings(Settings()).list()
+    rows = _transcripts(Settings()).list()
     if not rows:
         out.print("No debates yet. Start one with: da debate \"motion\"")
         return
@@ -462,7 +468,6 @@ def export_debate(
     """Write a saved debate as Markdown with a numbered reference list, as a brief, as a Word document of its cards,
     as JSON, or its flow sheet."""
     from assistant.chains.flow import to_flow_markdown
-    from assistant.storage.transcripts import TranscriptStore
     from assistant.present.transcript_export import to_brief, to_json, to_markdown
 
     writers = {"markdown": to_markdown, "md": to_markdown, "brief": to_brief, "flow": to_flow_markdown,
@@ -472,7 +477,7 @@ def export_debate(
     if format_ == "docx" and output is None:  # binary: written to a terminal it is noise, piped it is easy to lose
         _fail("docx is a binary format: name the file to write with -o FILE.docx")
     try:
-        debate = TranscriptStore.from_settings(Settings()).get(debate_id)
+        debate = _transcripts(Settings()).get(debate_id)
     except KeyError:
         _fail(f"no debate with id {debate_id}; see 'da debates'")
     if format_ == "docx":
@@ -495,14 +500,13 @@ def motion_cards(
     by side, each quote once (a debate's own cards: da export ID --format docx)."""
     from assistant.present.docx_export import NoCardsError, motion_docx
     from assistant.core.inputs import QueryError, validate_text
-    from assistant.storage.transcripts import TranscriptStore
 
     if output is None:  # binary, like export's docx
         _fail("the cards are a Word document: name the file to write with -o FILE.docx")
     settings = Settings()
     try:
         motion = validate_text(motion, settings.max_question_chars, "motion")
-        document = motion_docx(motion, TranscriptStore.from_settings(settings).on_motion(motion))
+        document = motion_docx(motion, _transcripts(settings).on_motion(motion))
     except QueryError as exc:
         _fail(str(exc))
     except NoCardsError as exc:
@@ -614,9 +618,8 @@ def _list_spar_sessions() -> None:
     """Saved spar sessions, newest first, with the side the user argues and what comes next."""
     from assistant.chains.spar import SparChain
     from assistant.core.sides import DIRECTIONS
-    from assistant.storage.transcripts import TranscriptStore
 
-    store = TranscriptStore.from_settings(Settings())
+    store = _transcripts(Settings())
     rows = store.list(spar=True)
     if not rows:
         out.print('No spar sessions yet. Start one with: da spar --motion "..." --side against')

@@ -98,3 +98,20 @@ def test_the_cli_and_eval_take_their_chains_from_the_composition_root(articles: 
     run_config(EvalConfig.parse("x:llm_backend=extractive"), [ARTICLES], load_questions(FIXTURES / "questions.jsonl"),
                tmp_path / "eval")  # fmt: skip
     assert chains_made == ["ask_chain", "debate_chain"]
+
+
+def test_the_cli_lists_saved_debates_through_the_composition_root_without_opening_the_library(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    store = TranscriptStore.from_settings(settings)
+    store.create("Should the test pass?", 0, personas.ADVOCATE, personas.SKEPTIC, [])
+    store.close()
+    opened: list[str] = []
+    monkeypatch.setattr("assistant.server.service.Library", lambda s: opened.append("library"))
+    built: list[Components] = []
+    monkeypatch.setattr("assistant.server.service.build", lambda s: built.append(build(s)) or built[-1])
+    listed = CliRunner().invoke(app, ["debates"])
+    assert listed.exit_code == 0, listed.output
+    assert "Should the test pass?" in listed.output
+    assert len(built) == 1 and opened == []
+    components = build(settings)
+    assert components.library is None and opened == ["library"]  # the patch is what build would have used

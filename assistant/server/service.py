@@ -48,9 +48,15 @@ class Components:
 
     def __init__(self, settings: Settings, library: Library | None = None, chat_model: BaseChatModel | None = None) -> None:
         self.settings = settings
-        self.library = library if library is not None else Library(settings)
+        if library is not None:
+            self.__dict__["library"] = library
         self._chat_model = chat_model
         self._model_lock = threading.Lock()
+
+    @cached_property
+    def library(self) -> Library:
+        """The library, opened on first use: listing saved debates needs no vector store."""
+        return Library(self.settings)
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -91,7 +97,8 @@ class Components:
         saved as stopped), then the library."""
         if "transcripts" in self.__dict__:
             self.transcripts.close()
-        self.library.close()
+        if "library" in self.__dict__:
+            self.library.close()
 
 
 def build(settings: Settings, *, library: Library | None = None, chat_model: BaseChatModel | None = None) -> Components:
