@@ -768,7 +768,7 @@ def run_app(
         "a firewall or a proxy with its own login).")] = False,
 ) -> None:
     """Start the web app (without credentials only on 127.0.0.1; see README, Security)."""
-    from assistant.server.webapp import main as serve_app
+    from assistant.server.app import main as serve_app
 
     serve_app(host=host, port=port, allow_no_auth=allow_no_auth)
 

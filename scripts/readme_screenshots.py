@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from assistant.server.service import Service
     from assistant.core.settings import Settings
-    from assistant.server.webapp import create_app
+    from assistant.server.app import create_app
     from tests.servers import serve_app
 
     service = Service(Settings(data_dir=Path(tempfile.mkdtemp(prefix="da-shots-"))))

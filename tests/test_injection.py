@@ -37,7 +37,7 @@ from assistant.chains.debate_events import ClaimMarked
 from assistant.core.debate_record import DebateTurn
 from assistant.storage.transcripts import TranscriptStore
 from assistant.checks.verify import Verifier
-from assistant.server.webapp import DOC_COLUMNS, _documents_table
+from assistant.server.ui import DOC_COLUMNS, _documents_table
 from ingest.clean import clean_text
 from ingest.injection import RULES, flag_sentences, instruction_rule, normalise
 from ingest.loaders import load_file

@@ -201,7 +201,7 @@ def test_the_web_ui_shows_checking_then_the_final_mark_in_place(settings, articl
     import asyncio
 
     from assistant.server.service import Service
-    from assistant.server.webapp import _spar_turn_handler
+    from assistant.server.ui import _spar_turn_handler
 
     service = Service(settings.model_copy(update={"llm_backend": "extractive"}))
     try:

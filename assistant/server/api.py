@@ -51,7 +51,7 @@ from ingest.fetch import FetchError, require_web_url
 from ingest.pipeline import DuplicateUploadError, stored_document_ids
 from assistant.core.sides import ALIASES, STANCES, validate_stance
 
-if TYPE_CHECKING:  # annotations only: the routes are given the process's service (``assistant.server.webapp``)
+if TYPE_CHECKING:  # annotations only: the routes are given the process's service (``assistant.server.app``)
     from assistant.server.service import Service
 
 # Saved debates have SQLite row ids: a larger number would overflow SQLite's integer (a 500), not miss.
