@@ -1,4 +1,4 @@
-"""What one server process shares between the UI and the REST API: library, chains, one LLM.
+"""The queue every generation of a server process goes through, in arrival order, with bounded waits.
 
 There is one chat model per process (a llama.cpp context generates one reply at a time and
 already uses every core), so generations go through ``GenerationQueue``: concurrent users
