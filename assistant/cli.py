@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional, cast
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional, cast
 
 import typer
 from rich.console import Console
@@ -27,6 +27,9 @@ from assistant.present import render
 from assistant.core.errors import UserError
 from assistant.core.limits import MAX_ID, MAX_K, MIN_ID, MIN_K
 from assistant.core.settings import Settings
+
+if TYPE_CHECKING:  # annotations only: each command imports what it runs, so `da --help` stays fast
+    from assistant.storage.transcripts import TranscriptStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Debate Assistant: grounded answers over your articles.")
 # markup and emoji codes off: every dynamic value is printed as typed (see the module docstring).
@@ -437,7 +440,7 @@ def _print_card(card) -> None:
 
 
 
-def _transcripts(settings: Settings):
+def _transcripts(settings: Settings) -> TranscriptStore:
     """The saved debates and spar sessions, from the composition root (the library is not opened)."""
     from assistant.server.service import build
 
