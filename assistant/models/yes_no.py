@@ -1,9 +1,9 @@
 """What is asked of the Yes/No judge, and what a judge is: the questions and the interface, no backend.
 
 The checks (``assistant.checks``) and the debate's side check ask their questions through this
-interface alone; which model answers, and how it is decoded, is the backend's business
-(``assistant.models.judge``) and the composition root's choice. Keeping the two apart means a
-check never loads a model by itself.
+interface alone; how a model answers is the backend's business (``assistant.models.judge``), and
+which one answers follows the settings (``assistant.chains.configured_checks``). Keeping the two
+apart means a check never loads a model by itself.
 """
 
 from __future__ import annotations
